@@ -1,0 +1,26 @@
+use std::time::Duration;
+
+/// Rules of the room core. Every field has a working default.
+#[derive(Clone, Debug)]
+pub struct RoomConfig {
+    /// How long a participant whose socket closed without `leave` stays "away" in its rooms
+    /// before it is removed (and the room finalized if it was the last one).
+    pub grace_period: Duration,
+    /// Participants allowed in one room (away ones count); `0` means unlimited.
+    pub max_participants: usize,
+    /// Largest chat text accepted, in bytes of UTF-8.
+    pub max_message_bytes: usize,
+    /// Template of recording file names; see [`crate::record_name`].
+    pub record_template: String,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            grace_period: Duration::from_secs(60),
+            max_participants: 0,
+            max_message_bytes: 64 * 1024,
+            record_template: crate::record_name::DEFAULT_TEMPLATE.to_string(),
+        }
+    }
+}

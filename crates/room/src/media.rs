@@ -1,0 +1,54 @@
+//! The port between the room core and the media plane.
+//!
+//! The core decides who may publish and play; the media plane (huddle-sfu) owns the WebRTC
+//! peers and the packets. Every peer opened here ends with exactly one `Close`.
+
+use crate::PeerId;
+
+/// What the core asks of the media plane.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaCommand {
+    /// Accept a publisher's offer; answer with [`MediaEvent::Answer`] then report
+    /// [`MediaEvent::Connected`] once ICE and DTLS are up.
+    Publish {
+        peer: PeerId,
+        offer: String,
+        record: Option<RecordRequest>,
+    },
+    /// Accept a player's offer for the media of `source` (a publisher peer).
+    Play {
+        peer: PeerId,
+        source: PeerId,
+        offer: String,
+    },
+    /// Tear the peer down (and close its recording, if any).
+    Close { peer: PeerId },
+}
+
+/// Where a publisher's media is written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordRequest {
+    /// File name inside the records folder (already safe: see [`crate::record_name`]).
+    pub file_name: String,
+    pub room: Option<String>,
+    pub login: String,
+    pub stream: String,
+    pub started_unix_ms: u64,
+}
+
+/// What the media plane reports.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaEvent {
+    Answer {
+        peer: PeerId,
+        sdp: String,
+    },
+    Connected {
+        peer: PeerId,
+    },
+    /// The peer failed or its media stopped arriving. The core answers with `Close`.
+    Failed {
+        peer: PeerId,
+        reason: String,
+    },
+}
