@@ -1,0 +1,352 @@
+'use strict';
+// Test harness for Huddle browser tests.
+// - startServer(): runs the real server binary (target/release/huddle) on 127.0.0.1 with free ports
+//   and waits for its "huddle ready http=… https=… media=…" line.
+// - startStatic(): a tiny static HTTP server on 127.0.0.1 that serves e2e/page/ and the UNMODIFIED
+//   SDK files from node_modules/@flashphoner/websdk/ under /sdk/.
+// - launchBrowser(): Debian's Chromium through playwright-core with the flags from the verified recipe.
+// - newClient(): one browser context + page = one participant, with async helpers around window.H.
+// Everything binds to and talks to 127.0.0.1 only. Every wait is bounded.
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const dgram = require('node:dgram');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const E2E_DIR = path.resolve(__dirname, '..');
+const REPO_DIR = path.resolve(E2E_DIR, '..');
+const ARTIFACTS = path.join(E2E_DIR, 'artifacts');
+const SDK_DIR = path.join(E2E_DIR, 'node_modules', '@flashphoner', 'websdk');
+const HUDDLE_BIN = process.env.HUDDLE_BIN || path.join(REPO_DIR, 'target', 'release', 'huddle');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+// Recipe §1: exactly ONE --disable-features switch (Chromium keeps only the last one).
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--disable-dev-shm-usage',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns,MediaRouter,OptimizationHints,NetworkTimeServiceQuerying,' +
+    'PreconnectToSearch,AimEnabled,HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,PaintHolding',
+];
+
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function freeTcpPort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function freeUdpPort() {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    sock.once('error', reject);
+    sock.bind(0, '127.0.0.1', () => {
+      const { port } = sock.address();
+      sock.close(() => resolve(port));
+    });
+  });
+}
+
+function safeName(s) {
+  return String(s).replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 80);
+}
+
+/**
+ * Start the real huddle binary. Options: graceSecs, maxParticipants, extraArgs, name (for the log file).
+ * Returns { httpAddr, httpsAddr, mediaAddr, wsUrl, httpUrl, recordsDir, log(), stop() }.
+ */
+async function startServer(opts = {}) {
+  if (!fs.existsSync(HUDDLE_BIN)) {
+    throw new Error(`server binary not found: ${HUDDLE_BIN} (run: cargo build --release)`);
+  }
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const httpPort = await freeTcpPort();
+  let httpsPort = await freeTcpPort();
+  while (httpsPort === httpPort) httpsPort = await freeTcpPort();
+  const mediaPort = await freeUdpPort();
+  const recordsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'huddle-e2e-records-'));
+  const args = [
+    '--bind', '127.0.0.1',
+    '--announce-ip', '127.0.0.1',
+    '--http-port', String(httpPort),
+    '--https-port', String(httpsPort),
+    '--media-port', String(mediaPort),
+    '--web-dir', path.join(REPO_DIR, 'web'),
+    '--records-dir', recordsDir,
+  ];
+  if (opts.graceSecs !== undefined) args.push('--grace-period-secs', String(opts.graceSecs));
+  if (opts.maxParticipants !== undefined) args.push('--max-participants', String(opts.maxParticipants));
+  if (opts.extraArgs) args.push(...opts.extraArgs);
+
+  const logPath = path.join(ARTIFACTS, `server-${safeName(opts.name || 'huddle')}-${process.pid}-${Date.now()}.log`);
+  const logStream = fs.createWriteStream(logPath);
+  logStream.write(`$ ${HUDDLE_BIN} ${args.join(' ')}\n`);
+  const lines = [];
+  const child = spawn(HUDDLE_BIN, args, {
+    cwd: REPO_DIR,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: Object.assign({}, process.env, { RUST_LOG: process.env.RUST_LOG || 'info' }),
+  });
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve(exited);
+    });
+  });
+  const ready = new Promise((resolve, reject) => {
+    const onLine = (src) => (line) => {
+      lines.push(`[${src}] ${line}`);
+      if (lines.length > 5000) lines.shift();
+      logStream.write(`[${src}] ${line}\n`);
+      const m = /huddle ready http=(\S+) https=(\S+) media=(\S+)/.exec(line);
+      if (m) resolve({ httpAddr: m[1], httpsAddr: m[2], mediaAddr: m[3] });
+    };
+    readline.createInterface({ input: child.stdout }).on('line', onLine('out'));
+    readline.createInterface({ input: child.stderr }).on('line', onLine('err'));
+    child.once('error', reject);
+    exitPromise.then((e) =>
+      reject(new Error(`huddle exited before ready (code ${e.code}, signal ${e.signal}):\n${lines.slice(-30).join('\n')}`)));
+  });
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`huddle not ready within 20 s:\n${lines.slice(-30).join('\n')}`)), 20000);
+  });
+
+  async function stop() {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, 5000);
+      await exitPromise;
+      clearTimeout(t);
+    }
+    await new Promise((r) => logStream.end(r));
+    fs.rmSync(recordsDir, { recursive: true, force: true });
+  }
+
+  let addrs;
+  try {
+    addrs = await Promise.race([ready, timeout]);
+  } catch (e) {
+    await stop();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  for (const a of [addrs.httpAddr, addrs.httpsAddr, addrs.mediaAddr]) {
+    if (!a.startsWith('127.0.0.1:')) {
+      await stop();
+      throw new Error(`huddle is listening on ${a}, expected 127.0.0.1 only`);
+    }
+  }
+  return Object.assign(addrs, {
+    wsUrl: `ws://${addrs.httpAddr}/`,
+    httpUrl: `http://${addrs.httpAddr}`,
+    recordsDir,
+    logPath,
+    log: () => lines.join('\n'),
+    exited: () => exited,
+    stop,
+  });
+}
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'application/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.map': 'application/json',
+};
+
+/** Static server for the test page and the SDK bundle. Returns { url, close() }. */
+function startStatic() {
+  const roots = [
+    { prefix: '/sdk/', dir: SDK_DIR },
+    { prefix: '/', dir: path.join(E2E_DIR, 'page') },
+  ];
+  const server = http.createServer((req, res) => {
+    const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const p = urlPath === '/' ? '/index.html' : urlPath;
+    for (const { prefix, dir } of roots) {
+      if (!p.startsWith(prefix)) continue;
+      const file = path.resolve(dir, '.' + p.slice(prefix.length - 1));
+      if (!file.startsWith(dir + path.sep)) break;
+      fs.readFile(file, (err, data) => {
+        if (err) {
+          res.writeHead(404);
+          res.end('not found');
+          return;
+        }
+        res.writeHead(200, { 'content-type': MIME[path.extname(file)] || 'application/octet-stream', 'cache-control': 'no-store' });
+        res.end(data);
+      });
+      return;
+    }
+    res.writeHead(404);
+    res.end('not found');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      resolve({
+        url: `http://127.0.0.1:${port}/`,
+        close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+async function launchBrowser() {
+  const { chromium } = require('playwright-core');
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (run scripts/install-deps.sh)`);
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60000 });
+}
+
+/** Poll fn() (async, returns truthy when done) until timeout; returns its last value or throws. */
+async function waitUntil(fn, { timeout = 15000, interval = 200, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  let lastErr;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      lastErr = e;
+    }
+    if (Date.now() >= deadline) break;
+    await sleep(interval);
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what}` +
+    (lastErr ? ` (last error: ${lastErr.message})` : '') +
+    (last !== undefined ? ` (last value: ${JSON.stringify(last)})` : ''));
+}
+
+class Client {
+  constructor(name, context, page) {
+    this.name = name;
+    this.context = context;
+    this.page = page;
+    this.console = [];
+  }
+
+  eval(fn, arg) {
+    return this.page.evaluate(fn, arg);
+  }
+
+  connect(wsUrl) {
+    return this.eval(([url, user]) => window.H.connect(url, user), [wsUrl, this.name]);
+  }
+
+  join(room, opts) {
+    return this.eval(([r, o]) => window.H.join(r, o), [room, opts || {}]);
+  }
+
+  participants() {
+    return this.eval(() => window.H.participants());
+  }
+
+  events(type) {
+    return this.eval((t) => window.H.events.filter((e) => !t || e.type === t), type || null);
+  }
+
+  /** Wait for an event of `type` whose fields include `match` (shallow equality). */
+  async waitEvent(type, match = {}, timeout = 15000) {
+    return waitUntil(async () => {
+      const evs = await this.events(type);
+      return evs.find((e) => Object.entries(match).every(([k, v]) => e[k] === v));
+    }, { timeout, what: `${this.name}: event ${type} ${JSON.stringify(match)}` });
+  }
+
+  sendMessage(to, text) {
+    return this.eval(([t, x]) => window.H.sendMessage(t, x), [to, text]);
+  }
+
+  leave() {
+    return this.eval(() => window.H.leave());
+  }
+
+  publish(opts) {
+    return this.eval((o) => window.H.publish(o), opts || {});
+  }
+
+  forceCodecs(f) {
+    return this.eval((x) => window.H.forceCodecs(x), f);
+  }
+
+  remoteStats() {
+    return this.eval(() => window.H.remoteStats());
+  }
+
+  async close() {
+    await this.context.close().catch(() => {});
+  }
+}
+
+/** New context + page loaded from the static server; `name` is the login. */
+async function newClient(browser, pageUrl, name) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const client = new Client(name, context, page);
+  page.on('console', (m) => {
+    client.console.push(`[${m.type()}] ${m.text()}`);
+    if (client.console.length > 2000) client.console.shift();
+  });
+  page.on('pageerror', (e) => client.console.push(`[pageerror] ${e.message}`));
+  await page.goto(pageUrl, { timeout: 15000 });
+  await page.waitForFunction(() => window.H && window.H.events.some((e) => e.type === 'PAGE_READY'), null, { timeout: 15000 });
+  return client;
+}
+
+/** Save console logs and a screenshot of each client (for failed tests). */
+async function saveArtifacts(tag, clients) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const c of clients) {
+    if (!c) continue;
+    const base = path.join(ARTIFACTS, `${safeName(tag)}-${safeName(c.name)}`);
+    fs.writeFileSync(`${base}.console.log`, c.console.join('\n'));
+    try {
+      fs.writeFileSync(`${base}.events.json`, JSON.stringify(await c.events(), null, 1));
+      await c.page.screenshot({ path: `${base}.png`, timeout: 5000 });
+    } catch (_) { /* page may be gone */ }
+  }
+}
+
+function uniqueRoom(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+module.exports = {
+  CHROMIUM_ARGS,
+  HUDDLE_BIN,
+  REPO_DIR,
+  E2E_DIR,
+  ARTIFACTS,
+  startServer,
+  startStatic,
+  launchBrowser,
+  newClient,
+  saveArtifacts,
+  waitUntil,
+  sleep,
+  uniqueRoom,
+  freeTcpPort,
+  freeUdpPort,
+};

@@ -1,0 +1,219 @@
+// Small test driver around the official Flashphoner Room API (global `RoomApi`).
+// It behaves like the SDK's conference demo (examples/demo/streaming/conference/conference.js):
+// connect -> join -> on STATE/PUBLISHED play the other participants' streams.
+// Everything observable is recorded in H.events so that the Node side can wait for it.
+(function () {
+  'use strict';
+  const Flashphoner = RoomApi.sdk;
+  const SESSION_STATUS = Flashphoner.constants.SESSION_STATUS;
+  const STREAM_STATUS = Flashphoner.constants.STREAM_STATUS;
+  const ROOM_EVENT = RoomApi.events;
+
+  Flashphoner.init({});
+
+  const H = {
+    events: [],
+    connection: null,
+    room: null,
+    published: {}, // local stream name -> SDK stream
+    playing: {}, // remote stream name -> SDK stream
+    autoPlay: true,
+  };
+  window.H = H;
+
+  function ev(type, fields) {
+    H.events.push(Object.assign({ type: type, t: Date.now() }, fields || {}));
+  }
+
+  window.addEventListener('error', (e) => ev('PAGE_ERROR', { message: String(e.message) }));
+  window.addEventListener('unhandledrejection', (e) =>
+    ev('PAGE_ERROR', { message: 'unhandled rejection: ' + String(e.reason && (e.reason.message || e.reason)) }));
+
+  function displayFor(streamName) {
+    const id = 'play-' + streamName;
+    let div = document.getElementById(id);
+    if (!div) {
+      div = document.createElement('div');
+      div.id = id;
+      div.className = 'tile';
+      div.dataset.stream = streamName;
+      document.getElementById('remotes').appendChild(div);
+    }
+    return div;
+  }
+
+  function playStream(participant, s) {
+    const name = s.streamName();
+    if (H.playing[name]) return;
+    const opts = { unmutePlayOnStart: true, constraints: { audio: { deviceId: 'default' } } };
+    const stream = s.play(displayFor(name), opts);
+    H.playing[name] = stream;
+    ev('PLAY_REQUESTED', { name: name, login: participant.name() });
+    stream.on(STREAM_STATUS.PLAYING, (st) => ev('PLAYING', { name: name, id: st.id() }))
+      .on(STREAM_STATUS.STOPPED, (st) => { delete H.playing[name]; ev('STOPPED', { name: name, info: st.getInfo() }); })
+      .on(STREAM_STATUS.FAILED, (st) => { delete H.playing[name]; ev('PLAY_FAILED', { name: name, info: st.getInfo() }); });
+  }
+
+  function playAll(participant) {
+    if (!H.autoPlay) return;
+    for (const s of participant.getStreams()) playStream(participant, s);
+  }
+
+  H.connect = function (url, username) {
+    return new Promise((resolve, reject) => {
+      H.connection = RoomApi.connect({ urlServer: url, username: username })
+        .on(SESSION_STATUS.ESTABLISHED, (c) => { ev('ESTABLISHED'); resolve(c.status()); })
+        .on(SESSION_STATUS.FAILED, (c) => { ev('SESSION_FAILED'); reject(new Error('session ' + c.status())); })
+        .on(SESSION_STATUS.DISCONNECTED, (c) => { ev('DISCONNECTED'); reject(new Error('session ' + c.status())); });
+    });
+  };
+
+  H.status = function () {
+    return H.connection ? H.connection.status() : null;
+  };
+
+  // Resolves with the other participants' names once STATE arrives; rejects on join FAILED.
+  H.join = function (roomName, opts) {
+    opts = opts || {};
+    if (opts.autoPlay === false) H.autoPlay = false;
+    return new Promise((resolve, reject) => {
+      const joinOpts = { name: roomName };
+      if (opts.record !== undefined) joinOpts.record = opts.record;
+      H.room = H.connection.join(joinOpts)
+        .on(ROOM_EVENT.STATE, (room) => {
+          const ps = room.getParticipants();
+          ev('STATE', {
+            participants: ps.map((p) => p.name()),
+            streams: ps.map((p) => p.getStreams().map((s) => s.streamName())),
+          });
+          ps.forEach(playAll);
+          resolve(ps.map((p) => p.name()));
+        })
+        .on(ROOM_EVENT.JOINED, (p) => { ev('JOINED', { login: p.name() }); playAll(p); })
+        .on(ROOM_EVENT.LEFT, (p) => ev('LEFT', { login: p ? p.name() : null }))
+        .on(ROOM_EVENT.PUBLISHED, (p) => {
+          ev('PUBLISHED', { login: p.name(), streams: p.getStreams().map((s) => s.streamName()) });
+          playAll(p);
+        })
+        .on(ROOM_EVENT.MESSAGE, (m) => ev('MESSAGE', { from: m.from ? m.from.name() : null, text: m.text }))
+        .on(ROOM_EVENT.FAILED, (room, info) => { ev('JOIN_FAILED', { info: info }); reject(new Error('join failed: ' + info)); });
+    });
+  };
+
+  H.participants = function () {
+    return H.room ? H.room.getParticipants().map((p) => p.name()) : [];
+  };
+
+  H.participantStreams = function () {
+    const out = {};
+    if (H.room) for (const p of H.room.getParticipants()) out[p.name()] = p.getStreams().map((s) => s.streamName());
+    return out;
+  };
+
+  // Point-to-point message, as the SDK offers it (the demos loop over participants).
+  H.sendMessage = function (to, text) {
+    const p = H.room.getParticipants().find((x) => x.name() === to);
+    if (!p) throw new Error('no participant ' + to);
+    p.sendMessage(text, () => ev('SEND_FAILED', { to: to, text: text }));
+  };
+
+  H.leave = function () {
+    return H.room.leave().then(() => { ev('LEFT_ROOM'); return 'ok'; }, () => { ev('LEAVE_FAILED'); return 'failed'; });
+  };
+
+  H.disconnect = function () {
+    if (H.connection) H.connection.disconnect();
+  };
+
+  // Publish into the room; resolves with the stream name once PUBLISHING.
+  H.publish = function (opts) {
+    opts = opts || {};
+    const screen = !!opts.screen;
+    const display = document.getElementById(screen ? 'localScreen' : 'local');
+    const publishOpts = {
+      display: display,
+      constraints: opts.constraints ||
+        (screen ? { video: { type: 'screen', withoutExtension: true }, audio: false }
+          : { audio: true, video: { width: 320, height: 240 } }),
+      record: !!opts.record,
+      receiveVideo: false,
+      receiveAudio: false,
+    };
+    if (screen) { publishOpts.name = opts.name || 'screenShare'; publishOpts.cacheLocalResources = false; }
+    else if (opts.name) publishOpts.name = opts.name;
+    if (opts.stripCodecs) publishOpts.stripCodecs = opts.stripCodecs;
+    return new Promise((resolve, reject) => {
+      const stream = H.room.publish(publishOpts);
+      stream.on(STREAM_STATUS.PUBLISHING, (st) => {
+        H.published[st.name()] = st;
+        ev('PUBLISHING', { name: st.name(), id: st.id() });
+        resolve(st.name());
+      }).on(STREAM_STATUS.FAILED, (st) => {
+        ev('PUBLISH_FAILED', { name: st.name(), info: st.getInfo() });
+        reject(new Error('publish failed: ' + st.getInfo()));
+      }).on(STREAM_STATUS.UNPUBLISHED, (st) => {
+        delete H.published[st.name()];
+        ev('UNPUBLISHED_LOCAL', { name: st.name() });
+      });
+    });
+  };
+
+  H.forceCodecs = function (f) {
+    window.__forceCodecs = f || {};
+  };
+
+  function pcForTracks(tracks) {
+    return window.__pcs.find((pc) => pc.signalingState !== 'closed' &&
+      pc.getReceivers().some((r) => r.track && tracks.includes(r.track)));
+  }
+
+  async function inboundStats(pc) {
+    const report = await pc.getStats();
+    const byId = {};
+    report.forEach((s) => { byId[s.id] = s; });
+    const out = { video: null, audio: null, ice: null };
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp') {
+        const codec = s.codecId && byId[s.codecId] ? byId[s.codecId].mimeType : null;
+        out[s.kind] = {
+          codec: codec,
+          packetsReceived: s.packetsReceived || 0,
+          bytesReceived: s.bytesReceived || 0,
+          framesDecoded: s.framesDecoded || 0,
+          frameWidth: s.frameWidth || 0,
+          frameHeight: s.frameHeight || 0,
+          totalSamplesReceived: s.totalSamplesReceived || 0,
+          decoderImplementation: s.decoderImplementation || null,
+        };
+      }
+      if (s.type === 'transport' && s.selectedCandidatePairId && byId[s.selectedCandidatePairId]) {
+        const pair = byId[s.selectedCandidatePairId];
+        const l = byId[pair.localCandidateId] || {};
+        const r = byId[pair.remoteCandidateId] || {};
+        out.ice = { local: l.address + ':' + l.port, remote: r.address + ':' + r.port, protocol: l.protocol };
+      }
+    });
+    return out;
+  }
+
+  // One entry per played remote stream: its <video> size and its inbound RTP stats.
+  H.remoteStats = async function () {
+    const out = {};
+    for (const div of document.querySelectorAll('#remotes .tile')) {
+      const name = div.dataset.stream;
+      const v = div.querySelector('video');
+      const entry = { name: name, status: H.playing[name] ? H.playing[name].status() : 'GONE', videoWidth: 0, videoHeight: 0, video: null, audio: null };
+      if (v) {
+        entry.videoWidth = v.videoWidth;
+        entry.videoHeight = v.videoHeight;
+        const tracks = v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
+        const pc = tracks.length ? pcForTracks(tracks) : null;
+        if (pc) Object.assign(entry, await inboundStats(pc), { pcState: pc.connectionState });
+      }
+      out[name] = entry;
+    }
+    return out;
+  };
+
+  ev('PAGE_READY');
+})();

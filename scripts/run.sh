@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install (server deps only), build and run Huddle from the repository root.
+#   bash scripts/run.sh [huddle options...]      e.g.  bash scripts/run.sh --help
+# The server serves web/ and writes records/ relative to the current directory (the repo root).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/install-deps.sh --server
+command -v cargo >/dev/null 2>&1 || { echo "run.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
+cargo build --release -p huddle
+exec "$ROOT/target/release/huddle" "$@"
