@@ -54,7 +54,7 @@ if ((${#MISSING[@]})); then
   log "apt-get install: ${MISSING[*]}"
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 update -q
-  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q "${MISSING[@]}"
+  "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -q -o Dpkg::Use-Pty=0 "${MISSING[@]}"
 else
   log "apt packages present: ${PKGS[*]}"
 fi
