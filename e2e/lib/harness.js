@@ -8,7 +8,7 @@
 // - newClient(): one browser context + page = one participant, with async helpers around window.H.
 // Everything binds to and talks to 127.0.0.1 only. Every wait is bounded.
 
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
@@ -67,6 +67,32 @@ function safeName(s) {
   return String(s).replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 80);
 }
 
+let helpText = null;
+/** `huddle --help`, read once. */
+function serverHelp() {
+  if (helpText === null) {
+    const r = spawnSync(HUDDLE_BIN, ['--help'], { encoding: 'utf8', timeout: 10000, env: serverEnv() });
+    helpText = `${r.stdout || ''}${r.stderr || ''}`;
+  }
+  return helpText;
+}
+
+/** The edge spells the announce flag `--announce-ips` (comma list); older drafts said `--announce-ip`. */
+function announceFlag() {
+  const help = serverHelp();
+  if (/--announce-ips\b/.test(help)) return '--announce-ips';
+  if (/--announce-ip\b/.test(help)) return '--announce-ip';
+  throw new Error(`huddle --help lists no --announce-ip(s) flag:\n${help}`);
+}
+
+/** The server reads HUDDLE_* variables as settings: never let the caller's environment leak in. */
+function serverEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HUDDLE_')) env[k] = v;
+  env.RUST_LOG = process.env.RUST_LOG || 'info';
+  return env;
+}
+
 /**
  * Start the real huddle binary. Options: graceSecs, maxParticipants, extraArgs, name (for the log file).
  * Returns { httpAddr, httpsAddr, mediaAddr, wsUrl, httpUrl, recordsDir, log(), stop() }.
@@ -75,18 +101,16 @@ async function startServer(opts = {}) {
   if (!fs.existsSync(HUDDLE_BIN)) {
     throw new Error(`server binary not found: ${HUDDLE_BIN} (run: cargo build --release)`);
   }
+  const announce = announceFlag();
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const httpPort = await freeTcpPort();
-  let httpsPort = await freeTcpPort();
-  while (httpsPort === httpPort) httpsPort = await freeTcpPort();
-  const mediaPort = await freeUdpPort();
   const recordsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'huddle-e2e-records-'));
+  // Port 0: the server picks free ports itself and reports them in its ready line (no races).
   const args = [
     '--bind', '127.0.0.1',
-    '--announce-ip', '127.0.0.1',
-    '--http-port', String(httpPort),
-    '--https-port', String(httpsPort),
-    '--media-port', String(mediaPort),
+    announce, '127.0.0.1',
+    '--http-port', '0',
+    '--https-port', '0',
+    '--media-port', '0',
     '--web-dir', path.join(REPO_DIR, 'web'),
     '--records-dir', recordsDir,
   ];
@@ -101,7 +125,7 @@ async function startServer(opts = {}) {
   const child = spawn(HUDDLE_BIN, args, {
     cwd: REPO_DIR,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: Object.assign({}, process.env, { RUST_LOG: process.env.RUST_LOG || 'info' }),
+    env: serverEnv(),
   });
   let exited = null;
   const exitPromise = new Promise((resolve) => {
@@ -150,7 +174,7 @@ async function startServer(opts = {}) {
     clearTimeout(timer);
   }
   for (const a of [addrs.httpAddr, addrs.httpsAddr, addrs.mediaAddr]) {
-    if (!a.startsWith('127.0.0.1:')) {
+    if (!/^127\.0\.0\.1:[1-9][0-9]*$/.test(a)) {
       await stop();
       throw new Error(`huddle is listening on ${a}, expected 127.0.0.1 only`);
     }
@@ -285,6 +309,10 @@ class Client {
 
   publish(opts) {
     return this.eval((o) => window.H.publish(o), opts || {});
+  }
+
+  play(login) {
+    return this.eval((l) => window.H.play(l), login);
   }
 
   forceCodecs(f) {

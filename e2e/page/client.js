@@ -100,6 +100,14 @@
     });
   };
 
+  // Manual play (when joined with autoPlay:false): play every stream of `login` not yet played.
+  H.play = function (login) {
+    const p = H.room.getParticipants().find((x) => x.name() === login);
+    if (!p) throw new Error('no participant ' + login);
+    for (const s of p.getStreams()) playStream(p, s);
+    return p.getStreams().map((s) => s.streamName());
+  };
+
   H.participants = function () {
     return H.room ? H.room.getParticipants().map((p) => p.name()) : [];
   };
