@@ -1,1 +1,135 @@
-//! placeholder
+//! Huddle's media plane: one UDP port, one str0m `Rtc` per WebRTC peer, and the forwarding
+//! graph from publishers to their players.
+//!
+//! * [`Sfu`] is the sans-IO core (commands, datagrams and time in; datagrams and events out).
+//! * [`start`] runs it on a thread that owns the UDP socket and returns a [`MediaHandle`].
+//!
+//! The server is ICE-lite: the browser (always the offerer, never trickling) sends STUN to
+//! the host candidates in our answer.
+
+mod candidates;
+mod codecs;
+mod driver;
+mod forward;
+mod peer;
+mod sdp_fixups;
+mod sfu;
+mod stats;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use huddle_room::{MediaCommand, MediaEvent};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use crate::candidates::detect_local_ipv4;
+pub use crate::sdp_fixups::{check_answer, unify_stream_id};
+pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
+pub use crate::stats::MediaStats;
+
+use crate::driver::Msg;
+use crate::stats::Counters;
+
+/// Media plane settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SfuConfig {
+    /// UDP address for all WebRTC traffic. Default `0.0.0.0:40000`.
+    pub bind: SocketAddr,
+    /// IPs put into answer candidates (with the bound port). Empty: the local IPv4 addresses.
+    pub announce: Vec<IpAddr>,
+    /// Where recordings are written.
+    pub records_dir: PathBuf,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        SfuConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], 40000)),
+            announce: Vec::new(),
+            records_dir: PathBuf::from("records"),
+        }
+    }
+}
+
+/// Handle to the running media plane. Cheap to clone; all clones drive the same thread.
+#[derive(Clone)]
+pub struct MediaHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Msg>,
+    local_addr: SocketAddr,
+    counters: Arc<Counters>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl MediaHandle {
+    /// Queues a command for the media thread. Never blocks.
+    pub fn send(&self, cmd: MediaCommand) {
+        if self.inner.tx.send(Msg::Command(cmd)).is_err() {
+            tracing::warn!("media plane is stopped; command dropped");
+        }
+    }
+
+    /// The bound UDP address (the port is the real one when `bind` asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    pub fn stats(&self) -> MediaStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Stops the media thread: closes all peers and recordings, then joins the thread.
+    /// Idempotent.
+    pub fn shutdown(&self) {
+        let _ = self.inner.tx.send(Msg::Shutdown);
+        let handle = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                tracing::error!("media thread panicked");
+            }
+        }
+    }
+}
+
+/// Binds the UDP socket and starts the media thread. Events (answers, connected, failed) are
+/// sent to `events`.
+pub fn start(
+    config: SfuConfig,
+    events: UnboundedSender<MediaEvent>,
+) -> std::io::Result<MediaHandle> {
+    let socket = UdpSocket::bind(config.bind)?;
+    let local_addr = socket.local_addr()?;
+    let announce = if config.announce.is_empty() {
+        detect_local_ipv4()
+    } else {
+        config.announce.clone()
+    };
+    let candidates = candidates::candidate_addrs(&announce, local_addr.port());
+    tracing::info!("media plane on udp {local_addr}, candidates {candidates:?}");
+
+    let counters = Arc::new(Counters::default());
+    let sfu = Sfu::new(candidates, counters.clone(), Instant::now());
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("huddle-media".into())
+        .spawn(move || driver::run(socket, sfu, rx, events))?;
+    Ok(MediaHandle {
+        inner: Arc::new(Inner {
+            tx,
+            local_addr,
+            counters,
+            thread: Mutex::new(Some(thread)),
+        }),
+    })
+}

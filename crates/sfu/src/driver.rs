@@ -1,0 +1,101 @@
+//! The thread that owns the UDP socket and runs the sans-IO core. No lock per packet: commands
+//! arrive over a channel that is checked between reads; reads time out after at most
+//! `MAX_WAIT`, which bounds command latency.
+
+use std::io::ErrorKind;
+use std::net::UdpSocket;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use huddle_room::{MediaCommand, MediaEvent};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::sfu::Sfu;
+
+const MAX_WAIT: Duration = Duration::from_millis(5);
+const MIN_WAIT: Duration = Duration::from_micros(500);
+/// Datagrams read in one go before commands and timers get a turn.
+const READ_BURST: usize = 64;
+
+pub(crate) enum Msg {
+    Command(MediaCommand),
+    Shutdown,
+}
+
+pub(crate) fn run(
+    socket: UdpSocket,
+    mut sfu: Sfu,
+    commands: Receiver<Msg>,
+    events: UnboundedSender<MediaEvent>,
+) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("media socket has no local address: {e}");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; 2048];
+    let mut current_wait = Duration::ZERO;
+    loop {
+        // Commands first: answers should not wait behind media.
+        loop {
+            match commands.try_recv() {
+                Ok(Msg::Command(cmd)) => sfu.handle_command(cmd, Instant::now()),
+                Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => {
+                    sfu.shutdown(Instant::now());
+                    flush(&mut sfu, &socket, &events);
+                    tracing::info!("media thread stopped");
+                    return;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        let now = Instant::now();
+        if sfu.poll_timeout() <= now {
+            sfu.handle_timeout(now);
+        }
+        flush(&mut sfu, &socket, &events);
+
+        let wait = sfu
+            .poll_timeout()
+            .saturating_duration_since(Instant::now())
+            .clamp(MIN_WAIT, MAX_WAIT);
+        if wait != current_wait {
+            if let Err(e) = socket.set_read_timeout(Some(wait)) {
+                tracing::warn!("set_read_timeout: {e}");
+            }
+            current_wait = wait;
+        }
+        for _ in 0..READ_BURST {
+            match socket.recv_from(&mut buf) {
+                Ok((n, source)) => {
+                    sfu.handle_datagram(Instant::now(), source, local, &buf[..n]);
+                    flush(&mut sfu, &socket, &events);
+                    if sfu.poll_timeout() <= Instant::now() {
+                        break;
+                    }
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) => {
+                    // e.g. ICMP port unreachable reported on a later read: not fatal.
+                    tracing::debug!("recv_from: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn flush(sfu: &mut Sfu, socket: &UdpSocket, events: &UnboundedSender<MediaEvent>) {
+    while let Some(t) = sfu.poll_transmit() {
+        if let Err(e) = socket.send_to(&t.contents, t.destination) {
+            tracing::debug!("send_to {}: {e}", t.destination);
+            sfu.count_send_error();
+        }
+    }
+    while let Some(ev) = sfu.poll_event() {
+        // The receiver may be gone during shutdown; nothing to do then.
+        let _ = events.send(ev);
+    }
+}

@@ -1,0 +1,166 @@
+//! The forwarding graph (publisher -> players) and frame-mode forwarding.
+//!
+//! Frame mode: str0m hands us whole depacketized frames from the publisher (`MediaData`) and
+//! re-packetizes them per player with the player's payload type. Kept in its own module so an
+//! RTP-mode forwarder can replace it later.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use huddle_room::PeerId;
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
+
+use crate::peer::{Peer, Role};
+
+/// Minimum gap between two keyframe requests sent to one publisher.
+pub const KEYFRAME_THROTTLE: Duration = Duration::from_millis(500);
+
+/// Who receives whose media.
+#[derive(Debug, Default)]
+pub struct Graph {
+    players_of: HashMap<PeerId, Vec<PeerId>>,
+}
+
+impl Graph {
+    pub fn add_publisher(&mut self, publisher: PeerId) {
+        self.players_of.entry(publisher).or_default();
+    }
+
+    /// Removes a publisher; its players stay (they will get nothing more).
+    pub fn remove_publisher(&mut self, publisher: PeerId) {
+        self.players_of.remove(&publisher);
+    }
+
+    pub fn add_player(&mut self, source: PeerId, player: PeerId) {
+        let v = self.players_of.entry(source).or_default();
+        if !v.contains(&player) {
+            v.push(player);
+        }
+    }
+
+    pub fn remove_player(&mut self, source: PeerId, player: PeerId) {
+        if let Some(v) = self.players_of.get_mut(&source) {
+            v.retain(|p| *p != player);
+        }
+    }
+
+    pub fn players(&self, publisher: PeerId) -> &[PeerId] {
+        self.players_of
+            .get(&publisher)
+            .map_or(&[], |v| v.as_slice())
+    }
+
+    pub fn player_count(&self, publisher: PeerId) -> usize {
+        self.players(publisher).len()
+    }
+}
+
+/// What happened when a frame was offered to a player.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    Yes,
+    /// Not connected yet, no such track, or waiting for a keyframe.
+    Skipped,
+    Failed(String),
+}
+
+/// Writes one publisher frame of `kind` into a player.
+pub fn write_frame(player: &mut Peer, kind: MediaKind, data: &MediaData, now: Instant) -> Written {
+    if player.failed || player.connected.is_none() {
+        return Written::Skipped;
+    }
+    let Role::Player(state) = &mut player.role else {
+        return Written::Skipped;
+    };
+    let Some((mid, pt)) = state.track(kind) else {
+        return Written::Skipped;
+    };
+    if kind == MediaKind::Video && state.waiting_keyframe {
+        if !data.is_keyframe() {
+            return Written::Skipped;
+        }
+        state.waiting_keyframe = false;
+    }
+    if let Err(e) = player.advance(now) {
+        return Written::Failed(format!("Failed by error: {e}"));
+    }
+    let Some(writer) = player.rtc.writer(mid) else {
+        return Written::Skipped;
+    };
+    match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+        Ok(()) => Written::Yes,
+        Err(e) => Written::Failed(format!("Failed by error: {e}")),
+    }
+}
+
+/// Asks a publisher for a keyframe on its video track, at most once per [`KEYFRAME_THROTTLE`]
+/// unless `force`. Returns true if a request was queued.
+pub fn request_keyframe(
+    publisher: &mut Peer,
+    kind: KeyframeRequestKind,
+    force: bool,
+    now: Instant,
+) -> bool {
+    let Role::Publisher(state) = &mut publisher.role else {
+        return false;
+    };
+    let Some(mid) = state.video_mid else {
+        return false;
+    };
+    if !force {
+        if let Some(last) = state.last_keyframe_request {
+            if now.saturating_duration_since(last) < KEYFRAME_THROTTLE {
+                return false;
+            }
+        }
+    }
+    if publisher.connected.is_none() || publisher.failed {
+        return false;
+    }
+    state.last_keyframe_request = Some(now);
+    let _ = publisher.advance(now);
+    request_on(publisher, mid, kind)
+}
+
+fn request_on(publisher: &mut Peer, mid: Mid, kind: KeyframeRequestKind) -> bool {
+    let Some(mut writer) = publisher.rtc.writer(mid) else {
+        return false;
+    };
+    let kind = if writer.is_request_keyframe_possible(kind) {
+        kind
+    } else if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
+        KeyframeRequestKind::Pli
+    } else if writer.is_request_keyframe_possible(KeyframeRequestKind::Fir) {
+        KeyframeRequestKind::Fir
+    } else {
+        return false;
+    };
+    match writer.request_keyframe(None, kind) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("keyframe request to {} failed: {e}", publisher.id);
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_add_remove() {
+        let (a, b, c) = (PeerId(1), PeerId(2), PeerId(3));
+        let mut g = Graph::default();
+        g.add_publisher(a);
+        g.add_player(a, b);
+        g.add_player(a, c);
+        g.add_player(a, c);
+        assert_eq!(g.players(a), &[b, c]);
+        g.remove_player(a, b);
+        assert_eq!(g.players(a), &[c]);
+        g.remove_publisher(a);
+        assert_eq!(g.player_count(a), 0);
+        assert!(g.players(PeerId(9)).is_empty());
+    }
+}

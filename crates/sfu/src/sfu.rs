@@ -1,0 +1,609 @@
+//! The sans-IO media plane: commands, datagrams and time in; datagrams and events out.
+//!
+//! No sockets, no threads, no clocks: every input carries its `Instant`, so tests can run it in
+//! simulated time. The driver (driver.rs) owns the socket and feeds this.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest};
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::{Event, Input, Output};
+
+use crate::codecs::{self, SourceCodecs};
+use crate::forward::{self, Graph, Written};
+use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
+use crate::sdp_fixups;
+use crate::stats::Counters;
+
+/// How often liveness is checked even when no Rtc asks for a timeout.
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
+
+/// A datagram to send.
+#[derive(Debug)]
+pub struct Transmit {
+    pub destination: SocketAddr,
+    pub contents: Vec<u8>,
+}
+
+/// Frames handed to a recorder (see record.rs).
+pub trait FrameSink: Send {
+    fn frame(&mut self, kind: MediaKind, data: &str0m::media::MediaData);
+    fn close(&mut self);
+}
+
+/// Opens a recorder for a publisher.
+pub type RecorderFactory =
+    Box<dyn FnMut(PeerId, &RecordRequest, &SourceCodecs) -> Option<Box<dyn FrameSink>> + Send>;
+
+pub struct Sfu {
+    template: RtcTemplate,
+    peers: HashMap<PeerId, Peer>,
+    graph: Graph,
+    /// Last peer seen at a remote address: the fast path of the demux.
+    by_addr: HashMap<SocketAddr, PeerId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<MediaEvent>,
+    /// Rtc events waiting to be handled, with the peer they came from.
+    work: VecDeque<(PeerId, Event)>,
+    recorders: HashMap<PeerId, Box<dyn FrameSink>>,
+    recorder_factory: Option<RecorderFactory>,
+    counters: Arc<Counters>,
+    next_housekeeping: Instant,
+    earliest: Instant,
+}
+
+impl Sfu {
+    /// `candidates` go into answers (and resolve wildcard destinations).
+    pub(crate) fn new(candidates: Vec<SocketAddr>, counters: Arc<Counters>, now: Instant) -> Sfu {
+        let cert = str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate()
+            .expect("DTLS certificate generation");
+        Sfu {
+            template: RtcTemplate { cert, candidates },
+            peers: HashMap::new(),
+            graph: Graph::default(),
+            by_addr: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            work: VecDeque::new(),
+            recorders: HashMap::new(),
+            recorder_factory: None,
+            counters,
+            next_housekeeping: now + HOUSEKEEPING,
+            earliest: now,
+        }
+    }
+
+    /// A standalone core with its own counters (tests, benchmarks).
+    pub fn new_standalone(candidates: Vec<SocketAddr>, now: Instant) -> Sfu {
+        Sfu::new(candidates, Arc::new(Counters::default()), now)
+    }
+
+    pub fn set_recorder_factory(&mut self, f: RecorderFactory) {
+        self.recorder_factory = Some(f);
+    }
+
+    pub fn stats(&self) -> crate::MediaStats {
+        self.counters.snapshot()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Sfu::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Instant {
+        self.earliest.min(self.next_housekeeping)
+    }
+
+    /// A transmit could not be sent by the driver.
+    pub fn count_send_error(&mut self) {
+        Counters::add(&self.counters.dropped, 1);
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    pub fn handle_command(&mut self, cmd: MediaCommand, now: Instant) {
+        match cmd {
+            MediaCommand::Publish {
+                peer,
+                offer,
+                record,
+            } => self.publish(peer, &offer, record, now),
+            MediaCommand::Play {
+                peer,
+                source,
+                offer,
+            } => self.play(peer, source, &offer, now),
+            MediaCommand::Close { peer } => self.close(peer, now),
+        }
+        self.process_work(now);
+    }
+
+    fn publish(&mut self, id: PeerId, offer: &str, record: Option<RecordRequest>, now: Instant) {
+        if self.peers.contains_key(&id) {
+            self.fail_new(id, "Failed by error: peer id already in use");
+            return;
+        }
+        let offered = codecs::parse_offer(offer);
+        let chosen = match codecs::choose_publisher_codecs(&offered) {
+            Ok(c) => c,
+            Err(reason) => {
+                // A text that str0m cannot parse is a bad SDP, whatever the codecs say.
+                if let Err(e) = str0m::change::SdpOffer::from_sdp_string(offer) {
+                    return self.fail_new(id, &format!("Bad SDP: {e}"));
+                }
+                return self.fail_new(id, &reason);
+            }
+        };
+        let config = str0m::format::CodecConfig::new_from_payload_params(chosen);
+        let (rtc, answer) = match self.template.accept(offer, config, now) {
+            Ok(v) => v,
+            Err(reason) => return self.fail_new(id, &reason),
+        };
+
+        let mut state = Publisher {
+            audio_mid: None,
+            video_mid: None,
+            codecs: SourceCodecs::default(),
+            last_media: None,
+            last_keyframe_request: None,
+        };
+        for m in &offered {
+            let (Some(kind), Some(mid)) = (m.kind, m.mid.as_deref()) else {
+                continue;
+            };
+            let mid = Mid::from(mid);
+            let Some(media) = rtc.media(mid) else {
+                continue;
+            };
+            let pts = media.remote_pts();
+            let params = rtc
+                .codec_config()
+                .params()
+                .iter()
+                .find(|p| p.spec().codec.kind() == kind && pts.contains(&p.pt()))
+                .copied();
+            let Some(params) = params else {
+                continue;
+            };
+            match kind {
+                MediaKind::Audio if state.audio_mid.is_none() => {
+                    state.audio_mid = Some(mid);
+                    state.codecs.audio = Some(params);
+                }
+                MediaKind::Video if state.video_mid.is_none() => {
+                    state.video_mid = Some(mid);
+                    state.codecs.video = Some(params);
+                }
+                _ => {}
+            }
+        }
+        if state.audio_mid.is_none() && state.video_mid.is_none() {
+            return self.fail_new(id, "No common codecs");
+        }
+        if let (Some(req), Some(factory)) = (&record, self.recorder_factory.as_mut()) {
+            if let Some(sink) = factory(id, req, &state.codecs) {
+                self.recorders.insert(id, sink);
+            }
+        }
+
+        tracing::info!(
+            "publish {id}: audio {:?} video {:?}",
+            state.codecs.audio.map(|p| p.spec().codec),
+            state.codecs.video.map(|p| p.spec().codec)
+        );
+        self.events.push_back(MediaEvent::Answer {
+            peer: id,
+            sdp: answer,
+        });
+        let peer = Peer::new(id, rtc, Role::Publisher(Box::new(state)), now);
+        self.peers.insert(id, peer);
+        self.graph.add_publisher(id);
+        Counters::add(&self.counters.publishers, 1);
+        self.poll_peer(id);
+    }
+
+    fn play(&mut self, id: PeerId, source: PeerId, offer: &str, now: Instant) {
+        if self.peers.contains_key(&id) {
+            self.fail_new(id, "Failed by error: peer id already in use");
+            return;
+        }
+        let source_codecs = match self.peers.get(&source).map(|p| &p.role) {
+            Some(Role::Publisher(p)) => p.codecs.clone(),
+            _ => return self.fail_new(id, "Stream not found"),
+        };
+        let config = codecs::player_config(&source_codecs);
+        let (mut rtc, answer) = match self.template.accept(offer, config, now) {
+            Ok(v) => v,
+            Err(reason) => return self.fail_new(id, &reason),
+        };
+
+        let mut state = Player {
+            source,
+            audio: None,
+            video: None,
+            waiting_keyframe: true,
+        };
+        let mut wanted_any = false;
+        for m in codecs::parse_offer(offer) {
+            let (Some(kind), Some(mid)) = (m.kind, m.mid.as_deref()) else {
+                continue;
+            };
+            let Some(params) = source_codecs.get(kind) else {
+                continue;
+            };
+            wanted_any = true;
+            let mid = Mid::from(mid);
+            // str0m rejects (port 0) an m-line without a common codec; check it is live.
+            let pt = rtc
+                .writer(mid)
+                .and_then(|w| w.match_params(*params))
+                .filter(|pt| {
+                    rtc.media(mid).is_some_and(|m| {
+                        !m.disabled() && m.direction().is_sending() && m.remote_pts().contains(pt)
+                    })
+                });
+            let Some(pt) = pt else {
+                return self.fail_new(id, "No common codecs");
+            };
+            match kind {
+                MediaKind::Audio if state.audio.is_none() => state.audio = Some((mid, pt)),
+                MediaKind::Video if state.video.is_none() => state.video = Some((mid, pt)),
+                _ => {}
+            }
+        }
+        if !wanted_any {
+            return self.fail_new(id, "No common codecs");
+        }
+
+        let answer = sdp_fixups::unify_stream_id(&answer, &format!("huddle-{source}"));
+        self.events.push_back(MediaEvent::Answer {
+            peer: id,
+            sdp: answer,
+        });
+        let peer = Peer::new(id, rtc, Role::Player(state), now);
+        self.peers.insert(id, peer);
+        self.graph.add_player(source, id);
+        Counters::add(&self.counters.players, 1);
+        self.poll_peer(id);
+    }
+
+    fn close(&mut self, id: PeerId, now: Instant) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        match &peer.role {
+            Role::Publisher(_) => {
+                self.graph.remove_publisher(id);
+                Counters::sub(&self.counters.publishers, 1);
+                if let Some(mut rec) = self.recorders.remove(&id) {
+                    rec.close();
+                }
+            }
+            Role::Player(p) => {
+                self.graph.remove_player(p.source, id);
+                Counters::sub(&self.counters.players, 1);
+            }
+        }
+        self.by_addr.retain(|_, p| *p != id);
+        // Say goodbye (RTCP BYE, DTLS close_notify), bounded.
+        if peer.rtc.is_alive() && peer.rtc.close().is_ok() {
+            let _ = peer.advance(now);
+            for _ in 0..64 {
+                match peer.rtc.poll_output() {
+                    Ok(Output::Transmit(t)) => self.queue_transmit(t),
+                    Ok(Output::Event(_)) => {}
+                    Ok(Output::Timeout(_)) | Err(_) => break,
+                }
+            }
+        }
+        tracing::info!("closed {id}");
+    }
+
+    /// Reports a failure for a peer that was never created.
+    fn fail_new(&mut self, id: PeerId, reason: &str) {
+        tracing::info!("{id} failed: {reason}");
+        self.events.push_back(MediaEvent::Failed {
+            peer: id,
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Stops everything (recordings closed cleanly). Peers are dropped.
+    pub fn shutdown(&mut self, now: Instant) {
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.close(id, now);
+        }
+        for (_, mut rec) in self.recorders.drain() {
+            rec.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- network
+
+    /// One received datagram. `destination` is the local socket address it arrived on.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        Counters::add(&self.counters.packets_in, 1);
+        Counters::add(&self.counters.bytes_in, data.len() as u64);
+        let destination =
+            crate::candidates::destination_for(destination, source, &self.template.candidates);
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+
+        let cached = self
+            .by_addr
+            .get(&source)
+            .copied()
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+        let id = cached.or_else(|| {
+            self.peers
+                .values()
+                .find(|p| !p.failed && p.rtc.accepts(&input))
+                .map(|p| p.id)
+        });
+        let Some(id) = id else {
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        };
+        if cached.is_none() {
+            self.by_addr.insert(source, id);
+        }
+        let peer = self.peers.get_mut(&id).expect("peer found above");
+        peer.last_rx = now;
+        if now > peer.now {
+            peer.now = now;
+        }
+        if let Err(e) = peer.rtc.handle_input(input) {
+            // One bad datagram must not kill a call: count it, keep going.
+            tracing::debug!("{id}: input rejected: {e}");
+            Counters::add(&self.counters.dropped, 1);
+        }
+        self.poll_peer(id);
+        self.process_work(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let housekeeping = now >= self.next_housekeeping;
+        let mut earliest = now + HOUSEKEEPING;
+        let mut due: Vec<PeerId> = Vec::new();
+        let mut failed: Vec<(PeerId, &'static str)> = Vec::new();
+        for peer in self.peers.values() {
+            if peer.next_timeout <= now {
+                due.push(peer.id);
+            } else {
+                earliest = earliest.min(peer.next_timeout);
+            }
+            if housekeeping {
+                if let Some(reason) = peer.check_liveness(now) {
+                    failed.push((peer.id, reason));
+                }
+            }
+        }
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                if let Err(e) = peer.advance(now) {
+                    tracing::debug!("{id}: timeout input failed: {e}");
+                }
+                peer.next_timeout = now + HOUSEKEEPING;
+            }
+            self.poll_peer(id);
+        }
+        for (id, reason) in failed {
+            self.fail(id, reason);
+        }
+        if housekeeping {
+            self.next_housekeeping = now + HOUSEKEEPING;
+        }
+        self.earliest = earliest;
+        for p in self.peers.values() {
+            self.earliest = self.earliest.min(p.next_timeout);
+        }
+        self.process_work(now);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn queue_transmit(&mut self, t: str0m::net::Transmit) {
+        Counters::add(&self.counters.packets_out, 1);
+        Counters::add(&self.counters.bytes_out, t.contents.len() as u64);
+        self.transmits.push_back(Transmit {
+            destination: t.destination,
+            contents: t.contents.into(),
+        });
+    }
+
+    /// Drains one Rtc's output: transmits queued, events onto the work queue.
+    fn poll_peer(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let mut error = None;
+        loop {
+            if !peer.rtc.is_alive() {
+                break;
+            }
+            match peer.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    Counters::add(&self.counters.packets_out, 1);
+                    Counters::add(&self.counters.bytes_out, t.contents.len() as u64);
+                    self.transmits.push_back(Transmit {
+                        destination: t.destination,
+                        contents: t.contents.into(),
+                    });
+                }
+                Ok(Output::Timeout(t)) => {
+                    peer.next_timeout = t;
+                    self.earliest = self.earliest.min(t);
+                    break;
+                }
+                Ok(Output::Event(e)) => self.work.push_back((id, e)),
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = error {
+            let reason = match e {
+                str0m::RtcError::Dtls(_) => "Failed by DTLS error".to_string(),
+                e => format!("Failed by error: {e}"),
+            };
+            self.fail(id, &reason);
+        }
+    }
+
+    /// Reports a live peer as failed, once, and stops its Rtc.
+    fn fail(&mut self, id: PeerId, reason: &str) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.failed {
+            return;
+        }
+        peer.failed = true;
+        peer.rtc.disconnect();
+        tracing::info!("{id} failed: {reason}");
+        self.events.push_back(MediaEvent::Failed {
+            peer: id,
+            reason: reason.to_string(),
+        });
+    }
+
+    fn process_work(&mut self, now: Instant) {
+        // Bounded: each event is handled once; handling may poll other peers and add events.
+        let mut budget = 100_000usize;
+        while let Some((id, event)) = self.work.pop_front() {
+            budget -= 1;
+            if budget == 0 {
+                tracing::warn!("work queue did not drain");
+                self.work.clear();
+                break;
+            }
+            self.handle_event(id, event, now);
+        }
+    }
+
+    fn handle_event(&mut self, id: PeerId, event: Event, now: Instant) {
+        match event {
+            Event::Connected => self.on_connected(id, now),
+            Event::IceConnectionStateChange(state) => {
+                tracing::debug!("{id}: ICE {state:?}");
+            }
+            Event::MediaData(data) => self.on_media(id, data, now),
+            Event::KeyframeRequest(req) => self.on_keyframe_request(id, req.kind, now),
+            Event::Closed => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.remote_closed.get_or_insert(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connected(&mut self, id: PeerId, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if peer.connected.is_some() {
+            return;
+        }
+        peer.connected = Some(now);
+        peer.last_rx = now;
+        tracing::info!("{id} connected");
+        self.events.push_back(MediaEvent::Connected { peer: id });
+        if let Role::Player(p) = &peer.role {
+            // A late joiner needs a keyframe now, not at the next periodic one.
+            let source = p.source;
+            self.keyframe_from(source, KeyframeRequestKind::Fir, true, now);
+        }
+    }
+
+    fn on_media(&mut self, id: PeerId, data: str0m::media::MediaData, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Role::Publisher(state) = &mut peer.role else {
+            return; // players send nothing we use
+        };
+        let Some(kind) = state.kind_of(data.mid) else {
+            return;
+        };
+        state.last_media = Some(now);
+        if kind == MediaKind::Video && !data.contiguous {
+            self.keyframe_from(id, KeyframeRequestKind::Pli, false, now);
+        }
+        if let Some(rec) = self.recorders.get_mut(&id) {
+            rec.frame(kind, &data);
+        }
+        let n = self.graph.player_count(id);
+        for i in 0..n {
+            let player_id = self.graph.players(id)[i];
+            let Some(player) = self.peers.get_mut(&player_id) else {
+                continue;
+            };
+            match forward::write_frame(player, kind, &data, now) {
+                Written::Yes => {
+                    Counters::add(&self.counters.frames_forwarded, 1);
+                    self.poll_peer(player_id);
+                }
+                Written::Skipped => {}
+                Written::Failed(reason) => self.fail(player_id, &reason),
+            }
+        }
+    }
+
+    fn on_keyframe_request(&mut self, id: PeerId, kind: KeyframeRequestKind, now: Instant) {
+        let Some(Role::Player(p)) = self.peers.get(&id).map(|p| &p.role) else {
+            return;
+        };
+        let source = p.source;
+        self.keyframe_from(source, kind, false, now);
+    }
+
+    fn keyframe_from(
+        &mut self,
+        publisher: PeerId,
+        kind: KeyframeRequestKind,
+        force: bool,
+        now: Instant,
+    ) {
+        let Some(peer) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        if forward::request_keyframe(peer, kind, force, now) {
+            self.poll_peer(publisher);
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! A browser stand-in: a str0m client `Rtc` (full ICE, controlling, offerer) that publishes
+//! synthetic frames or plays. Transport-agnostic: datagrams go in and out through `outbox`.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+
+pub struct Client {
+    pub rtc: Rtc,
+    pub addr: SocketAddr,
+    pending: Option<SdpPendingOffer>,
+    pub audio: Option<Mid>,
+    pub video: Option<Mid>,
+    pub connected: bool,
+    pub next_timeout: Instant,
+    pub outbox: Vec<(SocketAddr, Vec<u8>)>,
+    /// Received frames: (kind, payload, keyframe).
+    pub received: Vec<(MediaKind, Vec<u8>, bool)>,
+    pub keyframe_requests: Vec<(Instant, KeyframeRequestKind)>,
+    pub closed: bool,
+}
+
+impl Client {
+    fn new(addr: SocketAddr, config: RtcConfig, now: Instant) -> Client {
+        let mut rtc = config.build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        Client {
+            rtc,
+            addr,
+            pending: None,
+            audio: None,
+            video: None,
+            connected: false,
+            next_timeout: now,
+            outbox: Vec::new(),
+            received: Vec::new(),
+            keyframe_requests: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// A publisher offering `kinds` sendonly, with only `codecs` enabled. Returns the offer.
+    pub fn publisher(
+        addr: SocketAddr,
+        codecs: &[Codec],
+        kinds: &[MediaKind],
+        now: Instant,
+    ) -> (Client, String) {
+        let mut cfg = Rtc::builder().clear_codecs();
+        for c in codecs {
+            cfg = match c {
+                Codec::Opus => cfg.enable_opus(true, false),
+                Codec::PCMU => cfg.enable_pcmu(true, false),
+                Codec::PCMA => cfg.enable_pcma(true, false),
+                Codec::Vp8 => cfg.enable_vp8(true),
+                Codec::H264 => cfg.enable_h264(true),
+                Codec::Vp9 => cfg.enable_vp9(true),
+                other => panic!("unsupported in test: {other:?}"),
+            };
+        }
+        let mut c = Client::new(addr, cfg, now);
+        let mut api = c.rtc.sdp_api();
+        let mut audio = None;
+        let mut video = None;
+        for k in kinds {
+            let mid = api.add_media(
+                *k,
+                Direction::SendOnly,
+                Some("pubstream".into()),
+                None,
+                None,
+            );
+            match k {
+                MediaKind::Audio => audio = Some(mid),
+                MediaKind::Video => video = Some(mid),
+            }
+        }
+        let (offer, pending) = api.apply().unwrap();
+        c.audio = audio;
+        c.video = video;
+        c.pending = Some(pending);
+        (c, offer.to_sdp_string())
+    }
+
+    /// A player offering recvonly audio then video, with a browser-like codec set.
+    pub fn player(addr: SocketAddr, now: Instant) -> (Client, String) {
+        let cfg = Rtc::builder()
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false);
+        let mut c = Client::new(addr, cfg, now);
+        let mut api = c.rtc.sdp_api();
+        let a = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let v = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        c.audio = Some(a);
+        c.video = Some(v);
+        c.pending = Some(pending);
+        (c, offer.to_sdp_string())
+    }
+
+    pub fn accept_answer(&mut self, sdp: &str) {
+        let answer = SdpAnswer::from_sdp_string(sdp).expect("answer parses");
+        let pending = self.pending.take().expect("pending offer");
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("answer accepted");
+    }
+
+    pub fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.addr,
+                contents,
+            },
+        );
+        if self.rtc.accepts(&input) {
+            self.rtc.handle_input(input).expect("client input");
+        }
+        self.poll(now);
+    }
+
+    pub fn timeout(&mut self, now: Instant) {
+        self.rtc
+            .handle_input(Input::Timeout(now))
+            .expect("client timeout");
+        self.poll(now);
+    }
+
+    pub fn poll(&mut self, now: Instant) {
+        for _ in 0..100_000 {
+            if !self.rtc.is_alive() {
+                self.closed = true;
+                return;
+            }
+            match self.rtc.poll_output().expect("client poll") {
+                Output::Timeout(t) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Output::Transmit(t) => self.outbox.push((t.destination, t.contents.into())),
+                Output::Event(e) => match e {
+                    Event::Connected => self.connected = true,
+                    Event::MediaData(d) => {
+                        let kind = self.rtc.media(d.mid).unwrap().kind();
+                        let key = d.is_keyframe();
+                        self.received.push((kind, d.data.to_vec(), key));
+                    }
+                    Event::KeyframeRequest(r) => self.keyframe_requests.push((now, r.kind)),
+                    Event::Closed => self.closed = true,
+                    _ => {}
+                },
+            }
+        }
+        panic!("client poll did not settle");
+    }
+
+    /// Writes one frame on the track of `kind` with the first negotiated codec.
+    pub fn write(&mut self, kind: MediaKind, now: Instant, rtp_time: u64, data: &[u8]) {
+        let mid = match kind {
+            MediaKind::Audio => self.audio,
+            MediaKind::Video => self.video,
+        }
+        .expect("track of that kind");
+        let freq = match kind {
+            MediaKind::Audio => {
+                let w = self.rtc.writer(mid).unwrap();
+                let p = w.payload_params().next().expect("negotiated audio codec");
+                if p.spec().codec == Codec::Opus {
+                    Frequency::FORTY_EIGHT_KHZ
+                } else {
+                    Frequency::EIGHT_KHZ
+                }
+            }
+            MediaKind::Video => Frequency::NINETY_KHZ,
+        };
+        let w = self.rtc.writer(mid).unwrap();
+        let pt = w.payload_params().next().unwrap().pt();
+        w.write(pt, now, MediaTime::new(rtp_time, freq), data.to_vec())
+            .expect("write frame");
+        self.poll(now);
+    }
+
+    pub fn negotiated(&mut self, kind: MediaKind) -> Option<Codec> {
+        let mid = match kind {
+            MediaKind::Audio => self.audio,
+            MediaKind::Video => self.video,
+        }?;
+        let w = self.rtc.writer(mid)?;
+        let p = w.payload_params().next()?;
+        Some(p.spec().codec)
+    }
+
+    pub fn request_keyframe(&mut self, now: Instant) {
+        let mid = self.video.unwrap();
+        let mut w = self.rtc.writer(mid).unwrap();
+        w.request_keyframe(None, KeyframeRequestKind::Pli)
+            .expect("keyframe request");
+        self.poll(now);
+    }
+
+    pub fn frames(&self, kind: MediaKind) -> Vec<&[u8]> {
+        self.received
+            .iter()
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, d, _)| d.as_slice())
+            .collect()
+    }
+}
+
+/// Synthetic video frames that the depacketizers recognise (keyframe flag included).
+pub fn video_frame(codec: Codec, index: u32, keyframe: bool) -> Vec<u8> {
+    let body = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|i| ((i as u32 * 7 + index * 13) % 250 + 2) as u8)
+            .collect()
+    };
+    match codec {
+        Codec::Vp8 => {
+            let size = if keyframe { 3000 } else { 1400 };
+            let mut v = Vec::with_capacity(size);
+            // Frame tag: bit0 = 0 for a keyframe, show_frame bit set.
+            v.push(if keyframe { 0x10 } else { 0x11 });
+            v.extend_from_slice(&[0x02, 0x00]);
+            if keyframe {
+                v.extend_from_slice(&[0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+            }
+            v.extend_from_slice(&index.to_be_bytes());
+            v.extend(body(size - v.len()));
+            v
+        }
+        Codec::H264 => {
+            let mut v = Vec::new();
+            if keyframe {
+                v.extend_from_slice(&[0, 0, 0, 1, 0x67, 0x42, 0xe0, 0x1f, 0x8c, 0x8d, 0x40]);
+                v.extend_from_slice(&[0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80]);
+                v.extend_from_slice(&[0, 0, 0, 1, 0x65]);
+                v.extend_from_slice(&index.to_be_bytes().map(|b| b | 0x80));
+                v.extend(body(3000));
+            } else {
+                v.extend_from_slice(&[0, 0, 0, 1, 0x41]);
+                v.extend_from_slice(&index.to_be_bytes().map(|b| b | 0x80));
+                v.extend(body(1200));
+            }
+            v
+        }
+        other => panic!("no synthetic frames for {other:?}"),
+    }
+}
+
+pub fn audio_frame(codec: Codec, index: u32) -> Vec<u8> {
+    let n = if codec == Codec::Opus { 80 } else { 160 };
+    let mut v = index.to_be_bytes().to_vec();
+    v.extend((0..n - 4).map(|i| ((i as u32 + index) % 256) as u8));
+    v
+}
+
+/// `got` must be a non-empty run of consecutive elements of `sent` (byte-equal, in order).
+pub fn assert_window(sent: &[Vec<u8>], got: &[&[u8]], what: &str) {
+    assert!(!got.is_empty(), "{what}: nothing received");
+    let start = sent
+        .iter()
+        .position(|s| s.as_slice() == got[0])
+        .unwrap_or_else(|| panic!("{what}: first received frame was never sent"));
+    for (i, g) in got.iter().enumerate() {
+        let s = sent
+            .get(start + i)
+            .unwrap_or_else(|| panic!("{what}: extra frame {i}"));
+        assert_eq!(s.as_slice(), *g, "{what}: frame {} differs", start + i);
+    }
+}

@@ -1,0 +1,443 @@
+//! Deterministic test of the sans-IO core: str0m clients publish and play through `Sfu`,
+//! datagrams move in memory, time is simulated.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{assert_window, audio_frame, video_frame, Client};
+use huddle_room::{MediaCommand, MediaEvent, PeerId};
+use huddle_sfu::{check_answer, Sfu};
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequestKind, MediaKind};
+
+const STEP: Duration = Duration::from_millis(5);
+
+struct World {
+    sfu: Sfu,
+    server: SocketAddr,
+    clients: Vec<Client>,
+    now: Instant,
+    events: Vec<MediaEvent>,
+}
+
+impl World {
+    fn new() -> World {
+        let now = Instant::now();
+        let server: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        World {
+            sfu: Sfu::new_standalone(vec![server], now),
+            server,
+            clients: Vec::new(),
+            now,
+            events: Vec::new(),
+        }
+    }
+
+    fn client_addr(i: usize) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 10 + i as u8], 5000))
+    }
+
+    /// Moves datagrams until everything is delivered.
+    fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for c in &mut self.clients {
+                for (dest, data) in std::mem::take(&mut c.outbox) {
+                    moved = true;
+                    if dest == self.server {
+                        self.sfu
+                            .handle_datagram(self.now, c.addr, self.server, &data);
+                    }
+                }
+            }
+            while let Some(t) = self.sfu.poll_transmit() {
+                moved = true;
+                if let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination) {
+                    c.receive(self.now, self.server, &t.contents);
+                }
+            }
+            while let Some(e) = self.sfu.poll_event() {
+                self.events.push(e);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("pump did not settle");
+    }
+
+    fn step(&mut self) {
+        self.now += STEP;
+        if self.sfu.poll_timeout() <= self.now {
+            self.sfu.handle_timeout(self.now);
+        }
+        for c in &mut self.clients {
+            if c.next_timeout <= self.now {
+                c.timeout(self.now);
+            }
+        }
+        self.pump();
+    }
+
+    fn command(&mut self, cmd: MediaCommand) {
+        self.sfu.handle_command(cmd, self.now);
+        self.pump();
+    }
+
+    fn answer_for(&self, peer: PeerId) -> Option<String> {
+        self.events.iter().find_map(|e| match e {
+            MediaEvent::Answer { peer: p, sdp } if *p == peer => Some(sdp.clone()),
+            _ => None,
+        })
+    }
+
+    fn connected(&self, peer: PeerId) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::Connected { peer: p } if *p == peer))
+    }
+
+    fn failed(&self, peer: PeerId) -> Option<String> {
+        self.events.iter().find_map(|e| match e {
+            MediaEvent::Failed { peer: p, reason } if *p == peer => Some(reason.clone()),
+            _ => None,
+        })
+    }
+
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&World) -> bool) {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return;
+            }
+            self.step();
+        }
+        assert!(done(self), "condition not reached within {limit:?}");
+    }
+
+    /// Publishes from a new client and waits for Connected. Returns the client index.
+    fn publish(&mut self, peer: PeerId, codecs: &[Codec], kinds: &[MediaKind]) -> usize {
+        let idx = self.clients.len();
+        let (client, offer) = Client::publisher(Self::client_addr(idx), codecs, kinds, self.now);
+        self.clients.push(client);
+        self.command(MediaCommand::Publish {
+            peer,
+            offer,
+            record: None,
+        });
+        let answer = self.answer_for(peer).unwrap_or_else(|| {
+            panic!("no answer for publish: {:?}", self.failed(peer));
+        });
+        check_answer(&answer).expect("publish answer has what browsers need");
+        self.clients[idx].accept_answer(&answer);
+        self.pump();
+        self.run_until(Duration::from_secs(5), |w| {
+            w.connected(peer) && w.clients[idx].connected
+        });
+        idx
+    }
+
+    fn play(&mut self, peer: PeerId, source: PeerId) -> (usize, String) {
+        let idx = self.clients.len();
+        let (client, offer) = Client::player(Self::client_addr(idx), self.now);
+        self.clients.push(client);
+        self.command(MediaCommand::Play {
+            peer,
+            source,
+            offer,
+        });
+        let answer = self.answer_for(peer).unwrap_or_else(|| {
+            panic!("no answer for play: {:?}", self.failed(peer));
+        });
+        check_answer(&answer).expect("play answer has what browsers need");
+        self.clients[idx].accept_answer(&answer);
+        self.pump();
+        self.run_until(Duration::from_secs(5), |w| {
+            w.connected(peer) && w.clients[idx].connected
+        });
+        (idx, answer)
+    }
+}
+
+/// The msid stream id must be one and the same on all m-lines of a play answer, and SSRCs
+/// must be signalled.
+fn assert_play_answer_msid(answer: &str) {
+    let streams: Vec<&str> = answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=msid:"))
+        .map(|v| v.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(streams.len(), 2, "one a=msid per m-line:\n{answer}");
+    assert_eq!(streams[0], streams[1], "common stream id:\n{answer}");
+    assert!(answer.contains(" msid:"), "a=ssrc msid lines:\n{answer}");
+    assert!(
+        answer.contains("a=ssrc-group:FID"),
+        "video RTX group:\n{answer}"
+    );
+    assert!(answer.contains("a=sendonly"));
+}
+
+fn publish_and_play(video: Codec, audio: Codec) {
+    let mut w = World::new();
+    let publisher = PeerId(1);
+    let player = PeerId(2);
+
+    let p = w.publish(
+        publisher,
+        &[audio, video],
+        &[MediaKind::Audio, MediaKind::Video],
+    );
+    assert_eq!(w.clients[p].negotiated(MediaKind::Video), Some(video));
+    assert_eq!(w.clients[p].negotiated(MediaKind::Audio), Some(audio));
+
+    let (q, answer) = w.play(player, publisher);
+    assert_play_answer_msid(&answer);
+    // The player gets exactly the publisher's codecs, with its own payload types.
+    assert_eq!(w.clients[q].negotiated(MediaKind::Video), Some(video));
+    assert_eq!(w.clients[q].negotiated(MediaKind::Audio), Some(audio));
+    let video_codecs = answer
+        .lines()
+        .filter(|l| l.starts_with("a=rtpmap:") && !l.contains("rtx/"))
+        .count();
+    assert_eq!(video_codecs, 2, "one audio + one video codec in:\n{answer}");
+
+    let mut sent_video: Vec<Vec<u8>> = Vec::new();
+    let mut sent_audio: Vec<Vec<u8>> = Vec::new();
+    let start = w.now;
+    let mut next_video = w.now;
+    let mut next_audio = w.now;
+    let mut handled_requests = 0;
+    let mut pli_sent_at = None;
+    let mut vi = 0u32;
+    let mut ai = 0u32;
+    let audio_rate: u64 = if audio == Codec::Opus { 48 } else { 8 };
+    while w.now < start + Duration::from_secs(3) {
+        if w.now >= next_video {
+            let requests = w.clients[p].keyframe_requests.len();
+            let key = vi.is_multiple_of(60) || requests > handled_requests;
+            handled_requests = requests;
+            let frame = video_frame(video, vi, key);
+            let now = w.now;
+            w.clients[p].write(MediaKind::Video, now, vi as u64 * 3000, &frame);
+            sent_video.push(frame);
+            vi += 1;
+            next_video += Duration::from_millis(33);
+        }
+        if w.now >= next_audio {
+            let frame = audio_frame(audio, ai);
+            let now = w.now;
+            w.clients[p].write(MediaKind::Audio, now, ai as u64 * 20 * audio_rate, &frame);
+            sent_audio.push(frame);
+            ai += 1;
+            next_audio += Duration::from_millis(20);
+        }
+        if pli_sent_at.is_none() && w.now >= start + Duration::from_millis(1500) {
+            let now = w.now;
+            w.clients[q].request_keyframe(now);
+            pli_sent_at = Some(now);
+        }
+        w.pump();
+        w.step();
+    }
+    for _ in 0..100 {
+        w.step();
+    }
+
+    // The join triggered a keyframe request, and the player's PLI was relayed.
+    let reqs = &w.clients[p].keyframe_requests;
+    assert!(!reqs.is_empty(), "publisher got no keyframe request");
+    let pli_at = pli_sent_at.unwrap();
+    assert!(
+        reqs.iter()
+            .any(|(t, k)| *t >= pli_at && *k == KeyframeRequestKind::Pli),
+        "player's PLI did not reach the publisher: {reqs:?}"
+    );
+
+    let got_video = w.clients[q].frames(MediaKind::Video);
+    let got_audio = w.clients[q].frames(MediaKind::Audio);
+    assert_window(&sent_video, &got_video, "video");
+    assert_window(&sent_audio, &got_audio, "audio");
+    assert!(
+        w.clients[q]
+            .received
+            .iter()
+            .find(|(k, _, _)| *k == MediaKind::Video)
+            .unwrap()
+            .2,
+        "the first video frame a player gets is a keyframe"
+    );
+    // The player joined right away, so nearly everything arrives.
+    assert!(
+        got_video.len() + 5 >= sent_video.len(),
+        "video {} of {}",
+        got_video.len(),
+        sent_video.len()
+    );
+    assert!(
+        got_audio.len() + 10 >= sent_audio.len(),
+        "audio {} of {}",
+        got_audio.len(),
+        sent_audio.len()
+    );
+    assert!(w.sfu.stats().frames_forwarded as usize >= got_video.len() + got_audio.len());
+
+    // Accounting: closing everyone leaves nothing behind.
+    assert_eq!(w.sfu.stats().peers, 2);
+    assert_eq!(w.sfu.stats().publishers, 1);
+    w.command(MediaCommand::Close { peer: publisher });
+    w.command(MediaCommand::Close { peer: player });
+    assert_eq!(w.sfu.stats().peers, 0);
+    assert_eq!(w.sfu.peer_count(), 0);
+    assert!(w.failed(publisher).is_none() && w.failed(player).is_none());
+}
+
+#[test]
+fn vp8_opus_publish_and_play() {
+    publish_and_play(Codec::Vp8, Codec::Opus);
+}
+
+#[test]
+fn h264_pcmu_publish_and_play() {
+    publish_and_play(Codec::H264, Codec::PCMU);
+}
+
+#[test]
+fn screen_share_video_only_then_audio_video_player() {
+    let mut w = World::new();
+    let p = w.publish(PeerId(1), &[Codec::Vp8], &[MediaKind::Video]);
+    let (q, answer) = w.play(PeerId(2), PeerId(1));
+    assert_play_answer_msid(&answer);
+    for i in 0..40u32 {
+        let frame = video_frame(Codec::Vp8, i, i % 20 == 0);
+        let now = w.now;
+        w.clients[p].write(MediaKind::Video, now, i as u64 * 3000, &frame);
+        for _ in 0..7 {
+            w.step();
+        }
+    }
+    assert!(w.clients[q].frames(MediaKind::Video).len() >= 30);
+    assert!(w.clients[q].frames(MediaKind::Audio).is_empty());
+}
+
+#[test]
+fn publisher_that_goes_silent_fails() {
+    let mut w = World::new();
+    let p = w.publish(PeerId(1), &[Codec::Opus], &[MediaKind::Audio]);
+    // The client stops existing: nothing is delivered from it any more.
+    w.clients[p].rtc.disconnect();
+    let before = w.now;
+    w.run_until(Duration::from_secs(20), |w| w.failed(PeerId(1)).is_some());
+    let waited = w.now - before;
+    assert!(
+        waited >= Duration::from_secs(10) && waited <= Duration::from_secs(16),
+        "{waited:?}"
+    );
+    w.command(MediaCommand::Close { peer: PeerId(1) });
+    assert_eq!(w.sfu.stats().peers, 0);
+}
+
+#[test]
+fn bad_sdp_fails_without_panic() {
+    let mut w = World::new();
+    for (i, sdp) in [
+        "",
+        "garbage",
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+        "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 98\r\na=mid:0\r\na=rtpmap:98 VP9/90000\r\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let peer = PeerId(100 + i as u64);
+        w.command(MediaCommand::Publish {
+            peer,
+            offer: sdp.to_string(),
+            record: None,
+        });
+        let reason = w.failed(peer).unwrap_or_else(|| panic!("no Failed for {sdp:?}"));
+        assert!(
+            reason.starts_with("Bad SDP") || reason == "No common codecs",
+            "{reason}"
+        );
+    }
+    // Play of an unknown source, and a play with garbage.
+    w.command(MediaCommand::Play {
+        peer: PeerId(200),
+        source: PeerId(999),
+        offer: "x".into(),
+    });
+    assert_eq!(w.failed(PeerId(200)).as_deref(), Some("Stream not found"));
+    w.publish(
+        PeerId(1),
+        &[Codec::Opus, Codec::Vp8],
+        &[MediaKind::Audio, MediaKind::Video],
+    );
+    w.command(MediaCommand::Play {
+        peer: PeerId(201),
+        source: PeerId(1),
+        offer: "v=0\r\nnonsense".into(),
+    });
+    assert!(w.failed(PeerId(201)).unwrap().starts_with("Bad SDP"));
+    assert_eq!(w.sfu.stats().peers, 1);
+}
+
+#[test]
+fn player_without_the_source_codec_fails() {
+    let mut w = World::new();
+    w.publish(PeerId(1), &[Codec::H264], &[MediaKind::Video]);
+    // A player whose video offer lacks H.264.
+    let (_, offer) = Client::player("10.0.0.99:5000".parse().unwrap(), w.now);
+    let offer = strip_codec(&offer, "H264");
+    w.command(MediaCommand::Play {
+        peer: PeerId(2),
+        source: PeerId(1),
+        offer,
+    });
+    assert_eq!(w.failed(PeerId(2)).as_deref(), Some("No common codecs"));
+}
+
+/// Removes a codec (and its RTX) from every m-line of an SDP.
+fn strip_codec(sdp: &str, name: &str) -> String {
+    let pts: Vec<String> = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter(|v| {
+            v.split(' ')
+                .nth(1)
+                .is_some_and(|c| c.starts_with(&format!("{name}/")))
+        })
+        .map(|v| v.split(' ').next().unwrap().to_string())
+        .collect();
+    let rtx: Vec<String> = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=fmtp:"))
+        .filter(|v| pts.iter().any(|p| v.ends_with(&format!("apt={p}"))))
+        .map(|v| v.split(' ').next().unwrap().to_string())
+        .collect();
+    let all: Vec<&String> = pts.iter().chain(rtx.iter()).collect();
+    let mut out = String::new();
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end();
+        if let Some(rest) = body.strip_prefix("m=") {
+            let kept: Vec<&str> = rest
+                .split(' ')
+                .enumerate()
+                .filter(|(i, t)| *i < 3 || !all.iter().any(|p| p.as_str() == *t))
+                .map(|(_, t)| t)
+                .collect();
+            out.push_str(&format!("m={}\r\n", kept.join(" ")));
+            continue;
+        }
+        let drop = ["a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"].iter().any(|pfx| {
+            body.strip_prefix(pfx)
+                .and_then(|v| v.split(' ').next())
+                .is_some_and(|pt| all.iter().any(|p| p.as_str() == pt))
+        });
+        if !drop {
+            out.push_str(line);
+        }
+    }
+    out
+}
