@@ -28,9 +28,14 @@ pub fn encode_ping() -> String {
 const PING: &str = r#"{"message":"ping","data":[]}"#;
 
 /// `getUserData` for an established session: the `connection` request echoed back (minus
-/// [`NOT_ECHOED`]) with `status` ESTABLISHED, `sessionId`, `authToken`, and `mediaProviders`
-/// narrowed to WebRTC.
-pub fn encode_user_data(request: &ConnectionRequest, session_id: &str, auth_token: &str) -> String {
+/// [`NOT_ECHOED`]) with `status` ESTABLISHED, `sessionId`, `authToken`, `mediaProviders`
+/// narrowed to WebRTC, and `custom.login` set to the login the room core gave the session.
+pub fn encode_user_data(
+    request: &ConnectionRequest,
+    login: &str,
+    session_id: &str,
+    auth_token: &str,
+) -> String {
     let mut data: Map<String, Value> = request
         .fields
         .iter()
@@ -41,6 +46,14 @@ pub fn encode_user_data(request: &ConnectionRequest, session_id: &str, auth_toke
     data.insert("sessionId".into(), session_id.into());
     data.insert("authToken".into(), auth_token.into());
     data.insert("mediaProviders".into(), json!([MEDIA_PROVIDER]));
+    match data.get_mut("custom") {
+        Some(Value::Object(custom)) => {
+            custom.insert("login".into(), login.into());
+        }
+        _ => {
+            data.insert("custom".into(), json!({ "login": login }));
+        }
+    }
     frame("getUserData", vec![Value::Object(data)])
 }
 

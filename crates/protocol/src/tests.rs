@@ -510,8 +510,14 @@ fn user_data_echoes_the_request() {
         panic!()
     };
     assert_frame(
-        encode_user_data(&c, "s-A", "s-A"),
+        encode_user_data(&c, "alice", "s-A", "s-A"),
         r#"{"message":"getUserData","data":[{"status":"ESTABLISHED","sessionId":"s-A","authToken":"s-A","appKey":"roomApp","mediaProviders":["WebRTC"],"clientVersion":"2.0","custom":{"login":"alice"}}]}"#,
+    );
+    // A session without a login gets the one the core made up.
+    let anonymous = ConnectionRequest::default();
+    assert_frame(
+        encode_user_data(&anonymous, "guest-7", "s7", "t"),
+        r#"{"message":"getUserData","data":[{"status":"ESTABLISHED","sessionId":"s7","authToken":"t","mediaProviders":["WebRTC"],"custom":{"login":"guest-7"}}]}"#,
     );
     assert_frame(
         encode(&ServerMessage::Established {
@@ -682,7 +688,12 @@ fn every_server_frame_has_a_data_array() {
     ];
     let mut frames: Vec<String> = messages.iter().map(encode).collect();
     frames.push(encode_ping());
-    frames.push(encode_user_data(&ConnectionRequest::default(), "s", "t"));
+    frames.push(encode_user_data(
+        &ConnectionRequest::default(),
+        "g",
+        "s",
+        "t",
+    ));
     for f in frames {
         let v = value(&f);
         assert!(v["data"].is_array(), "{f}");

@@ -1,0 +1,193 @@
+//! The room actor: one task that owns the [`Hub`], fed by the sessions, the media plane and
+//! the hub's own timer, and that routes the hub's outputs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use huddle_room::{
+    FinalizedRoom, Hub, HubStats, Input, MediaCommand, MediaEvent, Now, Output, ServerMessage,
+    SessionId,
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::media::MediaPlane;
+
+/// Messages to a session's writer.
+pub(crate) type Outbound = mpsc::Sender<ServerMessage>;
+
+/// What the sessions and the HTTP API ask of the actor.
+pub(crate) enum ActorMsg {
+    /// A socket opened: messages for `session` go to `outbound`.
+    Open {
+        session: SessionId,
+        outbound: Outbound,
+    },
+    /// An input for the hub (Connect, Command, Disconnect).
+    Input(Input),
+    /// A reply made by the edge itself (a request it could not parse), queued behind the
+    /// session's earlier commands so that replies keep their order.
+    Reply {
+        session: SessionId,
+        message: ServerMessage,
+    },
+    Stats(oneshot::Sender<HubStats>),
+    /// Stop after the messages already queued.
+    Shutdown,
+}
+
+/// How many messages may wait for one session's socket; a session that falls this far
+/// behind is disconnected.
+pub(crate) const OUTBOUND_CAPACITY: usize = 4096;
+
+pub(crate) fn now() -> Now {
+    let unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Now {
+        at: Instant::now(),
+        unix_ms,
+    }
+}
+
+pub(crate) struct RoomActor {
+    hub: Hub,
+    sessions: HashMap<SessionId, Outbound>,
+    media: Arc<dyn MediaPlane>,
+}
+
+impl RoomActor {
+    pub(crate) fn new(hub: Hub, media: Arc<dyn MediaPlane>) -> Self {
+        Self {
+            hub,
+            sessions: HashMap::new(),
+            media,
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<ActorMsg>,
+        mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    ) {
+        info!("room actor started");
+        loop {
+            let deadline = self.hub.poll_timeout();
+            let timer = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = inbox.recv() => match msg {
+                    None | Some(ActorMsg::Shutdown) => break,
+                    Some(msg) => self.handle(msg),
+                },
+                Some(event) = media_events.recv() => {
+                    log_media_event(&event);
+                    self.hub.handle_input(now(), Input::Media(event));
+                }
+                () = timer => self.hub.handle_timeout(now()),
+            }
+            self.drain();
+        }
+        info!("room actor stopped");
+    }
+
+    fn handle(&mut self, msg: ActorMsg) {
+        match msg {
+            ActorMsg::Open { session, outbound } => {
+                debug!(%session, "socket registered");
+                self.sessions.insert(session, outbound);
+            }
+            ActorMsg::Input(input) => {
+                let closed = match &input {
+                    Input::Disconnect { session } => Some(*session),
+                    _ => None,
+                };
+                self.hub.handle_input(now(), input);
+                if let Some(session) = closed {
+                    // Outputs of the disconnect are for the others; drop this one's route
+                    // after routing them.
+                    self.drain();
+                    self.sessions.remove(&session);
+                }
+            }
+            ActorMsg::Reply { session, message } => self.deliver(session, message),
+            ActorMsg::Stats(reply) => {
+                let _ = reply.send(self.hub.stats());
+            }
+            ActorMsg::Shutdown => {}
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.hub.poll_output() {
+            match output {
+                Output::Send { session, message } => self.deliver(session, message),
+                Output::Media(command) => {
+                    log_media_command(&command);
+                    self.media.send(command);
+                }
+                Output::RoomFinalized(room) => on_room_finalized(&room),
+            }
+        }
+    }
+
+    fn deliver(&mut self, session: SessionId, message: ServerMessage) {
+        let Some(outbound) = self.sessions.get(&session) else {
+            debug!(%session, "message for a closed session dropped");
+            return;
+        };
+        match outbound.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // Dropping the sender ends the session's writer, which closes the socket.
+                warn!(%session, "session is too slow to read its messages; disconnecting it");
+                self.sessions.remove(&session);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.sessions.remove(&session);
+            }
+        }
+    }
+}
+
+/// The last participant left a room. A recording room's streams are to be mixed here, once
+/// the mixer exists; today the room's end is logged.
+pub(crate) fn on_room_finalized(room: &FinalizedRoom) {
+    info!(
+        room = %room.name,
+        record = room.record,
+        streams = room.streams.len(),
+        duration_ms = room.ended_unix_ms.saturating_sub(room.started_unix_ms),
+        "room finalized"
+    );
+    if room.record {
+        for s in &room.streams {
+            info!(room = %room.name, login = %s.login, stream = %s.stream, file = %s.file_name,
+                "recorded stream of the finalized room (mix pending)");
+        }
+    }
+}
+
+fn log_media_command(command: &MediaCommand) {
+    match command {
+        MediaCommand::Publish { peer, record, .. } => {
+            info!(%peer, record = record.as_ref().map(|r| r.file_name.as_str()), "media: publish")
+        }
+        MediaCommand::Play { peer, source, .. } => info!(%peer, %source, "media: play"),
+        MediaCommand::Close { peer } => info!(%peer, "media: close"),
+    }
+}
+
+fn log_media_event(event: &MediaEvent) {
+    match event {
+        MediaEvent::Answer { peer, sdp } => debug!(%peer, sdp_bytes = sdp.len(), "media: answer"),
+        MediaEvent::Connected { peer } => info!(%peer, "media: connected"),
+        MediaEvent::Failed { peer, reason } => warn!(%peer, %reason, "media: failed"),
+    }
+}

@@ -1,0 +1,382 @@
+//! Server settings: defaults, then a TOML file (`--config`), then `HUDDLE_*` environment
+//! variables, then command-line flags. Every setting is documented in `docs/CONFIG.md`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use huddle_room::RoomConfig;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// All settings of one server. `Default` is what `huddle` runs with when given nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP, HTTPS and media sockets bind to.
+    pub bind: IpAddr,
+    /// Plain HTTP + WebSocket port (`0` picks a free port).
+    pub http_port: u16,
+    /// HTTPS + secure WebSocket port (`0` picks a free port).
+    pub https_port: u16,
+    /// UDP port of the media plane (`0` picks a free port).
+    pub media_port: u16,
+    /// Addresses put in ICE candidates and in the self-signed certificate; empty means
+    /// auto-detect (the bind address if it is specific, else the host's interface addresses).
+    pub announce_ips: Vec<IpAddr>,
+    /// How long a participant whose socket dropped without `leave` stays in its rooms.
+    pub grace_period_secs: u64,
+    /// Participants allowed in one room; `0` means unlimited.
+    pub max_participants: usize,
+    /// Largest chat text, in bytes of UTF-8.
+    pub max_message_bytes: usize,
+    /// Largest WebSocket message or frame, in bytes; a larger one closes that socket.
+    pub max_frame_bytes: usize,
+    /// Where recordings are written.
+    pub records_dir: PathBuf,
+    /// Static files served over HTTP(S) (`GET /` serves `index.html`).
+    pub web_dir: PathBuf,
+    /// PEM certificate chain for HTTPS; with `tls_key`. Absent: a self-signed certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS; with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Seconds between the server's application-level `ping`s.
+    pub ping_interval_secs: u64,
+    /// Unanswered pings after which the socket is closed.
+    pub max_missed_pongs: u32,
+    /// Recording file name template: `{room}`, `{login}`, `{stream}`, `{start}`.
+    pub record_template: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            http_port: 8080,
+            https_port: 8443,
+            media_port: 40000,
+            announce_ips: Vec::new(),
+            grace_period_secs: 60,
+            max_participants: 0,
+            max_message_bytes: 64 * 1024,
+            max_frame_bytes: 1024 * 1024,
+            records_dir: PathBuf::from("./records"),
+            web_dir: PathBuf::from("./web"),
+            tls_cert: None,
+            tls_key: None,
+            ping_interval_secs: 5,
+            max_missed_pongs: 6,
+            record_template: huddle_room::record_name::DEFAULT_TEMPLATE.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys keep their defaults, unknown keys are an error.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Rejects settings the server cannot run with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |s: &str| Err(ConfigError::Invalid(s.to_string()));
+        if self.http_port != 0 && self.http_port == self.https_port {
+            return invalid("http_port and https_port must differ");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return invalid("tls_cert and tls_key must be given together");
+        }
+        if self.ping_interval_secs == 0 {
+            return invalid("ping_interval_secs must be at least 1");
+        }
+        if self.max_missed_pongs == 0 {
+            return invalid("max_missed_pongs must be at least 1");
+        }
+        if self.max_frame_bytes < 1024 {
+            return invalid("max_frame_bytes must be at least 1024");
+        }
+        if self.record_template.trim().is_empty() {
+            return invalid("record_template must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The room core's rules.
+    pub fn room_config(&self) -> RoomConfig {
+        RoomConfig {
+            grace_period: Duration::from_secs(self.grace_period_secs),
+            max_participants: self.max_participants,
+            max_message_bytes: self.max_message_bytes,
+            record_template: self.record_template.clone(),
+        }
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.http_port)
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.https_port)
+    }
+
+    pub fn media_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.media_port)
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+}
+
+/// Command-line flags; each one also reads its `HUDDLE_*` environment variable. A flag beats
+/// its variable, which beats the config file, which beats the default.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ConfigArgs {
+    /// TOML config file.
+    #[arg(long, env = "HUDDLE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Bind address for all sockets [default: 0.0.0.0].
+    #[arg(long, env = "HUDDLE_BIND")]
+    pub bind: Option<IpAddr>,
+    /// HTTP + WebSocket port [default: 8080].
+    #[arg(long, env = "HUDDLE_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// HTTPS + secure WebSocket port [default: 8443].
+    #[arg(long, env = "HUDDLE_HTTPS_PORT")]
+    pub https_port: Option<u16>,
+    /// UDP media port [default: 40000].
+    #[arg(long, env = "HUDDLE_MEDIA_PORT")]
+    pub media_port: Option<u16>,
+    /// Comma-separated IPs announced in ICE candidates [default: auto-detect].
+    #[arg(
+        long,
+        alias = "announce-ip",
+        env = "HUDDLE_ANNOUNCE_IPS",
+        value_delimiter = ','
+    )]
+    pub announce_ips: Option<Vec<IpAddr>>,
+    /// Seconds a dropped participant stays in its rooms [default: 60].
+    #[arg(long, env = "HUDDLE_GRACE_PERIOD_SECS")]
+    pub grace_period_secs: Option<u64>,
+    /// Participants per room, 0 = unlimited [default: 0].
+    #[arg(long, env = "HUDDLE_MAX_PARTICIPANTS")]
+    pub max_participants: Option<usize>,
+    /// Largest chat text in bytes [default: 65536].
+    #[arg(long, env = "HUDDLE_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Largest WebSocket message in bytes [default: 1048576].
+    #[arg(long, env = "HUDDLE_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Recordings folder [default: ./records].
+    #[arg(long, env = "HUDDLE_RECORDS_DIR")]
+    pub records_dir: Option<PathBuf>,
+    /// Static web files folder [default: ./web].
+    #[arg(long, env = "HUDDLE_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS [default: self-signed].
+    #[arg(long, env = "HUDDLE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS [default: self-signed].
+    #[arg(long, env = "HUDDLE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds between server pings [default: 5].
+    #[arg(long, env = "HUDDLE_PING_INTERVAL_SECS")]
+    pub ping_interval_secs: Option<u64>,
+    /// Missed pongs before the socket is closed [default: 6].
+    #[arg(long, env = "HUDDLE_MAX_MISSED_PONGS")]
+    pub max_missed_pongs: Option<u32>,
+    /// Recording file name template [default: {room}-{login}-{stream}-{start}].
+    #[arg(long, env = "HUDDLE_RECORD_TEMPLATE")]
+    pub record_template: Option<String>,
+}
+
+impl ConfigArgs {
+    /// Defaults, then the file, then these values (flags and environment); validated.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        set(&mut c.bind, &self.bind);
+        set(&mut c.http_port, &self.http_port);
+        set(&mut c.https_port, &self.https_port);
+        set(&mut c.media_port, &self.media_port);
+        set(&mut c.announce_ips, &self.announce_ips);
+        set(&mut c.grace_period_secs, &self.grace_period_secs);
+        set(&mut c.max_participants, &self.max_participants);
+        set(&mut c.max_message_bytes, &self.max_message_bytes);
+        set(&mut c.max_frame_bytes, &self.max_frame_bytes);
+        set(&mut c.records_dir, &self.records_dir);
+        set(&mut c.web_dir, &self.web_dir);
+        if self.tls_cert.is_some() {
+            c.tls_cert = self.tls_cert.clone();
+        }
+        if self.tls_key.is_some() {
+            c.tls_key = self.tls_key.clone();
+        }
+        set(&mut c.ping_interval_secs, &self.ping_interval_secs);
+        set(&mut c.max_missed_pongs, &self.max_missed_pongs);
+        set(&mut c.record_template, &self.record_template);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: ConfigArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["huddle"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .expect("flags parse")
+            .config
+            .load()
+    }
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("huddle-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_match_the_docs() {
+        let c = Config::default();
+        assert_eq!(c.http_addr().to_string(), "0.0.0.0:8080");
+        assert_eq!(c.https_addr().to_string(), "0.0.0.0:8443");
+        assert_eq!(c.media_addr().to_string(), "0.0.0.0:40000");
+        assert!(c.announce_ips.is_empty());
+        assert_eq!(c.grace_period_secs, 60);
+        assert_eq!(c.max_participants, 0);
+        assert_eq!(c.max_message_bytes, 65536);
+        assert_eq!(c.max_frame_bytes, 1048576);
+        assert_eq!(c.records_dir, PathBuf::from("./records"));
+        assert_eq!(c.web_dir, PathBuf::from("./web"));
+        assert_eq!((c.tls_cert.clone(), c.tls_key.clone()), (None, None));
+        assert_eq!(c.ping_interval_secs, 5);
+        assert_eq!(c.max_missed_pongs, 6);
+        assert_eq!(c.record_template, "{room}-{login}-{stream}-{start}");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn every_key_in_the_docs_is_a_field() {
+        let docs = include_str!("../../../docs/CONFIG.md");
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        for key in value.as_table().unwrap().keys() {
+            assert!(
+                docs.contains(&format!("`{key}`")),
+                "{key} is not documented"
+            );
+        }
+        for key in ["tls_cert", "tls_key"] {
+            assert!(
+                docs.contains(&format!("`{key}`")),
+                "{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn no_arguments_give_the_defaults() {
+        // Run only when no HUDDLE_* variable leaks in from the environment.
+        if std::env::vars().any(|(k, _)| k.starts_with("HUDDLE_")) {
+            return;
+        }
+        assert_eq!(parse(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let path = temp_file(
+            "a.toml",
+            "http_port = 9000\nhttps_port = 9443\nannounce_ips = [\"10.0.0.1\"]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+        );
+        let c = parse(&["--config", path.to_str().unwrap(), "--https-port", "7443"]).unwrap();
+        assert_eq!(c.http_port, 9000, "from the file");
+        assert_eq!(c.https_port, 7443, "flag beats file");
+        assert_eq!(c.announce_ips, vec!["10.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(c.media_port, 40000, "default kept");
+        let c = parse(&["--announce-ip", "127.0.0.1"]).unwrap();
+        assert_eq!(c.announce_ips, vec!["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        let c = parse(&[
+            "--announce-ips",
+            "127.0.0.1,::1",
+            "--max-participants",
+            "3",
+            "--record-template",
+            "{room}/{login}",
+        ])
+        .unwrap();
+        assert_eq!(c.announce_ips.len(), 2);
+        assert_eq!(c.max_participants, 3);
+        assert_eq!(c.room_config().max_participants, 3);
+        assert_eq!(c.room_config().record_template, "{room}/{login}");
+    }
+
+    #[test]
+    fn bad_files_and_values_are_rejected() {
+        let path = temp_file("typo.toml", "http_prot = 1\n");
+        let err = parse(&["--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(err.to_string().contains("http_prot"), "{err}");
+        let err = parse(&["--config", "/nonexistent/huddle.toml"]).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+        for args in [
+            &["--http-port", "9000", "--https-port", "9000"][..],
+            &["--tls-cert", "c.pem"],
+            &["--ping-interval-secs", "0"],
+            &["--max-missed-pongs", "0"],
+            &["--max-frame-bytes", "10"],
+        ] {
+            assert!(
+                matches!(parse(args), Err(ConfigError::Invalid(_))),
+                "{args:?}"
+            );
+        }
+        let mut cli = Cli::try_parse_from(["huddle", "--http-port", "99999"]);
+        assert!(cli.is_err());
+        cli = Cli::try_parse_from(["huddle", "--bind", "not-an-ip"]);
+        assert!(cli.is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! The router shared by the HTTP and HTTPS listeners: WebSocket on any path, `/api/stats`,
+//! and static files.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::oneshot;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::actor::ActorMsg;
+use crate::server::Shared;
+
+/// `GET /api/stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Stats {
+    /// Open WebSocket connections.
+    pub connections: usize,
+    /// Sessions that said `connection`.
+    pub sessions: usize,
+    pub rooms: usize,
+    pub participants: usize,
+    pub publishers: usize,
+    pub players: usize,
+    /// Live WebRTC peers in the media plane.
+    pub media_peers: u64,
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let static_files = ServeDir::new(&shared.config.web_dir);
+    Router::new()
+        .route("/api/stats", get(stats))
+        .fallback_service(static_files)
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            websocket_on_any_path,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(shared)
+}
+
+fn is_websocket_upgrade(req: &Request) -> bool {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    // HTTP/2 WebSockets (RFC 8441) come as CONNECT.
+    upgrade || (req.method() == Method::CONNECT && req.version() >= axum::http::Version::HTTP_2)
+}
+
+/// Any request that asks for a WebSocket becomes a signaling session, whatever its path (the
+/// SDK's screen-sharing demo connects to `wss://host:8443/<id>`).
+async fn websocket_on_any_path(
+    State(shared): State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !is_websocket_upgrade(&req) {
+        return next.run(req).await;
+    }
+    let (mut parts, _body) = req.into_parts();
+    let remote = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &shared).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let limit = shared.config.max_frame_bytes;
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| crate::session::run(socket, shared, remote))
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if shared.actor.send(ActorMsg::Stats(tx)).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let Ok(hub) = rx.await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    Json(Stats {
+        connections: shared.connections.load(Ordering::Relaxed),
+        sessions: hub.sessions,
+        rooms: hub.rooms,
+        participants: hub.participants,
+        publishers: hub.publishers,
+        players: hub.players,
+        media_peers: shared.media.peers(),
+    })
+    .into_response()
+}

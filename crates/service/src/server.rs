@@ -1,0 +1,176 @@
+//! Start and stop: sockets, TLS, the router, the room actor and the media plane.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::Handle;
+use huddle_room::Hub;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use crate::actor::{ActorMsg, RoomActor};
+use crate::media::{MediaPlane, MediaSettings, MediaStarter};
+use crate::{http, net, tls, Config, StartError};
+
+/// Inputs that may wait for the room actor before sessions are slowed down.
+const ACTOR_INBOX: usize = 8192;
+/// How long open connections get to finish when the server stops.
+const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// State shared by the HTTP handlers and the sessions.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub actor: mpsc::Sender<ActorMsg>,
+    pub media: Arc<dyn MediaPlane>,
+    pub shutdown: watch::Receiver<bool>,
+    pub next_session: AtomicU64,
+    /// Open WebSocket connections.
+    pub connections: AtomicUsize,
+}
+
+/// A running server. Drop does not stop it: call [`Server::shutdown`].
+pub struct Server {
+    http_addr: SocketAddr,
+    https_addr: SocketAddr,
+    media_addr: SocketAddr,
+    announce: Vec<IpAddr>,
+    shutdown: watch::Sender<bool>,
+    handles: Vec<Handle<SocketAddr>>,
+    listeners: Vec<JoinHandle<()>>,
+    actor: mpsc::Sender<ActorMsg>,
+    actor_task: JoinHandle<()>,
+    media: Arc<dyn MediaPlane>,
+}
+
+impl Server {
+    /// The bound HTTP address (the real port when the config asked for 0).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The bound UDP media address.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// The IPs announced in ICE candidates and named in a self-signed certificate.
+    pub fn announce_ips(&self) -> &[IpAddr] {
+        &self.announce
+    }
+
+    /// The line `huddle` prints when it is ready.
+    pub fn ready_line(&self) -> String {
+        format!(
+            "huddle ready http={} https={} media={}",
+            self.http_addr, self.https_addr, self.media_addr
+        )
+    }
+
+    /// Graceful stop: close every socket (the hub sees the disconnects), stop listening,
+    /// stop the room actor, then the media plane.
+    pub async fn shutdown(self) {
+        info!("shutting down");
+        let _ = self.shutdown.send(true);
+        for handle in &self.handles {
+            handle.graceful_shutdown(Some(GRACEFUL_TIMEOUT));
+        }
+        for task in self.listeners {
+            let _ = task.await;
+        }
+        let _ = self.actor.send(ActorMsg::Shutdown).await;
+        let _ = self.actor_task.await;
+        let media = self.media.clone();
+        let _ = tokio::task::spawn_blocking(move || media.shutdown()).await;
+        info!("stopped");
+    }
+}
+
+/// Starts the server with the `huddle-sfu` media plane.
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    start_with_media(config, crate::media::sfu_starter()).await
+}
+
+/// Starts the server with the given media plane (tests use a fake one).
+pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Server, StartError> {
+    config.validate()?;
+    let announce = net::announce_ips(&config.announce_ips, config.bind);
+    let bind = |addr: SocketAddr, what: &'static str| {
+        TcpListener::bind(addr).map_err(|source| StartError::Bind { what, addr, source })
+    };
+    let http_listener = bind(config.http_addr(), "http")?;
+    let https_listener = bind(config.https_addr(), "https")?;
+    let http_addr = http_listener.local_addr().map_err(StartError::Io)?;
+    let https_addr = https_listener.local_addr().map_err(StartError::Io)?;
+    let tls = tls::rustls_config(&config, &announce).await?;
+
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let settings = MediaSettings {
+        bind: config.media_addr(),
+        announce: announce.clone(),
+        records_dir: config.records_dir.clone(),
+    };
+    let media = media(settings, events_tx).map_err(|source| StartError::Bind {
+        what: "media",
+        addr: config.media_addr(),
+        source,
+    })?;
+    let media_addr = media.local_addr();
+
+    let (actor_tx, actor_rx) = mpsc::channel(ACTOR_INBOX);
+    let hub = Hub::new(config.room_config());
+    let actor_task = tokio::spawn(RoomActor::new(hub, media.clone()).run(actor_rx, events_rx));
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        actor: actor_tx.clone(),
+        media: media.clone(),
+        shutdown: shutdown_rx,
+        next_session: AtomicU64::new(1),
+        connections: AtomicUsize::new(0),
+    });
+    let app = http::router(shared);
+
+    let http_handle = Handle::new();
+    let https_handle = Handle::new();
+    let http_server = axum_server::from_tcp(http_listener)
+        .map_err(StartError::Io)?
+        .handle(http_handle.clone());
+    let https_server = axum_server::from_tcp_rustls(https_listener, tls)
+        .map_err(StartError::Io)?
+        .handle(https_handle.clone());
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let make_tls = make.clone();
+    let listeners = vec![
+        tokio::spawn(async move {
+            if let Err(e) = http_server.serve(make).await {
+                error!(error = %e, "http listener failed");
+            }
+        }),
+        tokio::spawn(async move {
+            if let Err(e) = https_server.serve(make_tls).await {
+                error!(error = %e, "https listener failed");
+            }
+        }),
+    ];
+    info!(%http_addr, %https_addr, %media_addr, ?announce, web_dir = %config.web_dir.display(), "listening");
+    Ok(Server {
+        http_addr,
+        https_addr,
+        media_addr,
+        announce,
+        shutdown: shutdown_tx,
+        handles: vec![http_handle, https_handle],
+        listeners,
+        actor: actor_tx,
+        actor_task,
+        media,
+    })
+}

@@ -1,0 +1,240 @@
+//! One WebSocket connection: frames in -> protocol -> room actor; the session's messages out.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use huddle_protocol::{ClientMessage, ConnectionRequest, ErrorReply, ProtocolError};
+use huddle_room::{Input, ServerMessage, SessionId, StreamState, StreamStatus};
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use crate::actor::{ActorMsg, OUTBOUND_CAPACITY};
+use crate::server::Shared;
+
+/// Frames that fail to parse before the socket is closed.
+const MAX_BAD_FRAMES: u32 = 50;
+/// How long the closing handshake may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a session ended: logged, and mapped to a WebSocket close code.
+#[derive(Debug)]
+enum End {
+    ClientClosed,
+    SocketError(String),
+    MissedPongs,
+    TooManyBadFrames,
+    DroppedByServer,
+    ServerShutdown,
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::ClientClosed => f.write_str("closed by the client"),
+            End::SocketError(e) => write!(f, "socket error: {e}"),
+            End::MissedPongs => f.write_str("missed pongs"),
+            End::TooManyBadFrames => f.write_str("too many bad frames"),
+            End::DroppedByServer => f.write_str("too slow to read its messages"),
+            End::ServerShutdown => f.write_str("server shutdown"),
+        }
+    }
+}
+
+struct Session {
+    id: SessionId,
+    shared: Arc<Shared>,
+    /// The `connection` request, echoed back in `getUserData`.
+    connection: Option<ConnectionRequest>,
+    auth_token: String,
+    bad_frames: u32,
+}
+
+pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: SocketAddr) {
+    let id = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
+    let (outbound, mut messages) = mpsc::channel(OUTBOUND_CAPACITY);
+    if shared
+        .actor
+        .send(ActorMsg::Open {
+            session: id,
+            outbound,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    shared.connections.fetch_add(1, Ordering::Relaxed);
+    info!(session = %id, %remote, "socket opened");
+
+    let mut session = Session {
+        id,
+        shared: shared.clone(),
+        connection: None,
+        auth_token: format!("{:032x}", rand::random::<u128>()),
+        bad_frames: 0,
+    };
+    let period = shared.config.ping_interval();
+    let mut ping = interval_at(Instant::now() + period, period);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut unanswered: u32 = 0;
+    let mut shutdown = shared.shutdown.clone();
+
+    let end = loop {
+        tokio::select! {
+            frame = socket.recv() => match frame {
+                None => break End::ClientClosed,
+                Some(Err(e)) => break End::SocketError(e.to_string()),
+                Some(Ok(Message::Close(_))) => break End::ClientClosed,
+                Some(Ok(Message::Text(text))) => {
+                    unanswered = 0;
+                    if let Err(end) = session.on_text(text.as_str()).await {
+                        break end;
+                    }
+                }
+                // Binary frames and WebSocket pings/pongs: alive, nothing to do.
+                Some(Ok(_)) => unanswered = 0,
+            },
+            message = messages.recv() => {
+                let Some(message) = message else { break End::DroppedByServer };
+                let text = session.encode(&message);
+                if let Err(e) = socket.send(Message::Text(text.into())).await {
+                    break End::SocketError(e.to_string());
+                }
+            }
+            _ = ping.tick() => {
+                if unanswered >= shared.config.max_missed_pongs {
+                    break End::MissedPongs;
+                }
+                unanswered += 1;
+                if let Err(e) = socket.send(Message::Text(huddle_protocol::encode_ping().into())).await {
+                    break End::SocketError(e.to_string());
+                }
+            }
+            () = stopping(&mut shutdown) => break End::ServerShutdown,
+        }
+    };
+
+    info!(session = %id, reason = %end, "socket closed");
+    let _ = shared
+        .actor
+        .send(ActorMsg::Input(Input::Disconnect { session: id }))
+        .await;
+    shared.connections.fetch_sub(1, Ordering::Relaxed);
+    let close = match end {
+        End::ClientClosed | End::SocketError(_) => None,
+        End::MissedPongs => Some((close_code::POLICY, "missed pongs")),
+        End::TooManyBadFrames => Some((close_code::POLICY, "too many bad frames")),
+        End::DroppedByServer => Some((close_code::AGAIN, "too slow")),
+        End::ServerShutdown => Some((close_code::AWAY, "server shutdown")),
+    };
+    if let Some((code, reason)) = close {
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
+    }
+}
+
+/// Resolves when the server stops (or its stop signal is gone).
+async fn stopping(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+impl Session {
+    async fn to_actor(&self, msg: ActorMsg) -> Result<(), End> {
+        self.shared
+            .actor
+            .send(msg)
+            .await
+            .map_err(|_| End::ServerShutdown)
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        match huddle_protocol::parse(text) {
+            Ok(ClientMessage::Connection(request)) => {
+                let login = request.login.clone();
+                debug!(session = %self.id, login = ?login, has_token = request.token.is_some(), "connection");
+                self.connection = Some(request);
+                self.to_actor(ActorMsg::Input(Input::Connect {
+                    session: self.id,
+                    login,
+                }))
+                .await
+            }
+            Ok(ClientMessage::Ping | ClientMessage::Pong) => Ok(()),
+            Ok(ClientMessage::Command(command)) => {
+                self.to_actor(ActorMsg::Input(Input::Command {
+                    session: self.id,
+                    command,
+                }))
+                .await
+            }
+            Ok(ClientMessage::Ignored(name)) => {
+                debug!(session = %self.id, message = name, "ignored message");
+                Ok(())
+            }
+            Err(error) => self.on_bad_frame(error).await,
+        }
+    }
+
+    async fn on_bad_frame(&mut self, error: ProtocolError) -> Result<(), End> {
+        self.bad_frames += 1;
+        warn!(session = %self.id, %error, count = self.bad_frames, "bad frame");
+        if let Some(reply) = error.reply() {
+            let message = failure_reply(reply, &error);
+            self.to_actor(ActorMsg::Reply {
+                session: self.id,
+                message,
+            })
+            .await?;
+        }
+        if self.bad_frames >= MAX_BAD_FRAMES {
+            return Err(End::TooManyBadFrames);
+        }
+        Ok(())
+    }
+
+    fn encode(&self, message: &ServerMessage) -> String {
+        match (message, &self.connection) {
+            (ServerMessage::Established { login }, Some(request)) => {
+                huddle_protocol::encode_user_data(
+                    request,
+                    login,
+                    &self.id.to_string(),
+                    &self.auth_token,
+                )
+            }
+            _ => huddle_protocol::encode(message),
+        }
+    }
+}
+
+/// The FAILED answer to a request that could not be parsed.
+fn failure_reply(reply: &ErrorReply, error: &ProtocolError) -> ServerMessage {
+    match reply {
+        ErrorReply::Data { op } => ServerMessage::DataStatus {
+            op: op.clone(),
+            result: Err(error.to_string()),
+        },
+        ErrorReply::Stream {
+            media_session_id,
+            name,
+            published,
+        } => ServerMessage::StreamStatus(StreamStatus {
+            media_session_id: media_session_id.clone(),
+            name: name.clone(),
+            published: *published,
+            has_audio: false,
+            has_video: false,
+            record: false,
+            status: StreamState::Failed,
+            info: error.to_string(),
+            record_name: None,
+        }),
+    }
+}
