@@ -118,7 +118,7 @@ impl MixerConfig {
         if !(16..=7680).contains(&self.width) || !(16..=4320).contains(&self.height) {
             return bad(format!("size {}x{} out of range", self.width, self.height));
         }
-        if self.width % 2 != 0 || self.height % 2 != 0 {
+        if !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
             return bad("width and height must be even".into());
         }
         if !(1..=120).contains(&self.fps) {

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tracing::{debug, info};
 
+/// Video track header data: avcC CodecPrivate (H.264) and picture size.
+type VideoInfo = (Option<Vec<u8>>, (u32, u32));
+
 /// Media codecs the recorder accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -254,7 +257,7 @@ impl StreamRecorder {
             .ok_or_else(|| io::Error::other("recorder already finished"))
     }
 
-    fn track_specs(&self, video_info: Option<(Option<Vec<u8>>, (u32, u32))>) -> Vec<TrackSpec> {
+    fn track_specs(&self, video_info: Option<VideoInfo>) -> Vec<TrackSpec> {
         let mut tracks = Vec::new();
         if let (Some(codec), Some((private, (width, height)))) = (self.video, video_info) {
             tracks.push(TrackSpec {
@@ -297,10 +300,7 @@ impl StreamRecorder {
     }
 
     /// Writes the header. `video_info` is None for audio-only headers.
-    fn write_header(
-        &mut self,
-        video_info: Option<(Option<Vec<u8>>, (u32, u32))>,
-    ) -> io::Result<()> {
+    fn write_header(&mut self, video_info: Option<VideoInfo>) -> io::Result<()> {
         let video_info = match (self.video, video_info) {
             (Some(Codec::Vp8), None) => Some((None, (640, 480))),
             (_, v) => v,
