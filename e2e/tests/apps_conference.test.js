@@ -1,0 +1,139 @@
+'use strict';
+// The Conference app (web/client/conference.html), served by huddle itself, used by three people:
+// invite link, remote tiles that decode, unicode chat with sender names, mute, Record, room full, leave.
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('../lib/harness');
+const A = require('../apps_lib');
+
+describe('Conference app', { timeout: 120000 }, () => {
+  let env;
+  const people = [];
+
+  before(async () => {
+    // 3 people per room: the 4th join is refused by the server ("Room is full")
+    env = await A.setup('apps-conference', { maxParticipants: 3 });
+  });
+
+  after(async () => {
+    await A.saveLogs('conference', people);
+    for (const p of people) await p.close();
+    if (env) await env.teardown();
+  });
+
+  async function open(name, url, opts) {
+    const p = await A.openPerson(env.browser, env.origin, url || `${env.origin}/client/conference.html`, name, opts);
+    people.push(p);
+    return p;
+  }
+
+  test('the server serves the start page, the apps and the SDK demos', async () => {
+    const get = async (p) => {
+      const res = await fetch(`${env.origin}${p}`, { signal: AbortSignal.timeout(5000) });
+      return { status: res.status, body: await res.text() };
+    };
+    const index = await get('/');
+    assert.equal(index.status, 200);
+    for (const href of ['client/conference.html', 'client/video-chat.html', 'client/screen-sharing.html', 'client/records/']) {
+      assert.ok(index.body.includes(`href="${href}"`), `index links ${href}`);
+    }
+    for (const p of ['/client/conference.html', '/client/video-chat.html', '/client/screen-sharing.html',
+      '/vendor/flashphoner-room-api-webrtc-only.js', '/vendor/NOTICE',
+      '/sdk/examples/demo/streaming/conference/conference.html', '/sdk/flashphoner-room-api.js',
+      '/sdk/examples/demo/dependencies/js/utils.js']) {
+      assert.equal((await get(p)).status, 200, `GET ${p}`);
+    }
+    assert.match((await get('/vendor/NOTICE')).body, /MIT/);
+  });
+
+  test('three people: invite link, tiles that decode, chat, mute, Record, room full, leave', { timeout: 90000 }, async () => {
+    const t0 = Date.now();
+    const alice = await open('alice');
+    const room = await alice.value('#room');
+    assert.match(room, /^room-[a-z0-9]{6}$/, 'a fresh page proposes a random room');
+    assert.equal(await alice.text('#status'), 'DISCONNECTED');
+    await alice.join(undefined, { record: true });
+    // Record checkbox => join({name, record:true})
+    assert.deepEqual(alice.commands('join').map((c) => c.options), [{ name: room, record: true }]);
+
+    const invite = await alice.value('#inviteLink');
+    assert.equal(invite, `${env.origin}/client/conference.html?room=${encodeURIComponent(room)}`);
+
+    // bob and carol open the invite link: the room is pre-filled
+    const bob = await open('bob', invite);
+    const carol = await open('carol', invite, { viewport: A.PHONE });
+    assert.equal(await bob.value('#room'), room);
+    assert.equal(await carol.value('#room'), room);
+    await bob.join();
+    await carol.join();
+    assert.deepEqual(bob.commands('join').map((c) => c.options), [{ name: room, record: false }]);
+
+    // a tile per remote participant; the grid grows with the room
+    await h.waitUntil(async () => (await alice.tileLogins()).join() === 'bob,carol', { what: 'alice sees bob and carol tiles' });
+    assert.deepEqual(await bob.tileLogins(), ['alice', 'carol']);
+    assert.deepEqual(await carol.tileLogins(), ['alice', 'bob']);
+    assert.match(await alice.text('#roomInfo'), /3 people/);
+
+    // unicode chat with sender names, to everyone
+    await alice.say(A.GREETING);
+    await bob.waitChat('alice', A.GREETING);
+    await carol.waitChat('alice', A.GREETING);
+    await carol.say('hi from carol');
+    await alice.waitChat('carol', 'hi from carol');
+    await bob.waitChat('carol', 'hi from carol');
+    assert.deepEqual((await alice.chatLines()).filter((l) => l.mine).map((l) => l.text), [A.GREETING]);
+
+    // a fourth person is refused by the server: the page says the room is full
+    const dave = await open('dave', invite);
+    await dave.page.fill('#login', 'dave');
+    await dave.page.click('#joinBtn');
+    await dave.page.waitForFunction(() => /full/i.test(document.getElementById('error').textContent), null, { timeout: 10000 });
+    assert.match(await dave.text('#error'), /Room is full/);
+    await dave.waitState('idle');
+    assert.equal(await dave.text('#status'), 'DISCONNECTED');
+    assert.deepEqual(await alice.tileLogins(), ['bob', 'carol']);
+
+    // everyone decodes everyone else's camera (videoWidth and getStats framesDecoded)
+    const tMedia = Date.now();
+    for (const p of [alice, bob, carol]) await p.waitDecoding('#tiles .tile.remote video', 2);
+    const mediaMs = Date.now() - tMedia;
+
+    // mute / unmute: the button toggles and the local track is disabled / enabled
+    const localVideoEnabled = (p) => p.page.evaluate(() => {
+      const v = document.querySelector('#localDisplay video');
+      return v.srcObject.getVideoTracks()[0].enabled;
+    });
+    await alice.page.click('#muteVideoBtn');
+    assert.equal(await alice.page.getAttribute('#muteVideoBtn', 'aria-pressed'), 'true');
+    assert.equal(await alice.text('#muteVideoBtn'), 'Unmute video');
+    assert.equal(await localVideoEnabled(alice), false);
+    await alice.page.click('#muteVideoBtn');
+    assert.equal(await localVideoEnabled(alice), true);
+    await alice.page.click('#muteAudioBtn');
+    assert.equal(await alice.text('#muteAudioBtn'), 'Unmute audio');
+    await alice.page.click('#muteAudioBtn');
+    assert.equal(await alice.text('#muteAudioBtn'), 'Mute audio');
+
+    await alice.screenshot('conference-alice');
+    await bob.screenshot('conference-bob');
+    await carol.screenshot('conference-carol-phone');
+    await dave.screenshot('conference-dave-room-full');
+    // phone-sized page: nothing wider than the screen
+    assert.ok(await carol.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
+      'no horizontal scrolling on a phone-sized viewport');
+
+    // carol leaves: her tile goes away for the others
+    await carol.leave();
+    assert.equal(await carol.text('#status'), 'DISCONNECTED');
+    await h.waitUntil(async () => (await alice.tileLogins()).join() === 'bob', { what: 'carol tile removed at alice' });
+    await h.waitUntil(async () => (await bob.tileLogins()).join() === 'alice', { what: 'carol tile removed at bob' });
+    await bob.leave();
+    await alice.leave();
+
+    for (const p of [alice, bob, carol, dave]) {
+      assert.deepEqual(p.foreignRequests(), [], `${p.name}: requests outside ${env.origin}`);
+      assert.deepEqual(p.pageErrors(), [], `${p.name}: page errors`);
+    }
+    console.log(`conference: all decoding ${mediaMs} ms after the 3rd join; test body ${Date.now() - t0} ms`);
+  });
+});

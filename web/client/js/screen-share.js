@@ -1,0 +1,77 @@
+// Screen sharing: publish the screen as a second room stream named <room>-<login>-xxxx-screenShare
+// (constraints {video:{type:"screen"}, audio:false}), like the SDK's video-chat-and-screen-sharing demo.
+(function () {
+  'use strict';
+  const Huddle = (window.Huddle = window.Huddle || {});
+
+  /** app: the object returned by Huddle.startApp; btn: the Share button; previewTile: local preview. */
+  function ScreenShare(app, btn, previewTile) {
+    const STREAM_STATUS = app.STREAM_STATUS;
+    const display = previewTile.querySelector('.display');
+    let stream = null;
+
+    function render() {
+      const sharing = !!stream && stream.status() === STREAM_STATUS.PUBLISHING;
+      btn.textContent = sharing ? 'Stop sharing' : 'Share screen';
+      btn.setAttribute('aria-pressed', String(sharing));
+      btn.disabled = app.state !== 'joined' || (!!stream && !sharing);
+      previewTile.hidden = !stream;
+      previewTile.classList.toggle('has-video', sharing);
+    }
+
+    function start() {
+      const room = app.room;
+      if (!room || stream) return;
+      const s = room.publish({
+        name: 'screenShare',
+        display: display,
+        constraints: { video: { type: 'screen', withoutExtension: true }, audio: false },
+        cacheLocalResources: false,
+        receiveVideo: false,
+        receiveAudio: false,
+      });
+      stream = s;
+      render();
+      s.on(STREAM_STATUS.PUBLISHING, () => {
+        // The browser's own "Stop sharing" control ends the track: unpublish then too.
+        const video = document.getElementById(s.id());
+        const track = video && video.srcObject && video.srcObject.getVideoTracks()[0];
+        if (track) track.addEventListener('ended', () => stop());
+        render();
+      }).on(STREAM_STATUS.UNPUBLISHED, () => done(s))
+        .on(STREAM_STATUS.FAILED, () => {
+          if (stream === s) app.showError('Screen sharing failed' + (s.getInfo() ? ': ' + s.getInfo() : '.'));
+          done(s);
+        });
+    }
+
+    function stop() {
+      if (stream && stream.status() === STREAM_STATUS.PUBLISHING) {
+        btn.disabled = true;
+        stream.stop();
+      }
+    }
+
+    function done(s) {
+      if (stream !== s) return;
+      stream = null;
+      display.replaceChildren();
+      render();
+    }
+
+    btn.addEventListener('click', () => {
+      if (stream) stop();
+      else start();
+    });
+    app.onJoined.push(render);
+    app.onLeft.push(() => {
+      stream = null;
+      display.replaceChildren();
+      render();
+    });
+    render();
+    return { start, stop };
+  }
+
+  Huddle.ScreenShare = ScreenShare;
+})();
