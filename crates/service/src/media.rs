@@ -1,7 +1,7 @@
 //! The port to the media plane. The real one is `huddle-sfu`; tests may plug in another.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -35,49 +35,33 @@ pub type MediaStarter = Box<
         + Send,
 >;
 
-/// The production media plane.
+/// The production media plane: `huddle-sfu` on one UDP port.
 pub fn sfu_starter() -> MediaStarter {
     Box::new(|settings, events| {
-        let plane = Unavailable::start(settings, events)?;
-        Ok(Arc::new(plane) as Arc<dyn MediaPlane>)
+        let config = huddle_sfu::SfuConfig {
+            bind: settings.bind,
+            announce: settings.announce,
+            records_dir: settings.records_dir,
+        };
+        let handle = huddle_sfu::start(config, events)?;
+        Ok(Arc::new(handle) as Arc<dyn MediaPlane>)
     })
 }
 
-/// A media plane that holds the UDP port and fails every peer: used while `huddle-sfu` is not
-/// linked in.
-pub struct Unavailable {
-    socket: UdpSocket,
-    events: UnboundedSender<MediaEvent>,
-}
-
-impl Unavailable {
-    pub fn start(settings: MediaSettings, events: UnboundedSender<MediaEvent>) -> io::Result<Self> {
-        let socket = UdpSocket::bind(settings.bind)?;
-        Ok(Self { socket, events })
-    }
-}
-
-impl MediaPlane for Unavailable {
+impl MediaPlane for huddle_sfu::MediaHandle {
     fn send(&self, command: MediaCommand) {
-        let peer = match command {
-            MediaCommand::Publish { peer, .. } | MediaCommand::Play { peer, .. } => peer,
-            MediaCommand::Close { .. } => return,
-        };
-        let _ = self.events.send(MediaEvent::Failed {
-            peer,
-            reason: "Media plane unavailable".to_string(),
-        });
+        huddle_sfu::MediaHandle::send(self, command);
     }
 
     fn local_addr(&self) -> SocketAddr {
-        self.socket
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        huddle_sfu::MediaHandle::local_addr(self)
     }
 
     fn peers(&self) -> u64 {
-        0
+        self.stats().peers
     }
 
-    fn shutdown(&self) {}
+    fn shutdown(&self) {
+        huddle_sfu::MediaHandle::shutdown(self);
+    }
 }
