@@ -1,1 +1,154 @@
-//! placeholder
+//! RTMP ingest for Huddle: an RTMP encoder (OBS, ffmpeg, …) publishes into a room.
+//!
+//! H.264 video passes through (AVCC → Annex-B, SPS/PPS in front of every keyframe); AAC-LC
+//! audio is decoded, resampled to 48 kHz and re-encoded as 20 ms Opus frames. The output is
+//! ready for a WebRTC media plane: H.264 access units on a 90 kHz clock and Opus packets on a
+//! 48 kHz clock, both derived from one millisecond time base (time since the publish started).
+//!
+//! # Publish URL
+//!
+//! ```text
+//! rtmp://HOST:1935/live/<room>          stream key: <login>
+//! ```
+//!
+//! * OBS: *Server* `rtmp://HOST:1935/live/<room>`, *Stream Key* `<login>`.
+//! * ffmpeg: `ffmpeg … -f flv rtmp://HOST:1935/live/<room>/<login>` (ffmpeg takes the last
+//!   path segment as the stream key and the rest, `live/<room>`, as the RTMP application).
+//! * Also accepted: application `live` with stream key `<room>/<login>`.
+//!
+//! A query string on the stream key (`alice?token=…`) is stripped from the login and kept in
+//! [`PublishRequest::stream_key`] so the sink can check a token. Room and login must be 1–64
+//! characters of `A–Z a–z 0–9 _ - .`; anything else is refused with
+//! `NetStream.Publish.BadName`.
+//!
+//! Any other application name (not `live` or `live/…`) is rejected at `connect` time with
+//! `NetConnection.Connect.Rejected` and the connection is closed ([`CloseReason::UnknownApp`]):
+//! this server only ingests into rooms, it does not relay or play streams (a `play` request is
+//! refused likewise). One publish per connection.
+//!
+//! # Media requirements
+//!
+//! * Video: H.264 (FLV codec id 7) **without B-frames** (x264/ffmpeg `-bf 0`, OBS
+//!   `bframes=0`). A composition-time offset that changes between frames means frame
+//!   reordering, which WebRTC players do not do: the connection is closed with
+//!   [`CloseReason::Unsupported`] and a log line naming the fix. A constant offset is applied to
+//!   the PTS. Enhanced-RTMP (HEVC/AV1 FourCC) and other legacy codecs are refused the same way.
+//! * Audio: AAC-LC (FLV sound format 10), mono or stereo, any rate (resampled to 48 kHz).
+//!   HE-AAC (SBR/PS), MP3, Speex… are refused ([`CloseReason::Unsupported`]).
+//!
+//! # Using it
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:1935").await?;
+//! let (sink, mut events) = huddle_rtmp::channel(256);
+//! tokio::spawn(huddle_rtmp::serve(listener, sink));
+//! while let Some(ev) = events.recv().await {
+//!     match ev {
+//!         huddle_rtmp::IngestEvent::Publish { request, reply } => reply.accept(),
+//!         huddle_rtmp::IngestEvent::Media { conn, media } => { /* forward into the room */ }
+//!         huddle_rtmp::IngestEvent::Closed { conn, reason } => { /* remove the publisher */ }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Or implement [`IngestSink`] directly. Per connection the sink sees: one
+//! [`IngestSink::publish`] (if the client gets that far), then, if accepted, [`Media`] in
+//! stream order, and always exactly one [`IngestSink::closed`] last — also for connections that
+//! never published (garbage, port scans), which a sink can ignore.
+//!
+//! # Robustness
+//!
+//! Every connection runs in its own task; a malformed stream, a decoder error or even a panic in
+//! a parser closes only that connection, with a [`CloseReason`]. Memory per connection is
+//! bounded: a 64 KiB read buffer, the RTMP chunk reassembly of one message (RTMP message
+//! lengths are 24-bit, so at most 16 MiB; real frames are far smaller), a few audio frames of
+//! PCM, and whatever the sink buffers (the [`channel`] sink is bounded and applies
+//! back-pressure to the TCP connection). Timeouts bound how long a client may take to publish
+//! and how long a publisher may stay silent; [`ServerConfig::max_connections`] caps the
+//! number of connections. Dropping the [`serve`] future closes all its connections.
+
+mod audio;
+pub mod avc;
+pub mod flv;
+mod media;
+mod server;
+mod sink;
+
+pub use audio::{AacToOpus, AudioConfig, AudioFrame, OPUS_FRAME, OPUS_RATE};
+pub use avc::AvcConfig;
+pub use media::{Media, MediaPipeline, VideoFrame};
+pub use server::{parse_publish_target, serve, serve_with_config, ServerConfig};
+pub use sink::{channel, ChannelSink, IngestEvent, IngestSink, PublishReply, PublishRequest};
+
+/// Identifies one RTMP connection for the life of a [`serve`] call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rtmp#{}", self.0)
+    }
+}
+
+/// A media problem that ends a publish.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// The publisher sends something valid that this server does not take.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The publisher sends bytes that do not parse.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// Why a connection was closed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CloseReason {
+    /// The client closed the TCP connection.
+    #[error("publisher disconnected")]
+    Disconnected,
+    /// The client ended its publish (`FCUnpublish`/`deleteStream`).
+    #[error("publish finished")]
+    Finished,
+    /// The sink refused the publish.
+    #[error("publish refused: {0}")]
+    Refused(String),
+    /// The RTMP application is not `live` / `live/<room>`.
+    #[error("RTMP application {0:?} is not served; publish to rtmp://HOST:1935/live/<room> with stream key <login>")]
+    UnknownApp(String),
+    /// Room or login missing or not allowed.
+    #[error("bad publish name: {0}")]
+    BadName(String),
+    /// RTMP handshake/chunk/command error, or a request this server does not serve.
+    #[error("RTMP protocol error: {0}")]
+    Protocol(String),
+    /// Media this server does not take (B-frames, codec, AAC profile).
+    #[error("unsupported media: {0}")]
+    Unsupported(String),
+    /// Media that does not parse.
+    #[error("malformed media: {0}")]
+    Malformed(String),
+    /// A timeout expired.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// Socket error.
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// [`ServerConfig::max_connections`] reached.
+    #[error("server full ({0} connections)")]
+    ServerFull(usize),
+    /// A bug: a panic while handling this connection (the server goes on).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<MediaError> for CloseReason {
+    fn from(e: MediaError) -> CloseReason {
+        match e {
+            MediaError::Unsupported(m) => CloseReason::Unsupported(m),
+            MediaError::Malformed(m) => CloseReason::Malformed(m),
+        }
+    }
+}

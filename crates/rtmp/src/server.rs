@@ -1,0 +1,509 @@
+//! The RTMP server edge: accept loop and one task per connection.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{timeout, Instant};
+
+use crate::{CloseReason, ConnId, IngestSink, Media, MediaPipeline, PublishRequest};
+
+/// Read buffer per connection.
+const READ_BUF: usize = 64 * 1024;
+/// Longest room or login.
+const MAX_NAME: usize = 64;
+
+/// Limits of the RTMP server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Connections served at once; more are closed right after accept
+    /// ([`CloseReason::ServerFull`]).
+    pub max_connections: usize,
+    /// Time from TCP accept until the publish must have been requested.
+    pub publish_timeout: Duration,
+    /// Time the sink has to answer a publish request before it is refused.
+    pub decision_timeout: Duration,
+    /// A publishing client that sends nothing for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Time allowed for writing one response to the client.
+    pub write_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            max_connections: 64,
+            publish_timeout: Duration::from_secs(10),
+            decision_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves RTMP publishers on `listener` with the default [`ServerConfig`] until the returned
+/// future is dropped (which also closes every connection it serves) or accepting fails
+/// for good.
+pub async fn serve(listener: TcpListener, sink: impl IngestSink) -> std::io::Result<()> {
+    serve_with_config(listener, sink, ServerConfig::default()).await
+}
+
+/// [`serve`] with explicit limits.
+pub async fn serve_with_config(
+    listener: TcpListener,
+    sink: impl IngestSink,
+    config: ServerConfig,
+) -> std::io::Result<()> {
+    let sink = Arc::new(sink);
+    let config = Arc::new(config);
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let next_id = AtomicU64::new(1);
+    let mut tasks = JoinSet::new();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "RTMP ingest listening");
+    }
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let conn = ConnId(next_id.fetch_add(1, Ordering::Relaxed));
+        let sink = sink.clone();
+        let config = config.clone();
+        let permit = permits.clone().try_acquire_owned().ok();
+        tasks.spawn(async move {
+            let reason = match permit {
+                None => CloseReason::ServerFull(config.max_connections),
+                Some(_permit) => {
+                    let inner = AbortOnDrop(tokio::spawn(run_connection(
+                        stream,
+                        peer,
+                        conn,
+                        sink.clone(),
+                        config,
+                    )));
+                    supervise(inner).await
+                }
+            };
+            match &reason {
+                CloseReason::Disconnected | CloseReason::Finished => {
+                    tracing::info!(%conn, %peer, %reason, "RTMP connection closed")
+                }
+                _ => tracing::warn!(%conn, %peer, %reason, "RTMP connection closed"),
+            }
+            sink.closed(conn, reason).await;
+        });
+    }
+}
+
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Awaits the connection task; a panic in it becomes [`CloseReason::Internal`].
+async fn supervise(mut inner: AbortOnDrop<CloseReason>) -> CloseReason {
+    match (&mut inner.0).await {
+        Ok(reason) => reason,
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            CloseReason::Internal(format!("connection task panicked: {msg}"))
+        }
+        Err(_) => CloseReason::Internal("connection task cancelled".into()),
+    }
+}
+
+/// Splits an RTMP application and stream key into `(room, login)`.
+///
+/// Accepted forms: app `live/<room>` + key `<login>`, or app `live` + key `<room>/<login>`.
+/// A `?query` on the key is ignored. Returns `Err` with a human-readable reason otherwise.
+pub fn parse_publish_target(app: &str, stream_key: &str) -> Result<(String, String), String> {
+    let key = stream_key.split('?').next().unwrap_or("");
+    let app = app.trim_end_matches('/');
+    let (room, login) = if app == "live" {
+        key.split_once('/').ok_or_else(|| {
+            format!("no room: publish to live/<room> with stream key <login> (got key {key:?})")
+        })?
+    } else if let Some(room) = app.strip_prefix("live/") {
+        (room, key)
+    } else {
+        return Err(format!("application {app:?} is not live/<room>"));
+    };
+    check_name("room", room)?;
+    check_name("login", login)?;
+    Ok((room.to_string(), login.to_string()))
+}
+
+fn check_name(what: &str, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Err(format!("empty {what}"));
+    }
+    if v.len() > MAX_NAME {
+        return Err(format!("{what} longer than {MAX_NAME} characters"));
+    }
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(format!("{what} {v:?} may only contain A-Z a-z 0-9 _ - ."));
+    }
+    Ok(())
+}
+
+fn is_live_app(app: &str) -> bool {
+    let app = app.trim_end_matches('/');
+    app == "live" || app.starts_with("live/")
+}
+
+/// One connection: handshake, RTMP session, media pipeline. Returns why it ended.
+async fn run_connection<S: IngestSink>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    sink: Arc<S>,
+    config: Arc<ServerConfig>,
+) -> CloseReason {
+    let _ = stream.set_nodelay(true);
+    let mut c = Conn {
+        stream,
+        peer,
+        conn,
+        sink,
+        config,
+        session: None,
+        publishing: None,
+        pipeline: MediaPipeline::new(),
+        media: Vec::new(),
+        deadline: None,
+    };
+    c.deadline = Some(Instant::now() + c.config.publish_timeout);
+    match c.run().await {
+        Ok(reason) | Err(reason) => reason,
+    }
+}
+
+struct Conn<S> {
+    stream: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    sink: Arc<S>,
+    config: Arc<ServerConfig>,
+    session: Option<ServerSession>,
+    /// (app, stream key) once the publish was accepted.
+    publishing: Option<(String, String)>,
+    pipeline: MediaPipeline,
+    media: Vec<Media>,
+    /// Until the publish is accepted: the time by which it must be.
+    deadline: Option<Instant>,
+}
+
+type Step<T> = Result<T, CloseReason>;
+
+fn protocol(e: impl std::fmt::Display) -> CloseReason {
+    CloseReason::Protocol(e.to_string())
+}
+
+impl<S: IngestSink> Conn<S> {
+    async fn run(&mut self) -> Step<CloseReason> {
+        let mut buf = vec![0u8; READ_BUF];
+        // Handshake.
+        let mut handshake = Handshake::new(PeerType::Server);
+        let leftover = loop {
+            let n = self.read(&mut buf).await?;
+            match handshake
+                .process_bytes(&buf[..n])
+                .map_err(|e| protocol(format!("handshake: {e:?}")))?
+            {
+                HandshakeProcessResult::InProgress { response_bytes } => {
+                    self.write(&response_bytes).await?;
+                }
+                HandshakeProcessResult::Completed {
+                    response_bytes,
+                    remaining_bytes,
+                } => {
+                    self.write(&response_bytes).await?;
+                    break remaining_bytes;
+                }
+            }
+        };
+        drop(handshake);
+        let (session, results) =
+            ServerSession::new(ServerSessionConfig::new()).map_err(protocol)?;
+        self.session = Some(session);
+        self.handle_results(results).await?;
+        if !leftover.is_empty() {
+            self.input(&leftover).await?;
+        }
+        loop {
+            let n = self.read(&mut buf).await?;
+            self.input(&buf[..n]).await?;
+        }
+    }
+
+    /// Reads at least one byte; EOF and timeouts end the connection.
+    async fn read(&mut self, buf: &mut [u8]) -> Step<usize> {
+        let (limit, what) = match self.deadline {
+            Some(d) => (
+                d.saturating_duration_since(Instant::now()),
+                "no publish request in time",
+            ),
+            None => (self.config.idle_timeout, "publisher sent nothing"),
+        };
+        match timeout(limit, self.stream.read(buf)).await {
+            Err(_) => Err(CloseReason::Timeout(format!("{what} ({limit:?})"))),
+            Ok(Ok(0)) => Err(if self.publishing.is_some() || self.session.is_some() {
+                CloseReason::Disconnected
+            } else {
+                CloseReason::Protocol("connection closed during the handshake".into())
+            }),
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(CloseReason::Io(e.to_string())),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Step<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match timeout(self.config.write_timeout, self.stream.write_all(bytes)).await {
+            Err(_) => Err(CloseReason::Timeout(
+                "client does not read responses".into(),
+            )),
+            Ok(Err(e)) => Err(CloseReason::Io(e.to_string())),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    fn session(&mut self) -> &mut ServerSession {
+        self.session
+            .as_mut()
+            .expect("session exists after the handshake")
+    }
+
+    async fn input(&mut self, bytes: &[u8]) -> Step<()> {
+        let results = self.session().handle_input(bytes).map_err(protocol)?;
+        self.handle_results(results).await
+    }
+
+    async fn handle_results(&mut self, results: Vec<ServerSessionResult>) -> Step<()> {
+        let mut queue: VecDeque<ServerSessionResult> = results.into();
+        while let Some(r) = queue.pop_front() {
+            match r {
+                ServerSessionResult::OutboundResponse(packet) => self.write(&packet.bytes).await?,
+                ServerSessionResult::RaisedEvent(ev) => {
+                    let more = self.handle_event(ev).await?;
+                    // Responses to this event go out before anything queued after it.
+                    for (i, r) in more.into_iter().enumerate() {
+                        queue.insert(i, r);
+                    }
+                }
+                ServerSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `results` (responses to a refusal) and closes with `reason`.
+    async fn refuse(
+        &mut self,
+        results: Result<Vec<ServerSessionResult>, rml_rtmp::sessions::ServerSessionError>,
+        reason: CloseReason,
+    ) -> Step<Vec<ServerSessionResult>> {
+        if let Ok(results) = results {
+            for r in results {
+                if let ServerSessionResult::OutboundResponse(p) = r {
+                    self.write(&p.bytes).await?;
+                }
+            }
+        }
+        let _ = timeout(Duration::from_secs(1), self.stream.shutdown()).await;
+        Err(reason)
+    }
+
+    async fn handle_event(&mut self, ev: ServerSessionEvent) -> Step<Vec<ServerSessionResult>> {
+        match ev {
+            ServerSessionEvent::ConnectionRequested {
+                request_id,
+                app_name,
+            } => {
+                if is_live_app(&app_name) {
+                    self.session().accept_request(request_id).map_err(protocol)
+                } else {
+                    let r = self.session().reject_request(
+                        request_id,
+                        "NetConnection.Connect.Rejected",
+                        "unknown application: publish to rtmp://HOST:1935/live/<room> with stream key <login>",
+                    );
+                    self.refuse(r, CloseReason::UnknownApp(app_name)).await
+                }
+            }
+            ServerSessionEvent::PublishStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                ..
+            } => self.on_publish(request_id, app_name, stream_key).await,
+            ServerSessionEvent::PublishStreamFinished { .. } => Err(CloseReason::Finished),
+            ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
+                let r = self.session().reject_request(
+                    request_id,
+                    "NetStream.Play.Failed",
+                    "this server only ingests; watch in the Huddle web app",
+                );
+                self.refuse(r, protocol("play requests are not served"))
+                    .await
+            }
+            ServerSessionEvent::ReleaseStreamRequested { request_id, .. } => {
+                self.session().accept_request(request_id).map_err(protocol)
+            }
+            ServerSessionEvent::VideoDataReceived {
+                data, timestamp, ..
+            } => {
+                if self.publishing.is_some() {
+                    let mut media = std::mem::take(&mut self.media);
+                    let r = self.pipeline.push_video(&data, timestamp.value, &mut media);
+                    self.deliver(&mut media, r).await?;
+                    self.media = media;
+                }
+                Ok(Vec::new())
+            }
+            ServerSessionEvent::AudioDataReceived {
+                data, timestamp, ..
+            } => {
+                if self.publishing.is_some() {
+                    let mut media = std::mem::take(&mut self.media);
+                    let r = self.pipeline.push_audio(&data, timestamp.value, &mut media);
+                    self.deliver(&mut media, r).await?;
+                    self.media = media;
+                }
+                Ok(Vec::new())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Hands produced media to the sink (also what came before an error), then maps the error.
+    async fn deliver(
+        &mut self,
+        media: &mut Vec<Media>,
+        result: Result<(), crate::MediaError>,
+    ) -> Step<()> {
+        for m in media.drain(..) {
+            self.sink.media(self.conn, m).await;
+        }
+        result.map_err(|e| {
+            let reason = CloseReason::from(e);
+            tracing::warn!(conn = %self.conn, peer = %self.peer, %reason, "rejecting RTMP stream");
+            reason
+        })
+    }
+
+    async fn on_publish(
+        &mut self,
+        request_id: u32,
+        app: String,
+        stream_key: String,
+    ) -> Step<Vec<ServerSessionResult>> {
+        if self.publishing.is_some() {
+            let r = self.session().reject_request(
+                request_id,
+                "NetStream.Publish.BadName",
+                "one publish per connection",
+            );
+            return self
+                .refuse(r, protocol("second publish on one connection"))
+                .await;
+        }
+        let (room, login) = match parse_publish_target(&app, &stream_key) {
+            Ok(x) => x,
+            Err(why) => {
+                let r =
+                    self.session()
+                        .reject_request(request_id, "NetStream.Publish.BadName", &why);
+                return self.refuse(r, CloseReason::BadName(why)).await;
+            }
+        };
+        let req = PublishRequest {
+            conn: self.conn,
+            peer: self.peer,
+            room,
+            login,
+            app: app.clone(),
+            stream_key: stream_key.clone(),
+        };
+        tracing::info!(conn = %self.conn, peer = %self.peer, room = %req.room, login = %req.login, "RTMP publish requested");
+        let decision = match timeout(self.config.decision_timeout, self.sink.publish(req)).await {
+            Ok(d) => d,
+            Err(_) => Err("no answer from the room in time".to_string()),
+        };
+        match decision {
+            Ok(()) => {
+                self.publishing = Some((app, stream_key));
+                self.deadline = None;
+                self.session().accept_request(request_id).map_err(protocol)
+            }
+            Err(why) => {
+                let r =
+                    self.session()
+                        .reject_request(request_id, "NetStream.Publish.Rejected", &why);
+                self.refuse(r, CloseReason::Refused(why)).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_targets() {
+        assert_eq!(
+            parse_publish_target("live/room1", "alice"),
+            Ok(("room1".into(), "alice".into()))
+        );
+        assert_eq!(
+            parse_publish_target("live/room1/", "alice?token=x"),
+            Ok(("room1".into(), "alice".into()))
+        );
+        assert_eq!(
+            parse_publish_target("live", "room-2/bob.b"),
+            Ok(("room-2".into(), "bob.b".into()))
+        );
+        assert!(parse_publish_target("live", "alice").is_err());
+        assert!(parse_publish_target("app/room1", "alice").is_err());
+        assert!(parse_publish_target("live/room 1", "alice").is_err());
+        assert!(parse_publish_target("live/room1", "").is_err());
+        assert!(parse_publish_target("live/a/b", "alice").is_err());
+        assert!(parse_publish_target("live/room1", &"x".repeat(65)).is_err());
+        assert!(is_live_app("live/"));
+        assert!(!is_live_app("liver"));
+    }
+}

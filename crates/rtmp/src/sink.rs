@@ -1,0 +1,107 @@
+//! Where the server delivers publishes, media and closes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{CloseReason, ConnId, Media};
+
+/// A publish request that passed URL validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishRequest {
+    pub conn: ConnId,
+    pub peer: SocketAddr,
+    /// Room name (from `live/<room>`).
+    pub room: String,
+    /// Participant login (the stream key without any `?query`).
+    pub login: String,
+    /// The RTMP application as sent by the client, e.g. `live/room1`.
+    pub app: String,
+    /// The full stream key as sent by the client, e.g. `alice?token=abc`.
+    pub stream_key: String,
+}
+
+/// Receives what RTMP connections produce. One instance serves all connections (it is shared
+/// behind an `Arc`), and calls for one connection are made in order from that connection's
+/// task; awaiting in a method back-pressures that connection only.
+pub trait IngestSink: Send + Sync + 'static {
+    /// A client asks to publish. `Ok(())` accepts; `Err(reason)` refuses: the client gets
+    /// `NetStream.Publish.Rejected` with the reason and the connection is closed.
+    fn publish(&self, req: PublishRequest) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Media of an accepted publish, in stream order.
+    fn media(&self, conn: ConnId, media: Media) -> impl Future<Output = ()> + Send;
+
+    /// The connection is gone. Called exactly once per accepted TCP connection, after every
+    /// other call for it — also for connections that never published.
+    fn closed(&self, conn: ConnId, reason: CloseReason) -> impl Future<Output = ()> + Send;
+}
+
+/// Events delivered by [`ChannelSink`].
+#[derive(Debug)]
+pub enum IngestEvent {
+    /// Answer through `reply` (dropping it refuses the publish).
+    Publish {
+        request: PublishRequest,
+        reply: PublishReply,
+    },
+    Media {
+        conn: ConnId,
+        media: Media,
+    },
+    Closed {
+        conn: ConnId,
+        reason: CloseReason,
+    },
+}
+
+/// The answer to an [`IngestEvent::Publish`].
+#[derive(Debug)]
+pub struct PublishReply(oneshot::Sender<Result<(), String>>);
+
+impl PublishReply {
+    pub fn accept(self) {
+        let _ = self.0.send(Ok(()));
+    }
+
+    pub fn refuse(self, reason: impl Into<String>) {
+        let _ = self.0.send(Err(reason.into()));
+    }
+}
+
+/// An [`IngestSink`] that forwards everything into a bounded channel.
+#[derive(Clone, Debug)]
+pub struct ChannelSink {
+    tx: mpsc::Sender<IngestEvent>,
+}
+
+/// A [`ChannelSink`] and the receiver of its events. A full channel holds back the
+/// connections that produce (TCP back-pressure to the encoder), it never drops events.
+pub fn channel(capacity: usize) -> (ChannelSink, mpsc::Receiver<IngestEvent>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    (ChannelSink { tx }, rx)
+}
+
+impl IngestSink for ChannelSink {
+    async fn publish(&self, request: PublishRequest) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        let ev = IngestEvent::Publish {
+            request,
+            reply: PublishReply(tx),
+        };
+        if self.tx.send(ev).await.is_err() {
+            return Err("ingest is shutting down".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("publish request dropped unanswered".into()))
+    }
+
+    async fn media(&self, conn: ConnId, media: Media) {
+        let _ = self.tx.send(IngestEvent::Media { conn, media }).await;
+    }
+
+    async fn closed(&self, conn: ConnId, reason: CloseReason) {
+        let _ = self.tx.send(IngestEvent::Closed { conn, reason }).await;
+    }
+}
