@@ -1,1 +1,240 @@
-fn main() {}
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use huddle_bench::media::MediaShape;
+use huddle_bench::report;
+use huddle_bench::scenario::{
+    run_scenario, RunOpts, Scenario, ScenarioResult, Target, DEFAULT_SET,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "WebRTC load generator for Huddle and Janus (loopback only)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ServerKind {
+    Huddle,
+    Janus,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Server kind: huddle (Flashphoner WS protocol) or janus (VideoRoom WS API).
+    #[arg(long, value_enum, default_value = "huddle")]
+    server: ServerKind,
+    /// WebSocket URL of the server (loopback only).
+    #[arg(long = "server-url", alias = "url")]
+    server_url: String,
+    /// Loopback address the clients bind (127.0.0.2 for Janus inside its network namespace).
+    #[arg(long, default_value = "127.0.0.1")]
+    client_ip: IpAddr,
+    /// Server process id, for CPU and RSS from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Seconds a subscription may take to deliver media.
+    #[arg(long, default_value_t = 20)]
+    setup_timeout: u64,
+    /// Clients set up at the same time.
+    #[arg(long, default_value_t = 10)]
+    concurrency: usize,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run scenarios and append one JSON line per scenario to --out.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Comma-separated: fanout:N, meeting:N, audio:P:S.
+        #[arg(long, default_value = DEFAULT_SET)]
+        scenarios: String,
+        /// Seconds between "all subscriptions receive media" and the window.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Measurement window in seconds.
+        #[arg(long, default_value_t = 8)]
+        duration: u64,
+        /// Pause between scenarios, seconds (lets the server release the previous room).
+        #[arg(long, default_value_t = 2)]
+        pause: u64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// 1 publisher, 2 subscribers, 3 seconds; exits non-zero unless media arrives with zero loss.
+    Smoke {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 3)]
+        duration: u64,
+    },
+    /// Write the markdown report from result files.
+    Report {
+        /// JSON-lines result files (from `bench run --out`).
+        #[arg(long, required = true)]
+        results: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Free text added under "How it was run".
+        #[arg(long, default_value = "")]
+        notes: String,
+    },
+}
+
+fn opts(c: &Common, warmup: u64, duration: u64) -> RunOpts {
+    let target = match c.server {
+        ServerKind::Huddle => Target::Huddle {
+            url: c.server_url.clone(),
+        },
+        ServerKind::Janus => Target::Janus {
+            url: c.server_url.clone(),
+        },
+    };
+    RunOpts {
+        target,
+        client_ip: c.client_ip,
+        server_pid: c.server_pid,
+        warmup: Duration::from_secs(warmup),
+        measure: Duration::from_secs(duration),
+        setup_timeout: Duration::from_secs(c.setup_timeout),
+        concurrency: c.concurrency,
+        shape: MediaShape::default(),
+    }
+}
+
+fn check(c: &Common) -> Result<(), String> {
+    if !c.client_ip.is_loopback() {
+        return Err(format!(
+            "--client-ip {} is not a loopback address",
+            c.client_ip
+        ));
+    }
+    huddle_bench::ws::check_loopback_url(&c.server_url).map_err(|e| e.to_string())
+}
+
+fn print_line(r: &ScenarioResult) {
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+    eprintln!(
+        "{:<7} {:<14} subs {:>4}/{:<4} rx {:>8.0} pkt/s {:>7.1} Mbit/s loss {:.3}% video p50/p99 {}/{} ms audio p50/p99 {}/{} ms server cpu {}% {} us/pkt rss {} KiB ({} KiB/sub) loadgen cpu {}%{}",
+        r.server,
+        r.scenario,
+        r.subscribers_receiving,
+        r.subscriptions,
+        r.rx_packets_per_s,
+        r.rx_mbit_per_s,
+        r.loss_pct,
+        f(r.lat_video_p50_ms),
+        f(r.lat_video_p99_ms),
+        f(r.lat_audio_p50_ms),
+        f(r.lat_audio_p99_ms),
+        f(r.server_cpu_pct),
+        f(r.server_cpu_us_per_pkt),
+        r.server_rss_kib.map(|v| v.to_string()).unwrap_or("-".into()),
+        f(r.server_kib_per_subscription),
+        f(r.loadgen_cpu_pct),
+        r.error.as_ref().map(|e| format!(" ERROR: {e}")).unwrap_or_default(),
+    );
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    // All clients on one thread: the load generator is meant to be pinned to one core.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Run {
+                common,
+                scenarios,
+                warmup,
+                duration,
+                pause,
+                out,
+            } => {
+                if let Err(e) = check(&common) {
+                    eprintln!("{e}");
+                    return 2;
+                }
+                let list: Result<Vec<Scenario>, _> = scenarios
+                    .split(',')
+                    .map(|s| Scenario::parse(s.trim()))
+                    .collect();
+                let list = match list {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return 2;
+                    }
+                };
+                let o = opts(&common, warmup, duration);
+                let mut failed = false;
+                for (i, s) in list.iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_secs(pause)).await;
+                    }
+                    let r = run_scenario(&o, *s).await;
+                    print_line(&r);
+                    failed |= r.error.is_some();
+                    if let Some(p) = &out {
+                        if let Err(e) = report::append_jsonl(p, &r) {
+                            eprintln!("writing {}: {e}", p.display());
+                            return 1;
+                        }
+                    }
+                }
+                i32::from(failed)
+            }
+            Cmd::Smoke { common, duration } => {
+                if let Err(e) = check(&common) {
+                    eprintln!("{e}");
+                    return 2;
+                }
+                let o = opts(&common, 1, duration);
+                let r = run_scenario(&o, Scenario::Fanout(2)).await;
+                print_line(&r);
+                let ok = r.error.is_none()
+                    && r.subscribers_receiving == 2
+                    && r.rx_packets_per_s > 0.0
+                    && r.rx_video_fps > 0.0
+                    && r.rx_audio_pps > 0.0
+                    && r.lost_frames == 0
+                    && r.bad_payloads == 0;
+                if ok {
+                    eprintln!("smoke OK");
+                    0
+                } else {
+                    eprintln!("smoke FAILED");
+                    1
+                }
+            }
+            Cmd::Report {
+                results,
+                out,
+                notes,
+            } => match report::write_report(&results, &out, &notes) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("report: {e}");
+                    1
+                }
+            },
+        }
+    });
+    std::process::exit(code);
+}

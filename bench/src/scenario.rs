@@ -1,0 +1,524 @@
+//! Scenarios and the runner: set up publishers and subscribers through one server adapter,
+//! measure a fixed window, tear down, and compute the figures.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::flashphoner::FpClient;
+use crate::janus::JanusClient;
+use crate::media::MediaShape;
+use crate::peer::{BoxError, Ctx, Peer, Role};
+use crate::stats::{clk_tck, percentile_ms, sample_proc, Stats};
+
+/// Which server and how to reach it.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Huddle { url: String },
+    Janus { url: String },
+}
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Huddle { .. } => "huddle",
+            Target::Janus { .. } => "janus",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// 1 publisher (audio+video) → N subscribers.
+    Fanout(usize),
+    /// N participants, each publishes audio+video and plays the N-1 others.
+    Meeting(usize),
+    /// P audio-only publishers, S subscribers each playing all P.
+    Audio { pubs: usize, subs: usize },
+}
+
+impl Scenario {
+    pub fn parse(s: &str) -> Result<Scenario, BoxError> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |i: usize| -> Result<usize, BoxError> {
+            let n: usize = parts
+                .get(i)
+                .ok_or_else(|| format!("{s}: missing number"))?
+                .parse()?;
+            if n == 0 || n > 1000 {
+                return Err(format!("{s}: count out of range").into());
+            }
+            Ok(n)
+        };
+        match parts[0] {
+            "fanout" => Ok(Scenario::Fanout(num(1)?)),
+            "meeting" => Ok(Scenario::Meeting(num(1)?)),
+            "audio" => Ok(Scenario::Audio {
+                pubs: num(1)?,
+                subs: num(2)?,
+            }),
+            _ => Err(format!("unknown scenario {s} (fanout:N, meeting:N, audio:P:S)").into()),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Scenario::Fanout(n) => format!("fanout:{n}"),
+            Scenario::Meeting(n) => format!("meeting:{n}"),
+            Scenario::Audio { pubs, subs } => format!("audio:{pubs}:{subs}"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Scenario::Fanout(n) => {
+                format!("(a) 1 publisher → {n} subscribers, VP8 1.5 Mbit/s + Opus")
+            }
+            Scenario::Meeting(n) => format!("(b) {n}×{n} meeting, VP8 1.5 Mbit/s + Opus each"),
+            Scenario::Audio { pubs, subs } => {
+                format!("(c) audio only: {pubs} publishers → {subs} subscribers of each")
+            }
+        }
+    }
+
+    pub fn publishers(&self) -> usize {
+        match *self {
+            Scenario::Fanout(_) => 1,
+            Scenario::Meeting(n) => n,
+            Scenario::Audio { pubs, .. } => pubs,
+        }
+    }
+
+    pub fn subscriptions(&self) -> usize {
+        match *self {
+            Scenario::Fanout(n) => n,
+            Scenario::Meeting(n) => n * (n - 1),
+            Scenario::Audio { pubs, subs } => pubs * subs,
+        }
+    }
+}
+
+pub const DEFAULT_SET: &str =
+    "fanout:10,fanout:50,fanout:100,fanout:200,meeting:4,meeting:8,meeting:16,audio:10:30";
+
+#[derive(Debug, Clone)]
+pub struct RunOpts {
+    pub target: Target,
+    /// Loopback address the clients bind (127.0.0.1; 127.0.0.2 for Janus in its namespace).
+    pub client_ip: IpAddr,
+    pub server_pid: Option<u32>,
+    pub warmup: Duration,
+    pub measure: Duration,
+    pub setup_timeout: Duration,
+    /// How many clients set up at the same time.
+    pub concurrency: usize,
+    pub shape: MediaShape,
+}
+
+/// The figures of one scenario run against one server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    pub server: String,
+    pub scenario: String,
+    pub description: String,
+    pub publishers: usize,
+    pub subscriptions: usize,
+    pub peers_connected: u64,
+    pub peers_failed: u64,
+    pub subscribers_receiving: u64,
+    pub setup_secs: f64,
+    pub window_secs: f64,
+    pub tx_video_fps: f64,
+    pub tx_audio_pps: f64,
+    pub rx_packets_per_s: f64,
+    pub rx_mbit_per_s: f64,
+    pub rx_video_fps: f64,
+    pub rx_audio_pps: f64,
+    pub lost_frames: u64,
+    pub loss_pct: f64,
+    pub discontinuities: u64,
+    pub bad_payloads: u64,
+    pub lat_video_p50_ms: Option<f64>,
+    pub lat_video_p99_ms: Option<f64>,
+    pub lat_audio_p50_ms: Option<f64>,
+    pub lat_audio_p99_ms: Option<f64>,
+    /// Server CPU in percent of one core during the window.
+    pub server_cpu_pct: Option<f64>,
+    /// Server CPU microseconds per packet delivered to subscribers.
+    pub server_cpu_us_per_pkt: Option<f64>,
+    pub server_rss_before_kib: Option<u64>,
+    pub server_rss_kib: Option<u64>,
+    pub server_kib_per_subscription: Option<f64>,
+    pub loadgen_cpu_pct: Option<f64>,
+    pub error: Option<String>,
+}
+
+enum Conn {
+    Fp(FpClient),
+    Janus(JanusClient),
+}
+
+#[derive(Clone)]
+enum PubKey {
+    Stream(String),
+    Feed(u64),
+}
+
+struct Room {
+    name: String,
+    id: u64,
+}
+
+struct Participant {
+    conn: Conn,
+    login: String,
+    tasks: Vec<JoinHandle<Result<bool, BoxError>>>,
+}
+
+impl Participant {
+    async fn join(opts: &RunOpts, room: &Room, login: String) -> Result<Participant, BoxError> {
+        let conn = match &opts.target {
+            Target::Huddle { url } => {
+                let mut c = FpClient::connect(url, &login).await?;
+                c.join(&room.name).await?;
+                Conn::Fp(c)
+            }
+            Target::Janus { url } => Conn::Janus(JanusClient::connect(url).await?),
+        };
+        Ok(Participant {
+            conn,
+            login,
+            tasks: Vec::new(),
+        })
+    }
+
+    async fn publish(
+        &mut self,
+        opts: &RunOpts,
+        ctx: &Ctx,
+        room: &Room,
+        audio: bool,
+        video: bool,
+    ) -> Result<PubKey, BoxError> {
+        let role = Role::Publisher { audio, video };
+        let mut peer = Peer::bind(opts.client_ip, format!("{}-pub", self.login)).await?;
+        let offer = peer.create_offer(role)?;
+        let (tx, rx) = oneshot::channel();
+        let key = match &mut self.conn {
+            Conn::Fp(c) => {
+                let (msid, name, answer) = c.publish(&room.name, &offer, audio, video).await?;
+                peer.accept_answer(&answer)?;
+                self.tasks
+                    .push(tokio::spawn(peer.run(role, ctx.clone(), Some(tx))));
+                c.wait_status(&msid, "PUBLISHING", opts.setup_timeout)
+                    .await?;
+                PubKey::Stream(name)
+            }
+            Conn::Janus(c) => {
+                let (feed, answer) = c.publish(room.id, &self.login, &offer).await?;
+                peer.accept_answer(&answer)?;
+                self.tasks
+                    .push(tokio::spawn(peer.run(role, ctx.clone(), Some(tx))));
+                PubKey::Feed(feed)
+            }
+        };
+        tokio::time::timeout(opts.setup_timeout, rx)
+            .await
+            .map_err(|_| format!("{}: publisher not connected in time", self.login))?
+            .map_err(|_| format!("{}: publisher failed", self.login))?;
+        Ok(key)
+    }
+
+    async fn subscribe(
+        &mut self,
+        opts: &RunOpts,
+        ctx: &Ctx,
+        room: &Room,
+        key: &PubKey,
+    ) -> Result<(), BoxError> {
+        let mut peer = Peer::bind(opts.client_ip, format!("{}-sub", self.login)).await?;
+        match (&mut self.conn, key) {
+            (Conn::Fp(c), PubKey::Stream(name)) => {
+                let offer = peer.create_offer(Role::Subscriber)?;
+                let (_msid, answer) = c.play(&room.name, name, &offer).await?;
+                peer.accept_answer(&answer)?;
+                self.tasks
+                    .push(tokio::spawn(peer.run(Role::Subscriber, ctx.clone(), None)));
+            }
+            (Conn::Janus(c), PubKey::Feed(feed)) => {
+                let (h, offer) = c.subscribe_offer(room.id, *feed).await?;
+                let answer = peer.accept_offer(&offer)?;
+                self.tasks
+                    .push(tokio::spawn(peer.run(Role::Subscriber, ctx.clone(), None)));
+                c.subscribe_start(h, &answer).await?;
+            }
+            _ => return Err("publisher key does not match the server kind".into()),
+        }
+        Ok(())
+    }
+
+    async fn close(self) {
+        match self.conn {
+            Conn::Fp(c) => c.close(),
+            Conn::Janus(c) => c.close().await,
+        }
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+    }
+}
+
+fn unique() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    (t ^ (u64::from(std::process::id()) << 20)) % 1_000_000_000 + 1
+}
+
+/// Run `f` over `items` with at most `n` in flight.
+async fn bounded<T, F, Fut>(items: Vec<T>, n: usize, f: F) -> Vec<Result<(), BoxError>>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BoxError>>,
+{
+    let mut out = Vec::new();
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<_> = it.by_ref().take(n.max(1)).map(&f).collect();
+        out.extend(join_all(chunk).await);
+    }
+    out
+}
+
+pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
+    let mut res = ScenarioResult {
+        server: opts.target.name().into(),
+        scenario: scen.label(),
+        description: scen.describe(),
+        publishers: scen.publishers(),
+        subscriptions: scen.subscriptions(),
+        ..Default::default()
+    };
+    let stats = Arc::new(Stats::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctx = Ctx {
+        stats: stats.clone(),
+        base: Instant::now(),
+        shape: opts.shape,
+        stop: stop_rx,
+        connect_timeout: opts.setup_timeout,
+    };
+    let tck = clk_tck();
+    let pid = opts.server_pid.map(|p| p.to_string());
+    let server_sample = || pid.as_deref().and_then(|p| sample_proc(p, tck));
+    let before = server_sample();
+    res.server_rss_before_kib = before.map(|s| s.rss_kib);
+
+    let id = unique();
+    let room = Room {
+        name: format!("bench-{}-{id}", scen.label().replace(':', "-")),
+        id,
+    };
+    let mut control = None;
+    if let Target::Janus { url } = &opts.target {
+        match JanusClient::connect(url).await {
+            Ok(mut c) => {
+                if let Err(e) = c.create_room(room.id, scen.publishers() as u32 + 4).await {
+                    res.error = Some(format!("create room: {e}"));
+                    return res;
+                }
+                control = Some(c);
+            }
+            Err(e) => {
+                res.error = Some(format!("connect: {e}"));
+                return res;
+            }
+        }
+    }
+
+    let t0 = Instant::now();
+    let mut participants: Vec<Participant> = Vec::new();
+    let setup = setup(opts, &ctx, &room, scen, &mut participants);
+    let setup_result = tokio::time::timeout(opts.setup_timeout * 2, setup).await;
+    let mut errors: Vec<String> = match setup_result {
+        Err(_) => vec!["setup timed out".into()],
+        Ok(errs) => errs,
+    };
+    // Wait until every subscription delivers media (bounded).
+    let want = scen.subscriptions() as u64;
+    let deadline = Instant::now() + opts.setup_timeout;
+    while stats.subscribers_receiving.load(Relaxed) < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    res.setup_secs = t0.elapsed().as_secs_f64();
+    tokio::time::sleep(opts.warmup).await;
+    let after_setup = server_sample();
+    res.server_rss_kib = after_setup.map(|s| s.rss_kib);
+    if let (Some(b), Some(a)) = (before, after_setup) {
+        res.server_kib_per_subscription =
+            Some((a.rss_kib as f64 - b.rss_kib as f64) / scen.subscriptions().max(1) as f64);
+    }
+
+    // Measurement window.
+    stats.take_latencies();
+    let s0 = stats.snapshot();
+    let p0 = server_sample();
+    let l0 = sample_proc("self", tck);
+    stats.measuring.store(true, Relaxed);
+    tokio::time::sleep(opts.measure).await;
+    stats.measuring.store(false, Relaxed);
+    let s1 = stats.snapshot();
+    let p1 = server_sample();
+    let l1 = sample_proc("self", tck);
+    let (mut lv, mut la) = stats.take_latencies();
+
+    let d = s1.delta(&s0);
+    let secs =
+        (s1.at.unwrap_or_else(Instant::now) - s0.at.unwrap_or_else(Instant::now)).as_secs_f64();
+    res.window_secs = secs;
+    res.peers_connected = stats.peers_connected.load(Relaxed);
+    res.peers_failed = stats.peers_failed.load(Relaxed);
+    res.subscribers_receiving = stats.subscribers_receiving.load(Relaxed);
+    res.tx_video_fps = d.tx_video_frames as f64 / secs;
+    res.tx_audio_pps = d.tx_audio_frames as f64 / secs;
+    res.rx_packets_per_s = d.rx_packets as f64 / secs;
+    res.rx_mbit_per_s = d.rx_bytes as f64 * 8.0 / secs / 1e6;
+    res.rx_video_fps = d.rx_video_frames as f64 / secs;
+    res.rx_audio_pps = d.rx_audio_frames as f64 / secs;
+    res.lost_frames = d.lost_frames;
+    let got = d.rx_video_frames + d.rx_audio_frames;
+    res.loss_pct = if got + d.lost_frames > 0 {
+        100.0 * d.lost_frames as f64 / (got + d.lost_frames) as f64
+    } else {
+        100.0
+    };
+    res.discontinuities = d.discontinuities;
+    res.bad_payloads = d.bad_payloads;
+    lv.sort_unstable();
+    la.sort_unstable();
+    res.lat_video_p50_ms = percentile_ms(&lv, 50.0);
+    res.lat_video_p99_ms = percentile_ms(&lv, 99.0);
+    res.lat_audio_p50_ms = percentile_ms(&la, 50.0);
+    res.lat_audio_p99_ms = percentile_ms(&la, 99.0);
+    if let (Some(a), Some(b)) = (p0, p1) {
+        let cpu = b.cpu_secs - a.cpu_secs;
+        let wall = (b.at - a.at).as_secs_f64();
+        res.server_cpu_pct = Some(100.0 * cpu / wall);
+        if d.rx_packets > 0 {
+            res.server_cpu_us_per_pkt = Some(cpu * 1e6 / d.rx_packets as f64);
+        }
+    }
+    if let (Some(a), Some(b)) = (l0, l1) {
+        res.loadgen_cpu_pct = Some(100.0 * (b.cpu_secs - a.cpu_secs) / (b.at - a.at).as_secs_f64());
+    }
+
+    // Tear down.
+    let _ = stop_tx.send(true);
+    join_all(participants.into_iter().map(|p| p.close())).await;
+    if let Some(mut c) = control {
+        let _ = c.destroy_room(room.id).await;
+        c.close().await;
+    }
+    if res.subscribers_receiving < want {
+        errors.push(format!(
+            "only {} of {want} subscriptions received media",
+            res.subscribers_receiving
+        ));
+    }
+    if !errors.is_empty() {
+        errors.truncate(5);
+        res.error = Some(errors.join("; "));
+    }
+    res
+}
+
+async fn setup(
+    opts: &RunOpts,
+    ctx: &Ctx,
+    room: &Room,
+    scen: Scenario,
+    out: &mut Vec<Participant>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let c = opts.concurrency;
+    let (pub_logins, audio_only): (Vec<String>, bool) = match scen {
+        Scenario::Fanout(_) => (vec!["pub0".into()], false),
+        Scenario::Meeting(n) => ((0..n).map(|i| format!("p{i}")).collect(), false),
+        Scenario::Audio { pubs, .. } => ((0..pubs).map(|i| format!("apub{i}")).collect(), true),
+    };
+    // Publishers.
+    let pubs = join_all(pub_logins.into_iter().map(|login| async move {
+        let mut p = Participant::join(opts, room, login).await?;
+        let key = p.publish(opts, ctx, room, true, !audio_only).await?;
+        Ok::<_, BoxError>((p, key))
+    }))
+    .await;
+    let mut keys = Vec::new();
+    let mut publishers = Vec::new();
+    for r in pubs {
+        match r {
+            Ok((p, k)) => {
+                publishers.push(p);
+                keys.push(k);
+            }
+            Err(e) => errors.push(format!("publish: {e}")),
+        }
+    }
+    if keys.is_empty() {
+        return errors;
+    }
+    let results = match scen {
+        Scenario::Meeting(_) => {
+            // Every participant plays every other one, over its own connection.
+            let keys = &keys;
+            let pairs: Vec<(usize, &mut Participant)> = publishers.iter_mut().enumerate().collect();
+            let r = bounded(pairs, c, |(i, p)| async move {
+                for (j, k) in keys.iter().enumerate() {
+                    if j != i {
+                        p.subscribe(opts, ctx, room, k).await?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            out.append(&mut publishers);
+            r
+        }
+        Scenario::Fanout(n) | Scenario::Audio { subs: n, .. } => {
+            out.append(&mut publishers);
+            let subs = std::cell::RefCell::new(Vec::new());
+            let keys = &keys;
+            let r = bounded((0..n).collect(), c, |i| {
+                let subs = &subs;
+                async move {
+                    let mut p = Participant::join(opts, room, format!("sub{i}")).await?;
+                    let mut res = Ok(());
+                    for k in keys {
+                        if let Err(e) = p.subscribe(opts, ctx, room, k).await {
+                            res = Err(e);
+                            break;
+                        }
+                    }
+                    subs.borrow_mut().push(p);
+                    res
+                }
+            })
+            .await;
+            out.append(&mut subs.into_inner());
+            r
+        }
+    };
+    errors.extend(
+        results
+            .into_iter()
+            .filter_map(|r| r.err().map(|e| format!("subscribe: {e}"))),
+    );
+    errors
+}
