@@ -21,6 +21,18 @@
   };
   window.H = H;
 
+  // Every promise handed to the test settles: on its own or after `ms`.
+  function bounded(promise, ms, what) {
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const errors = H.events.filter((e) => e.type === 'PAGE_ERROR').map((e) => e.message);
+        reject(new Error(what + ': no answer within ' + ms + ' ms' + (errors.length ? '; page errors: ' + errors.join(' | ') : '')));
+      }, ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+
   function ev(type, fields) {
     H.events.push(Object.assign({ type: type, t: Date.now() }, fields || {}));
   }
@@ -60,12 +72,12 @@
   }
 
   H.connect = function (url, username) {
-    return new Promise((resolve, reject) => {
+    return bounded(new Promise((resolve, reject) => {
       H.connection = RoomApi.connect({ urlServer: url, username: username })
         .on(SESSION_STATUS.ESTABLISHED, (c) => { ev('ESTABLISHED'); resolve(c.status()); })
         .on(SESSION_STATUS.FAILED, (c) => { ev('SESSION_FAILED'); reject(new Error('session ' + c.status())); })
         .on(SESSION_STATUS.DISCONNECTED, (c) => { ev('DISCONNECTED'); reject(new Error('session ' + c.status())); });
-    });
+    }), 15000, 'connect');
   };
 
   H.status = function () {
@@ -76,7 +88,7 @@
   H.join = function (roomName, opts) {
     opts = opts || {};
     if (opts.autoPlay === false) H.autoPlay = false;
-    return new Promise((resolve, reject) => {
+    return bounded(new Promise((resolve, reject) => {
       const joinOpts = { name: roomName };
       if (opts.record !== undefined) joinOpts.record = opts.record;
       H.room = H.connection.join(joinOpts)
@@ -97,7 +109,7 @@
         })
         .on(ROOM_EVENT.MESSAGE, (m) => ev('MESSAGE', { from: m.from ? m.from.name() : null, text: m.text }))
         .on(ROOM_EVENT.FAILED, (room, info) => { ev('JOIN_FAILED', { info: info }); reject(new Error('join failed: ' + info)); });
-    });
+    }), 15000, 'join');
   };
 
   // Manual play (when joined with autoPlay:false): play every stream of `login` not yet played.
@@ -126,7 +138,7 @@
   };
 
   H.leave = function () {
-    return H.room.leave().then(() => { ev('LEFT_ROOM'); return 'ok'; }, () => { ev('LEAVE_FAILED'); return 'failed'; });
+    return bounded(H.room.leave(), 15000, 'leave').then(() => { ev('LEFT_ROOM'); return 'ok'; }, () => { ev('LEAVE_FAILED'); return 'failed'; });
   };
 
   H.disconnect = function () {
@@ -141,7 +153,9 @@
     const publishOpts = {
       display: display,
       constraints: opts.constraints ||
-        (screen ? { video: { type: 'screen', withoutExtension: true }, audio: false }
+        // as the SDK's video-chat-and-screen-sharing demo does (its default 30 fps, 640x480 inputs);
+        // the SDK needs frameRate for a screen (it reads constraints.video.frameRate.ideal)
+        (screen ? { video: { type: 'screen', withoutExtension: true, width: 640, height: 480, frameRate: 30 }, audio: false }
           : { audio: true, video: { width: 320, height: 240 } }),
       record: !!opts.record,
       receiveVideo: false,
@@ -150,7 +164,7 @@
     if (screen) { publishOpts.name = opts.name || 'screenShare'; publishOpts.cacheLocalResources = false; }
     else if (opts.name) publishOpts.name = opts.name;
     if (opts.stripCodecs) publishOpts.stripCodecs = opts.stripCodecs;
-    return new Promise((resolve, reject) => {
+    return bounded(new Promise((resolve, reject) => {
       const stream = H.room.publish(publishOpts);
       stream.on(STREAM_STATUS.PUBLISHING, (st) => {
         H.published[st.name()] = st;
@@ -163,7 +177,7 @@
         delete H.published[st.name()];
         ev('UNPUBLISHED_LOCAL', { name: st.name() });
       });
-    });
+    }), 20000, 'publish');
   };
 
   H.forceCodecs = function (f) {
