@@ -1,5 +1,5 @@
 // Screen sharing: publish the screen as a second room stream named <room>-<login>-xxxx-screenShare
-// (constraints {video:{type:"screen"}, audio:false}), like the SDK's video-chat-and-screen-sharing demo.
+// (constraints {video:{type:"screen", ...}, audio:false}), like the SDK's video-chat-and-screen-sharing demo.
 (function () {
   'use strict';
   const Huddle = (window.Huddle = window.Huddle || {});
@@ -25,7 +25,12 @@
       const s = room.publish({
         name: 'screenShare',
         display: display,
-        constraints: { video: { type: 'screen', withoutExtension: true }, audio: false },
+        // width/height/frameRate must be given: without them the SDK normalizes to 320x240 and,
+        // in Chrome >= 134, its getDisplayMedia path reads constraints.video.frameRate.ideal.
+        constraints: {
+          video: { type: 'screen', withoutExtension: true, width: 1280, height: 720, frameRate: 15 },
+          audio: false,
+        },
         cacheLocalResources: false,
         receiveVideo: false,
         receiveAudio: false,

@@ -239,8 +239,8 @@
       room.on(ROOM_EVENT.STATE, (r) => {
         const others = r.getParticipants();
         if (config.maxPeople && others.length + 1 > config.maxPeople) {
-          showError('This room is full: it already has ' + others.length + ' people and this app is for ' +
-            config.maxPeople + '. Try another room.');
+          showError('Room “' + r.name() + '” is full: this app is for ' + config.maxPeople +
+            ' people and ' + others.length + ' are already in it. Try another room.');
           leave();
           return;
         }
