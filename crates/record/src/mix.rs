@@ -259,6 +259,9 @@ pub struct MixOutcome {
     pub speed: f64,
     /// `Some(true/false)` when an `on_done` hook ran.
     pub hook_ok: Option<bool>,
+    /// Inputs left out because ffprobe could not read them or they hold
+    /// no audio/video (warned in the log). The mix fails only if all are.
+    pub skipped_inputs: Vec<PathBuf>,
 }
 
 /// Grid geometry: columns = ceil(sqrt(n)), rows = ceil(n / cols), tiles even-sized.
@@ -562,16 +565,45 @@ fn run_mix_inner(
         return Err(MixError::OutputExists(job.output.clone()));
     }
     let started = Instant::now();
+    // Unreadable or empty inputs (e.g. a recorder that crashed before its
+    // first frame) are left out so one bad file does not lose the room.
     let mut probed = Vec::with_capacity(job.inputs.len());
+    let mut usable = Vec::with_capacity(job.inputs.len());
+    let mut skipped = Vec::new();
+    let mut first_err = None;
     for input in &job.inputs {
-        let (v, a) = probe_input(&config.ffprobe, &input.path)?;
+        let (v, a) = match probe_input(&config.ffprobe, &input.path) {
+            Ok((None, None)) => {
+                warn!(path = %input.path.display(), "mix input has no audio or video, left out");
+                skipped.push(input.path.clone());
+                continue;
+            }
+            Ok(va) => va,
+            Err(e) => {
+                warn!(path = %input.path.display(), error = %e, "mix input unreadable, left out");
+                skipped.push(input.path.clone());
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
         let off = input.offset_ms as f64 / 1000.0;
         debug!(path = %input.path.display(), video_start = ?v, audio_start = ?a, off, "mix input");
         probed.push(ProbedInput {
             video_delay_s: v.map(|s| s + off),
             audio_delay_s: a.map(|s| s + off),
         });
+        usable.push(input.clone());
     }
+    if usable.is_empty() {
+        return Err(
+            first_err.unwrap_or_else(|| MixError::InvalidJob("no input has audio or video".into()))
+        );
+    }
+    let job = &MixJob {
+        inputs: usable,
+        duration_ms: job.duration_ms,
+        output: job.output.clone(),
+    };
     if let Some(parent) = job.output.parent() {
         if !parent.as_os_str().is_empty() {
             fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
@@ -638,6 +670,7 @@ fn run_mix_inner(
         elapsed_ms: elapsed.as_millis() as u64,
         speed,
         hook_ok,
+        skipped_inputs: skipped,
     })
 }
 

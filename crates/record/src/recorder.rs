@@ -457,13 +457,19 @@ impl StreamRecorder {
 
     /// Writes the last cluster and finalizes the file (Duration, Cues).
     /// If H.264 never sent a key frame, buffered audio is written as an
-    /// audio-only file.
+    /// audio-only file. A file that got no frame at all is removed.
     pub fn finish(mut self) -> io::Result<RecorderStats> {
         let header_written = self.mkv()?.header_written();
         if !header_written && !self.pending_audio.is_empty() {
             self.write_header(None)?;
         }
         let stats = self.stats;
+        if stats.video_frames + stats.audio_frames == 0 {
+            drop(self.mkv.take());
+            fs::remove_file(&self.path)?;
+            info!(path = %self.path.display(), ?stats, "nothing recorded, file removed");
+            return Ok(stats);
+        }
         if let Some(mkv) = self.mkv.take() {
             let duration_ms = mkv.duration_ms();
             mkv.finalize()?;

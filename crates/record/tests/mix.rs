@@ -225,6 +225,31 @@ fn failed_mix_keeps_sources_and_explains() {
     let err = run_mix(&small_config(), &job).unwrap_err();
     assert!(matches!(err, MixError::Probe { .. }), "{err:?}");
     assert!(junk.exists());
+    // Next to a good recording, a junk or empty file is left out with a warning.
+    let empty_file = room.dir.join("empty.mkv");
+    std::fs::write(&empty_file, b"").unwrap();
+    let mixed = MixJob {
+        inputs: vec![
+            room.inputs[0].clone(),
+            MixInput {
+                path: junk.clone(),
+                offset_ms: 0,
+            },
+            MixInput {
+                path: empty_file.clone(),
+                offset_ms: 0,
+            },
+        ],
+        duration_ms: 1000,
+        output: room.dir.join("partial.mkv"),
+    };
+    let outcome = run_mix(&small_config(), &mixed).unwrap();
+    assert_eq!(outcome.skipped_inputs, [junk.clone(), empty_file]);
+    let kinds: Vec<_> = probe_streams(&outcome.output)
+        .into_iter()
+        .map(|s| s.kind)
+        .collect();
+    assert_eq!(kinds, ["video", "audio"]);
     let empty = MixJob {
         inputs: vec![],
         ..job

@@ -248,6 +248,24 @@ fn odd_input_is_skipped_without_panic() {
 }
 
 #[test]
+fn nothing_recorded_leaves_no_file() {
+    let dir = TempDir::new("nothing");
+    for (name, v, a) in [
+        ("v.mkv", Some(Codec::H264), None),
+        ("a.webm", None, Some(Codec::Opus)),
+    ] {
+        let p = dir.join(name);
+        let mut rec = StreamRecorder::create(&p, START, v, a).unwrap();
+        assert!(p.exists());
+        rec.write_video(1, Instant::now(), false, &[0, 0, 0, 1, 0x41, 0x9A])
+            .unwrap();
+        let stats = rec.finish().unwrap();
+        assert_eq!(stats.video_frames + stats.audio_frames, 0);
+        assert!(!p.exists(), "{name} should be removed");
+    }
+}
+
+#[test]
 fn h264_without_any_keyframe_keeps_audio() {
     let dir = TempDir::new("nokey");
     let video = gen_h264(&dir, "in.h264", 1.0, "160x120", 300);
