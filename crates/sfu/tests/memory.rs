@@ -6,9 +6,11 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{assert_window, audio_frame, video_frame, Client};
+use common::{assert_window, audio_frame, garbage, video_frame, Client};
 use huddle_room::{MediaCommand, MediaEvent, PeerId};
 use huddle_sfu::{check_answer, Sfu};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, MediaKind};
 
@@ -74,7 +76,7 @@ impl World {
             self.sfu.handle_timeout(self.now);
         }
         for c in &mut self.clients {
-            if c.next_timeout <= self.now {
+            if !c.negotiating() && c.next_timeout <= self.now {
                 c.timeout(self.now);
             }
         }
@@ -212,6 +214,8 @@ fn publish_and_play(video: Codec, audio: Codec) {
     let mut pli_sent_at = None;
     let mut vi = 0u32;
     let mut ai = 0u32;
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut junk = 0usize;
     let audio_rate: u64 = if audio == Codec::Opus { 48 } else { 8 };
     while w.now < start + Duration::from_secs(3) {
         if w.now >= next_video {
@@ -233,6 +237,20 @@ fn publish_and_play(video: Codec, audio: Codec) {
             ai += 1;
             next_audio += Duration::from_millis(20);
         }
+        // Garbage that claims to come from the peers' own addresses (spoofed) and from a
+        // stranger: SRTP/DTLS/STUN checks must drop it without disturbing the call.
+        for (i, from) in [
+            w.clients[p].addr,
+            w.clients[q].addr,
+            "10.9.9.9:9".parse().unwrap(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let g = garbage(&mut rng, junk + i);
+            w.sfu.handle_datagram(w.now, from, w.server, &g);
+        }
+        junk += 3;
         if pli_sent_at.is_none() && w.now >= start + Duration::from_millis(1500) {
             let now = w.now;
             w.clients[q].request_keyframe(now);
@@ -282,6 +300,11 @@ fn publish_and_play(video: Codec, audio: Codec) {
         sent_audio.len()
     );
     assert!(w.sfu.stats().frames_forwarded as usize >= got_video.len() + got_audio.len());
+    assert!(
+        w.sfu.stats().dropped as usize >= junk / 3,
+        "{:?}",
+        w.sfu.stats()
+    );
 
     // Accounting: closing everyone leaves nothing behind.
     assert_eq!(w.sfu.stats().peers, 2);

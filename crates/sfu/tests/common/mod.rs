@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use rand::Rng;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
@@ -24,6 +25,7 @@ pub struct Client {
     pub received: Vec<(MediaKind, Vec<u8>, bool)>,
     pub keyframe_requests: Vec<(Instant, KeyframeRequestKind)>,
     pub closed: bool,
+    created: Instant,
 }
 
 impl Client {
@@ -42,6 +44,7 @@ impl Client {
             received: Vec::new(),
             keyframe_requests: Vec::new(),
             closed: false,
+            created: now,
         }
     }
 
@@ -111,6 +114,14 @@ impl Client {
             .sdp_api()
             .accept_answer(pending, answer)
             .expect("answer accepted");
+        // ICE checks start now: make the next turn poll this client.
+        self.next_timeout = self.created;
+    }
+
+    /// Waiting for the answer. Such a client must not be polled: str0m would arm its ICE timer
+    /// for 3 s and accepting the answer does not re-arm it (the browser has no such delay).
+    pub fn negotiating(&self) -> bool {
+        self.pending.is_some()
     }
 
     pub fn receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
@@ -270,14 +281,82 @@ pub fn audio_frame(codec: Codec, index: u32) -> Vec<u8> {
 /// `got` must be a non-empty run of consecutive elements of `sent` (byte-equal, in order).
 pub fn assert_window(sent: &[Vec<u8>], got: &[&[u8]], what: &str) {
     assert!(!got.is_empty(), "{what}: nothing received");
-    let start = sent
-        .iter()
-        .position(|s| s.as_slice() == got[0])
-        .unwrap_or_else(|| panic!("{what}: first received frame was never sent"));
+    let start = position(sent, got[0], 0, what);
     for (i, g) in got.iter().enumerate() {
         let s = sent
             .get(start + i)
             .unwrap_or_else(|| panic!("{what}: extra frame {i}"));
-        assert_eq!(s.as_slice(), *g, "{what}: frame {} differs", start + i);
+        assert!(
+            s.as_slice() == *g,
+            "{what}: received frame {i} is not sent frame {} ({} vs {} bytes, head {:?} vs {:?})",
+            start + i,
+            g.len(),
+            s.len(),
+            &g[..g.len().min(8)],
+            &s[..s.len().min(8)]
+        );
+    }
+}
+
+/// Every element of `got` is byte-equal to an element of `sent`, in increasing order (frames
+/// may be missing, as on a real network).
+pub fn assert_subsequence(sent: &[Vec<u8>], got: &[&[u8]], what: &str) {
+    assert!(!got.is_empty(), "{what}: nothing received");
+    let mut from = 0;
+    for g in got {
+        from = position(sent, g, from, what) + 1;
+    }
+}
+
+fn position(sent: &[Vec<u8>], frame: &[u8], from: usize, what: &str) -> usize {
+    sent[from..]
+        .iter()
+        .position(|s| s.as_slice() == frame)
+        .map(|p| p + from)
+        .unwrap_or_else(|| {
+            panic!(
+                "{what}: received frame ({} bytes, head {:?}) was never sent (after #{from})",
+                frame.len(),
+                &frame[..frame.len().min(8)]
+            )
+        })
+}
+
+/// Random junk, truncated STUN, bogus RTP/RTCP and DTLS-looking records.
+pub fn garbage(rng: &mut impl Rng, i: usize) -> Vec<u8> {
+    match i % 5 {
+        0 => {
+            let mut v = vec![0u8; rng.random_range(1..1400)];
+            rng.fill(&mut v[..]);
+            v
+        }
+        1 => {
+            // STUN binding request header, cut short or lying about its length.
+            let mut v = vec![0x00, 0x01, 0x00, 0x50, 0x21, 0x12, 0xa4, 0x42];
+            v.extend((0..12).map(|_| rng.random::<u8>()));
+            v.truncate(rng.random_range(2..v.len() + 1));
+            v
+        }
+        2 => {
+            // RTP-looking: version 2, PT 96, random ssrc and payload.
+            let mut v = vec![0x80, 96];
+            v.extend((0..10).map(|_| rng.random::<u8>()));
+            let mut tail = vec![0u8; rng.random_range(0..1200)];
+            rng.fill(&mut tail[..]);
+            v.extend(tail);
+            v
+        }
+        3 => {
+            // RTCP-looking (PT 200..=206 range) with nonsense.
+            let mut v = vec![0x81, 201, 0x00, 0x07];
+            v.extend((0..rng.random_range(0..60)).map(|_| rng.random::<u8>()));
+            v
+        }
+        _ => {
+            // DTLS handshake record header with junk.
+            let mut v = vec![0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+            v.extend((0..rng.random_range(0..300)).map(|_| rng.random::<u8>()));
+            v
+        }
     }
 }
