@@ -33,9 +33,9 @@ class Person {
     this.sentFrames = [];
   }
 
-  async goto(url) {
+  async goto(url, waitFor = 'body[data-state="idle"]') {
     await this.page.goto(url, { timeout: 15000 });
-    await this.page.waitForSelector('body[data-state="idle"]', { timeout: 10000 });
+    await this.page.waitForSelector(waitFor, { timeout: 10000 });
   }
 
   /** Fill the name (and the room, if given) and click Join; waits until the room is joined. */
@@ -148,10 +148,26 @@ class Person {
     }
   }
 
-  async screenshot(tag) {
+  /** What this page's camera/screen encoders did (keyframe requests received and honoured). */
+  outboundVideo() {
+    return this.page.evaluate(async () => {
+      const out = [];
+      for (const pc of window.__pcs || []) {
+        if (pc.connectionState === 'closed') continue;
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === 'outbound-rtp' && s.kind === 'video') {
+            out.push({ framesEncoded: s.framesEncoded, keyFramesEncoded: s.keyFramesEncoded, firCount: s.firCount, pliCount: s.pliCount });
+          }
+        });
+      }
+      return out;
+    });
+  }
+
+  async screenshot(tag, { fullPage = false } = {}) {
     fs.mkdirSync(h.ARTIFACTS, { recursive: true });
     const file = path.join(h.ARTIFACTS, `apps-${tag}.png`);
-    await this.page.screenshot({ path: file, timeout: 10000 });
+    await this.page.screenshot({ path: file, timeout: 10000, fullPage });
     return file;
   }
 
@@ -182,8 +198,8 @@ class Person {
   }
 }
 
-/** Open `url` (absolute) as `name` in a fresh context; viewport defaults to a desktop window. */
-async function openPerson(browser, origin, url, name, { viewport = DESKTOP } = {}) {
+/** Open `url` (absolute) as `name` in a fresh context; viewport defaults to a desktop window; waits for `waitFor`. */
+async function openPerson(browser, origin, url, name, { viewport = DESKTOP, waitFor } = {}) {
   const context = await browser.newContext({ viewport });
   await context.addInitScript({ path: PCWRAP });
   const page = await context.newPage();
@@ -197,7 +213,7 @@ async function openPerson(browser, origin, url, name, { viewport = DESKTOP } = {
   page.on('websocket', (ws) => ws.on('framesent', (f) => {
     if (typeof f.payload === 'string') person.sentFrames.push(f.payload);
   }));
-  await person.goto(url);
+  await person.goto(url, waitFor);
   return person;
 }
 
@@ -208,6 +224,18 @@ async function saveLogs(tag, people) {
     if (!p) continue;
     fs.writeFileSync(path.join(h.ARTIFACTS, `apps-${tag}-${p.name}.console.log`), p.log.join('\n'));
     await p.page.screenshot({ path: path.join(h.ARTIFACTS, `apps-${tag}-${p.name}.end.png`), timeout: 5000 }).catch(() => {});
+  }
+}
+
+/** Wait until each person decodes `count` videos in `selector`; on failure add every publisher's encoder stats. */
+async function waitAllDecoding(people, selector, count, timeout) {
+  try {
+    for (const p of people) await p.waitDecoding(selector, count, timeout);
+  } catch (e) {
+    for (const p of people) {
+      e.message += `\n${p.name} encoders: ${JSON.stringify(await p.outboundVideo().catch((x) => x.message))}`;
+    }
+    throw e;
   }
 }
 
@@ -233,4 +261,4 @@ async function setup(name, serverOpts = {}) {
   };
 }
 
-module.exports = { GREETING, DESKTOP, PHONE, buildWeb, openPerson, saveLogs, setup, Person };
+module.exports = { GREETING, DESKTOP, PHONE, buildWeb, openPerson, saveLogs, setup, waitAllDecoding, Person };

@@ -66,6 +66,7 @@ describe('Conference app', { timeout: 120000 }, () => {
     assert.equal(await carol.value('#room'), room);
     await bob.join();
     await carol.join();
+    const tJoined = Date.now();
     assert.deepEqual(bob.commands('join').map((c) => c.options), [{ name: room, record: false }]);
 
     // a tile per remote participant; the grid grows with the room
@@ -94,9 +95,8 @@ describe('Conference app', { timeout: 120000 }, () => {
     assert.deepEqual(await alice.tileLogins(), ['bob', 'carol']);
 
     // everyone decodes everyone else's camera (videoWidth and getStats framesDecoded)
-    const tMedia = Date.now();
-    for (const p of [alice, bob, carol]) await p.waitDecoding('#tiles .tile.remote video', 2);
-    const mediaMs = Date.now() - tMedia;
+    await A.waitAllDecoding([alice, bob, carol], '#tiles .tile.remote video', 2);
+    const mediaMs = Date.now() - tJoined;
 
     // mute / unmute: the button toggles and the local track is disabled / enabled
     const localVideoEnabled = (p) => p.page.evaluate(() => {
@@ -116,7 +116,7 @@ describe('Conference app', { timeout: 120000 }, () => {
 
     await alice.screenshot('conference-alice');
     await bob.screenshot('conference-bob');
-    await carol.screenshot('conference-carol-phone');
+    await carol.screenshot('conference-carol-phone', { fullPage: true });
     await dave.screenshot('conference-dave-room-full');
     // phone-sized page: nothing wider than the screen
     assert.ok(await carol.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
@@ -134,6 +134,36 @@ describe('Conference app', { timeout: 120000 }, () => {
       assert.deepEqual(p.foreignRequests(), [], `${p.name}: requests outside ${env.origin}`);
       assert.deepEqual(p.pageErrors(), [], `${p.name}: page errors`);
     }
-    console.log(`conference: all decoding ${mediaMs} ms after the 3rd join; test body ${Date.now() - t0} ms`);
+    console.log(`conference: all 6 remote videos decoding ${mediaMs} ms after the 3rd join (chat and room-full checks ran meanwhile); test body ${Date.now() - t0} ms`);
+  });
+
+  test("the SDK's own unmodified conference demo (/sdk/examples/...) talks to a person using our app", { timeout: 60000 }, async () => {
+    const room = h.uniqueRoom('demo');
+    const ann = await open('ann', `${env.origin}/client/conference.html?room=${room}`);
+    await ann.join();
+    const demoUrl = `${env.origin}/sdk/examples/demo/streaming/conference/conference.html?roomName=${room}`;
+    const ed = await A.openPerson(env.browser, env.origin, demoUrl, 'ed', { waitFor: '#joinBtn' });
+    people.push(ed);
+    // the demo computes ws://<host>:8080 by itself (right on a default install); point it at this server
+    assert.equal(await ed.value('#url'), 'ws://127.0.0.1:8080');
+    await ed.page.fill('#url', `ws://${env.server.httpAddr}`);
+    await ed.page.fill('#login', 'ed');
+    await ed.page.click('#joinBtn');
+    await ed.page.waitForFunction(() => document.getElementById('status').textContent === 'ESTABLISHED', null, { timeout: 15000 });
+    await ed.page.waitForFunction(() => Array.from(document.querySelectorAll('[id$=Name]')).some((e) => e.textContent === 'ann'),
+      null, { timeout: 15000 });
+    await h.waitUntil(async () => (await ann.tileLogins()).join() === 'ed', { what: 'ann sees the demo user' });
+    // the demo publishes its camera and plays ann's; both sides decode
+    await ann.waitDecoding('#tiles .tile.remote video', 1);
+    await ed.waitDecoding('.display video:not([id$=LOCAL_CACHED_VIDEO])', 1);
+    // chat between the demo and our app, both ways
+    await ann.say(A.GREETING);
+    await ed.page.waitForFunction((g) => document.getElementById('chat').textContent.includes(g), A.GREETING, { timeout: 10000 });
+    await ed.page.fill('#message', 'hello from the demo');
+    await ed.page.click('#sendMessageBtn');
+    await ann.waitChat('ed', 'hello from the demo');
+    await ed.screenshot('sdk-demo-conference-ed', { fullPage: true });
+    await ann.screenshot('conference-ann-with-sdk-demo');
+    await ann.leave();
   });
 });

@@ -79,7 +79,7 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
     await bob.screenshot('video-chat-bob');
     await carol.screenshot('video-chat-carol-full');
     const phone = await open('phone', invite, { viewport: A.PHONE });
-    await phone.page.screenshot({ path: require('node:path').join(h.ARTIFACTS, 'apps-video-chat-phone-before-join.png'), fullPage: true });
+    await phone.screenshot('video-chat-phone-before-join', { fullPage: true });
     assert.ok(await phone.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
       'no horizontal scrolling on a phone-sized viewport');
 
