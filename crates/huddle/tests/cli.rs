@@ -81,10 +81,7 @@ fn starts_prints_ready_and_stops_on_sigterm() {
     assert!(stats.contains("\"media_peers\":0"), "{stats}");
 
     let pid = child.0.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -92,7 +89,10 @@ fn starts_prints_ready_and_stops_on_sigterm() {
             assert!(status.success(), "exit after SIGTERM: {status}");
             break;
         }
-        assert!(Instant::now() < deadline, "still running 10 s after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(TcpStream::connect(&http).is_err(), "port released");
@@ -106,7 +106,10 @@ fn bad_settings_exit_with_a_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("http_port and https_port must differ"), "{err}");
+    assert!(
+        err.contains("http_port and https_port must differ"),
+        "{err}"
+    );
 
     let out = Command::new(BIN)
         .env("HUDDLE_CONFIG", "/nonexistent/huddle.toml")
@@ -115,7 +118,10 @@ fn bad_settings_exit_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/huddle.toml"));
 
-    let out = Command::new(BIN).args(["--http-port", "x"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["--http-port", "x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 

@@ -1,0 +1,261 @@
+//! The actor's wiring to the media plane, with a fake plane that answers at once: publish and
+//! play get their SDP answer and status, stop/close reach the plane, failures become FAILED,
+//! and `/api/stats` counts the plane's peers.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use huddle_room::{MediaCommand, MediaEvent, PeerId};
+use huddle_service::media::{MediaPlane, MediaSettings, MediaStarter};
+use serde_json::{json, Value};
+use support::*;
+use tokio::sync::mpsc::UnboundedSender;
+
+#[derive(Default)]
+struct Log {
+    commands: Vec<MediaCommand>,
+    open: BTreeSet<u64>,
+    settings: Option<MediaSettings>,
+}
+
+struct FakeMedia {
+    events: UnboundedSender<MediaEvent>,
+    log: Arc<Mutex<Log>>,
+    /// Offers containing this text fail instead of connecting.
+    fail_marker: &'static str,
+}
+
+impl MediaPlane for FakeMedia {
+    fn send(&self, command: MediaCommand) {
+        let mut log = self.log.lock().unwrap();
+        log.commands.push(command.clone());
+        let (peer, offer) = match command {
+            MediaCommand::Publish { peer, offer, .. } | MediaCommand::Play { peer, offer, .. } => {
+                (peer, offer)
+            }
+            MediaCommand::Close { peer } => {
+                log.open.remove(&peer.0);
+                return;
+            }
+        };
+        log.open.insert(peer.0);
+        if offer.contains(self.fail_marker) {
+            let _ = self.events.send(MediaEvent::Failed {
+                peer,
+                reason: "Failed by ICE timeout".into(),
+            });
+            return;
+        }
+        let _ = self.events.send(MediaEvent::Answer {
+            peer,
+            sdp: format!("answer to {offer}"),
+        });
+        let _ = self.events.send(MediaEvent::Connected { peer });
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    fn peers(&self) -> u64 {
+        self.log.lock().unwrap().open.len() as u64
+    }
+
+    fn shutdown(&self) {}
+}
+
+fn fake(log: Arc<Mutex<Log>>) -> MediaStarter {
+    Box::new(move |settings, events| {
+        log.lock().unwrap().settings = Some(settings);
+        Ok(Arc::new(FakeMedia {
+            events,
+            log,
+            fail_marker: "FAIL",
+        }) as Arc<dyn MediaPlane>)
+    })
+}
+
+fn stream(message: &str, id: &str, name: &str, room: &str, sdp: &str) -> Value {
+    json!({"message": message, "data": [{
+        "mediaSessionId": id, "name": name, "published": message == "publishStream",
+        "hasVideo": true, "hasAudio": true, "status": "PENDING", "record": false,
+        "mediaProvider": "WebRTC", "sdp": sdp, "custom": {"name": room}}]})
+}
+
+fn assert_status(v: &Value, id: &str, status: &str) {
+    assert_eq!(v["message"], "notifyStreamStatusEvent", "{v}");
+    let d = &v["data"][0];
+    assert_eq!(
+        (d["mediaSessionId"].as_str(), d["status"].as_str()),
+        (Some(id), Some(status)),
+        "{v}"
+    );
+    assert_eq!(d["mediaProvider"], "WebRTC", "{v}");
+}
+
+#[tokio::test]
+async fn publish_play_stop_through_the_media_plane() {
+    let log = Arc::new(Mutex::new(Log::default()));
+    let server = huddle_service::start_with_media(test_config("media"), fake(log.clone()))
+        .await
+        .unwrap();
+    assert_eq!(server.media_addr().to_string(), "127.0.0.1:9");
+    {
+        let l = log.lock().unwrap();
+        let s = l.settings.as_ref().unwrap();
+        assert_eq!(s.bind.ip().to_string(), "127.0.0.1");
+        assert_eq!(
+            s.announce,
+            vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+    }
+    let http = server.http_addr();
+    let mut a = ws_connect(http, "/", "alice").await;
+    let mut b = ws_connect(http, "/", "bob").await;
+    a.login("alice").await;
+    b.login("bob").await;
+    a.join("a1", "R").await;
+    b.join("b1", "R").await;
+    a.expect_event("R", "JOINED").await;
+
+    // A publishes: setRemoteSDP [id, answer, true], then PUBLISHING; B hears PUBLISHED.
+    a.send(stream(
+        "publishStream",
+        "A-pub",
+        "R-alice-1f0c",
+        "R",
+        "offer-A",
+    ))
+    .await;
+    let v = a.next().await;
+    assert_eq!(
+        v,
+        json!({"message":"setRemoteSDP","data":["A-pub","answer to offer-A",true]})
+    );
+    assert_status(&a.next().await, "A-pub", "PUBLISHING");
+    assert_eq!(
+        b.expect_event("R", "PUBLISHED").await,
+        json!({"login":"alice","name":"R-alice-1f0c"})
+    );
+
+    // B plays it.
+    b.send(stream(
+        "playStream",
+        "B-play-A",
+        "R-alice-1f0c",
+        "R",
+        "offer-B",
+    ))
+    .await;
+    let v = b.next().await;
+    assert_eq!(v["message"], "setRemoteSDP");
+    assert_eq!(v["data"][0], "B-play-A");
+    assert_status(&b.next().await, "B-play-A", "PLAYING");
+    let s = wait_stats(&server, "2 peers", |s| s.media_peers == 2).await;
+    assert_eq!((s.publishers, s.players), (1, 1));
+    {
+        let l = log.lock().unwrap();
+        let kinds: Vec<&str> = l
+            .commands
+            .iter()
+            .map(|c| match c {
+                MediaCommand::Publish { .. } => "publish",
+                MediaCommand::Play { .. } => "play",
+                MediaCommand::Close { .. } => "close",
+            })
+            .collect();
+        assert_eq!(kinds, ["publish", "play"]);
+        let MediaCommand::Play { source, .. } = &l.commands[1] else {
+            unreachable!()
+        };
+        let MediaCommand::Publish { peer, .. } = &l.commands[0] else {
+            unreachable!()
+        };
+        assert_eq!(source, peer, "the player plays the publisher's peer");
+    }
+
+    // A unpublishes: A UNPUBLISHED; B's player STOPPED by the publisher, room UNPUBLISHED.
+    a.send(json!({"message":"unPublishStream","data":[{"mediaSessionId":"A-pub","name":"R-alice-1f0c","published":true,"hasVideo":true,"hasAudio":true,"status":"PUBLISHING","record":false}]}))
+        .await;
+    assert_status(&a.next().await, "A-pub", "UNPUBLISHED");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        seen.push(b.next().await);
+    }
+    let stopped = seen
+        .iter()
+        .find(|v| v["message"] == "notifyStreamStatusEvent")
+        .expect("STOPPED for B's player");
+    assert_status(stopped, "B-play-A", "STOPPED");
+    assert_eq!(stopped["data"][0]["info"], "Stopped by publisher stop");
+    assert!(
+        seen.iter()
+            .any(|v| v["message"] == "OnDataEvent"
+                && v["data"][0]["payload"]["name"] == "UNPUBLISHED")
+    );
+    wait_stats(&server, "no peers", |s| {
+        s.media_peers == 0 && s.publishers == 0
+    })
+    .await;
+    assert!(
+        log.lock()
+            .unwrap()
+            .commands
+            .iter()
+            .filter(|c| matches!(c, MediaCommand::Close { .. }))
+            .count()
+            >= 2
+    );
+
+    // A media failure: FAILED on the stream, with the plane's reason.
+    a.send(stream(
+        "publishStream",
+        "A-pub2",
+        "R-alice-2b2b",
+        "R",
+        "offer FAIL",
+    ))
+    .await;
+    let v = a.next().await;
+    assert_status(&v, "A-pub2", "FAILED");
+    assert_eq!(v["data"][0]["info"], "Failed by ICE timeout");
+
+    // Disconnect with a live stream: the plane is told to close it.
+    a.send(stream(
+        "publishStream",
+        "A-pub3",
+        "R-alice-3c3c",
+        "R",
+        "offer-A3",
+    ))
+    .await;
+    a.next().await;
+    assert_status(&a.next().await, "A-pub3", "PUBLISHING");
+    let peer = log
+        .lock()
+        .unwrap()
+        .commands
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            MediaCommand::Publish { peer, .. } => Some(*peer),
+            _ => None,
+        });
+    drop(a);
+    let peer: PeerId = peer.unwrap();
+    for _ in 0..50 {
+        if !log.lock().unwrap().open.contains(&peer.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !log.lock().unwrap().open.contains(&peer.0),
+        "closed after the socket dropped"
+    );
+    server.shutdown().await;
+}
