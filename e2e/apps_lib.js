@@ -31,6 +31,7 @@ class Person {
     this.log = [];
     this.requests = [];
     this.sentFrames = [];
+    this.sockets = []; // WebSocket URLs the page opened
   }
 
   async goto(url, waitFor = 'body[data-state="idle"]') {
@@ -198,21 +199,24 @@ class Person {
   }
 }
 
-/** Open `url` (absolute) as `name` in a fresh context; viewport defaults to a desktop window; waits for `waitFor`. */
-async function openPerson(browser, origin, url, name, { viewport = DESKTOP, waitFor } = {}) {
-  const context = await browser.newContext({ viewport });
+/** Open `url` (absolute) as `name` in a fresh context (desktop-sized unless `viewport`); waits for `waitFor`. */
+async function openPerson(browser, url, name, { viewport = DESKTOP, waitFor, ignoreHTTPSErrors = false } = {}) {
+  const context = await browser.newContext({ viewport, ignoreHTTPSErrors });
   await context.addInitScript({ path: PCWRAP });
   const page = await context.newPage();
-  const person = new Person(name, context, page, origin);
+  const person = new Person(name, context, page, new URL(url).origin);
   page.on('console', (m) => {
     person.log.push(`[${m.type()}] ${m.text()}`);
     if (person.log.length > 3000) person.log.shift();
   });
   page.on('pageerror', (e) => person.log.push(`[pageerror] ${e.message}`));
   page.on('request', (r) => person.requests.push(r.url()));
-  page.on('websocket', (ws) => ws.on('framesent', (f) => {
-    if (typeof f.payload === 'string') person.sentFrames.push(f.payload);
-  }));
+  page.on('websocket', (ws) => {
+    person.sockets.push(ws.url());
+    ws.on('framesent', (f) => {
+      if (typeof f.payload === 'string') person.sentFrames.push(f.payload);
+    });
+  });
   await person.goto(url, waitFor);
   return person;
 }

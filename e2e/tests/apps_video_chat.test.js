@@ -22,7 +22,7 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
   });
 
   async function open(name, url, opts) {
-    const p = await A.openPerson(env.browser, env.origin, url || `${env.origin}/client/video-chat.html`, name, opts);
+    const p = await A.openPerson(env.browser, url || `${env.origin}/client/video-chat.html`, name, opts);
     people.push(p);
     return p;
   }
@@ -38,9 +38,13 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
 
     const invite = await alice.value('#inviteLink');
     assert.equal(invite, `${env.origin}/client/video-chat.html?room=${encodeURIComponent(room)}`);
-    const bob = await open('bob', invite);
+    // bob uses the https port (self-signed certificate): the page then talks wss:// to the same port
+    const httpsInvite = invite.replace(env.origin, `https://${env.server.httpsAddr}`);
+    const bob = await open('bob', httpsInvite, { ignoreHTTPSErrors: true });
     assert.equal(await bob.value('#room'), room, 'the invite link pre-fills the room');
     await bob.join();
+    assert.deepEqual(bob.sockets, [`wss://${env.server.httpsAddr}/`]);
+    assert.deepEqual(alice.sockets, [`ws://${env.server.httpAddr}/`]);
 
     // the large tile shows the other person, the small corner tile is me
     await h.waitUntil(async () => (await alice.text('#remoteMain .name')) === 'bob', { what: 'alice: bob in the large tile' });
@@ -91,7 +95,7 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
     await alice.leave();
 
     for (const p of [alice, bob, carol, phone]) {
-      assert.deepEqual(p.foreignRequests(), [], `${p.name}: requests outside ${env.origin}`);
+      assert.deepEqual(p.foreignRequests(), [], `${p.name}: requests outside ${p.origin}`);
       assert.deepEqual(p.pageErrors(), [], `${p.name}: page errors`);
     }
     console.log(`video chat: both decoding ${mediaMs} ms after bob joined; test body ${Date.now() - t0} ms`);
