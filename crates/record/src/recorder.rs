@@ -455,6 +455,18 @@ impl StreamRecorder {
         Ok(())
     }
 
+    /// Writes the frames buffered for the current cluster now. The recorder
+    /// only acts when frames arrive, so when a stream goes quiet (muted,
+    /// DTX) its last cluster stays in memory; call this from a periodic
+    /// timer (e.g. every second) to bound what a crash can lose.
+    pub fn flush(&mut self) -> io::Result<()> {
+        let mkv = self.mkv()?;
+        if mkv.header_written() {
+            mkv.flush_cluster()?;
+        }
+        Ok(())
+    }
+
     /// Writes the last cluster and finalizes the file (Duration, Cues).
     /// If H.264 never sent a key frame, buffered audio is written as an
     /// audio-only file. A file that got no frame at all is removed.

@@ -248,6 +248,29 @@ fn odd_input_is_skipped_without_panic() {
 }
 
 #[test]
+fn flush_makes_buffered_frames_durable() {
+    let dir = TempDir::new("flush");
+    let audio = gen_opus(&dir, "in.ogg", 0.5, 440);
+    let out = dir.join("quiet.webm");
+    let epoch = Instant::now();
+    let mut rec =
+        StreamRecorder::create_with_epoch(&out, START, epoch, None, Some(Codec::Opus)).unwrap();
+    let header_len = std::fs::metadata(&out).unwrap().len();
+    assert!(header_len > 100);
+    for (i, a) in audio.iter().take(10).enumerate() {
+        let at = epoch + Duration::from_millis(i as u64 * 20);
+        rec.write_audio(i as u32 * 960, at, a).unwrap();
+    }
+    // 200 ms: less than a cluster, still in memory; only the header is on disk.
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), header_len);
+    rec.flush().unwrap();
+    let (_, a) = streams_by_kind(&out);
+    assert_eq!(a.unwrap().packets, 10);
+    assert_eq!(decode_errors(&out), "");
+    rec.finish().unwrap();
+}
+
+#[test]
 fn nothing_recorded_leaves_no_file() {
     let dir = TempDir::new("nothing");
     for (name, v, a) in [
