@@ -2,7 +2,7 @@
 # Install what Huddle needs on a fresh Debian 12 machine. Idempotent: installs only what is missing.
 #
 #   bash scripts/install-deps.sh            # everything: server build deps + browser-test deps
-#   bash scripts/install-deps.sh --server   # only what building/running the server needs
+#   bash scripts/install-deps.sh --server   # only what building/running the server (and web/) needs
 #
 # Downloads come only from Debian's apt repositories and the npm registry.
 set -euo pipefail
@@ -26,9 +26,10 @@ PKGS=("${SERVER_PKGS[@]}")
 if [[ "$MODE" == all ]]; then
   PKGS+=("${TEST_PKGS[@]}")
 fi
-# The browser tests need Node.js >= 20 and npm. Debian's own nodejs is older, so only fall back
-# to it when there is no node at all (the project's machines ship Node 20).
-if [[ "$MODE" == all ]] && ! command -v node >/dev/null 2>&1; then
+# npm builds the web apps (scripts/build-web.sh) and the browser tests need Node.js >= 20.
+# Debian's own nodejs is older, so only fall back to it when there is no node/npm at all
+# (the project's machines ship Node 20).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PKGS+=(nodejs npm)
 fi
 # A C toolchain for -sys crates (normally present).

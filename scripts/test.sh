@@ -12,6 +12,9 @@ step "install dependencies"
 bash scripts/install-deps.sh
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
 
+step "build web apps (scripts/build-web.sh)"
+bash scripts/build-web.sh
+
 step "cargo build --release"
 cargo build --release --workspace
 
