@@ -159,7 +159,8 @@
         return;
       }
       const n = tiles.count() + 1;
-      ui.roomInfo.textContent = 'Room “' + app.room.name() + '” · ' + n + (n === 1 ? ' person' : ' people');
+      ui.roomInfo.textContent = 'Room “' + app.room.name() + '” · ' + n + (n === 1 ? ' person' : ' people') +
+        (app.recordRequested ? ' · recording requested' : '');
     }
 
     function syncMuteButtons() {
@@ -234,6 +235,7 @@
     function joinRoom(connection, roomName) {
       const opts = { name: roomName };
       if (ui.record) opts.record = ui.record.checked;
+      app.recordRequested = !!opts.record;
       const room = connection.join(opts);
       app.room = room;
       room.on(ROOM_EVENT.STATE, (r) => {
