@@ -22,7 +22,7 @@ describe('Conference app', { timeout: 120000 }, () => {
   });
 
   async function open(name, url, opts) {
-    const p = await A.openPerson(env.browser, env.origin, url || `${env.origin}/client/conference.html`, name, opts);
+    const p = await A.openPerson(env.browser, url || `${env.origin}/client/conference.html`, name, opts);
     people.push(p);
     return p;
   }
@@ -142,7 +142,7 @@ describe('Conference app', { timeout: 120000 }, () => {
     const ann = await open('ann', `${env.origin}/client/conference.html?room=${room}`);
     await ann.join();
     const demoUrl = `${env.origin}/sdk/examples/demo/streaming/conference/conference.html?roomName=${room}`;
-    const ed = await A.openPerson(env.browser, env.origin, demoUrl, 'ed', { waitFor: '#joinBtn' });
+    const ed = await A.openPerson(env.browser, demoUrl, 'ed', { waitFor: '#joinBtn' });
     people.push(ed);
     // the demo computes ws://<host>:8080 by itself (right on a default install); point it at this server
     assert.equal(await ed.value('#url'), 'ws://127.0.0.1:8080');

@@ -22,7 +22,7 @@ describe('Video Chat + Screen Sharing app', { timeout: 120000 }, () => {
   });
 
   async function open(name, url) {
-    const p = await A.openPerson(env.browser, env.origin, url || `${env.origin}/client/screen-sharing.html`, name);
+    const p = await A.openPerson(env.browser, url || `${env.origin}/client/screen-sharing.html`, name);
     people.push(p);
     return p;
   }
