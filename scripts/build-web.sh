@@ -23,6 +23,13 @@ command -v npm >/dev/null 2>&1 || { echo "build-web: npm not found (install Node
 want_version="$(sed -n 's/.*"@flashphoner\/websdk": *"\([^"]*\)".*/\1/p' "$WEB/package.json" | head -n1)"
 [ -n "$want_version" ] || { echo "build-web: web/package.json has no @flashphoner/websdk dependency" >&2; exit 1; }
 
+# one build at a time (run.sh, test.sh and the tests may all call this script)
+mkdir -p "$WEB/vendor"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$WEB/vendor/.build.lock"
+  flock -w 300 9 || { echo "build-web: another build holds web/vendor/.build.lock" >&2; exit 1; }
+fi
+
 # 1. dependencies: reinstall only when missing, at the wrong version, or older than the lock file
 have_version=""
 if [ -f "$PKG/package.json" ]; then
@@ -38,7 +45,6 @@ fi
 [ -f "$PKG/$BUNDLE" ] || { echo "build-web: $PKG/$BUNDLE missing" >&2; exit 1; }
 
 # 2. web/vendor: the bundle the apps load, and the attribution
-mkdir -p "$WEB/vendor"
 if ! cmp -s "$PKG/$BUNDLE" "$WEB/vendor/$BUNDLE"; then
   cp "$PKG/$BUNDLE" "$WEB/vendor/$BUNDLE.tmp"
   mv -f "$WEB/vendor/$BUNDLE.tmp" "$WEB/vendor/$BUNDLE"
