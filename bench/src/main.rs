@@ -208,19 +208,15 @@ fn main() {
                 let o = opts(&common, 1, duration);
                 let r = run_scenario(&o, Scenario::Fanout(2)).await;
                 print_line(&r);
-                let ok = r.error.is_none()
-                    && r.subscribers_receiving == 2
-                    && r.rx_packets_per_s > 0.0
-                    && r.rx_video_fps > 0.0
-                    && r.rx_audio_pps > 0.0
-                    && r.lost_frames == 0
-                    && r.bad_payloads == 0;
-                if ok {
-                    eprintln!("smoke OK");
-                    0
-                } else {
-                    eprintln!("smoke FAILED");
-                    1
+                match huddle_bench::scenario::smoke_check(&r) {
+                    Ok(()) => {
+                        eprintln!("smoke OK");
+                        0
+                    }
+                    Err(e) => {
+                        eprintln!("smoke FAILED: {e}");
+                        1
+                    }
                 }
             }
             Cmd::Report {

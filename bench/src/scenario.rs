@@ -522,3 +522,35 @@ async fn setup(
     );
     errors
 }
+
+/// Pass criteria of the smoke scenario (1 publisher → 2 subscribers): every subscription got
+/// video and audio, nothing was lost, every payload parsed.
+pub fn smoke_check(r: &ScenarioResult) -> Result<(), String> {
+    let mut why = Vec::new();
+    if let Some(e) = &r.error {
+        why.push(e.clone());
+    }
+    if r.subscribers_receiving < r.subscriptions as u64 {
+        why.push(format!(
+            "{} of {} subscriptions received media",
+            r.subscribers_receiving, r.subscriptions
+        ));
+    }
+    if r.rx_video_fps <= 0.0 {
+        why.push("no video frames arrived in the window".into());
+    }
+    if r.rx_audio_pps <= 0.0 {
+        why.push("no audio packets arrived in the window".into());
+    }
+    if r.lost_frames > 0 {
+        why.push(format!("{} frames lost", r.lost_frames));
+    }
+    if r.bad_payloads > 0 {
+        why.push(format!("{} payloads did not parse", r.bad_payloads));
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(why.join("; "))
+    }
+}
