@@ -12,14 +12,16 @@ use huddle_bench::scenario::{run_scenario, smoke_check, RunOpts, Scenario, Targe
 async fn smoke_against_huddle() {
     let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let tmp = std::env::temp_dir().join(format!("huddle-bench-smoke-{}", std::process::id()));
-    let mut config = huddle_service::Config::default();
-    config.bind = lo;
-    config.announce_ips = vec![lo];
-    config.http_port = 0;
-    config.https_port = 0;
-    config.media_port = 0;
-    config.records_dir = tmp.join("records");
-    config.web_dir = tmp.join("web");
+    let config = huddle_service::Config {
+        bind: lo,
+        announce_ips: vec![lo],
+        http_port: 0,
+        https_port: 0,
+        media_port: 0,
+        records_dir: tmp.join("records"),
+        web_dir: tmp.join("web"),
+        ..Default::default()
+    };
     let server = huddle_service::start(config).await.expect("huddle starts");
     let http = server.http_addr();
     assert!(http.ip().is_loopback());
