@@ -78,7 +78,7 @@
       connection: null,
       room: null,
       localStream: null,
-      playing: new Map(), // remote stream name -> SDK stream
+      playing: new Map(), // remote stream name -> { stream: SDK stream, login }
       config: config,
       ui: ui,
       chat: chat,
@@ -354,10 +354,11 @@
         unmutePlayOnStart: true,
         constraints: { audio: { deviceId: 'default' } },
       });
-      app.playing.set(name, stream);
+      const entry = { stream, login };
+      app.playing.set(name, entry);
       tile.dataset.stream = name;
       const gone = () => {
-        if (app.playing.get(name) !== stream) return;
+        if (app.playing.get(name) !== entry) return;
         app.playing.delete(name);
         if (screen) screens.remove(name);
         else if (tile.dataset.stream === name) Huddle.tiles.setVideo(tile, false);
@@ -368,9 +369,8 @@
     }
 
     function stopPlayingFrom(login) {
-      const prefix = app.room ? app.room.name() + '-' + login + '-' : null;
-      for (const [name, s] of Array.from(app.playing.entries())) {
-        if (prefix && name.startsWith(prefix)) {
+      for (const [name, { stream: s, login: owner }] of Array.from(app.playing.entries())) {
+        if (owner === login) {
           app.playing.delete(name);
           if (isScreenStream(name)) screens.remove(name);
           const st = s.status();
