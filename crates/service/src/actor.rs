@@ -177,17 +177,17 @@ pub(crate) fn on_room_finalized(room: &FinalizedRoom) {
 fn log_media_command(command: &MediaCommand) {
     match command {
         MediaCommand::Publish { peer, record, .. } => {
-            info!(%peer, record = record.as_ref().map(|r| r.file_name.as_str()), "media: publish")
+            debug!(%peer, record = record.as_ref().map(|r| r.file_name.as_str()), "media: publish")
         }
-        MediaCommand::Play { peer, source, .. } => info!(%peer, %source, "media: play"),
-        MediaCommand::Close { peer } => info!(%peer, "media: close"),
+        MediaCommand::Play { peer, source, .. } => debug!(%peer, %source, "media: play"),
+        MediaCommand::Close { peer } => debug!(%peer, "media: close"),
     }
 }
 
 fn log_media_event(event: &MediaEvent) {
     match event {
         MediaEvent::Answer { peer, sdp } => debug!(%peer, sdp_bytes = sdp.len(), "media: answer"),
-        MediaEvent::Connected { peer } => info!(%peer, "media: connected"),
-        MediaEvent::Failed { peer, reason } => warn!(%peer, %reason, "media: failed"),
+        MediaEvent::Connected { peer } => debug!(%peer, "media: connected"),
+        MediaEvent::Failed { peer, reason } => debug!(%peer, %reason, "media: failed"),
     }
 }
