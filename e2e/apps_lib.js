@@ -254,13 +254,16 @@ async function setup(name, serverOpts = {}) {
     await server.stop();
     throw e;
   }
+  let stopped = null;
+  const stopServer = () => (stopped = stopped || server.stop());
   return {
     server,
     browser,
     origin: server.httpUrl,
+    stopServer,
     async teardown() {
       await browser.close().catch(() => {});
-      await server.stop();
+      await stopServer();
     },
   };
 }

@@ -93,6 +93,21 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
     await h.waitUntil(async () => (await alice.text('#remoteMain .name')) === 'Waiting for someone to join', { what: 'alice: bob gone' });
     assert.equal(await alice.page.locator('#remoteMain video').count(), 0);
     await alice.leave();
+    assert.equal(await alice.text('#status'), 'DISCONNECTED');
+
+    // the server goes away while alice is in a room: the page says so and returns to the form
+    await alice.join();
+    assert.equal(await alice.text('#status'), 'ESTABLISHED');
+    await env.stopServer();
+    await alice.waitState('idle', 10000);
+    assert.match(await alice.text('#status'), /^(DISCONNECTED|FAILED)$/);
+    assert.match(await alice.text('#error'), /connection to the server was closed|Could not connect/);
+    // and trying again reports that the server cannot be reached
+    await alice.page.click('#joinBtn');
+    await alice.page.waitForFunction(() => document.getElementById('status').textContent === 'FAILED', null, { timeout: 10000 });
+    await alice.waitState('idle', 5000);
+    assert.match(await alice.text('#error'), /Could not connect to the server at ws:\/\/127\.0\.0\.1:\d+/);
+    await alice.screenshot('video-chat-alice-server-gone');
 
     for (const p of [alice, bob, carol, phone]) {
       assert.deepEqual(p.foreignRequests(), [], `${p.name}: requests outside ${p.origin}`);

@@ -149,6 +149,11 @@
         ui.muteVideo.disabled = true;
       }
       document.body.dataset.state = state;
+      if (config.duo) {
+        $('remoteMain').querySelector('.placeholder').textContent = state === 'joined'
+          ? 'Nobody else is here yet. Send them the invite link.'
+          : state === 'idle' ? 'Type your name and press Join to start the call.' : 'Connecting…';
+      }
       updateRoomInfo();
     }
 
