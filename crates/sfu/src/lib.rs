@@ -12,6 +12,7 @@ mod codecs;
 mod driver;
 mod forward;
 mod peer;
+mod record;
 mod sdp_fixups;
 mod sfu;
 mod stats;
@@ -64,7 +65,8 @@ struct Inner {
     tx: mpsc::Sender<Msg>,
     local_addr: SocketAddr,
     counters: Arc<Counters>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The media thread, then the recorder thread (joined in that order).
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl MediaHandle {
@@ -84,19 +86,16 @@ impl MediaHandle {
         self.inner.counters.snapshot()
     }
 
-    /// Stops the media thread: closes all peers and recordings, then joins the thread.
+    /// Stops the media thread: closes all peers, finishes all recordings, joins the threads.
     /// Idempotent.
     pub fn shutdown(&self) {
         let _ = self.inner.tx.send(Msg::Shutdown);
-        let handle = self
-            .inner
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(h) = handle {
+        let threads =
+            std::mem::take(&mut *self.inner.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for h in threads {
+            let name = h.thread().name().unwrap_or("?").to_string();
             if h.join().is_err() {
-                tracing::error!("media thread panicked");
+                tracing::error!("thread {name} panicked");
             }
         }
     }
@@ -119,9 +118,11 @@ pub fn start(
     tracing::info!("media plane on udp {local_addr}, candidates {candidates:?}");
 
     let counters = Arc::new(Counters::default());
-    let sfu = Sfu::new(candidates, counters.clone(), Instant::now());
+    let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
+    let (factory, recorder) = record::spawn(config.records_dir.clone())?;
+    sfu.set_recorder_factory(factory);
     let (tx, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new()
+    let media = std::thread::Builder::new()
         .name("huddle-media".into())
         .spawn(move || driver::run(socket, sfu, rx, events))?;
     Ok(MediaHandle {
@@ -129,7 +130,7 @@ pub fn start(
             tx,
             local_addr,
             counters,
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(vec![media, recorder]),
         }),
     })
 }

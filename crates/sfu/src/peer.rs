@@ -103,13 +103,14 @@ impl Peer {
         if self.failed {
             return None;
         }
-        if !self.rtc.is_alive() {
-            return Some("Failed by error");
-        }
         if let Some(t) = self.remote_closed {
             if now.saturating_duration_since(t) >= REMOTE_CLOSE_GRACE {
                 return Some("Peer connection closed by remote");
             }
+            return None;
+        }
+        if !self.rtc.is_alive() {
+            return Some("Failed by error");
         }
         let Some(connected) = self.connected else {
             if now.saturating_duration_since(self.created) >= CONNECT_TIMEOUT {

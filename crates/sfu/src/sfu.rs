@@ -54,6 +54,8 @@ pub struct Sfu {
     counters: Arc<Counters>,
     next_housekeeping: Instant,
     earliest: Instant,
+    /// Reused list of peers whose timers are due.
+    scratch: Vec<PeerId>,
 }
 
 impl Sfu {
@@ -76,6 +78,7 @@ impl Sfu {
             counters,
             next_housekeeping: now + HOUSEKEEPING,
             earliest: now,
+            scratch: Vec::new(),
         }
     }
 
@@ -362,11 +365,11 @@ impl Sfu {
             },
         );
 
-        let cached = self
-            .by_addr
-            .get(&source)
-            .copied()
-            .filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+        let cached = self.by_addr.get(&source).copied().filter(|id| {
+            self.peers
+                .get(id)
+                .is_some_and(|p| !p.failed && p.rtc.accepts(&input))
+        });
         let id = cached.or_else(|| {
             self.peers
                 .values()
@@ -396,14 +399,12 @@ impl Sfu {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         let housekeeping = now >= self.next_housekeeping;
-        let mut earliest = now + HOUSEKEEPING;
-        let mut due: Vec<PeerId> = Vec::new();
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
         let mut failed: Vec<(PeerId, &'static str)> = Vec::new();
         for peer in self.peers.values() {
             if peer.next_timeout <= now {
                 due.push(peer.id);
-            } else {
-                earliest = earliest.min(peer.next_timeout);
             }
             if housekeeping {
                 if let Some(reason) = peer.check_liveness(now) {
@@ -411,7 +412,7 @@ impl Sfu {
                 }
             }
         }
-        for id in due {
+        for &id in &due {
             if let Some(peer) = self.peers.get_mut(&id) {
                 if let Err(e) = peer.advance(now) {
                     tracing::debug!("{id}: timeout input failed: {e}");
@@ -423,10 +424,11 @@ impl Sfu {
         for (id, reason) in failed {
             self.fail(id, reason);
         }
+        self.scratch = due;
         if housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
         }
-        self.earliest = earliest;
+        self.earliest = now + HOUSEKEEPING;
         for p in self.peers.values() {
             self.earliest = self.earliest.min(p.next_timeout);
         }

@@ -22,6 +22,8 @@ struct World {
     clients: Vec<Client>,
     now: Instant,
     events: Vec<MediaEvent>,
+    /// Wall time spent inside the SFU (for the fan-out benchmark).
+    sfu_time: Duration,
 }
 
 impl World {
@@ -34,6 +36,7 @@ impl World {
             clients: Vec::new(),
             now,
             events: Vec::new(),
+            sfu_time: Duration::ZERO,
         }
     }
 
@@ -49,8 +52,10 @@ impl World {
                 for (dest, data) in std::mem::take(&mut c.outbox) {
                     moved = true;
                     if dest == self.server {
+                        let t = Instant::now();
                         self.sfu
                             .handle_datagram(self.now, c.addr, self.server, &data);
+                        self.sfu_time += t.elapsed();
                     }
                 }
             }
@@ -73,7 +78,9 @@ impl World {
     fn step(&mut self) {
         self.now += STEP;
         if self.sfu.poll_timeout() <= self.now {
+            let t = Instant::now();
             self.sfu.handle_timeout(self.now);
+            self.sfu_time += t.elapsed();
         }
         for c in &mut self.clients {
             if !c.negotiating() && c.next_timeout <= self.now {
@@ -463,4 +470,66 @@ fn strip_codec(sdp: &str, name: &str) -> String {
         }
     }
     out
+}
+
+/// Fan-out cost of the SFU alone (clients excluded): `cargo test -p huddle-sfu --release
+/// --test memory -- --ignored --nocapture bench_fanout`.
+#[test]
+#[ignore]
+fn bench_fanout() {
+    let players = 20;
+    let seconds = 10;
+    let mut w = World::new();
+    let p = w.publish(
+        PeerId(1),
+        &[Codec::Opus, Codec::Vp8],
+        &[MediaKind::Audio, MediaKind::Video],
+    );
+    for i in 0..players {
+        w.play(PeerId(100 + i), PeerId(1));
+    }
+    w.sfu_time = Duration::ZERO;
+    let before = w.sfu.stats();
+    let start = w.now;
+    let (mut vi, mut ai) = (0u32, 0u32);
+    let (mut next_v, mut next_a) = (w.now, w.now);
+    while w.now < start + Duration::from_secs(seconds) {
+        if w.now >= next_v {
+            // ~1 Mbit/s: 30 fps of ~4 kB, a keyframe every 2 s.
+            let mut f = video_frame(Codec::Vp8, vi, vi.is_multiple_of(60));
+            f.resize(4000, 7);
+            let now = w.now;
+            w.clients[p].write(MediaKind::Video, now, vi as u64 * 3000, &f);
+            vi += 1;
+            next_v += Duration::from_millis(33);
+        }
+        if w.now >= next_a {
+            let now = w.now;
+            w.clients[p].write(
+                MediaKind::Audio,
+                now,
+                ai as u64 * 960,
+                &audio_frame(Codec::Opus, ai),
+            );
+            ai += 1;
+            next_a += Duration::from_millis(20);
+        }
+        w.step();
+    }
+    let s = w.sfu.stats();
+    let pkts_out = s.packets_out - before.packets_out;
+    let pkts_in = s.packets_in - before.packets_in;
+    let mbit_out = (s.bytes_out - before.bytes_out) as f64 * 8.0 / seconds as f64 / 1e6;
+    let cpu = w.sfu_time.as_secs_f64();
+    println!(
+        "fan-out 1 -> {players}: {seconds} s of media; SFU busy {:.3} s ({:.1}% of one core); \
+         in {pkts_in} pkts, out {pkts_out} pkts ({mbit_out:.1} Mbit/s); {:.2} us per packet out",
+        cpu,
+        cpu * 100.0 / seconds as f64,
+        cpu * 1e6 / pkts_out as f64
+    );
+    for i in 0..players {
+        let q = 1 + i as usize;
+        assert!(w.clients[q].frames(MediaKind::Video).len() as u32 >= vi - 40);
+    }
 }

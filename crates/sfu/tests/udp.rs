@@ -7,7 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::{assert_subsequence, audio_frame, garbage, video_frame, Client};
-use huddle_room::{MediaCommand, MediaEvent, PeerId};
+use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest};
 use huddle_sfu::{start, MediaHandle, SfuConfig};
 use str0m::format::Codec;
 use str0m::media::MediaKind;
@@ -23,11 +23,15 @@ struct Net {
 
 impl Net {
     fn new() -> Net {
+        Net::with_records(std::env::temp_dir())
+    }
+
+    fn with_records(records_dir: std::path::PathBuf) -> Net {
         let (tx, events_rx) = unbounded_channel();
         let config = SfuConfig {
             bind: "127.0.0.1:0".parse().unwrap(),
             announce: vec!["127.0.0.1".parse().unwrap()],
-            records_dir: std::env::temp_dir(),
+            records_dir,
         };
         let handle = start(config, tx).expect("media plane starts");
         assert_eq!(handle.local_addr().ip().to_string(), "127.0.0.1");
@@ -132,7 +136,15 @@ impl Net {
 #[test]
 fn loopback_publish_play_with_garbage_then_close() {
     let t0 = Instant::now();
-    let mut net = Net::new();
+    let records = std::env::temp_dir().join(format!(
+        "huddle-sfu-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut net = Net::with_records(records.clone());
     let server = net.handle.local_addr();
     let publisher = PeerId(1);
     let player = PeerId(2);
@@ -150,7 +162,13 @@ fn loopback_publish_play_with_garbage_then_close() {
         |offer| MediaCommand::Publish {
             peer: publisher,
             offer,
-            record: None,
+            record: Some(RecordRequest {
+                file_name: "room1/alice-stream.mkv".into(),
+                room: Some("room1".into()),
+                login: "alice".into(),
+                stream: "stream".into(),
+                started_unix_ms: 1_700_000_000_000,
+            }),
         },
     );
     let q = net.add(
@@ -263,6 +281,23 @@ fn loopback_publish_play_with_garbage_then_close() {
     });
     net.handle.shutdown();
     net.handle.shutdown();
+
+    // The recording was finished: a Matroska file with the frames in it.
+    let file = records.join("room1/alice-stream.mkv");
+    let bytes = std::fs::read(&file).expect("recording exists");
+    assert_eq!(&bytes[..4], &[0x1a, 0x45, 0xdf, 0xa3], "EBML magic");
+    let payload: usize = sent_video.iter().map(|f| f.len()).sum::<usize>() / 2;
+    assert!(
+        bytes.len() > payload,
+        "recording holds the media: {} bytes",
+        bytes.len()
+    );
+    let marker = &sent_video[40][..40];
+    assert!(
+        bytes.windows(marker.len()).any(|w| w == marker),
+        "a forwarded frame is in the file"
+    );
+    let _ = std::fs::remove_dir_all(&records);
 }
 
 #[test]

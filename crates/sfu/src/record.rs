@@ -1,0 +1,218 @@
+//! Recording: publishers' frames go over a channel to one recorder thread, which owns the
+//! blocking file I/O (huddle-record's Matroska `StreamRecorder`). The media thread never
+//! touches the disk; frames are shared (`Arc<[u8]>`), not copied.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use huddle_record::{Codec as RecCodec, StreamRecorder};
+use huddle_room::{PeerId, RecordRequest};
+use str0m::format::Codec;
+use str0m::media::{MediaData, MediaKind};
+
+use crate::codecs::SourceCodecs;
+use crate::sfu::{FrameSink, RecorderFactory};
+
+enum RecMsg {
+    Open {
+        id: u64,
+        path: PathBuf,
+        start_unix_ms: u64,
+        epoch: Instant,
+        video: Option<RecCodec>,
+        audio: Option<RecCodec>,
+    },
+    Frame {
+        id: u64,
+        video: bool,
+        rtp_ts: u32,
+        arrival: Instant,
+        keyframe: bool,
+        data: Arc<[u8]>,
+    },
+    Close {
+        id: u64,
+    },
+}
+
+/// The codec as huddle-record names it.
+pub fn rec_codec(c: Codec) -> Option<RecCodec> {
+    match c {
+        Codec::H264 => Some(RecCodec::H264),
+        Codec::Vp8 => Some(RecCodec::Vp8),
+        Codec::Opus => Some(RecCodec::Opus),
+        Codec::PCMU => Some(RecCodec::Pcmu),
+        Codec::PCMA => Some(RecCodec::Pcma),
+        _ => None,
+    }
+}
+
+/// Sends one publisher's frames to the recorder thread.
+struct ChannelSink {
+    id: u64,
+    tx: Sender<RecMsg>,
+    closed: bool,
+}
+
+impl FrameSink for ChannelSink {
+    fn frame(&mut self, kind: MediaKind, data: &MediaData) {
+        let _ = self.tx.send(RecMsg::Frame {
+            id: self.id,
+            video: kind == MediaKind::Video,
+            // The recorder works with wrapping 32-bit RTP time deltas.
+            rtp_ts: data.time.numer() as u32,
+            arrival: data.network_time,
+            keyframe: data.is_keyframe(),
+            data: data.data.clone(),
+        });
+    }
+
+    fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            let _ = self.tx.send(RecMsg::Close { id: self.id });
+        }
+    }
+}
+
+impl Drop for ChannelSink {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Starts the recorder thread. The returned factory opens one recording per publisher with
+/// `record: Some(..)`; the thread ends (finishing every file) once the factory and all sinks
+/// are dropped.
+pub fn spawn(records_dir: PathBuf) -> std::io::Result<(RecorderFactory, JoinHandle<()>)> {
+    let (tx, rx) = channel::<RecMsg>();
+    let thread = std::thread::Builder::new()
+        .name("huddle-record".into())
+        .spawn(move || run(rx))?;
+    let mut next_id = 0u64;
+    let factory: RecorderFactory = Box::new(
+        move |peer: PeerId, req: &RecordRequest, codecs: &SourceCodecs| {
+            let video = codecs.video.and_then(|p| rec_codec(p.spec().codec));
+            let audio = codecs.audio.and_then(|p| rec_codec(p.spec().codec));
+            if video.is_none() && audio.is_none() {
+                tracing::warn!("{peer}: nothing recordable");
+                return None;
+            }
+            let Some(path) = safe_join(&records_dir, &req.file_name) else {
+                tracing::warn!("{peer}: refusing record file name {:?}", req.file_name);
+                return None;
+            };
+            next_id += 1;
+            let id = next_id;
+            let open = RecMsg::Open {
+                id,
+                path,
+                start_unix_ms: req.started_unix_ms,
+                epoch: Instant::now(),
+                video,
+                audio,
+            };
+            tx.send(open).ok()?;
+            Some(Box::new(ChannelSink {
+                id,
+                tx: tx.clone(),
+                closed: false,
+            }) as Box<dyn FrameSink>)
+        },
+    );
+    Ok((factory, thread))
+}
+
+/// `dir/name`, refusing absolute names and `..` (names are made safe upstream; belt and braces).
+fn safe_join(dir: &Path, name: &str) -> Option<PathBuf> {
+    let rel = Path::new(name);
+    let ok = !name.is_empty()
+        && rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    ok.then(|| dir.join(rel))
+}
+
+fn run(rx: Receiver<RecMsg>) {
+    let mut open: HashMap<u64, StreamRecorder> = HashMap::new();
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            RecMsg::Open {
+                id,
+                path,
+                start_unix_ms,
+                epoch,
+                video,
+                audio,
+            } => match StreamRecorder::create_with_epoch(&path, start_unix_ms, epoch, video, audio)
+            {
+                Ok(r) => {
+                    open.insert(id, r);
+                }
+                Err(e) => tracing::warn!("cannot record to {}: {e}", path.display()),
+            },
+            RecMsg::Frame {
+                id,
+                video,
+                rtp_ts,
+                arrival,
+                keyframe,
+                data,
+            } => {
+                let Some(rec) = open.get_mut(&id) else {
+                    continue;
+                };
+                let r = if video {
+                    rec.write_video(rtp_ts, arrival, keyframe, &data)
+                } else {
+                    rec.write_audio(rtp_ts, arrival, &data)
+                };
+                if let Err(e) = r {
+                    tracing::warn!("recording {} failed: {e}", rec.path().display());
+                    open.remove(&id);
+                }
+            }
+            RecMsg::Close { id } => {
+                if let Some(rec) = open.remove(&id) {
+                    finish(rec);
+                }
+            }
+        }
+    }
+    for (_, rec) in open.drain() {
+        finish(rec);
+    }
+}
+
+fn finish(rec: StreamRecorder) {
+    let path = rec.path().to_path_buf();
+    match rec.finish() {
+        Ok(stats) => tracing::info!("recording {} done: {stats:?}", path.display()),
+        Err(e) => tracing::warn!("recording {} did not finish: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_is_confined() {
+        let d = Path::new("/r");
+        assert_eq!(safe_join(d, "a/b.mkv"), Some(PathBuf::from("/r/a/b.mkv")));
+        assert_eq!(safe_join(d, "../x.mkv"), None);
+        assert_eq!(safe_join(d, "/etc/x.mkv"), None);
+        assert_eq!(safe_join(d, ""), None);
+    }
+
+    #[test]
+    fn codecs_map() {
+        assert_eq!(rec_codec(Codec::Vp8), Some(RecCodec::Vp8));
+        assert_eq!(rec_codec(Codec::PCMA), Some(RecCodec::Pcma));
+        assert_eq!(rec_codec(Codec::Vp9), None);
+    }
+}
