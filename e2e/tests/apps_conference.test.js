@@ -58,6 +58,11 @@ describe('Conference app', { timeout: 120000 }, () => {
 
     const invite = await alice.value('#inviteLink');
     assert.equal(invite, `${env.origin}/client/conference.html?room=${encodeURIComponent(room)}`);
+    // Copy puts the link on the clipboard
+    await alice.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.origin });
+    await alice.page.click('#copyInviteBtn');
+    await alice.page.waitForFunction(() => /copied/i.test(document.getElementById('inviteHint').textContent), null, { timeout: 5000 });
+    assert.equal(await alice.page.evaluate(() => navigator.clipboard.readText()), invite);
 
     // bob and carol open the invite link: the room is pre-filled
     const bob = await open('bob', invite);
@@ -163,6 +168,16 @@ describe('Conference app', { timeout: 120000 }, () => {
     await ed.page.click('#sendMessageBtn');
     await ann.waitChat('ed', 'hello from the demo');
     await ed.screenshot('sdk-demo-conference-ed', { fullPage: true });
+
+    // any other join failure is shown with the server's reason: here, a second "ann"
+    const ann2 = await open('ann', `${env.origin}/client/conference.html?room=${room}`);
+    await ann2.page.fill('#login', 'ann');
+    await ann2.page.click('#joinBtn');
+    await ann2.page.waitForFunction(() => document.getElementById('error').textContent !== '', null, { timeout: 10000 });
+    await ann2.waitState('idle');
+    const why = await ann2.text('#error');
+    assert.match(why, new RegExp(`^Could not join room “${room}”: \\S`), why);
+    await ann2.screenshot('conference-duplicate-login');
     await ann.screenshot('conference-ann-with-sdk-demo');
     await ann.leave();
   });
