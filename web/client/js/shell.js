@@ -370,7 +370,26 @@
       };
       stream.on(STREAM_STATUS.PLAYING, () => {
         tile.classList.add('has-video');
-      }).on(STREAM_STATUS.STOPPED, gone).on(STREAM_STATUS.FAILED, gone);
+      }).on(STREAM_STATUS.STOPPED, gone).on(STREAM_STATUS.FAILED, gone)
+        .on(Flashphoner.constants.STREAM_EVENT, (e) => {
+          // The browser blocked sound until the person interacts with the page: offer a button.
+          if (e && e.type === Flashphoner.constants.STREAM_EVENT_TYPE.UNMUTE_REQUIRED) offerSound(tile, stream, login);
+        });
+    }
+
+    function offerSound(tile, stream, login) {
+      if (tile.querySelector('.unmute')) return;
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.className = 'unmute';
+      btn.textContent = 'Turn on sound from ' + login;
+      btn.addEventListener('click', () => {
+        try {
+          stream.unmuteRemoteAudio();
+        } catch (_) { /* stream already gone */ }
+        btn.remove();
+      });
+      tile.appendChild(btn);
     }
 
     function stopPlayingFrom(login) {
