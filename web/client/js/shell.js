@@ -373,7 +373,9 @@
       }).on(STREAM_STATUS.STOPPED, gone).on(STREAM_STATUS.FAILED, gone)
         .on(Flashphoner.constants.STREAM_EVENT, (e) => {
           // The browser blocked sound until the person interacts with the page: offer a button.
-          if (e && e.type === Flashphoner.constants.STREAM_EVENT_TYPE.UNMUTE_REQUIRED) offerSound(tile, stream, login);
+          // (SDK 2.0.276 fires this "UNMUTE_REQUIRED" event with type undefined: the constant is
+          // missing from its STREAM_EVENT_TYPE, so check the element's audio state instead.)
+          if (e && (!e.type || /unmute/i.test(e.type)) && stream.isRemoteAudioMuted()) offerSound(tile, stream, login);
         });
     }
 
