@@ -146,8 +146,10 @@ fn chrome_publish_vp8_opus_then_play() {
         "0 1",
         false,
     )
-    .replace("96", "120")
-    .replace("apt=120", "apt=120");
+    .replace("a=rtpmap:96 ", "a=rtpmap:120 ")
+    .replace("a=rtcp-fb:96 ", "a=rtcp-fb:120 ")
+    .replace("apt=96", "apt=120")
+    .replace("SAVPF 96 97", "SAVPF 120 97");
     sfu.handle_command(
         MediaCommand::Play {
             peer: PeerId(2),
