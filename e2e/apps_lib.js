@@ -190,6 +190,24 @@ class Person {
     return out;
   }
 
+  /** Form controls without a label and buttons without text (basic accessibility check). */
+  unlabelled() {
+    return this.page.evaluate(() => {
+      const bad = [];
+      for (const el of document.querySelectorAll('input, textarea, select')) {
+        if (!(el.labels && el.labels.length) && !el.getAttribute('aria-label')) bad.push(`${el.tagName}#${el.id}`);
+      }
+      for (const b of document.querySelectorAll('button')) {
+        if (!b.textContent.trim() && !b.getAttribute('aria-label')) bad.push(`BUTTON#${b.id}`);
+      }
+      for (const id of ['status', 'chatLog']) {
+        const el = document.getElementById(id);
+        if (!el || !el.getAttribute('aria-live')) bad.push(`#${id} without aria-live`);
+      }
+      return bad;
+    });
+  }
+
   pageErrors() {
     return this.log.filter((l) => l.startsWith('[pageerror]'));
   }

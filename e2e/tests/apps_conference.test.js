@@ -52,6 +52,7 @@ describe('Conference app', { timeout: 120000 }, () => {
     const room = await alice.value('#room');
     assert.match(room, /^room-[a-z0-9]{6}$/, 'a fresh page proposes a random room');
     assert.equal(await alice.text('#status'), 'DISCONNECTED');
+    assert.deepEqual(await alice.unlabelled(), []);
     await alice.join(undefined, { record: true });
     // Record checkbox => join({name, record:true})
     assert.deepEqual(alice.commands('join').map((c) => c.options), [{ name: room, record: true }]);

@@ -31,6 +31,7 @@ describe('Video Chat + Screen Sharing app', { timeout: 120000 }, () => {
     const t0 = Date.now();
     const alice = await open('alice');
     assert.equal(await alice.page.isDisabled('#shareBtn'), true, 'Share is disabled before joining');
+    assert.deepEqual(await alice.unlabelled(), []);
     await alice.join();
     const room = await alice.value('#room');
     const invite = await alice.value('#inviteLink');

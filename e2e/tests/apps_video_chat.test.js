@@ -30,6 +30,7 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
   test('two people see and chat with each other; a third is told the chat is full', { timeout: 90000 }, async () => {
     const t0 = Date.now();
     const alice = await open('alice');
+    assert.deepEqual(await alice.unlabelled(), []);
     await alice.join('duo-' + Date.now().toString(36));
     const room = await alice.value('#room');
     // no Record option in the two-way chat: join({name}) only
