@@ -62,9 +62,9 @@
 //!
 //! Every connection runs in its own task; a malformed stream, a decoder error or even a panic in
 //! a parser closes only that connection, with a [`CloseReason`]. Memory per connection is
-//! bounded: a 64 KiB read buffer, the RTMP chunk reassembly of one message (RTMP message
-//! lengths are 24-bit, so at most 16 MiB; real frames are far smaller), a few audio frames of
-//! PCM, and whatever the sink buffers (the [`channel`] sink is bounded and applies
+//! bounded: a 64 KiB read buffer, the RTMP chunk reassembly of one message (at most
+//! [`ServerConfig::max_message_size`], 4 MiB by default, checked on the chunk headers before
+//! any payload is buffered), a few audio frames of PCM, and whatever the sink buffers (the [`channel`] sink is bounded and applies
 //! back-pressure to the TCP connection). Timeouts bound how long a client may take to publish
 //! and how long a publisher may stay silent; [`ServerConfig::max_connections`] caps the
 //! number of connections. Dropping the [`serve`] future closes all its connections.
@@ -72,6 +72,7 @@
 mod audio;
 pub mod avc;
 pub mod flv;
+mod guard;
 mod media;
 mod server;
 mod sink;

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
 
+use crate::guard::ChunkGuard;
 use crate::{CloseReason, ConnId, IngestSink, Media, MediaPipeline, PublishRequest};
 
 /// Read buffer per connection.
@@ -37,6 +38,9 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Time allowed for writing one response to the client.
     pub write_timeout: Duration,
+    /// Longest RTMP message accepted (a video frame is one message); longer ones close the
+    /// connection before they are buffered. RTMP itself allows up to 16 MiB.
+    pub max_message_size: u32,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +51,7 @@ impl Default for ServerConfig {
             decision_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
+            max_message_size: 4 << 20,
         }
     }
 }
@@ -191,6 +196,7 @@ async fn run_connection<S: IngestSink>(
     config: Arc<ServerConfig>,
 ) -> CloseReason {
     let _ = stream.set_nodelay(true);
+    let guard = ChunkGuard::new(config.max_message_size);
     let mut c = Conn {
         stream,
         peer,
@@ -202,6 +208,7 @@ async fn run_connection<S: IngestSink>(
         pipeline: MediaPipeline::new(),
         media: Vec::new(),
         deadline: None,
+        guard,
     };
     c.deadline = Some(Instant::now() + c.config.publish_timeout);
     match c.run().await {
@@ -222,6 +229,7 @@ struct Conn<S> {
     media: Vec<Media>,
     /// Until the publish is accepted: the time by which it must be.
     deadline: Option<Instant>,
+    guard: ChunkGuard,
 }
 
 type Step<T> = Result<T, CloseReason>;
@@ -308,6 +316,7 @@ impl<S: IngestSink> Conn<S> {
     }
 
     async fn input(&mut self, bytes: &[u8]) -> Step<()> {
+        self.guard.feed(bytes).map_err(protocol)?;
         let results = self.session().handle_input(bytes).map_err(protocol)?;
         self.handle_results(results).await
     }

@@ -453,9 +453,8 @@ async fn garbage_closes_only_its_connection() {
     let _ = s.write_all(&junk).await;
     expect_server_close(&mut s).await;
 
-    // 4. Valid handshake, a message header declaring 16 MiB - 1 on a huge chunk size,
-    //    a truncated body, then the client goes away (Disconnected, or Io when the server
-    //    writes into the reset socket).
+    // 4. Valid handshake, a huge chunk size, then a message header declaring 16 MiB - 1:
+    //    refused on the header, before the body is buffered.
     let mut s = TcpStream::connect(&addr).await.unwrap();
     handshake(&mut s).await;
     // Set Chunk Size (type 1) to 0x7fffffff.
@@ -464,14 +463,20 @@ async fn garbage_closes_only_its_connection() {
     ])
     .await
     .unwrap();
-    // Video message (type 9) of length 0xffffff on csid 6; only 1000 bytes follow.
+    // Video message (type 9) of length 0xffffff on csid 6, and the start of its body.
     s.write_all(&[0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0])
         .await
         .unwrap();
-    s.write_all(&[0x17; 1000]).await.unwrap();
+    let _ = s.write_all(&[0x17; 1000]).await;
+    expect_server_close(&mut s).await;
+
+    // 5. Valid handshake, a truncated chunk, then the client goes away.
+    let mut s = TcpStream::connect(&addr).await.unwrap();
+    handshake(&mut s).await;
+    s.write_all(&[0x03, 0, 0, 0, 0, 1, 0]).await.unwrap();
     drop(s);
 
-    // 5. Truncated handshake.
+    // 6. Truncated handshake.
     let mut s = TcpStream::connect(&addr).await.unwrap();
     s.write_all(&[3, 0, 0, 0]).await.unwrap();
     drop(s);
@@ -482,31 +487,31 @@ async fn garbage_closes_only_its_connection() {
             .values()
             .filter(|c| c.publish.is_none() && c.closed.is_some())
             .count();
-        (bad >= 5).then_some(())
+        (bad >= 6).then_some(())
     })
     .await;
     {
         let log = h.log.lock().unwrap();
+        // Connection ids follow accept order: the publish first, then cases 1..=6.
         let reasons: Vec<_> = log
             .values()
             .filter(|c| c.publish.is_none())
             .map(|c| c.closed.clone().unwrap())
             .collect();
+        let proto = |i: usize, needle: &str| match &reasons[i] {
+            CloseReason::Protocol(m) => assert!(m.contains(needle), "case {}: {m}", i + 1),
+            other => panic!("case {}: {other:?}", i + 1),
+        };
+        proto(0, "handshake");
+        proto(1, "before a type 0 chunk");
+        proto(2, "");
+        proto(3, "exceeds the 4194304 byte limit");
         assert!(
-            reasons.iter().all(|r| matches!(
-                r,
-                CloseReason::Protocol(_) | CloseReason::Disconnected | CloseReason::Io(_)
-            )),
-            "{reasons:?}"
+            matches!(reasons[4], CloseReason::Disconnected | CloseReason::Io(_)),
+            "{:?}",
+            reasons[4]
         );
-        assert!(
-            reasons
-                .iter()
-                .filter(|r| matches!(r, CloseReason::Protocol(_)))
-                .count()
-                >= 4,
-            "{reasons:?}"
-        );
+        proto(5, "closed during the handshake");
         let publishing = log.values().find(|c| c.publish.is_some()).unwrap();
         assert!(publishing.closed.is_none(), "good publish survived");
     }
