@@ -492,6 +492,20 @@ impl<S: IngestSink> Conn<S> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_panicking_connection_becomes_an_internal_close() {
+        let task = AbortOnDrop(tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("parser bug");
+            }
+            CloseReason::Finished
+        }));
+        assert_eq!(
+            supervise(task).await,
+            CloseReason::Internal("connection task panicked: parser bug".into())
+        );
+    }
+
     #[test]
     fn publish_targets() {
         assert_eq!(

@@ -12,8 +12,8 @@ use audiopus::packet::Packet;
 use audiopus::{Channels, MutSignals, SampleRate};
 use huddle_rtmp::avc::{nal_type, split_annexb};
 use huddle_rtmp::{
-    AudioConfig, AudioFrame, AvcConfig, CloseReason, ConnId, IngestEvent, Media, PublishRequest,
-    VideoFrame,
+    serve_with_config, AudioConfig, AudioFrame, AvcConfig, CloseReason, ConnId, IngestEvent, Media,
+    PublishRequest, ServerConfig, VideoFrame,
 };
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -153,6 +153,15 @@ fn summary(log: &BTreeMap<ConnId, ConnLog>) -> Vec<String> {
 
 /// Runs ffmpeg publishing 3 s of test video + 440 Hz tone; returns its exit success.
 async fn ffmpeg_publish(url: &str, extra_video: &[&str], seconds: u32) -> bool {
+    ffmpeg_publish_with(url, extra_video, &[], seconds).await
+}
+
+async fn ffmpeg_publish_with(
+    url: &str,
+    extra_video: &[&str],
+    extra_audio: &[&str],
+    seconds: u32,
+) -> bool {
     let secs = seconds.to_string();
     let mut args: Vec<&str> = vec![
         "-hide_banner",
@@ -174,7 +183,9 @@ async fn ffmpeg_publish(url: &str, extra_video: &[&str], seconds: u32) -> bool {
         "libx264",
     ];
     args.extend_from_slice(extra_video);
-    args.extend_from_slice(&["-g", "30", "-c:a", "aac", "-f", "flv", url]);
+    args.extend_from_slice(&["-g", "30", "-c:a", "aac"]);
+    args.extend_from_slice(extra_audio);
+    args.extend_from_slice(&["-f", "flv", url]);
     let mut child = tokio::process::Command::new("ffmpeg")
         .args(&args)
         .stdin(Stdio::null())
@@ -518,4 +529,87 @@ async fn garbage_closes_only_its_connection() {
     assert!(good.await.unwrap(), "good publish completed");
     let conn = h.closed_publish("room2", "erin").await;
     check_good_publish(&h.log.lock().unwrap()[&conn], 3.0, true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stereo_48k_aac_becomes_stereo_opus() {
+    let h = Harness::start().await;
+    let ok = ffmpeg_publish_with(
+        &h.url("live/room3/frank"),
+        &["-bf", "0", "-tune", "zerolatency"],
+        &["-ac", "2", "-ar", "48000"],
+        2,
+    )
+    .await;
+    assert!(ok, "ffmpeg publish failed");
+    let conn = h.closed_publish("room3", "frank").await;
+    let log = h.log.lock().unwrap();
+    let c = &log[&conn];
+    assert_eq!(
+        c.audio_config,
+        vec![AudioConfig {
+            source_rate: 48_000,
+            channels: 2
+        }]
+    );
+    assert!(
+        (90..=110).contains(&c.audio.len()),
+        "{} frames",
+        c.audio.len()
+    );
+    let mut dec = Decoder::new(SampleRate::Hz48000, Channels::Stereo).unwrap();
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let mut buf = vec![0f32; 2 * 960];
+    for (_, f) in &c.audio {
+        let n = dec
+            .decode_float(
+                Some(Packet::try_from(&f.opus[..]).unwrap()),
+                MutSignals::try_from(&mut buf[..]).unwrap(),
+                false,
+            )
+            .unwrap();
+        assert_eq!(n, 960);
+        for fr in buf.chunks(2) {
+            left.push(fr[0]);
+            right.push(fr[1]);
+        }
+    }
+    for ch in [&left, &right] {
+        let (freq, rms) = tone(&ch[9600..]);
+        assert!((freq - 440.0).abs() < 10.0, "decoded tone at {freq} Hz");
+        assert!((0.05..0.15).contains(&rms), "decoded RMS {rms}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_time_out_and_connection_cap_holds() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (sink, mut rx) = huddle_rtmp::channel(16);
+    let config = ServerConfig {
+        max_connections: 1,
+        publish_timeout: Duration::from_millis(500),
+        ..ServerConfig::default()
+    };
+    let server = tokio::spawn(serve_with_config(listener, sink, config));
+    // Holds the only slot and sends nothing.
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    expect_server_close(&mut second).await;
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        match timeout(Duration::from_secs(5), rx.recv()).await.unwrap() {
+            Some(IngestEvent::Closed { conn, reason }) => reasons.push((conn, reason)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    reasons.sort_by_key(|(c, _)| *c);
+    assert_eq!(reasons[1].1, CloseReason::ServerFull(1));
+    assert!(
+        matches!(&reasons[0].1, CloseReason::Timeout(m) if m.contains("no publish request")),
+        "{:?}",
+        reasons[0]
+    );
+    server.abort();
 }
