@@ -58,6 +58,23 @@
 //! stream order, and always exactly one [`IngestSink::closed`] last — also for connections that
 //! never published (garbage, port scans), which a sink can ignore.
 //!
+//! # Feeding a WebRTC media plane
+//!
+//! * [`Media::VideoConfig`] comes before the first [`Media::Video`]; its
+//!   [`AvcConfig::profile_level_id_hex`] is the fmtp `profile-level-id` to offer players
+//!   (with `packetization-mode=1`). It can change mid-stream (encoder restart): then a keyframe
+//!   with the new SPS/PPS follows.
+//! * [`VideoFrame::annexb`] is one whole access unit, ready for an H.264 RTP payloader that
+//!   takes Annex-B (str0m's does); the first frame is always a keyframe, and every keyframe
+//!   carries SPS+PPS, so a player that joins late only needs a keyframe (there is no way to
+//!   ask an RTMP encoder for one: with `-g 30`/OBS keyframe interval 1–2 s a PLI is answered
+//!   by the next scheduled keyframe).
+//! * [`AudioFrame::opus`] is one 20 ms Opus packet (`opus/48000/2` in SDP, mono or stereo
+//!   payload); `rtp_time_48k` advances by 960 per frame.
+//! * `rtp_time_90k / 90 == rtp_time_48k / 48 == pts_ms` (modulo wrap) at each re-anchor point,
+//!   so lip sync holds if both tracks get the same RTCP sender-report mapping (e.g. add one
+//!   random offset per track and map `pts_ms` to the same wall-clock instant).
+//!
 //! # Robustness
 //!
 //! Every connection runs in its own task; a malformed stream, a decoder error or even a panic in

@@ -42,6 +42,10 @@ struct Harness {
 impl Harness {
     /// Starts the server; publishes to room "forbidden" are refused, all others accepted.
     async fn start() -> Harness {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_max_level(tracing::Level::INFO)
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (sink, mut rx) = huddle_rtmp::channel(64);
