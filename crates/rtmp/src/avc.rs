@@ -1,6 +1,6 @@
 //! FLV/AVC (H.264) handling: AVCDecoderConfigurationRecord parsing and AVCC → Annex-B.
 //!
-//! Pure functions and a small state machine ([`AvcDepacketizer`]); no I/O.
+//! Pure functions; the per-stream state lives in [`crate::MediaPipeline`]. No I/O.
 
 use crate::MediaError;
 
