@@ -60,7 +60,8 @@ describe('Conference app', { timeout: 120000 }, () => {
     const invite = await alice.value('#inviteLink');
     assert.equal(invite, `${env.origin}/client/conference.html?room=${encodeURIComponent(room)}`);
     // Copy puts the link on the clipboard
-    await alice.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.origin });
+    // (CDP grants exactly this list and rejects all others: keep camera and microphone in it)
+    await alice.context.grantPermissions(['camera', 'microphone', 'clipboard-read', 'clipboard-write'], { origin: env.origin });
     await alice.page.click('#copyInviteBtn');
     await alice.page.waitForFunction(() => /copied/i.test(document.getElementById('inviteHint').textContent), null, { timeout: 5000 });
     assert.equal(await alice.page.evaluate(() => navigator.clipboard.readText()), invite);
