@@ -88,6 +88,25 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
     assert.ok(await phone.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
       'no horizontal scrolling on a phone-sized viewport');
 
+    // opened over plain http from a non-local host name, the page says where the camera works
+    const far = await env.browser.newContext();
+    try {
+      const page = await far.newPage();
+      // huddle.test never reaches the network: every request is answered from the real server
+      await page.route('http://huddle.test:8080/**', async (route) => {
+        const u = new URL(route.request().url());
+        const res = await fetch(`${env.origin}${u.pathname}${u.search}`, { signal: AbortSignal.timeout(5000) });
+        await route.fulfill({ status: res.status, headers: { 'content-type': res.headers.get('content-type') || '' }, body: Buffer.from(await res.arrayBuffer()) });
+      });
+      await page.goto('http://huddle.test:8080/client/video-chat.html?room=r1', { timeout: 15000 });
+      await page.waitForSelector('#error a', { timeout: 5000 });
+      assert.equal(await page.getAttribute('#error a', 'href'), 'https://huddle.test:8443/client/video-chat.html?room=r1');
+      assert.equal(await page.isDisabled('#joinBtn'), true, 'no pointless Join without camera access');
+      await page.screenshot({ path: require('node:path').join(h.ARTIFACTS, 'apps-video-chat-insecure-origin.png') });
+    } finally {
+      await far.close();
+    }
+
     // bob leaves: alice's large tile goes back to waiting
     await bob.leave();
     assert.equal(await bob.text('#status'), 'DISCONNECTED');

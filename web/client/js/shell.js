@@ -18,6 +18,17 @@
     return /-screenShare$/.test(name);
   }
 
+  /** Browsers give camera access only to https pages (and http://localhost): say where to go. */
+  function insecureNotice(err) {
+    const loc = window.location;
+    const httpsUrl = 'https://' + loc.hostname + (loc.port === '8080' ? ':8443' : '') + loc.pathname + loc.search;
+    err.textContent = 'This browser allows the camera only on secure pages. Open ';
+    const a = document.createElement('a');
+    a.href = httpsUrl;
+    a.textContent = httpsUrl;
+    err.append(a, ' instead (accept the certificate warning if the server uses its own certificate).');
+  }
+
   function fatal(msg) {
     const err = $('error');
     if (err) err.textContent = msg;
@@ -36,6 +47,11 @@
     config = config || {};
     if (typeof window.RoomApi === 'undefined') {
       fatal('The Web SDK bundle (vendor/flashphoner-room-api-webrtc-only.js) is missing: run scripts/build-web.sh on the server.');
+      return null;
+    }
+    if (!window.isSecureContext) {
+      fatal('');
+      insecureNotice($('error'));
       return null;
     }
     const Flashphoner = RoomApi.sdk;
@@ -205,7 +221,13 @@
       setStatus('CONNECTING');
       Huddle.tiles.setLabel(ui.localTile, login + ' (you)');
       // Ask for camera and microphone first, so a refusal is reported before anything else.
-      Flashphoner.getMediaAccess({ audio: true, video: true }, localDisplay).then(() => {
+      let access;
+      try {
+        access = Flashphoner.getMediaAccess({ audio: true, video: true }, localDisplay);
+      } catch (e) {
+        access = Promise.reject(e);
+      }
+      access.then(() => {
         ui.localTile.classList.add('has-video');
         connect(login, roomName);
       }).catch((e) => {
@@ -232,7 +254,8 @@
       }).on(SESSION_STATUS.FAILED, () => {
         if (app.connection !== connection) return;
         setStatus(SESSION_STATUS.FAILED);
-        if (!ui.error.textContent) showError('Could not connect to the server at ' + wsUrl() + '.');
+        if (app.state === 'joined') showError('The connection to the server was lost.');
+        else if (!ui.error.textContent) showError('Could not connect to the server at ' + wsUrl() + '.');
         cleanup();
       });
     }
