@@ -6,6 +6,12 @@
 //!
 //! The server is ICE-lite: the browser (always the offerer, never trickling) sends STUN to
 //! the host candidates in our answer.
+//!
+//! Modules, one job each: `codecs` (which codec a publisher may send, what a player is
+//! offered), `sdp_fixups` (one msid stream id per play answer), `candidates` (announced
+//! addresses, wildcard-bind destination), `peer` (an `Rtc` with its role and liveness timers),
+//! `forward` (graph publisher -> players, frame-mode forwarding, keyframe relay), `sfu` (the
+//! sans-IO core), `driver` (socket thread), `record` (recorder thread), `stats` (atomics).
 
 mod candidates;
 mod codecs;
@@ -27,6 +33,7 @@ use huddle_room::{MediaCommand, MediaEvent};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::candidates::detect_local_ipv4;
+pub use crate::codecs::SourceCodecs;
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::MediaStats;
