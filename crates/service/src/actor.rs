@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::media::MediaPlane;
+use crate::recording::Recordings;
 
 /// Messages to a session's writer.
 pub(crate) type Outbound = mpsc::Sender<ServerMessage>;
@@ -56,14 +57,16 @@ pub(crate) struct RoomActor {
     hub: Hub,
     sessions: HashMap<SessionId, Outbound>,
     media: Arc<dyn MediaPlane>,
+    recordings: Recordings,
 }
 
 impl RoomActor {
-    pub(crate) fn new(hub: Hub, media: Arc<dyn MediaPlane>) -> Self {
+    pub(crate) fn new(hub: Hub, media: Arc<dyn MediaPlane>, recordings: Recordings) -> Self {
         Self {
             hub,
             sessions: HashMap::new(),
             media,
+            recordings,
         }
     }
 
@@ -132,7 +135,15 @@ impl RoomActor {
                     log_media_command(&command);
                     self.media.send(command);
                 }
-                Output::RoomFinalized(room) => on_room_finalized(&room),
+                Output::RoomFinalized(room) => {
+                    log_room_finalized(&room);
+                    // The room's Close commands went out before this output: once the media
+                    // plane has applied them, its files are complete.
+                    let settled = self.media.settled();
+                    self.recordings.room_finalized(&room, async move {
+                        let _ = settled.await;
+                    });
+                }
             }
         }
     }
@@ -156,9 +167,8 @@ impl RoomActor {
     }
 }
 
-/// The last participant left a room. A recording room's streams are to be mixed here, once
-/// the mixer exists; today the room's end is logged.
-pub(crate) fn on_room_finalized(room: &FinalizedRoom) {
+/// The last participant left a room.
+fn log_room_finalized(room: &FinalizedRoom) {
     info!(
         room = %room.name,
         record = room.record,
@@ -166,12 +176,6 @@ pub(crate) fn on_room_finalized(room: &FinalizedRoom) {
         duration_ms = room.ended_unix_ms.saturating_sub(room.started_unix_ms),
         "room finalized"
     );
-    if room.record {
-        for s in &room.streams {
-            info!(room = %room.name, login = %s.login, stream = %s.stream, file = %s.file_name,
-                "recorded stream of the finalized room (mix pending)");
-        }
-    }
 }
 
 fn log_media_command(command: &MediaCommand) {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use huddle_record::MixerConfig;
 use huddle_room::RoomConfig;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -47,6 +48,9 @@ pub struct Config {
     pub max_missed_pongs: u32,
     /// Recording file name template: `{room}`, `{login}`, `{stream}`, `{start}`.
     pub record_template: String,
+    /// JSON file with the room mixer's layout, size, frame rate, codecs and `on_done` hook;
+    /// absent: the documented defaults of `huddle_record::MixerConfig`.
+    pub mixer_config: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -68,6 +72,7 @@ impl Default for Config {
             ping_interval_secs: 5,
             max_missed_pongs: 6,
             record_template: huddle_room::record_name::DEFAULT_TEMPLATE.to_string(),
+            mixer_config: None,
         }
     }
 }
@@ -147,6 +152,15 @@ impl Config {
         SocketAddr::new(self.bind, self.media_port)
     }
 
+    /// The room mixer settings: the `mixer_config` file, else the defaults.
+    pub fn mixer(&self) -> Result<MixerConfig, ConfigError> {
+        match &self.mixer_config {
+            None => Ok(MixerConfig::default()),
+            Some(path) => MixerConfig::load(path)
+                .map_err(|e| ConfigError::Invalid(format!("mixer_config {}: {e}", path.display()))),
+        }
+    }
+
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.ping_interval_secs)
     }
@@ -212,6 +226,9 @@ pub struct ConfigArgs {
     /// Recording file name template [default: {room}-{login}-{stream}-{start}].
     #[arg(long, env = "HUDDLE_RECORD_TEMPLATE")]
     pub record_template: Option<String>,
+    /// Room mixer JSON (layout, size, fps, codecs, on_done hook) [default: built-in].
+    #[arg(long, env = "HUDDLE_MIXER_CONFIG", value_name = "FILE")]
+    pub mixer_config: Option<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -246,6 +263,9 @@ impl ConfigArgs {
         set(&mut c.ping_interval_secs, &self.ping_interval_secs);
         set(&mut c.max_missed_pongs, &self.max_missed_pongs);
         set(&mut c.record_template, &self.record_template);
+        if self.mixer_config.is_some() {
+            c.mixer_config = self.mixer_config.clone();
+        }
         c.validate()?;
         Ok(c)
     }

@@ -39,6 +39,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let static_files = ServeDir::new(&shared.config.web_dir);
     Router::new()
         .route("/api/stats", get(stats))
+        .merge(crate::records_http::routes())
         .fallback_service(static_files)
         .layer(middleware::from_fn_with_state(
             shared.clone(),

@@ -16,6 +16,8 @@ pub mod config;
 mod http;
 pub mod media;
 mod net;
+mod recording;
+mod records_http;
 mod server;
 mod session;
 mod tls;

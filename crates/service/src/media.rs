@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use huddle_room::{MediaCommand, MediaEvent};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
 /// What the service needs from a media plane.
 pub trait MediaPlane: Send + Sync + 'static {
@@ -18,6 +19,13 @@ pub trait MediaPlane: Send + Sync + 'static {
     fn peers(&self) -> u64;
     /// Stop: close every peer and recording. May block; idempotent.
     fn shutdown(&self);
+    /// Resolves once every command sent before this call has been applied, including the
+    /// finishing of the recordings those commands closed. The room mix waits on it.
+    fn settled(&self) -> oneshot::Receiver<()> {
+        let (done, settled) = oneshot::channel();
+        let _ = done.send(());
+        settled
+    }
 }
 
 /// Where and how the media plane runs.

@@ -13,6 +13,7 @@ use tracing::{error, info};
 
 use crate::actor::{ActorMsg, RoomActor};
 use crate::media::{MediaPlane, MediaSettings, MediaStarter};
+use crate::recording::Recordings;
 use crate::{http, net, tls, Config, StartError};
 
 /// Inputs that may wait for the room actor before sessions are slowed down.
@@ -125,7 +126,10 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
 
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_INBOX);
     let hub = Hub::new(config.room_config());
-    let actor_task = tokio::spawn(RoomActor::new(hub, media.clone()).run(actor_rx, events_rx));
+    let recordings = Recordings::new(config.records_dir.clone(), config.mixer()?);
+    recordings.resume_pending();
+    let actor_task =
+        tokio::spawn(RoomActor::new(hub, media.clone(), recordings).run(actor_rx, events_rx));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
