@@ -282,6 +282,8 @@
           playAll(p);
         }
         publishCamera(r);
+        clearInterval(app.reconcileTimer);
+        app.reconcileTimer = setInterval(reconcile, 1000);
         for (const cb of app.onJoined) cb(r);
         updateRoomInfo();
       }).on(ROOM_EVENT.JOINED, (p) => {
@@ -327,6 +329,8 @@
     /** Back to the idle form; releases the camera. */
     function cleanup() {
       // The SDK itself stops this room's streams on leave() and fails them all on disconnect.
+      clearInterval(app.reconcileTimer);
+      app.reconcileTimer = null;
       app.connection = null;
       app.room = null;
       app.localStream = null;
@@ -383,14 +387,15 @@
         constraints: { audio: { deviceId: 'default' } },
       });
       const entry = { stream, login };
-      app.playing.set(name, entry);
-      tile.dataset.stream = name;
       const gone = () => {
         if (app.playing.get(name) !== entry) return;
         app.playing.delete(name);
         if (screen) screens.remove(name);
         else if (tile.dataset.stream === name) Huddle.tiles.setVideo(tile, false);
       };
+      entry.gone = gone;
+      app.playing.set(name, entry);
+      tile.dataset.stream = name;
       stream.on(STREAM_STATUS.PLAYING, () => {
         tile.classList.add('has-video');
       }).on(STREAM_STATUS.STOPPED, gone).on(STREAM_STATUS.FAILED, gone)
@@ -400,6 +405,26 @@
           // missing from its STREAM_EVENT_TYPE, so check the element's audio state instead.)
           if (e && (!e.type || /unmute/i.test(e.type)) && stream.isRemoteAudioMuted()) offerSound(tile, stream, login);
         });
+    }
+
+    /**
+     * The room's UNPUBLISHED event only removes the stream from its participant inside the SDK (no
+     * callback): drop every played stream the room no longer lists, in case its STOPPED is late.
+     */
+    function reconcile() {
+      if (!app.room) return;
+      const live = new Set();
+      for (const p of app.room.getParticipants()) for (const s of p.getStreams()) live.add(s.streamName());
+      for (const [name, entry] of Array.from(app.playing.entries())) {
+        if (live.has(name)) continue;
+        const st = entry.stream.status();
+        if (st !== STREAM_STATUS.STOPPED && st !== STREAM_STATUS.FAILED) {
+          try {
+            entry.stream.stop();
+          } catch (_) { /* already gone */ }
+        }
+        entry.gone();
+      }
     }
 
     function offerSound(tile, stream, login) {
