@@ -72,4 +72,12 @@ impl MediaPlane for huddle_sfu::MediaHandle {
     fn shutdown(&self) {
         huddle_sfu::MediaHandle::shutdown(self);
     }
+
+    fn settled(&self) -> oneshot::Receiver<()> {
+        let (done, settled) = oneshot::channel();
+        self.settle(move || {
+            let _ = done.send(());
+        });
+        settled
+    }
 }

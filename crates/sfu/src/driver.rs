@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use huddle_room::{MediaCommand, MediaEvent};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::record::RecorderQueue;
 use crate::sfu::Sfu;
 
 const MAX_WAIT: Duration = Duration::from_millis(5);
@@ -19,12 +20,15 @@ const READ_BURST: usize = 64;
 
 pub(crate) enum Msg {
     Command(MediaCommand),
+    /// Run the callback once every earlier command is applied and its recordings finished.
+    Settle(Box<dyn FnOnce() + Send>),
     Shutdown,
 }
 
 pub(crate) fn run(
     socket: UdpSocket,
     mut sfu: Sfu,
+    recorder: RecorderQueue,
     commands: Receiver<Msg>,
     events: UnboundedSender<MediaEvent>,
 ) {
@@ -42,6 +46,7 @@ pub(crate) fn run(
         loop {
             match commands.try_recv() {
                 Ok(Msg::Command(cmd)) => sfu.handle_command(cmd, Instant::now()),
+                Ok(Msg::Settle(done)) => recorder.settle(done),
                 Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => {
                     sfu.shutdown(Instant::now());
                     flush(&mut sfu, &socket, &events);

@@ -93,6 +93,17 @@ impl MediaHandle {
         self.inner.counters.snapshot()
     }
 
+    /// Runs `done` once every command sent before this call has been applied and every
+    /// recording those commands closed is finished on disk (the room mix waits on this).
+    /// If the media plane is stopped, `done` runs at once.
+    pub fn settle(&self, done: impl FnOnce() + Send + 'static) {
+        if let Err(mpsc::SendError(Msg::Settle(done))) =
+            self.inner.tx.send(Msg::Settle(Box::new(done)))
+        {
+            done();
+        }
+    }
+
     /// Stops the media thread: closes all peers, finishes all recordings, joins the threads.
     /// Idempotent.
     pub fn shutdown(&self) {
@@ -126,12 +137,12 @@ pub fn start(
 
     let counters = Arc::new(Counters::default());
     let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
-    let (factory, recorder) = record::spawn(config.records_dir.clone())?;
+    let (factory, queue, recorder) = record::spawn(config.records_dir.clone())?;
     sfu.set_recorder_factory(factory);
     let (tx, rx) = mpsc::channel();
     let media = std::thread::Builder::new()
         .name("huddle-media".into())
-        .spawn(move || driver::run(socket, sfu, rx, events))?;
+        .spawn(move || driver::run(socket, sfu, queue, rx, events))?;
     Ok(MediaHandle {
         inner: Arc::new(Inner {
             tx,

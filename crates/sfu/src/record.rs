@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use huddle_record::{Codec as RecCodec, StreamRecorder};
 use huddle_room::{PeerId, RecordRequest};
@@ -37,7 +37,28 @@ enum RecMsg {
     Close {
         id: u64,
     },
+    /// Everything sent before is done: run the callback.
+    Settle(Box<dyn FnOnce() + Send>),
 }
+
+/// Lets the media thread put a barrier in the recorder's queue.
+#[derive(Clone)]
+pub(crate) struct RecorderQueue(Sender<RecMsg>);
+
+impl RecorderQueue {
+    /// `done` runs once every recording closed before this call is finished on disk.
+    pub(crate) fn settle(&self, done: Box<dyn FnOnce() + Send>) {
+        if let Err(std::sync::mpsc::SendError(RecMsg::Settle(done))) =
+            self.0.send(RecMsg::Settle(done))
+        {
+            // The recorder thread is gone: nothing is pending.
+            done();
+        }
+    }
+}
+
+/// A recording that got no frame for this long is flushed, so a crash loses at most this much.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// The codec as huddle-record names it.
 pub fn rec_codec(c: Codec) -> Option<RecCodec> {
@@ -88,8 +109,11 @@ impl Drop for ChannelSink {
 /// Starts the recorder thread. The returned factory opens one recording per publisher with
 /// `record: Some(..)`; the thread ends (finishing every file) once the factory and all sinks
 /// are dropped.
-pub fn spawn(records_dir: PathBuf) -> std::io::Result<(RecorderFactory, JoinHandle<()>)> {
+pub(crate) fn spawn(
+    records_dir: PathBuf,
+) -> std::io::Result<(RecorderFactory, RecorderQueue, JoinHandle<()>)> {
     let (tx, rx) = channel::<RecMsg>();
+    let queue = RecorderQueue(tx.clone());
     let thread = std::thread::Builder::new()
         .name("huddle-record".into())
         .spawn(move || run(rx))?;
@@ -124,7 +148,7 @@ pub fn spawn(records_dir: PathBuf) -> std::io::Result<(RecorderFactory, JoinHand
             }) as Box<dyn FrameSink>)
         },
     );
-    Ok((factory, thread))
+    Ok((factory, queue, thread))
 }
 
 /// `dir/name`, refusing absolute names and `..` (names are made safe upstream; belt and braces).
@@ -139,7 +163,22 @@ fn safe_join(dir: &Path, name: &str) -> Option<PathBuf> {
 
 fn run(rx: Receiver<RecMsg>) {
     let mut open: HashMap<u64, StreamRecorder> = HashMap::new();
-    while let Ok(msg) = rx.recv() {
+    let mut last_flush = Instant::now();
+    loop {
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            // A quiet (muted) stream keeps its last cluster in memory until flushed.
+            for rec in open.values_mut() {
+                if let Err(e) = rec.flush() {
+                    tracing::warn!("flushing {} failed: {e}", rec.path().display());
+                }
+            }
+            last_flush = Instant::now();
+        }
+        let msg = match rx.recv_timeout(FLUSH_EVERY) {
+            Ok(msg) => msg,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         match msg {
             RecMsg::Open {
                 id,
@@ -181,6 +220,7 @@ fn run(rx: Receiver<RecMsg>) {
                     finish(rec);
                 }
             }
+            RecMsg::Settle(done) => done(),
         }
     }
     for (_, rec) in open.drain() {

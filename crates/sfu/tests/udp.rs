@@ -262,6 +262,21 @@ fn loopback_publish_play_with_garbage_then_close() {
 
     net.handle.send(MediaCommand::Close { peer: player });
     net.handle.send(MediaCommand::Close { peer: publisher });
+    // The settle barrier fires only once the closed publisher's recording is finished:
+    // finishing writes the Cues element, so it must be in the file by then.
+    let (settled_tx, settled_rx) = std::sync::mpsc::channel();
+    net.handle.settle(move || {
+        let _ = settled_tx.send(());
+    });
+    settled_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("settle barrier fired");
+    let at_settle =
+        std::fs::read(records.join("room1/alice-stream.mkv")).expect("recording exists");
+    assert!(
+        at_settle.windows(4).any(|w| w == [0x1C, 0x53, 0xBB, 0x6B]),
+        "the recording is finished (Cues written) when the barrier fires"
+    );
     eprintln!(
         "connect {connect_time:?}, video {} of {}, audio {} of {}",
         got_video.len(),
