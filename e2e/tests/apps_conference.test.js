@@ -40,7 +40,7 @@ describe('Conference app', { timeout: 120000 }, () => {
     for (const p of ['/client/conference.html', '/client/video-chat.html', '/client/screen-sharing.html',
       '/vendor/flashphoner-room-api-webrtc-only.js', '/vendor/NOTICE',
       '/sdk/examples/demo/streaming/conference/conference.html', '/sdk/flashphoner-room-api.js',
-      '/sdk/examples/demo/dependencies/js/utils.js']) {
+      '/sdk/examples/demo/dependencies/js/utils.js', '/client/records/']) {
       assert.equal((await get(p)).status, 200, `GET ${p}`);
     }
     assert.match((await get('/vendor/NOTICE')).body, /MIT/);
