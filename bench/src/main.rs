@@ -23,6 +23,8 @@ struct Cli {
 enum ServerKind {
     Huddle,
     Janus,
+    /// No server: str0m publisher → str0m subscriber directly (load-generator floor).
+    Direct,
 }
 
 #[derive(clap::Args, Clone)]
@@ -31,7 +33,11 @@ struct Common {
     #[arg(long, value_enum, default_value = "huddle")]
     server: ServerKind,
     /// WebSocket URL of the server (loopback only).
-    #[arg(long = "server-url", alias = "url")]
+    #[arg(
+        long = "server-url",
+        alias = "url",
+        default_value = "ws://127.0.0.1:8080/"
+    )]
     server_url: String,
     /// Loopback address the clients bind (127.0.0.2 for Janus inside its network namespace).
     #[arg(long, default_value = "127.0.0.1")]
@@ -96,6 +102,7 @@ fn opts(c: &Common, warmup: u64, duration: u64) -> RunOpts {
         ServerKind::Janus => Target::Janus {
             url: c.server_url.clone(),
         },
+        ServerKind::Direct => Target::Direct,
     };
     RunOpts {
         target,

@@ -20,8 +20,15 @@ use crate::stats::{clk_tck, percentile_ms, sample_proc, Stats};
 /// Which server and how to reach it.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Huddle { url: String },
-    Janus { url: String },
+    Huddle {
+        url: String,
+    },
+    Janus {
+        url: String,
+    },
+    /// No server: each subscriber is connected straight to its own publisher PeerConnection
+    /// (str0m to str0m). Measures the load generator's own latency floor.
+    Direct,
 }
 
 impl Target {
@@ -29,6 +36,7 @@ impl Target {
         match self {
             Target::Huddle { .. } => "huddle",
             Target::Janus { .. } => "janus",
+            Target::Direct => "direct",
         }
     }
 }
@@ -156,12 +164,16 @@ pub struct ScenarioResult {
     pub server_rss_kib: Option<u64>,
     pub server_kib_per_subscription: Option<f64>,
     pub loadgen_cpu_pct: Option<f64>,
+    /// 1-minute load average of the machine at the end of the window (other work on the box).
+    #[serde(default)]
+    pub loadavg: Option<f64>,
     pub error: Option<String>,
 }
 
 enum Conn {
     Fp(FpClient),
     Janus(JanusClient),
+    None,
 }
 
 #[derive(Clone)]
@@ -190,6 +202,7 @@ impl Participant {
                 Conn::Fp(c)
             }
             Target::Janus { url } => Conn::Janus(JanusClient::connect(url).await?),
+            Target::Direct => Conn::None,
         };
         Ok(Participant {
             conn,
@@ -227,6 +240,7 @@ impl Participant {
                     .push(tokio::spawn(peer.run(role, ctx.clone(), Some(tx))));
                 PubKey::Feed(feed)
             }
+            Conn::None => return Err("direct mode has no server to publish to".into()),
         };
         tokio::time::timeout(opts.setup_timeout, rx)
             .await
@@ -267,6 +281,7 @@ impl Participant {
         match self.conn {
             Conn::Fp(c) => c.close(),
             Conn::Janus(c) => c.close().await,
+            Conn::None => {}
         }
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
@@ -345,8 +360,16 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
 
     let t0 = Instant::now();
     let mut participants: Vec<Participant> = Vec::new();
-    let setup = setup(opts, &ctx, &room, scen, &mut participants);
-    let setup_result = tokio::time::timeout(opts.setup_timeout * 2, setup).await;
+    let setup_result = if let Target::Direct = opts.target {
+        tokio::time::timeout(
+            opts.setup_timeout * 2,
+            setup_direct(opts, &ctx, scen, &mut participants),
+        )
+        .await
+    } else {
+        let setup = setup(opts, &ctx, &room, scen, &mut participants);
+        tokio::time::timeout(opts.setup_timeout * 2, setup).await
+    };
     let mut errors: Vec<String> = match setup_result {
         Err(_) => vec!["setup timed out".into()],
         Ok(errs) => errs,
@@ -378,6 +401,9 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     let p1 = server_sample();
     let l1 = sample_proc("self", tck);
     let (mut lv, mut la) = stats.take_latencies();
+    res.loadavg = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()));
 
     let d = s1.delta(&s0);
     let secs =
@@ -553,4 +579,44 @@ pub fn smoke_check(r: &ScenarioResult) -> Result<(), String> {
     } else {
         Err(why.join("; "))
     }
+}
+
+/// Direct mode: for every subscription, a publisher PeerConnection offers straight to a
+/// subscriber PeerConnection in the same process.
+async fn setup_direct(
+    opts: &RunOpts,
+    ctx: &Ctx,
+    scen: Scenario,
+    out: &mut Vec<Participant>,
+) -> Vec<String> {
+    let audio_only = matches!(scen, Scenario::Audio { .. });
+    let role = Role::Publisher {
+        audio: true,
+        video: !audio_only,
+    };
+    let mut errors = Vec::new();
+    for i in 0..scen.subscriptions() {
+        let r: Result<Participant, BoxError> = async {
+            let mut a = Peer::bind(opts.client_ip, format!("direct{i}-pub")).await?;
+            let mut b = Peer::bind(opts.client_ip, format!("direct{i}-sub")).await?;
+            let offer = a.create_offer(role)?;
+            let answer = b.accept_offer(&offer)?;
+            a.accept_answer(&answer)?;
+            let mut p = Participant {
+                conn: Conn::None,
+                login: format!("direct{i}"),
+                tasks: Vec::new(),
+            };
+            p.tasks.push(tokio::spawn(a.run(role, ctx.clone(), None)));
+            p.tasks
+                .push(tokio::spawn(b.run(Role::Subscriber, ctx.clone(), None)));
+            Ok(p)
+        }
+        .await;
+        match r {
+            Ok(p) => out.push(p),
+            Err(e) => errors.push(format!("direct: {e}")),
+        }
+    }
+    errors
 }

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark: Huddle vs Janus VideoRoom, same scenarios, one run.
+# Builds release, installs Janus (Debian package) if missing, sets up a private network
+# namespace for Janus (127.0.0.2 on a veth; Janus never gathers on loopback interfaces),
+# pins each server to one core and the load generator to another, and writes
+# docs/BENCHMARKS.md. Loopback only; every run is bounded in time.
+#
+# Environment:
+#   BENCH_SCENARIOS  comma list (default: fanout:10,fanout:50,fanout:100,fanout:200,meeting:4,meeting:8,meeting:16,audio:10:30)
+#   BENCH_DURATION   measurement window per scenario, seconds (default 6)
+#   BENCH_WARMUP     seconds between setup and window (default 2)
+#   BENCH_SERVERS    "huddle janus" (default) or one of them
+#   BENCH_OUT        report path (default docs/BENCHMARKS.md)
+#   BENCH_NICE       nice value for servers and load generator (default -5; 0 to disable)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+SCENARIOS="${BENCH_SCENARIOS:-fanout:10,fanout:50,fanout:100,fanout:200,meeting:4,meeting:8,meeting:16,audio:10:30}"
+DURATION="${BENCH_DURATION:-6}"
+WARMUP="${BENCH_WARMUP:-2}"
+SERVERS="${BENCH_SERVERS:-huddle janus}"
+OUT="${BENCH_OUT:-docs/BENCHMARKS.md}"
+NICE="${BENCH_NICE:--5}"
+NS="hbench$$"
+WORK="$(mktemp -d /tmp/huddle-bench.XXXXXX)"
+RESULTS="$WORK/results.jsonl"
+HUDDLE_PID=""
+JANUS_PID=""
+
+NCPU="$(nproc)"
+if [ "$NCPU" -ge 2 ]; then SERVER_CPU=0; LOADGEN_CPU=1; else SERVER_CPU=0; LOADGEN_CPU=0; fi
+
+log() { echo "[bench] $*" >&2; }
+
+stop_pid() { # pid: TERM, then KILL after 5 s
+  local pid="$1"
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  stop_pid "$HUDDLE_PID"
+  stop_pid "$JANUS_PID"
+  ip netns del "$NS" 2>/dev/null || true
+  if [ -n "${KEEP_WORK:-}" ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A prefix array, not a function: "cmd &" must give the pid of the server itself (exec chain).
+if [ "$NICE" != "0" ]; then NICE_CMD=(nice -n "$NICE"); else NICE_CMD=(env); fi
+
+log "building release (huddle, bench)"
+cargo build --release -q -p huddle -p huddle-bench
+BENCH="$ROOT/target/release/bench"
+HUDDLE="$ROOT/target/release/huddle"
+
+want_janus=0; want_huddle=0
+case " $SERVERS " in *" janus "*) want_janus=1 ;; esac
+case " $SERVERS " in *" huddle "*) want_huddle=1 ;; esac
+
+if [ "$want_janus" = 1 ] && ! command -v janus >/dev/null 2>&1; then
+  log "installing janus (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q janus >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q janus >/dev/null; }
+fi
+
+if [ "$want_janus" = 1 ]; then
+  log "network namespace $NS with 127.0.0.2 on a veth"
+  ip netns add "$NS"
+  ip netns exec "$NS" ip link set lo up
+  ip netns exec "$NS" ip link add veth0 type veth peer name veth1
+  ip netns exec "$NS" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 >/dev/null 2>&1 || true
+  ip netns exec "$NS" ip addr add 127.0.0.2/32 dev veth0
+  ip netns exec "$NS" ip link set veth1 up
+  ip netns exec "$NS" ip link set veth0 up
+
+  JCONF="$WORK/janus-conf"
+  mkdir -p "$JCONF"
+  cp bench/janus/*.jcfg "$JCONF/"
+  sed -i "s#CONFIG_DIR#$JCONF#" "$JCONF/janus.jcfg"
+  log "starting janus on core $SERVER_CPU (inside $NS)"
+  "${NICE_CMD[@]}" taskset -c "$SERVER_CPU" ip netns exec "$NS" janus -C "$JCONF/janus.jcfg" -F "$JCONF" -o \
+    >"$WORK/janus.log" 2>&1 &
+  JANUS_PID=$!
+  for _ in $(seq 100); do
+    if ip netns exec "$NS" ss -ltn 2>/dev/null | grep -q '127.0.0.1:8188'; then break; fi
+    sleep 0.1
+  done
+  ip netns exec "$NS" ss -ltn | grep -q '127.0.0.1:8188' || { tail -20 "$WORK/janus.log"; log "janus did not start"; exit 1; }
+  [ "$(cat /proc/$JANUS_PID/comm)" = "janus" ] || { log "pid $JANUS_PID is not janus"; exit 1; }
+fi
+
+if [ "$want_huddle" = 1 ]; then
+  log "starting huddle on core $SERVER_CPU"
+  mkdir -p "$WORK/records"
+  RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$SERVER_CPU" "$HUDDLE" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
+    --http-port 0 --https-port 0 --media-port 0 --records-dir "$WORK/records" --web-dir "$ROOT/web" \
+    >"$WORK/huddle.out" 2>"$WORK/huddle.log" &
+  HUDDLE_PID=$!
+  for _ in $(seq 200); do grep -q 'huddle ready' "$WORK/huddle.out" 2>/dev/null && break; sleep 0.1; done
+  READY="$(grep -m1 'huddle ready' "$WORK/huddle.out" || true)"
+  [ -n "$READY" ] || { tail -20 "$WORK/huddle.log"; log "huddle did not start"; exit 1; }
+  HUDDLE_HTTP="$(sed -E 's/.*http=([^ ]+).*/\1/' <<<"$READY")"
+  case "$HUDDLE_HTTP" in 127.0.0.1:*) ;; *) log "huddle not on 127.0.0.1: $READY"; exit 1 ;; esac
+fi
+
+COMMON=(--duration "$DURATION" --warmup "$WARMUP" --out "$RESULTS" --setup-timeout 20)
+# Warm both servers up (first-use allocations, thread pools) and check them before measuring.
+if [ "$want_huddle" = 1 ]; then
+  "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 60 "$BENCH" smoke --server huddle \
+    --server-url "ws://$HUDDLE_HTTP/" --duration 2 || log "huddle smoke FAILED"
+fi
+if [ "$want_janus" = 1 ]; then
+  "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 60 ip netns exec "$NS" "$BENCH" smoke --server janus \
+    --server-url ws://127.0.0.1:8188 --client-ip 127.0.0.2 --duration 2 || log "janus smoke FAILED"
+fi
+IFS=',' read -r -a LIST <<<"$SCENARIOS"
+for s in "${LIST[@]}"; do
+  if [ "$want_huddle" = 1 ]; then
+    "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
+      --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" "${COMMON[@]}" || true
+  fi
+  if [ "$want_janus" = 1 ]; then
+    "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 ip netns exec "$NS" "$BENCH" run --server janus \
+      --server-url ws://127.0.0.1:8188 --client-ip 127.0.0.2 --server-pid "$JANUS_PID" --scenarios "$s" "${COMMON[@]}" || true
+  fi
+  # No-server floor of the load generator itself, for the smaller scenarios.
+  case "$s" in fanout:10|meeting:4)
+    "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server direct --scenarios "$s" "${COMMON[@]}" || true ;;
+  esac
+done
+
+JANUS_VER="$( (janus --version 2>/dev/null || true) | head -1)"
+NOTES="Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3). Window ${DURATION} s after ${WARMUP} s warm-up per scenario."
+[ -s "$RESULTS" ] || { log "no results"; exit 1; }
+"$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$NOTES"
+mkdir -p bench/results && cp "$RESULTS" bench/results/latest.jsonl
+log "wrote $OUT"
