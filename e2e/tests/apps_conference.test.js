@@ -105,6 +105,13 @@ describe('Conference app', { timeout: 120000 }, () => {
     await A.waitAllDecoding([alice, bob, carol], '#tiles .tile.remote video', 2);
     const mediaMs = Date.now() - tJoined;
 
+    // the Record checkbox took effect: the recordings page lists this room's streams
+    await h.waitUntil(async () => {
+      const res = await fetch(`${env.origin}/client/records/`, { signal: AbortSignal.timeout(5000) });
+      const html = await res.text();
+      return ['alice', 'bob', 'carol'].every((who) => html.includes(`${room}-${who}`));
+    }, { timeout: 10000, what: `/client/records/ listing the streams of ${room}` });
+
     // mute / unmute: the button toggles and the local track is disabled / enabled
     const localVideoEnabled = (p) => p.page.evaluate(() => {
       const v = document.querySelector('#localDisplay video');

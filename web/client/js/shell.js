@@ -300,9 +300,8 @@
       }).on(ROOM_EVENT.FAILED, (r, info) => {
         // The server refused the join (e.g. "Room is full"): show why and drop the session.
         const why = info || 'unknown reason';
-        showError(/full/i.test(why)
-          ? 'Room “' + roomName + '” is full (' + why + '). Try again later or pick another room.'
-          : 'Could not join room “' + roomName + '”: ' + why);
+        showError('Could not join room “' + roomName + '”: ' + why +
+          (/full/i.test(why) ? '. Try again later or pick another room.' : ''));
         app.room = null;
         connection.disconnect();
       }).on(ROOM_EVENT.MESSAGE, (m) => {
