@@ -10,6 +10,14 @@
     const display = previewTile.querySelector('.display');
     let stream = null;
 
+    // Phones and some browsers cannot capture the screen at all.
+    const supported = !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
+    if (!supported) {
+      btn.textContent = 'Screen sharing not supported here';
+      btn.disabled = true;
+      return { start() {}, stop() {} };
+    }
+
     function render() {
       const sharing = !!stream && stream.status() === STREAM_STATUS.PUBLISHING;
       btn.textContent = sharing ? 'Stop sharing' : 'Share screen';
