@@ -242,10 +242,14 @@ async function openPerson(browser, url, name, { viewport = DESKTOP, waitFor, ign
 /** Console logs of every person to e2e/artifacts/, and a last screenshot (unless the page is gone). */
 async function saveLogs(tag, people) {
   fs.mkdirSync(h.ARTIFACTS, { recursive: true });
+  const seen = new Map();
   for (const p of people) {
     if (!p) continue;
-    fs.writeFileSync(path.join(h.ARTIFACTS, `apps-${tag}-${p.name}.console.log`), p.log.join('\n'));
-    await p.page.screenshot({ path: path.join(h.ARTIFACTS, `apps-${tag}-${p.name}.end.png`), timeout: 5000 }).catch(() => {});
+    const n = (seen.get(p.name) || 0) + 1;
+    seen.set(p.name, n);
+    const base = path.join(h.ARTIFACTS, `apps-${tag}-${p.name}${n > 1 ? `-${n}` : ''}`);
+    fs.writeFileSync(`${base}.console.log`, p.log.join('\n'));
+    await p.page.screenshot({ path: `${base}.end.png`, timeout: 5000 }).catch(() => {});
   }
 }
 

@@ -1,7 +1,7 @@
 'use strict';
 // The Conference app (web/client/conference.html), served by huddle itself, used by three people:
 // invite link, remote tiles that decode, unicode chat with sender names, mute, Record, room full, leave.
-const { describe, test, before, after } = require('node:test');
+const { describe, test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
 const A = require('../apps_lib');
@@ -15,9 +15,13 @@ describe('Conference app', { timeout: 120000 }, () => {
     env = await A.setup('apps-conference', { maxParticipants: 3 });
   });
 
-  after(async () => {
+  afterEach(async () => {
+    // keep the logs and a last screenshot of everyone, then free the browser for the next test
     await A.saveLogs('conference', people);
-    for (const p of people) await p.close();
+    for (const p of people.splice(0)) await p.close();
+  });
+
+  after(async () => {
     if (env) await env.teardown();
   });
 

@@ -2,7 +2,7 @@
 // The Video Chat + Screen Sharing app (web/client/screen-sharing.html), served by huddle itself:
 // two people on camera, one shares the screen as a second stream (<room>-<login>-xxxx-screenShare),
 // the other decodes it in a separate large tile, it disappears after Stop sharing; chat; leave.
-const { describe, test, before, after } = require('node:test');
+const { describe, test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
 const A = require('../apps_lib');
@@ -15,9 +15,13 @@ describe('Video Chat + Screen Sharing app', { timeout: 120000 }, () => {
     env = await A.setup('apps-screen-sharing');
   });
 
-  after(async () => {
+  afterEach(async () => {
+    // keep the logs and a last screenshot of everyone, then free the browser for the next test
     await A.saveLogs('screen-sharing', people);
-    for (const p of people) await p.close();
+    for (const p of people.splice(0)) await p.close();
+  });
+
+  after(async () => {
     if (env) await env.teardown();
   });
 

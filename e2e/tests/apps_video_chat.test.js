@@ -2,7 +2,7 @@
 // The Two-Way Video Chat app (web/client/video-chat.html), served by huddle itself: two people,
 // large remote video + small local video in a corner, unicode chat, invite link, a third person is
 // turned away by the page (two-way chat), leave.
-const { describe, test, before, after } = require('node:test');
+const { describe, test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
 const A = require('../apps_lib');
@@ -15,9 +15,13 @@ describe('Two-Way Video Chat app', { timeout: 120000 }, () => {
     env = await A.setup('apps-video-chat');
   });
 
-  after(async () => {
+  afterEach(async () => {
+    // keep the logs and a last screenshot of everyone, then free the browser for the next test
     await A.saveLogs('video-chat', people);
-    for (const p of people) await p.close();
+    for (const p of people.splice(0)) await p.close();
+  });
+
+  after(async () => {
     if (env) await env.teardown();
   });
 
