@@ -4,6 +4,7 @@
 // Everything talks to 127.0.0.1 only; every child process and every wait is bounded in time.
 const { spawn, execFile } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -188,11 +189,26 @@ async function getRange(httpUrl, name, range) {
   return { status: res.status, headers: res.headers, body: Buffer.from(await res.arrayBuffer()) };
 }
 
+/** GET with the path sent exactly as given (fetch would normalize `..`); { status, body }. */
+function rawGet(httpUrl, rawPath) {
+  const u = new URL(httpUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: rawPath, method: 'GET', timeout: 5000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('latin1') }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${rawPath}: timeout`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** The SDK's record info (notifyStreamStatusEvent recordName) of a stream this page publishes. */
 function recordInfo(client, streamName) {
   return client.eval((n) => window.H.published[n] && window.H.published[n].getRecordInfo(), streamName);
 }
 
 module.exports = {
-  run, spawnServer, tempRecordsDir, listRecords, waitRecords, probe, packetSpan, decode, tileColour, getRange, recordInfo,
+  run, spawnServer, tempRecordsDir, listRecords, waitRecords, probe, packetSpan, decode, tileColour, getRange, rawGet, recordInfo,
 };
