@@ -1,5 +1,5 @@
 // Conference: any number of people (the server sets the limit), a tile per participant, Record option.
 (function () {
   'use strict';
-  window.Huddle.startApp({ maxPeople: null, duo: false, share: false });
+  window.Huddle.startApp({ maxPeople: null, duo: false });
 })();

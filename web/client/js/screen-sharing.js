@@ -2,6 +2,6 @@
 (function () {
   'use strict';
   const Huddle = window.Huddle;
-  const app = Huddle.startApp({ maxPeople: 2, duo: true, share: true });
+  const app = Huddle.startApp({ maxPeople: 2, duo: true });
   if (app) Huddle.ScreenShare(app, document.getElementById('shareBtn'), document.getElementById('sharePreview'));
 })();

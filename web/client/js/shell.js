@@ -40,8 +40,9 @@
    * config: {
    *   maxPeople: number|null   client-side limit including me (two-way chats: 2), null = server decides
    *   duo: boolean             one large remote tile (#remoteMain) instead of a growing grid (#tiles)
-   *   share: boolean           Share-screen button (#shareBtn) publishing a second "screenShare" stream
    * }
+   * Returns the app object (state, room, hooks onJoined/onLeft for add-ons such as screen-share.js),
+   * or null when the page cannot work (SDK bundle missing, insecure page, no WebRTC).
    */
   function startApp(config) {
     config = config || {};
