@@ -41,6 +41,8 @@ enum Step {
         name: u8,
         msid: u8,
         record: bool,
+        /// An RTMP ingest (`Command::Ingest`) instead of a WebRTC publish.
+        ingest: bool,
     },
     Play {
         s: u8,
@@ -92,6 +94,7 @@ fuzz_target!(|steps: Vec<Step>| {
             Step::Connect { s, login } => Input::Connect {
                 session: session(s),
                 login: Some(name("user", login)),
+                grants: None,
             },
             Step::Disconnect { s } => Input::Disconnect {
                 session: session(s),
@@ -126,9 +129,9 @@ fuzz_target!(|steps: Vec<Step>| {
                 name: n,
                 msid,
                 record,
-            } => Input::Command {
-                session: session(s),
-                command: Command::Publish(StreamRequest {
+                ingest,
+            } => {
+                let req = StreamRequest {
                     media_session_id: name("m", msid),
                     name: name("stream", n),
                     room: room.map(|r| name("room", r)),
@@ -136,8 +139,16 @@ fuzz_target!(|steps: Vec<Step>| {
                     has_audio: true,
                     has_video: true,
                     record,
-                }),
-            },
+                };
+                Input::Command {
+                    session: session(s),
+                    command: if ingest {
+                        Command::Ingest(req)
+                    } else {
+                        Command::Publish(req)
+                    },
+                }
+            }
             Step::Play { s, name: n, msid } => Input::Command {
                 session: session(s),
                 command: Command::Play(StreamRequest {
@@ -218,7 +229,9 @@ fn drain(hub: &mut Hub, open: &mut HashMap<PeerId, bool>) {
     while let Some(out) = hub.poll_output() {
         if let Output::Media(cmd) = out {
             match cmd {
-                MediaCommand::Publish { peer, .. } | MediaCommand::Play { peer, .. } => {
+                MediaCommand::Publish { peer, .. }
+                | MediaCommand::Ingest { peer, .. }
+                | MediaCommand::Play { peer, .. } => {
                     assert!(open.insert(peer, false).is_none(), "peer id reused");
                 }
                 MediaCommand::Close { peer } => {

@@ -52,6 +52,10 @@ pub enum Command {
         command: String,
     },
     Publish(StreamRequest),
+    /// A publish whose media arrives outside WebRTC (RTMP ingest). Checked and announced like
+    /// [`Command::Publish`]; `sdp` carries the media plane's codec description instead of an
+    /// offer and is passed through untouched.
+    Ingest(StreamRequest),
     Play(StreamRequest),
     Unpublish {
         media_session_id: String,

@@ -15,6 +15,17 @@ pub enum MediaCommand {
         offer: String,
         record: Option<RecordRequest>,
     },
+    /// Register a publisher whose media does not come over WebRTC (an RTMP ingest): there is
+    /// no offer and no answer; report [`MediaEvent::Connected`] once it is registered.
+    /// `description` is the request's codec description (e.g.
+    /// `video=h264:42c01f;audio=opus:2`), read only by the media plane; `name` is the stream
+    /// name its frames are addressed by.
+    Ingest {
+        peer: PeerId,
+        name: String,
+        description: String,
+        record: Option<RecordRequest>,
+    },
     /// Accept a player's offer for the media of `source` (a publisher peer).
     Play {
         peer: PeerId,

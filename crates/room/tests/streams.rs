@@ -354,3 +354,66 @@ fn every_opened_peer_is_closed_exactly_once() {
         }
     );
 }
+
+#[test]
+fn ingest_is_checked_and_announced_like_a_publish_without_an_offer() {
+    let mut h = two_in_room();
+    let mut req = request("rtmp-1", "R-alice-rtmp", Some("R"));
+    req.sdp = "video=h264:42c01f;audio=opus:2".into();
+    req.record = true;
+    let out = h.cmd(1, Command::Ingest(req));
+    let cmds = media_commands(&out);
+    let MediaCommand::Ingest {
+        peer,
+        name,
+        description,
+        record,
+    } = &cmds[0]
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(name, "R-alice-rtmp");
+    assert_eq!(description, "video=h264:42c01f;audio=opus:2");
+    assert_eq!(
+        record.as_ref().map(|r| r.stream.as_str()),
+        Some("R-alice-rtmp")
+    );
+    assert!(
+        events(&out, 2).is_empty(),
+        "not announced before it is live"
+    );
+    let peer = *peer;
+    let out = h.input(Input::Media(MediaEvent::Connected { peer }));
+    assert_eq!(
+        statuses(&out, 1),
+        vec![("rtmp-1".into(), StreamState::Publishing, String::new())]
+    );
+    assert_eq!(
+        events(&out, 2),
+        vec![RoomEvent::Published(stream("alice", "R-alice-rtmp"))]
+    );
+    // Browsers play it like any stream.
+    let out = h.cmd(2, Command::Play(request("b1", "R-alice-rtmp", Some("R"))));
+    assert!(matches!(media_commands(&out)[0], MediaCommand::Play { source, .. } if source == peer));
+    // Same name checks as a publish.
+    let mut again = request("rtmp-2", "R-alice-rtmp", Some("R"));
+    again.sdp = "video=h264:42c01f".into();
+    let out = h.cmd(1, Command::Ingest(again));
+    assert!(media_commands(&out).is_empty());
+    assert_eq!(
+        statuses(&out, 1),
+        vec![(
+            "rtmp-2".into(),
+            StreamState::Failed,
+            "Stream name is already in use".into()
+        )]
+    );
+    // Not in the room: refused.
+    let out = h.cmd(1, Command::Ingest(request("rtmp-3", "X-alice", Some("X"))));
+    assert!(media_commands(&out).is_empty());
+    assert_eq!(statuses(&out, 1)[0].1, StreamState::Failed);
+    // Leaving ends it like a publication: UNPUBLISHED to the room, Close to the media plane.
+    let out = h.leave(1, "R");
+    assert!(events(&out, 2).contains(&RoomEvent::Unpublished(stream("alice", "R-alice-rtmp"))));
+    assert!(media_commands(&out).contains(&MediaCommand::Close { peer }));
+}

@@ -183,6 +183,12 @@ fn log_media_command(command: &MediaCommand) {
         MediaCommand::Publish { peer, record, .. } => {
             debug!(%peer, record = record.as_ref().map(|r| r.file_name.as_str()), "media: publish")
         }
+        MediaCommand::Ingest {
+            peer,
+            name,
+            description,
+            record,
+        } => debug!(%peer, %name, %description, record = record.as_ref().map(|r| r.file_name.as_str()), "media: ingest"),
         MediaCommand::Play { peer, source, .. } => debug!(%peer, %source, "media: play"),
         MediaCommand::Close { peer } => debug!(%peer, "media: close"),
     }

@@ -144,7 +144,8 @@ impl Hub {
                 let result = Err(format!("Unknown command: {command}"));
                 self.reply_then_flush(session, op, result);
             }
-            Command::Publish(req) => self.publish(now, session, req),
+            Command::Publish(req) => self.publish(now, session, req, false),
+            Command::Ingest(req) => self.publish(now, session, req, true),
             Command::Play(req) => self.play(session, req),
             Command::Unpublish { media_session_id } | Command::Stop { media_session_id } => {
                 self.stop_by_client(session, &media_session_id)
@@ -191,7 +192,7 @@ impl Hub {
                     result: Err(reason),
                 },
             ),
-            Command::Publish(req) => {
+            Command::Publish(req) | Command::Ingest(req) => {
                 let status = request_status(&req, true, StreamState::Failed, &reason);
                 self.send(session, ServerMessage::StreamStatus(status));
             }

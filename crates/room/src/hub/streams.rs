@@ -5,7 +5,15 @@ use super::*;
 impl Hub {
     // ---- streams ----
 
-    pub(super) fn publish(&mut self, now: Now, session: SessionId, req: StreamRequest) {
+    /// `publishStream`, or with `ingest` an RTMP publish (no offer: `req.sdp` is a codec
+    /// description for the media plane).
+    pub(super) fn publish(
+        &mut self,
+        now: Now,
+        session: SessionId,
+        req: StreamRequest,
+        ingest: bool,
+    ) {
         if let Err(reason) = self.check_publish(session, &req) {
             info!(%session, stream = %req.name, reason = %reason, "publish refused");
             let status = request_status(&req, true, StreamState::Failed, &reason);
@@ -35,13 +43,28 @@ impl Hub {
             }
         });
         let peer = self.allocate_peer();
-        info!(%session, %peer, stream = %req.name, room = ?req.room, record = record.is_some(), "publish requested");
+        info!(%session, %peer, stream = %req.name, room = ?req.room, record = record.is_some(), ingest, "publish requested");
         self.stream_names.insert(req.name.clone(), peer);
         self.sessions
             .get_mut(&session)
             .expect("checked")
             .media
             .insert(req.media_session_id.clone(), peer);
+        let record_name = record.as_ref().map(|r| r.file_name.clone());
+        let command = if ingest {
+            MediaCommand::Ingest {
+                peer,
+                name: req.name.clone(),
+                description: req.sdp,
+                record,
+            }
+        } else {
+            MediaCommand::Publish {
+                peer,
+                offer: req.sdp,
+                record,
+            }
+        };
         self.publications.insert(
             peer,
             Publication {
@@ -52,17 +75,13 @@ impl Hub {
                 login,
                 has_audio: req.has_audio,
                 has_video: req.has_video,
-                record_name: record.as_ref().map(|r| r.file_name.clone()),
+                record_name,
                 started_unix_ms: now.unix_ms,
                 phase: Phase::Pending,
                 players: BTreeSet::new(),
             },
         );
-        self.outputs.push_back(Output::Media(MediaCommand::Publish {
-            peer,
-            offer: req.sdp,
-            record,
-        }));
+        self.outputs.push_back(Output::Media(command));
     }
 
     pub(super) fn check_publish(
