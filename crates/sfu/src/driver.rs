@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use huddle_room::{MediaCommand, MediaEvent};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::ingest::IngestFrame;
 use crate::record::RecorderQueue;
 use crate::sfu::Sfu;
 
@@ -20,6 +21,8 @@ const READ_BURST: usize = 64;
 
 pub(crate) enum Msg {
     Command(MediaCommand),
+    /// A frame for the ingest publisher of this stream name.
+    Ingest(String, IngestFrame),
     /// Run the callback once every earlier command is applied and its recordings finished.
     Settle(Box<dyn FnOnce() + Send>),
     Shutdown,
@@ -46,6 +49,7 @@ pub(crate) fn run(
         loop {
             match commands.try_recv() {
                 Ok(Msg::Command(cmd)) => sfu.handle_command(cmd, Instant::now()),
+                Ok(Msg::Ingest(name, frame)) => sfu.handle_ingest(&name, frame, Instant::now()),
                 Ok(Msg::Settle(done)) => recorder.settle(done),
                 Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => {
                     sfu.shutdown(Instant::now());

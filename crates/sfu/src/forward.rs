@@ -5,10 +5,11 @@
 //! RTP-mode forwarder can replace it later.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use huddle_room::PeerId;
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 
 use crate::peer::{Peer, Role};
 
@@ -55,6 +56,32 @@ impl Graph {
     }
 }
 
+/// One whole media frame of a publisher, whatever it came from: a browser publisher's
+/// depacketized str0m `MediaData`, or an ingest (RTMP) frame. Players and recorders take this.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub kind: MediaKind,
+    /// RTP media time on the codec clock (90 kHz video, 48 kHz Opus).
+    pub time: MediaTime,
+    /// When the frame arrived at the server (the wallclock paired with `time` in RTCP).
+    pub network_time: Instant,
+    pub keyframe: bool,
+    pub data: Arc<[u8]>,
+}
+
+impl Frame {
+    /// A browser publisher's frame.
+    pub fn from_media_data(kind: MediaKind, data: &MediaData) -> Frame {
+        Frame {
+            kind,
+            time: data.time,
+            network_time: data.network_time,
+            keyframe: data.is_keyframe(),
+            data: data.data.clone(),
+        }
+    }
+}
+
 /// What happened when a frame was offered to a player.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Written {
@@ -64,8 +91,9 @@ pub enum Written {
     Failed(String),
 }
 
-/// Writes one publisher frame of `kind` into a player.
-pub fn write_frame(player: &mut Peer, kind: MediaKind, data: &MediaData, now: Instant) -> Written {
+/// Writes one publisher frame into a player.
+pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
+    let kind = frame.kind;
     if player.failed || player.connected.is_none() {
         return Written::Skipped;
     }
@@ -76,7 +104,7 @@ pub fn write_frame(player: &mut Peer, kind: MediaKind, data: &MediaData, now: In
         return Written::Skipped;
     };
     if kind == MediaKind::Video && state.waiting_keyframe {
-        if !data.is_keyframe() {
+        if !frame.keyframe {
             return Written::Skipped;
         }
         state.waiting_keyframe = false;
@@ -87,7 +115,7 @@ pub fn write_frame(player: &mut Peer, kind: MediaKind, data: &MediaData, now: In
     let Some(writer) = player.rtc.writer(mid) else {
         return Written::Skipped;
     };
-    match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+    match writer.write(pt, frame.network_time, frame.time, frame.data.clone()) {
         Ok(()) => Written::Yes,
         Err(e) => Written::Failed(format!("Failed by error: {e}")),
     }

@@ -10,13 +10,15 @@
 //! Modules, one job each: `codecs` (which codec a publisher may send, what a player is
 //! offered), `sdp_fixups` (one msid stream id per play answer), `candidates` (announced
 //! addresses, wildcard-bind destination), `peer` (an `Rtc` with its role and liveness timers),
-//! `forward` (graph publisher -> players, frame-mode forwarding, keyframe relay), `sfu` (the
+//! `forward` (graph publisher -> players, frame-mode forwarding, keyframe relay), `ingest`
+//! (publishers without an Rtc, fed frames by the RTMP edge), `sfu` (the
 //! sans-IO core), `driver` (socket thread), `record` (recorder thread), `stats` (atomics).
 
 mod candidates;
 mod codecs;
 mod driver;
 mod forward;
+mod ingest;
 mod peer;
 mod record;
 mod sdp_fixups;
@@ -34,6 +36,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::candidates::detect_local_ipv4;
 pub use crate::codecs::SourceCodecs;
+pub use crate::forward::Frame;
+pub use crate::ingest::{codecs_from_description, IngestFrame, LatencyStats};
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::MediaStats;
@@ -82,6 +86,13 @@ impl MediaHandle {
         if self.inner.tx.send(Msg::Command(cmd)).is_err() {
             tracing::warn!("media plane is stopped; command dropped");
         }
+    }
+
+    /// Queues a frame for the ingest (RTMP) publisher registered under stream `name` by a
+    /// [`MediaCommand::Ingest`]. Frames for an unknown name are dropped and counted
+    /// ([`MediaStats::ingest_dropped`]). Never blocks.
+    pub fn ingest(&self, name: &str, frame: IngestFrame) {
+        let _ = self.inner.tx.send(Msg::Ingest(name.to_string(), frame));
     }
 
     /// The bound UDP address (the port is the real one when `bind` asked for port 0).

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use huddle_record::{Codec as RecCodec, StreamRecorder};
 use huddle_room::{PeerId, RecordRequest};
 use str0m::format::Codec;
-use str0m::media::{MediaData, MediaKind};
+use str0m::media::MediaKind;
 
 use crate::codecs::SourceCodecs;
+use crate::forward::Frame;
 use crate::sfu::{FrameSink, RecorderFactory};
 
 enum RecMsg {
@@ -80,15 +81,15 @@ struct ChannelSink {
 }
 
 impl FrameSink for ChannelSink {
-    fn frame(&mut self, kind: MediaKind, data: &MediaData) {
+    fn frame(&mut self, frame: &Frame) {
         let _ = self.tx.send(RecMsg::Frame {
             id: self.id,
-            video: kind == MediaKind::Video,
+            video: frame.kind == MediaKind::Video,
             // The recorder works with wrapping 32-bit RTP time deltas.
-            rtp_ts: data.time.numer() as u32,
-            arrival: data.network_time,
-            keyframe: data.is_keyframe(),
-            data: data.data.clone(),
+            rtp_ts: frame.time.numer() as u32,
+            arrival: frame.network_time,
+            keyframe: frame.keyframe,
+            data: frame.data.clone(),
         });
     }
 

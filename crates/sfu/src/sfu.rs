@@ -14,7 +14,8 @@ use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Event, Input, Output};
 
 use crate::codecs::{self, SourceCodecs};
-use crate::forward::{self, Graph, Written};
+use crate::forward::{self, Frame, Graph, Written};
+use crate::ingest::{self, Ingest, IngestFrame};
 use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
 use crate::sdp_fixups;
 use crate::stats::Counters;
@@ -31,7 +32,7 @@ pub struct Transmit {
 
 /// Frames handed to a recorder (see record.rs).
 pub trait FrameSink: Send {
-    fn frame(&mut self, kind: MediaKind, data: &str0m::media::MediaData);
+    fn frame(&mut self, frame: &Frame);
     fn close(&mut self);
 }
 
@@ -50,6 +51,9 @@ pub struct Sfu {
     /// Rtc events waiting to be handled, with the peer they came from.
     work: VecDeque<(PeerId, Event)>,
     recorders: HashMap<PeerId, Box<dyn FrameSink>>,
+    /// Ingest (RTMP) publishers: no Rtc, frames arrive through [`Sfu::handle_ingest`].
+    ingests: HashMap<PeerId, Ingest>,
+    ingest_names: HashMap<String, PeerId>,
     recorder_factory: Option<RecorderFactory>,
     counters: Arc<Counters>,
     next_housekeeping: Instant,
@@ -74,6 +78,8 @@ impl Sfu {
             events: VecDeque::new(),
             work: VecDeque::new(),
             recorders: HashMap::new(),
+            ingests: HashMap::new(),
+            ingest_names: HashMap::new(),
             recorder_factory: None,
             counters,
             next_housekeeping: now + HOUSEKEEPING,
@@ -113,8 +119,9 @@ impl Sfu {
         Counters::add(&self.counters.dropped, 1);
     }
 
+    /// WebRTC peers and ingest publishers.
     pub fn peer_count(&self) -> usize {
-        self.peers.len()
+        self.peers.len() + self.ingests.len()
     }
 
     // ---------------------------------------------------------------- commands
@@ -126,6 +133,12 @@ impl Sfu {
                 offer,
                 record,
             } => self.publish(peer, &offer, record, now),
+            MediaCommand::Ingest {
+                peer,
+                name,
+                description,
+                record,
+            } => self.open_ingest(peer, name, &description, record),
             MediaCommand::Play {
                 peer,
                 source,
@@ -220,6 +233,63 @@ impl Sfu {
         self.poll_peer(id);
     }
 
+    /// Registers an ingest publisher; it is live at once (Connected right away).
+    fn open_ingest(
+        &mut self,
+        id: PeerId,
+        name: String,
+        description: &str,
+        record: Option<RecordRequest>,
+    ) {
+        if self.peers.contains_key(&id) || self.ingests.contains_key(&id) {
+            return self.fail_new(id, "Failed by error: peer id already in use");
+        }
+        if self.ingest_names.contains_key(&name) {
+            return self.fail_new(id, "Stream name is already in use");
+        }
+        let codecs = match ingest::codecs_from_description(description) {
+            Ok(c) => c,
+            Err(reason) => return self.fail_new(id, &reason),
+        };
+        if let (Some(req), Some(factory)) = (&record, self.recorder_factory.as_mut()) {
+            if let Some(sink) = factory(id, req, &codecs) {
+                self.recorders.insert(id, sink);
+            }
+        }
+        tracing::info!("ingest {id} {name:?}: {description}");
+        self.ingest_names.insert(name.clone(), id);
+        self.ingests.insert(
+            id,
+            Ingest {
+                name,
+                codecs,
+                frames_in: 0,
+                latency: Default::default(),
+            },
+        );
+        self.graph.add_publisher(id);
+        Counters::add(&self.counters.publishers, 1);
+        self.events.push_back(MediaEvent::Connected { peer: id });
+    }
+
+    /// A frame for the ingest publisher registered as `name`; dropped (and counted) when no
+    /// such ingest is open.
+    pub fn handle_ingest(&mut self, name: &str, frame: IngestFrame, now: Instant) {
+        let Some(&id) = self.ingest_names.get(name) else {
+            Counters::add(&self.counters.ingest_dropped, 1);
+            return;
+        };
+        let frame = frame.into_frame();
+        if let Some(ing) = self.ingests.get_mut(&id) {
+            ing.frames_in += 1;
+        }
+        if let Some(rec) = self.recorders.get_mut(&id) {
+            rec.frame(&frame);
+        }
+        self.forward(id, &frame, now);
+        self.process_work(now);
+    }
+
     fn play(&mut self, id: PeerId, source: PeerId, offer: &str, now: Instant) {
         if self.peers.contains_key(&id) {
             self.fail_new(id, "Failed by error: peer id already in use");
@@ -227,7 +297,10 @@ impl Sfu {
         }
         let source_codecs = match self.peers.get(&source).map(|p| &p.role) {
             Some(Role::Publisher(p)) => p.codecs.clone(),
-            _ => return self.fail_new(id, "Stream not found"),
+            _ => match self.ingests.get(&source) {
+                Some(ing) => ing.codecs.clone(),
+                None => return self.fail_new(id, "Stream not found"),
+            },
         };
         let config = codecs::player_config(&source_codecs);
         let (mut rtc, answer) = match self.template.accept(offer, config, now) {
@@ -286,6 +359,26 @@ impl Sfu {
     }
 
     fn close(&mut self, id: PeerId, now: Instant) {
+        if let Some(ing) = self.ingests.remove(&id) {
+            self.ingest_names.remove(&ing.name);
+            self.graph.remove_publisher(id);
+            Counters::sub(&self.counters.publishers, 1);
+            if let Some(mut rec) = self.recorders.remove(&id) {
+                rec.close();
+            }
+            let l = &ing.latency;
+            tracing::info!(
+                "closed ingest {id} {:?}: frames_in={} player_writes={} added_latency_ms mean={:.2} p50={} p95={} max={:.2}",
+                ing.name,
+                ing.frames_in,
+                l.writes,
+                l.mean().as_secs_f64() * 1000.0,
+                l.quantile_ms(0.5),
+                l.quantile_ms(0.95),
+                l.max.as_secs_f64() * 1000.0,
+            );
+            return;
+        }
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
@@ -328,7 +421,8 @@ impl Sfu {
 
     /// Stops everything (recordings closed cleanly). Peers are dropped.
     pub fn shutdown(&mut self, now: Instant) {
-        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        let mut ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        ids.extend(self.ingests.keys().copied());
         for id in ids {
             self.close(id, now);
         }
@@ -566,18 +660,28 @@ impl Sfu {
         if kind == MediaKind::Video && !data.contiguous {
             self.keyframe_from(id, KeyframeRequestKind::Pli, false, now);
         }
+        let frame = Frame::from_media_data(kind, &data);
         if let Some(rec) = self.recorders.get_mut(&id) {
-            rec.frame(kind, &data);
+            rec.frame(&frame);
         }
-        let n = self.graph.player_count(id);
+        self.forward(id, &frame, now);
+    }
+
+    /// Writes a publisher's (or ingest's) frame into each of its players.
+    fn forward(&mut self, source: PeerId, frame: &Frame, now: Instant) {
+        let n = self.graph.player_count(source);
         for i in 0..n {
-            let player_id = self.graph.players(id)[i];
+            let player_id = self.graph.players(source)[i];
             let Some(player) = self.peers.get_mut(&player_id) else {
                 continue;
             };
-            match forward::write_frame(player, kind, &data, now) {
+            match forward::write_frame(player, frame, now) {
                 Written::Yes => {
                     Counters::add(&self.counters.frames_forwarded, 1);
+                    if let Some(ing) = self.ingests.get_mut(&source) {
+                        ing.latency
+                            .add(Instant::now().saturating_duration_since(frame.network_time));
+                    }
                     self.poll_peer(player_id);
                 }
                 Written::Skipped => {}

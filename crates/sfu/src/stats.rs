@@ -18,6 +18,8 @@ pub struct MediaStats {
     pub dropped: u64,
     /// Media frames written to players.
     pub frames_forwarded: u64,
+    /// Ingest frames for a stream name that is not (or no longer) registered.
+    pub ingest_dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +32,7 @@ pub(crate) struct Counters {
     pub bytes_out: AtomicU64,
     pub dropped: AtomicU64,
     pub frames_forwarded: AtomicU64,
+    pub ingest_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -55,6 +58,7 @@ impl Counters {
             bytes_out: get(&self.bytes_out),
             dropped: get(&self.dropped),
             frames_forwarded: get(&self.frames_forwarded),
+            ingest_dropped: get(&self.ingest_dropped),
         }
     }
 }

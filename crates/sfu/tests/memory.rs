@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_window, audio_frame, garbage, video_frame, Client};
 use huddle_room::{MediaCommand, MediaEvent, PeerId};
-use huddle_sfu::{check_answer, Sfu};
+use huddle_sfu::{check_answer, IngestFrame, Sfu};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use str0m::format::Codec;
@@ -532,4 +532,168 @@ fn bench_fanout() {
         let q = 1 + i as usize;
         assert!(w.clients[q].frames(MediaKind::Video).len() as u32 >= vi - 40);
     }
+}
+
+/// An ingest (RTMP) publisher has no Rtc: it is live when registered, its H.264 Annex-B and
+/// Opus frames reach a WebRTC player byte-equal, keyframe requests to it are ignored, and
+/// frames for unknown names are dropped and counted.
+#[test]
+fn ingest_frames_reach_a_player() {
+    let mut w = World::new();
+    let source = PeerId(1);
+    let name = "R-encoder-rtmp";
+    w.command(MediaCommand::Ingest {
+        peer: source,
+        name: name.into(),
+        description: "video=h264:42c01f;audio=opus:2".into(),
+        record: None,
+    });
+    assert!(w.connected(source), "an ingest is live at once");
+    assert!(w.answer_for(source).is_none(), "an ingest has no SDP");
+    assert_eq!(w.sfu.stats().publishers, 1);
+    // The same name twice is refused.
+    w.command(MediaCommand::Ingest {
+        peer: PeerId(9),
+        name: name.into(),
+        description: "audio=opus:1".into(),
+        record: None,
+    });
+    assert_eq!(
+        w.failed(PeerId(9)).as_deref(),
+        Some("Stream name is already in use")
+    );
+    w.command(MediaCommand::Ingest {
+        peer: PeerId(10),
+        name: "other".into(),
+        description: "video=vp9:1".into(),
+        record: None,
+    });
+    assert!(w.failed(PeerId(10)).is_some());
+
+    let (q, answer) = w.play(PeerId(2), source);
+    assert_play_answer_msid(&answer);
+    assert_eq!(w.clients[q].negotiated(MediaKind::Video), Some(Codec::H264));
+    assert_eq!(w.clients[q].negotiated(MediaKind::Audio), Some(Codec::Opus));
+    let h264 = answer
+        .lines()
+        .find(|l| l.contains("packetization-mode=1") && l.contains("profile-level-id"))
+        .unwrap_or_else(|| panic!("H.264 mode 1 fmtp in:\n{answer}"));
+    assert!(h264.contains("a=fmtp:"), "{h264}");
+
+    let mut sent_video: Vec<Vec<u8>> = Vec::new();
+    let mut sent_audio: Vec<Vec<u8>> = Vec::new();
+    let start = w.now;
+    let (mut vi, mut ai) = (0u32, 0u32);
+    let (mut next_video, mut next_audio) = (w.now, w.now);
+    let mut cpu = Duration::ZERO;
+    let mut cpu_frames = 0u32;
+    // A frame for a name nobody registered.
+    w.sfu.handle_ingest(
+        "nobody",
+        IngestFrame::Audio {
+            opus: audio_frame(Codec::Opus, 0).into(),
+            rtp_time_48k: 0,
+            received: w.now,
+        },
+        w.now,
+    );
+    assert_eq!(w.sfu.stats().ingest_dropped, 1);
+    while w.now < start + Duration::from_secs(3) {
+        if w.now >= next_video {
+            // Keyframes every 15 frames (1 s at 15 fps), like `ffmpeg -g 15`.
+            let frame = video_frame(Codec::H264, vi, vi % 15 == 0);
+            let t = Instant::now();
+            let now = w.now;
+            w.sfu.handle_ingest(
+                name,
+                IngestFrame::Video {
+                    annexb: frame.clone().into(),
+                    keyframe: vi % 15 == 0,
+                    rtp_time_90k: vi * 6000,
+                    received: now,
+                },
+                now,
+            );
+            w.pump();
+            cpu += t.elapsed();
+            cpu_frames += 1;
+            sent_video.push(frame);
+            vi += 1;
+            next_video += Duration::from_micros(66_667);
+        }
+        if w.now >= next_audio {
+            let frame = audio_frame(Codec::Opus, ai);
+            let now = w.now;
+            w.sfu.handle_ingest(
+                name,
+                IngestFrame::Audio {
+                    opus: frame.clone().into(),
+                    rtp_time_48k: ai * 960,
+                    received: now,
+                },
+                now,
+            );
+            sent_audio.push(frame);
+            ai += 1;
+            next_audio += Duration::from_millis(20);
+        }
+        if w.now == start + Duration::from_millis(1500) {
+            // Nobody to ask: ignored without harm.
+            let now = w.now;
+            w.clients[q].request_keyframe(now);
+        }
+        w.step();
+    }
+    for _ in 0..100 {
+        w.step();
+    }
+    let got_video = w.clients[q].frames(MediaKind::Video);
+    let got_audio = w.clients[q].frames(MediaKind::Audio);
+    assert_window(&sent_video, &got_video, "video");
+    assert_window(&sent_audio, &got_audio, "audio");
+    assert!(
+        got_video.len() + 2 >= sent_video.len(),
+        "video {} of {}",
+        got_video.len(),
+        sent_video.len()
+    );
+    assert!(
+        got_audio.len() + 5 >= sent_audio.len(),
+        "audio {} of {}",
+        got_audio.len(),
+        sent_audio.len()
+    );
+    assert!(
+        w.clients[q]
+            .received
+            .iter()
+            .find(|(k, _, _)| *k == MediaKind::Video)
+            .unwrap()
+            .2,
+        "the first video frame a player gets is a keyframe"
+    );
+    eprintln!(
+        "ingest -> player in memory: {} video frames, mean CPU {:?} per frame (handle_ingest + RTP packetize + SRTP + in-memory delivery)",
+        cpu_frames,
+        cpu / cpu_frames.max(1)
+    );
+    assert!(w.failed(PeerId(2)).is_none());
+
+    // Close: gone, its frames dropped and counted.
+    w.command(MediaCommand::Close { peer: source });
+    assert_eq!(w.sfu.stats().publishers, 0);
+    let dropped = w.sfu.stats().ingest_dropped;
+    let now = w.now;
+    w.sfu.handle_ingest(
+        name,
+        IngestFrame::Audio {
+            opus: audio_frame(Codec::Opus, 1).into(),
+            rtp_time_48k: 0,
+            received: now,
+        },
+        now,
+    );
+    assert_eq!(w.sfu.stats().ingest_dropped, dropped + 1);
+    w.command(MediaCommand::Close { peer: PeerId(2) });
+    assert_eq!(w.sfu.peer_count(), 0);
 }
