@@ -518,6 +518,9 @@ impl Sfu {
         for (id, reason) in failed {
             self.fail(id, reason);
         }
+        if housekeeping {
+            self.rerequest_keyframes(now);
+        }
         self.scratch = due;
         if housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
@@ -527,6 +530,30 @@ impl Sfu {
             self.earliest = self.earliest.min(p.next_timeout);
         }
         self.process_work(now);
+    }
+
+    /// A player still waiting for its first keyframe asks its publisher again (throttled).
+    /// One request is not enough: Chrome ignores a keyframe request that comes within 300 ms
+    /// of the previous one, so when two players join close together the second one's request
+    /// can be lost, and that player would wait until the next periodic keyframe, or forever.
+    fn rerequest_keyframes(&mut self, now: Instant) {
+        let mut starving: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter_map(|p| match &p.role {
+                Role::Player(pl)
+                    if pl.waiting_keyframe && pl.video.is_some() && p.connected.is_some() =>
+                {
+                    Some(pl.source)
+                }
+                _ => None,
+            })
+            .collect();
+        starving.sort();
+        starving.dedup();
+        for source in starving {
+            self.keyframe_from(source, KeyframeRequestKind::Pli, false, now);
+        }
     }
 
     // ---------------------------------------------------------------- internals

@@ -697,3 +697,50 @@ fn ingest_frames_reach_a_player() {
     w.command(MediaCommand::Close { peer: PeerId(2) });
     assert_eq!(w.sfu.peer_count(), 0);
 }
+
+/// A publisher that ignores the first keyframe request (as Chrome does when a second request
+/// follows the previous one within 300 ms) still gets asked again, so a waiting player starts.
+#[test]
+fn waiting_player_keeps_asking_for_a_keyframe() {
+    let mut w = World::new();
+    let publisher = PeerId(1);
+    let p = w.publish(publisher, &[Codec::Vp8], &[MediaKind::Video]);
+    let (q, _) = w.play(PeerId(2), publisher);
+    let start = w.now;
+    let mut next_video = w.now;
+    let mut vi = 0u32;
+    let mut ignored = 0usize;
+    let mut answered = 0usize;
+    while w.now < start + Duration::from_secs(4) {
+        if w.now >= next_video {
+            // Keyframes only in answer to a request, and the first request is ignored.
+            let requests = w.clients[p].keyframe_requests.len();
+            let key = if requests > ignored + answered && ignored == 0 {
+                ignored = requests - answered;
+                false
+            } else if requests > ignored + answered {
+                answered = requests - ignored;
+                true
+            } else {
+                false
+            };
+            let frame = video_frame(Codec::Vp8, vi, key);
+            let now = w.now;
+            w.clients[p].write(MediaKind::Video, now, vi as u64 * 3000, &frame);
+            vi += 1;
+            next_video += Duration::from_millis(33);
+        }
+        w.pump();
+        w.step();
+    }
+    assert!(ignored >= 1, "the first request was seen and ignored");
+    assert!(
+        answered >= 1,
+        "the SFU asked again after the ignored request"
+    );
+    let got = w.clients[q].frames(MediaKind::Video);
+    assert!(
+        !got.is_empty(),
+        "the waiting player got video after the repeated request"
+    );
+}
