@@ -9,4 +9,6 @@ bash scripts/install-deps.sh --server
 command -v cargo >/dev/null 2>&1 || { echo "run.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
 cargo build --release -p huddle
 bash scripts/build-web.sh          # web/vendor and web/sdk for the apps the server serves
-exec "$ROOT/target/release/huddle" "$@"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+[[ "$TARGET_DIR" = /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+exec "$TARGET_DIR/release/huddle" "$@"

@@ -21,7 +21,8 @@ const E2E_DIR = path.resolve(__dirname, '..');
 const REPO_DIR = path.resolve(E2E_DIR, '..');
 const ARTIFACTS = path.join(E2E_DIR, 'artifacts');
 const SDK_DIR = path.join(E2E_DIR, 'node_modules', '@flashphoner', 'websdk');
-const HUDDLE_BIN = process.env.HUDDLE_BIN || path.join(REPO_DIR, 'target', 'release', 'huddle');
+const TARGET_DIR = process.env.CARGO_TARGET_DIR ? path.resolve(REPO_DIR, process.env.CARGO_TARGET_DIR) : path.join(REPO_DIR, 'target');
+const HUDDLE_BIN = process.env.HUDDLE_BIN || path.join(TARGET_DIR, 'release', 'huddle');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 // Recipe §1: exactly ONE --disable-features switch (Chromium keeps only the last one).
