@@ -93,8 +93,11 @@ describe('recording', { timeout: 300000 }, () => {
       perStreamRoom = room;
       const alice = await client('alice');
       const bob = await client('bob');
-      await alice.join(room);
-      await bob.join(room);
+      // alice sends VP8 (Chromium's default), bob is forced to H.264: both recorder paths are covered.
+      // Nobody plays (autoPlay off): the recordings come from the publishers alone.
+      await bob.forceCodecs({ video: 'H264' });
+      await alice.join(room, { autoPlay: false });
+      await bob.join(room, { autoPlay: false });
       const pubs = {};
       [pubs.alice, pubs.bob] = await Promise.all([publish(alice, true), publish(bob, true)]);
       for (const [login, p] of Object.entries(pubs)) {
@@ -118,7 +121,7 @@ describe('recording', { timeout: 300000 }, () => {
         const probe = await waitFinished(file);
         const { v, a } = codecs(probe);
         assert.equal(v.length, 1, `${login}: one video track (${v})`);
-        assert.ok(VIDEO_CODECS.includes(v[0]), `${login}: video codec ${v[0]}`);
+        assert.equal(v[0], { alice: 'vp8', bob: 'h264' }[login], `${login}: video codec`);
         assert.deepEqual(a, ['opus'], `${login}: audio codec`);
         const duration = Number(probe.format.duration);
         const wall = (stopT - p.t) / 1000;
@@ -190,6 +193,14 @@ describe('recording', { timeout: 300000 }, () => {
       };
       const fa = fileOf('alice', pa.name);
       const fb = fileOf('bob', pb.name);
+      for (const f of [fa, fb]) {
+        const c = codecs(await rl.probe(path.join(server.recordsDir, f.name)));
+        assert.ok(c.v.length === 1 && VIDEO_CODECS.includes(c.v[0]) && c.a.join() === 'opus', `${f.name}: ${JSON.stringify(c)}`);
+      }
+      // the pending-mix job is removed once the mix is done
+      const job = path.join(server.recordsDir, '.jobs', `${mixName}.json`);
+      await h.waitUntil(() => !fs.existsSync(job), { timeout: 5000, what: `${job} removed after the mix` });
+      assert.ok(!fs.existsSync(`${job.slice(0, -5)}.failed`), 'mix job not marked failed');
       assert.ok(Math.abs(roomStart - t0) < 1500, `room start ${roomStart} vs first join ${t0}`);
       const bOffset = (fb.start - roomStart) / 1000;
       log(`room ${room}: wall ${wall.toFixed(3)} s, bob joined at +${((bobJoin - t0) / 1000).toFixed(3)} s, ` +
