@@ -12,6 +12,10 @@ pub struct RoomConfig {
     pub max_message_bytes: usize,
     /// Template of recording file names; see [`crate::record_name`].
     pub record_template: String,
+    /// Rooms on this server; `0` means unlimited. A join that would create one more fails.
+    pub max_rooms: usize,
+    /// Streams one session may publish at once; `0` means unlimited.
+    pub max_streams_per_session: usize,
 }
 
 impl Default for RoomConfig {
@@ -21,6 +25,8 @@ impl Default for RoomConfig {
             max_participants: 0,
             max_message_bytes: 64 * 1024,
             record_template: crate::record_name::DEFAULT_TEMPLATE.to_string(),
+            max_rooms: 0,
+            max_streams_per_session: 8,
         }
     }
 }

@@ -1,6 +1,6 @@
 use std::time::Instant;
 
-use crate::{MediaEvent, SessionId};
+use crate::{Grants, MediaEvent, SessionId};
 
 /// The time of an input: monotonic for timers, wall clock (Unix ms) for names and reports.
 #[derive(Clone, Copy, Debug)]
@@ -16,6 +16,8 @@ pub enum Input {
     Connect {
         session: SessionId,
         login: Option<String>,
+        /// What the session's access token allows; `None` when access control is off.
+        grants: Option<Grants>,
     },
     /// A command from a connected session. Commands of one session are applied in order.
     Command {
@@ -26,6 +28,11 @@ pub enum Input {
     Disconnect { session: SessionId },
     /// A report from the media plane.
     Media(MediaEvent),
+    /// Operator: end a room. Every participant is removed (its streams in the room ended,
+    /// LEFT to the others) and the room is finalized.
+    CloseRoom { room: String },
+    /// Operator: remove one participant from a room (its streams there end).
+    Kick { room: String, login: String },
 }
 
 /// Client commands, already parsed from the wire.

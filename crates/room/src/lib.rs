@@ -10,6 +10,7 @@
 //! [`MediaCommand`] / [`MediaEvent`] port defined in [`media`].
 
 mod config;
+mod grants;
 mod hub;
 mod ids;
 mod input;
@@ -19,7 +20,10 @@ pub mod record_name;
 mod room;
 
 pub use config::RoomConfig;
-pub use hub::{Hub, HubStats};
+pub use grants::Grants;
+pub use hub::{
+    Hub, HubStats, ParticipantSnapshot, PlayerSnapshot, RoomSnapshot, Snapshot, StreamSnapshot,
+};
 pub use ids::{PeerId, SessionId};
 pub use input::{Command, Input, Now, StreamRequest};
 pub use media::{MediaCommand, MediaEvent, RecordRequest};

@@ -27,6 +27,7 @@ fn connect_establishes_with_the_login() {
     let out = h.input(Input::Connect {
         session: SessionId(2),
         login: None,
+        grants: None,
     });
     assert_eq!(
         to(&out, 2),

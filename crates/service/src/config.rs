@@ -51,6 +51,18 @@ pub struct Config {
     /// JSON file with the room mixer's layout, size, frame rate, codecs and `on_done` hook;
     /// absent: the documented defaults of `huddle_record::MixerConfig`.
     pub mixer_config: Option<PathBuf>,
+    /// Shared secret of the HS256 access tokens (`custom.token`); absent: no access control.
+    pub auth_secret: Option<String>,
+    /// Bearer secret of the admin API (`/admin/...`); absent: the admin API is off (404).
+    pub admin_secret: Option<String>,
+    /// Rooms on the server; `0` means unlimited.
+    pub max_rooms: usize,
+    /// Streams one session may publish at once; `0` means unlimited.
+    pub max_streams_per_session: usize,
+    /// Sustained commands per second allowed on one connection.
+    pub max_commands_per_sec: u32,
+    /// Commands one connection may send in a burst above the sustained rate.
+    pub command_burst: u32,
 }
 
 impl Default for Config {
@@ -73,6 +85,12 @@ impl Default for Config {
             max_missed_pongs: 6,
             record_template: huddle_room::record_name::DEFAULT_TEMPLATE.to_string(),
             mixer_config: None,
+            auth_secret: None,
+            admin_secret: None,
+            max_rooms: 0,
+            max_streams_per_session: 8,
+            max_commands_per_sec: 50,
+            command_burst: 100,
         }
     }
 }
@@ -127,6 +145,15 @@ impl Config {
         if self.record_template.trim().is_empty() {
             return invalid("record_template must not be empty");
         }
+        if self.auth_secret.as_ref().is_some_and(|s| s.is_empty()) {
+            return invalid("auth_secret must not be empty");
+        }
+        if self.admin_secret.as_ref().is_some_and(|s| s.len() < 8) {
+            return invalid("admin_secret must be at least 8 characters");
+        }
+        if self.max_commands_per_sec == 0 || self.command_burst == 0 {
+            return invalid("max_commands_per_sec and command_burst must be at least 1");
+        }
         Ok(())
     }
 
@@ -137,6 +164,8 @@ impl Config {
             max_participants: self.max_participants,
             max_message_bytes: self.max_message_bytes,
             record_template: self.record_template.clone(),
+            max_rooms: self.max_rooms,
+            max_streams_per_session: self.max_streams_per_session,
         }
     }
 
@@ -229,6 +258,24 @@ pub struct ConfigArgs {
     /// Room mixer JSON (layout, size, fps, codecs, on_done hook) [default: built-in].
     #[arg(long, env = "HUDDLE_MIXER_CONFIG", value_name = "FILE")]
     pub mixer_config: Option<PathBuf>,
+    /// HS256 secret of access tokens; set: every connection needs a valid token [default: off].
+    #[arg(long, env = "HUDDLE_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<String>,
+    /// Bearer secret of the admin API [default: off, admin API disabled].
+    #[arg(long, env = "HUDDLE_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Rooms on the server, 0 = unlimited [default: 0].
+    #[arg(long, env = "HUDDLE_MAX_ROOMS")]
+    pub max_rooms: Option<usize>,
+    /// Streams one session may publish at once, 0 = unlimited [default: 8].
+    #[arg(long, env = "HUDDLE_MAX_STREAMS_PER_SESSION")]
+    pub max_streams_per_session: Option<usize>,
+    /// Sustained commands per second per connection [default: 50].
+    #[arg(long, env = "HUDDLE_MAX_COMMANDS_PER_SEC")]
+    pub max_commands_per_sec: Option<u32>,
+    /// Command burst per connection [default: 100].
+    #[arg(long, env = "HUDDLE_COMMAND_BURST")]
+    pub command_burst: Option<u32>,
 }
 
 impl ConfigArgs {
@@ -266,6 +313,16 @@ impl ConfigArgs {
         if self.mixer_config.is_some() {
             c.mixer_config = self.mixer_config.clone();
         }
+        if self.auth_secret.is_some() {
+            c.auth_secret = self.auth_secret.clone();
+        }
+        if self.admin_secret.is_some() {
+            c.admin_secret = self.admin_secret.clone();
+        }
+        set(&mut c.max_rooms, &self.max_rooms);
+        set(&mut c.max_streams_per_session, &self.max_streams_per_session);
+        set(&mut c.max_commands_per_sec, &self.max_commands_per_sec);
+        set(&mut c.command_burst, &self.command_burst);
         c.validate()?;
         Ok(c)
     }
@@ -329,7 +386,7 @@ mod tests {
                 "{key} is not documented"
             );
         }
-        for key in ["tls_cert", "tls_key"] {
+        for key in ["tls_cert", "tls_key", "auth_secret", "admin_secret"] {
             assert!(
                 docs.contains(&format!("`{key}`")),
                 "{key} is not documented"
@@ -349,7 +406,17 @@ mod tests {
             .keys()
             .map(|k| format!("HUDDLE_{}", k.to_uppercase()))
             .collect();
-        names.extend(["HUDDLE_CONFIG", "HUDDLE_TLS_CERT", "HUDDLE_TLS_KEY"].map(String::from));
+        names.extend(
+            [
+                "HUDDLE_CONFIG",
+                "HUDDLE_TLS_CERT",
+                "HUDDLE_TLS_KEY",
+                "HUDDLE_AUTH_SECRET",
+                "HUDDLE_ADMIN_SECRET",
+                "HUDDLE_MIXER_CONFIG",
+            ]
+            .map(String::from),
+        );
         if names.iter().any(|n| std::env::var_os(n).is_some()) {
             return;
         }

@@ -163,6 +163,7 @@ impl Session {
                 self.to_actor(ActorMsg::Input(Input::Connect {
                     session: self.id,
                     login,
+                    grants: None,
                 }))
                 .await
             }

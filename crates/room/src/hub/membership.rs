@@ -5,7 +5,12 @@ use super::*;
 impl Hub {
     // ---- connection ----
 
-    pub(super) fn connect(&mut self, session: SessionId, login: Option<String>) {
+    pub(super) fn connect(
+        &mut self,
+        session: SessionId,
+        login: Option<String>,
+        grants: Option<crate::Grants>,
+    ) {
         let login = login
             .filter(|l| !l.is_empty())
             .unwrap_or_else(|| format!("guest-{}", session.0));
@@ -14,6 +19,7 @@ impl Hub {
             login: login.clone(),
             rooms: BTreeSet::new(),
             media: HashMap::new(),
+            grants,
         });
         self.send(session, ServerMessage::Established { login });
     }
@@ -54,6 +60,7 @@ impl Hub {
         if room_name.trim().is_empty() {
             return Err("Room name is empty".into());
         }
+        self.check_join(session, room_name)?;
         let login = self.sessions[&session].login.clone();
         let mut effects = Vec::new();
         let room = match self.rooms.get_mut(room_name) {

@@ -1,7 +1,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+mod admin;
 mod membership;
 mod streams;
+pub use admin::{ParticipantSnapshot, PlayerSnapshot, RoomSnapshot, Snapshot, StreamSnapshot};
 use std::time::Instant;
 
 use tracing::{debug, info};
@@ -36,6 +38,8 @@ struct Session {
     rooms: BTreeSet<String>,
     /// The session's streams by the client's mediaSessionId.
     media: HashMap<String, PeerId>,
+    /// What its access token allows; `None`: everything.
+    grants: Option<crate::Grants>,
 }
 
 /// Why a publication ends: it decides who is told what.
@@ -81,10 +85,16 @@ impl Hub {
 
     pub fn handle_input(&mut self, now: Now, input: Input) {
         match input {
-            Input::Connect { session, login } => self.connect(session, login),
+            Input::Connect {
+                session,
+                login,
+                grants,
+            } => self.connect(session, login, grants),
             Input::Command { session, command } => self.command(now, session, command),
             Input::Disconnect { session } => self.disconnect(now, session),
             Input::Media(event) => self.media_event(event),
+            Input::CloseRoom { room } => self.close_room(now, &room),
+            Input::Kick { room, login } => self.kick(now, &room, &login),
         }
     }
 
@@ -127,6 +137,7 @@ impl Hub {
             self.reject_unconnected(session, command);
             return;
         }
+        let command = self.restrict_record(session, command);
         match command {
             Command::Join { op, room, record } => {
                 let result = self.join(now, session, &room, record);

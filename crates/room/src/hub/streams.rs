@@ -104,7 +104,7 @@ impl Hub {
                 return Err(format!("Not in room {room}"));
             }
         }
-        Ok(())
+        self.check_publish_limits(session)
     }
 
     pub(super) fn play(&mut self, session: SessionId, req: StreamRequest) {

@@ -56,6 +56,16 @@ impl Harness {
         self.input(Input::Connect {
             session: SessionId(s),
             login: Some(login.into()),
+            grants: None,
+        })
+    }
+
+    /// `connection` with the grants of an access token.
+    pub fn connect_with(&mut self, s: u64, login: &str, grants: Grants) -> Vec<Output> {
+        self.input(Input::Connect {
+            session: SessionId(s),
+            login: Some(login.into()),
+            grants: Some(grants),
         })
     }
 
