@@ -11,7 +11,8 @@
 #   BENCH_WARMUP     seconds between setup and window (default 2)
 #   BENCH_SERVERS    "huddle janus" (default) or one of them
 #   BENCH_OUT        report path (default docs/BENCHMARKS.md)
-#   BENCH_NICE       nice value for servers and load generator (default -5; 0 to disable)
+#   BENCH_NICE       nice value for servers and load generator (default -10; 0 to disable)
+#   BENCH_NO_BUILD   set to use the existing target/release binaries
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,7 +22,7 @@ DURATION="${BENCH_DURATION:-6}"
 WARMUP="${BENCH_WARMUP:-2}"
 SERVERS="${BENCH_SERVERS:-huddle janus}"
 OUT="${BENCH_OUT:-docs/BENCHMARKS.md}"
-NICE="${BENCH_NICE:--5}"
+NICE="${BENCH_NICE:--10}"
 NS="hbench$$"
 WORK="$(mktemp -d /tmp/huddle-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"
@@ -53,8 +54,10 @@ trap 'exit 130' INT TERM
 # A prefix array, not a function: "cmd &" must give the pid of the server itself (exec chain).
 if [ "$NICE" != "0" ]; then NICE_CMD=(nice -n "$NICE"); else NICE_CMD=(env); fi
 
-log "building release (huddle, bench)"
-cargo build --release -q -p huddle -p huddle-bench
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  log "building release (huddle, bench)"
+  cargo build --release -q -p huddle -p huddle-bench
+fi
 BENCH="$ROOT/target/release/bench"
 HUDDLE="$ROOT/target/release/huddle"
 

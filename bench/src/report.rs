@@ -129,6 +129,21 @@ fn summary_line(
             f2(p99(j).map(|v| v - floor)),
         );
     }
+    let contended: Vec<&str> = [h, j]
+        .iter()
+        .filter(|r| {
+            r.server_runq_wait_pct.unwrap_or(0.0) > 10.0
+                || r.loadgen_runq_wait_pct.unwrap_or(0.0) > 10.0
+        })
+        .map(|r| r.server.as_str())
+        .collect();
+    if !contended.is_empty() {
+        let _ = write!(
+            s,
+            " ⚠ CPU contention from other work on the machine during the {} run(s) (run-queue wait > 10%): latency and loss there measure the machine, not the server.",
+            contended.join(" and ")
+        );
+    }
     for r in [h, j] {
         if let Some(e) = &r.error {
             let _ = write!(s, " {} error: {e}.", r.server);
@@ -209,18 +224,18 @@ below saturation, ≤ 200 KB per subscription.\n"
     let _ = writeln!(md, "\n## Results\n");
     let _ = writeln!(
         md,
-        "| scenario | server | subs ok | pkt/s out | Mbit/s | loss % | video p50 / p99 ms | audio p50 / p99 ms | server CPU % of 1 core | CPU µs / pkt | RSS MiB | KiB / sub | loadgen CPU % | load avg |"
+        "| scenario | server | subs ok | pkt/s out | Mbit/s | loss % | video p50 / p99 ms | audio p50 / p99 ms | server CPU % of 1 core | CPU µs / pkt | RSS MiB | KiB / sub | loadgen CPU % | run-queue wait % server / loadgen | load avg |"
     );
     let _ = writeln!(
         md,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for sc in &order {
         for server in ["huddle", "janus", "direct"] {
             let Some(r) = find(sc, server) else { continue };
             let _ = writeln!(
                 md,
-                "| {} | {} | {}/{} | {:.0} | {:.1} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {}/{} | {:.0} | {:.1} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
                 r.scenario,
                 r.server,
                 r.subscribers_receiving,
@@ -235,6 +250,8 @@ below saturation, ≤ 200 KB per subscription.\n"
                 r.server_rss_kib.map(|k| format!("{:.1}", k as f64 / 1024.0)).unwrap_or_else(|| "–".into()),
                 f1(r.server_kib_per_subscription),
                 f1(r.loadgen_cpu_pct),
+                f1(r.server_runq_wait_pct),
+                f1(r.loadgen_runq_wait_pct),
                 f1(r.loadavg),
             );
         }

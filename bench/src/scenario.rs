@@ -15,7 +15,7 @@ use crate::flashphoner::FpClient;
 use crate::janus::JanusClient;
 use crate::media::MediaShape;
 use crate::peer::{BoxError, Ctx, Peer, Role};
-use crate::stats::{clk_tck, percentile_ms, sample_proc, Stats};
+use crate::stats::{clk_tck, percentile_ms, runqueue_wait_secs, sample_proc, Stats};
 
 /// Which server and how to reach it.
 #[derive(Debug, Clone)]
@@ -167,6 +167,12 @@ pub struct ScenarioResult {
     /// 1-minute load average of the machine at the end of the window (other work on the box).
     #[serde(default)]
     pub loadavg: Option<f64>,
+    /// Time the server's threads waited for a CPU while runnable, % of the window.
+    #[serde(default)]
+    pub server_runq_wait_pct: Option<f64>,
+    /// Same for the load generator.
+    #[serde(default)]
+    pub loadgen_runq_wait_pct: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -394,12 +400,20 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     let s0 = stats.snapshot();
     let p0 = server_sample();
     let l0 = sample_proc("self", tck);
+    let w0 = (
+        pid.as_deref().and_then(runqueue_wait_secs),
+        runqueue_wait_secs("self"),
+    );
     stats.measuring.store(true, Relaxed);
     tokio::time::sleep(opts.measure).await;
     stats.measuring.store(false, Relaxed);
     let s1 = stats.snapshot();
     let p1 = server_sample();
     let l1 = sample_proc("self", tck);
+    let w1 = (
+        pid.as_deref().and_then(runqueue_wait_secs),
+        runqueue_wait_secs("self"),
+    );
     let (mut lv, mut la) = stats.take_latencies();
     res.loadavg = std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -409,6 +423,12 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     let secs =
         (s1.at.unwrap_or_else(Instant::now) - s0.at.unwrap_or_else(Instant::now)).as_secs_f64();
     res.window_secs = secs;
+    if let (Some(a), Some(b)) = (w0.0, w1.0) {
+        res.server_runq_wait_pct = Some(100.0 * (b - a) / secs);
+    }
+    if let (Some(a), Some(b)) = (w0.1, w1.1) {
+        res.loadgen_runq_wait_pct = Some(100.0 * (b - a) / secs);
+    }
     res.peers_connected = stats.peers_connected.load(Relaxed);
     res.peers_failed = stats.peers_failed.load(Relaxed);
     res.subscribers_receiving = stats.subscribers_receiving.load(Relaxed);

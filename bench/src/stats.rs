@@ -156,6 +156,25 @@ pub fn sample_proc(pid: &str, tck: f64) -> Option<ProcSample> {
     })
 }
 
+/// Seconds the threads of `pid` spent runnable but waiting for a CPU (sum of field 2 of
+/// /proc/<pid>/task/*/schedstat). A high share means other work on the machine delayed them.
+pub fn runqueue_wait_secs(pid: &str) -> Option<f64> {
+    let mut total = 0u64;
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        if let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) {
+            total += s
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Some(total as f64 / 1e9)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
