@@ -34,6 +34,14 @@ pub(crate) enum ActorMsg {
         message: ServerMessage,
     },
     Stats(oneshot::Sender<HubStats>),
+    /// The admin API's view of the rooms.
+    Snapshot(oneshot::Sender<huddle_room::Snapshot>),
+    /// An operator input (`CloseRoom`, `Kick`); the reply says whether its room / participant
+    /// existed (then it was applied).
+    Admin {
+        input: Input,
+        reply: oneshot::Sender<bool>,
+    },
     /// Stop after the messages already queued.
     Shutdown,
 }
@@ -58,15 +66,23 @@ pub(crate) struct RoomActor {
     sessions: HashMap<SessionId, Outbound>,
     media: Arc<dyn MediaPlane>,
     recordings: Recordings,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl RoomActor {
+    /// Count recordings started.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     pub(crate) fn new(hub: Hub, media: Arc<dyn MediaPlane>, recordings: Recordings) -> Self {
         Self {
             hub,
             sessions: HashMap::new(),
             media,
             recordings,
+            metrics: None,
         }
     }
 
@@ -123,6 +139,21 @@ impl RoomActor {
             ActorMsg::Stats(reply) => {
                 let _ = reply.send(self.hub.stats());
             }
+            ActorMsg::Snapshot(reply) => {
+                let _ = reply.send(self.hub.snapshot());
+            }
+            ActorMsg::Admin { input, reply } => {
+                let exists = match &input {
+                    Input::CloseRoom { room } => self.hub.has_room(room),
+                    Input::Kick { room, login } => self.hub.has_participant(room, login),
+                    _ => true,
+                };
+                if exists {
+                    info!(?input, "admin action");
+                    self.hub.handle_input(now(), input);
+                }
+                let _ = reply.send(exists);
+            }
             ActorMsg::Shutdown => {}
         }
     }
@@ -133,6 +164,11 @@ impl RoomActor {
                 Output::Send { session, message } => self.deliver(session, message),
                 Output::Media(command) => {
                     log_media_command(&command);
+                    if let (Some(m), MediaCommand::Publish { record: Some(_), .. }) =
+                        (&self.metrics, &command)
+                    {
+                        m.recordings_started.inc();
+                    }
                     self.media.send(command);
                 }
                 Output::RoomFinalized(room) => {

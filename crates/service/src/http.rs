@@ -39,6 +39,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let static_files = ServeDir::new(&shared.config.web_dir);
     Router::new()
         .route("/api/stats", get(stats))
+        .route("/metrics", get(metrics))
+        .merge(crate::admin::routes())
         .merge(crate::records_http::routes())
         .fallback_service(static_files)
         .layer(middleware::from_fn_with_state(
@@ -84,6 +86,27 @@ async fn websocket_on_any_path(
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| crate::session::run(socket, shared, remote))
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if shared.actor.send(ActorMsg::Stats(tx)).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let Ok(hub) = rx.await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let body = shared.metrics.render(
+        &hub,
+        shared.connections.load(Ordering::Relaxed),
+        &shared.media.stats(),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {

@@ -12,10 +12,14 @@
 //! ```
 
 mod actor;
+mod admin;
+pub mod auth;
 pub mod config;
 mod http;
 pub mod media;
+mod metrics;
 mod net;
+mod ratelimit;
 mod recording;
 mod records_http;
 mod server;

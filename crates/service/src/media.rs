@@ -17,6 +17,13 @@ pub trait MediaPlane: Send + Sync + 'static {
     fn local_addr(&self) -> SocketAddr;
     /// Live WebRTC peers (publishers + players).
     fn peers(&self) -> u64;
+    /// Counters for `/metrics`; a media plane without them reports its peers only.
+    fn stats(&self) -> huddle_sfu::MediaStats {
+        huddle_sfu::MediaStats {
+            peers: self.peers(),
+            ..Default::default()
+        }
+    }
     /// Stop: close every peer and recording. May block; idempotent.
     fn shutdown(&self);
     /// Resolves once every command sent before this call has been applied, including the
@@ -66,7 +73,11 @@ impl MediaPlane for huddle_sfu::MediaHandle {
     }
 
     fn peers(&self) -> u64 {
-        self.stats().peers
+        huddle_sfu::MediaHandle::stats(self).peers
+    }
+
+    fn stats(&self) -> huddle_sfu::MediaStats {
+        huddle_sfu::MediaHandle::stats(self)
     }
 
     fn shutdown(&self) {

@@ -33,6 +33,7 @@ struct PendingMix {
 pub(crate) struct Recordings {
     records_dir: PathBuf,
     mixer: Arc<MixerConfig>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Recordings {
@@ -40,7 +41,14 @@ impl Recordings {
         Self {
             records_dir,
             mixer: Arc::new(mixer),
+            metrics: None,
         }
+    }
+
+    /// Count mixes started, done and failed.
+    pub(crate) fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// A room ended. When it recorded, its mix starts once `files_closed` resolves (the media
@@ -130,7 +138,16 @@ impl Recordings {
     async fn mix_in_background(&self, pending: PendingMix, job_file: PathBuf) {
         let this = self.clone();
         let room = pending.room.clone();
+        if let Some(m) = &self.metrics {
+            m.mixes_started.inc();
+        }
         let result = tokio::task::spawn_blocking(move || this.mix(&pending)).await;
+        if let Some(m) = &self.metrics {
+            match result {
+                Ok(true) => m.mixes_done.inc(),
+                _ => m.mixes_failed.inc(),
+            }
+        }
         match result {
             Ok(true) => {
                 if !job_file.as_os_str().is_empty() {

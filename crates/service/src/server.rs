@@ -30,6 +30,9 @@ pub(crate) struct Shared {
     pub next_session: AtomicU64,
     /// Open WebSocket connections.
     pub connections: AtomicUsize,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Access-token checks; `None` when `auth_secret` is not set.
+    pub auth: Option<crate::auth::Verifier>,
 }
 
 /// A running server. Drop does not stop it: call [`Server::shutdown`].
@@ -126,10 +129,15 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
 
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_INBOX);
     let hub = Hub::new(config.room_config());
-    let recordings = Recordings::new(config.records_dir.clone(), config.mixer()?);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let recordings = Recordings::new(config.records_dir.clone(), config.mixer()?)
+        .with_metrics(metrics.clone());
     recordings.resume_pending();
-    let actor_task =
-        tokio::spawn(RoomActor::new(hub, media.clone(), recordings).run(actor_rx, events_rx));
+    let actor_task = tokio::spawn(
+        RoomActor::new(hub, media.clone(), recordings)
+            .with_metrics(metrics.clone())
+            .run(actor_rx, events_rx),
+    );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -139,6 +147,11 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         shutdown: shutdown_rx,
         next_session: AtomicU64::new(1),
         connections: AtomicUsize::new(0),
+        metrics,
+        auth: config
+            .auth_secret
+            .as_deref()
+            .map(crate::auth::Verifier::new),
     });
     let app = http::router(shared);
 

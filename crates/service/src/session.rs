@@ -27,6 +27,9 @@ enum End {
     SocketError(String),
     MissedPongs,
     TooManyBadFrames,
+    /// The access token was refused: dropped without a closing handshake.
+    AuthFailed,
+    TooManyRequests,
     DroppedByServer,
     ServerShutdown,
 }
@@ -38,6 +41,8 @@ impl std::fmt::Display for End {
             End::SocketError(e) => write!(f, "socket error: {e}"),
             End::MissedPongs => f.write_str("missed pongs"),
             End::TooManyBadFrames => f.write_str("too many bad frames"),
+            End::AuthFailed => f.write_str("access token refused"),
+            End::TooManyRequests => f.write_str("too many requests"),
             End::DroppedByServer => f.write_str("too slow to read its messages"),
             End::ServerShutdown => f.write_str("server shutdown"),
         }
@@ -51,6 +56,9 @@ struct Session {
     connection: Option<ConnectionRequest>,
     auth_token: String,
     bad_frames: u32,
+    rate: crate::ratelimit::RateLimit,
+    /// Why the access token was refused.
+    refusal: Option<String>,
 }
 
 pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: SocketAddr) {
@@ -76,6 +84,12 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
         connection: None,
         auth_token: format!("{:032x}", rand::random::<u128>()),
         bad_frames: 0,
+        rate: crate::ratelimit::RateLimit::new(
+            shared.config.max_commands_per_sec,
+            shared.config.command_burst,
+            std::time::Instant::now(),
+        ),
+        refusal: None,
     };
     let period = shared.config.ping_interval();
     let mut ping = interval_at(Instant::now() + period, period);
@@ -124,8 +138,21 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
         .send(ActorMsg::Input(Input::Disconnect { session: id }))
         .await;
     shared.connections.fetch_sub(1, Ordering::Relaxed);
+    if let End::AuthFailed = end {
+        let info = session.refusal.take().unwrap_or_default();
+        let fail = serde_json::json!({"message": "fail", "data": [{
+            "apiMethod": "ConnectionStatusEvent", "status": "FAILED", "info": info}]});
+        let _ = tokio::time::timeout(
+            CLOSE_TIMEOUT,
+            socket.send(Message::Text(fail.to_string().into())),
+        )
+        .await;
+        // No close frame: the browser reports an error, and the SDK a FAILED session.
+        return;
+    }
     let close = match end {
-        End::ClientClosed | End::SocketError(_) => None,
+        End::ClientClosed | End::SocketError(_) | End::AuthFailed => None,
+        End::TooManyRequests => Some((close_code::POLICY, "too many requests")),
         End::MissedPongs => Some((close_code::POLICY, "missed pongs")),
         End::TooManyBadFrames => Some((close_code::POLICY, "too many bad frames")),
         End::DroppedByServer => Some((close_code::AGAIN, "too slow")),
@@ -159,16 +186,43 @@ impl Session {
             Ok(ClientMessage::Connection(request)) => {
                 let login = request.login.clone();
                 debug!(session = %self.id, login = ?login, has_token = request.token.is_some(), "connection");
+                let grants = match &self.shared.auth {
+                    None => None,
+                    Some(verifier) => {
+                        match verifier.verify(request.token.as_deref(), login.as_deref()) {
+                            Ok(grants) => Some(grants),
+                            Err(reason) => return Err(self.refuse(&reason)),
+                        }
+                    }
+                };
                 self.connection = Some(request);
                 self.to_actor(ActorMsg::Input(Input::Connect {
                     session: self.id,
                     login,
-                    grants: None,
+                    grants,
                 }))
                 .await
             }
             Ok(ClientMessage::Ping | ClientMessage::Pong) => Ok(()),
             Ok(ClientMessage::Command(command)) => {
+                match self.rate.check(std::time::Instant::now()) {
+                    crate::ratelimit::Verdict::Allow => {}
+                    verdict => {
+                        self.shared.metrics.rate_limited.inc();
+                        if verdict == crate::ratelimit::Verdict::Close {
+                            warn!(session = %self.id, "too many requests; closing");
+                            return Err(End::TooManyRequests);
+                        }
+                        if let Some(message) = too_many_requests(command) {
+                            self.to_actor(ActorMsg::Reply {
+                                session: self.id,
+                                message,
+                            })
+                            .await?;
+                        }
+                        return Ok(());
+                    }
+                }
                 self.to_actor(ActorMsg::Input(Input::Command {
                     session: self.id,
                     command,
@@ -183,7 +237,17 @@ impl Session {
         }
     }
 
+    /// A refused access token: the reason goes out as a `fail` (the SDK's WARN callback), the
+    /// socket is then dropped. Nothing reaches the room core.
+    fn refuse(&mut self, reason: &str) -> End {
+        warn!(session = %self.id, reason, "access token refused");
+        self.shared.metrics.auth_failures.inc();
+        self.refusal = Some(reason.to_string());
+        End::AuthFailed
+    }
+
     async fn on_bad_frame(&mut self, error: ProtocolError) -> Result<(), End> {
+        self.shared.metrics.protocol_errors.inc();
         self.bad_frames += 1;
         warn!(session = %self.id, %error, count = self.bad_frames, "bad frame");
         if let Some(reply) = error.reply() {
@@ -211,6 +275,42 @@ impl Session {
                 )
             }
             _ => huddle_protocol::encode(message),
+        }
+    }
+}
+
+/// The FAILED answer to a command over the rate limit (stops get none).
+fn too_many_requests(command: huddle_room::Command) -> Option<ServerMessage> {
+    use huddle_room::Command;
+    const INFO: &str = "Too many requests";
+    match command {
+        Command::Join { op, .. }
+        | Command::Leave { op, .. }
+        | Command::SendMessage { op, .. }
+        | Command::UnknownData { op, .. } => Some(ServerMessage::DataStatus {
+            op,
+            result: Err(INFO.into()),
+        }),
+        Command::Publish(req) => Some(stream_failed(req, true, INFO)),
+        Command::Play(req) => Some(stream_failed(req, false, INFO)),
+        _ => None,
+    }
+}
+
+fn stream_failed(req: huddle_room::StreamRequest, published: bool, info: &str) -> ServerMessage {
+    {
+        {
+            ServerMessage::StreamStatus(StreamStatus {
+                media_session_id: req.media_session_id,
+                name: req.name,
+                published,
+                has_audio: req.has_audio,
+                has_video: req.has_video,
+                record: false,
+                status: StreamState::Failed,
+                info: info.into(),
+                record_name: None,
+            })
         }
     }
 }

@@ -1,0 +1,221 @@
+//! The admin HTTP API (`docs/ADMIN_API.md`): JSON, behind `Authorization: Bearer <admin_secret>`;
+//! without `admin_secret` every `/admin/...` path is 404.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use huddle_room::{Input, Snapshot};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use crate::actor::ActorMsg;
+use crate::server::Shared;
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/admin/rooms", get(rooms))
+        .route("/admin/rooms/{room}/close", post(close))
+        .route("/admin/rooms/{room}/kick/{login}", post(kick))
+        .route("/admin/records", get(records))
+}
+
+/// 404 when the API is off, 401 without the right bearer secret.
+fn check(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(secret) = &shared.config.admin_secret else {
+        return Err(StatusCode::NOT_FOUND.into_response());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), secret.as_bytes()) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({"error": "unauthorized"})),
+        )
+            .into_response())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unavailable() -> Response {
+    StatusCode::SERVICE_UNAVAILABLE.into_response()
+}
+
+#[derive(Serialize)]
+struct RoomJson {
+    name: String,
+    record: bool,
+    started_unix_ms: u64,
+    participants: Vec<ParticipantJson>,
+    streams: Vec<StreamJson>,
+}
+
+#[derive(Serialize)]
+struct ParticipantJson {
+    login: String,
+    /// `active` (connected) or `away` (socket closed, grace period running).
+    presence: &'static str,
+}
+
+#[derive(Serialize)]
+struct StreamJson {
+    name: String,
+    login: String,
+    /// `PUBLISHING` or `PENDING`.
+    status: &'static str,
+    has_audio: bool,
+    has_video: bool,
+    record_name: Option<String>,
+    started_unix_ms: u64,
+    players: Vec<PlayerJson>,
+}
+
+#[derive(Serialize)]
+struct PlayerJson {
+    login: String,
+    /// `PLAYING` or `PENDING`.
+    status: &'static str,
+}
+
+fn to_json(snapshot: Snapshot) -> serde_json::Value {
+    let stream = |s: huddle_room::StreamSnapshot| StreamJson {
+        name: s.name,
+        login: s.login,
+        status: if s.live { "PUBLISHING" } else { "PENDING" },
+        has_audio: s.has_audio,
+        has_video: s.has_video,
+        record_name: s.record_name,
+        started_unix_ms: s.started_unix_ms,
+        players: s
+            .players
+            .into_iter()
+            .map(|p| PlayerJson {
+                login: p.login,
+                status: if p.live { "PLAYING" } else { "PENDING" },
+            })
+            .collect(),
+    };
+    let rooms: Vec<RoomJson> = snapshot
+        .rooms
+        .into_iter()
+        .map(|r| RoomJson {
+            name: r.name,
+            record: r.record,
+            started_unix_ms: r.started_unix_ms,
+            participants: r
+                .participants
+                .into_iter()
+                .map(|p| ParticipantJson {
+                    login: p.login,
+                    presence: if p.session.is_some() {
+                        "active"
+                    } else {
+                        "away"
+                    },
+                })
+                .collect(),
+            streams: r.streams.into_iter().map(stream).collect(),
+        })
+        .collect();
+    let outside: Vec<StreamJson> = snapshot.streams.into_iter().map(stream).collect();
+    json!({"rooms": rooms, "streams_outside_rooms": outside})
+}
+
+async fn rooms(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check(&shared, &headers) {
+        return r;
+    }
+    let (tx, rx) = oneshot::channel();
+    if shared.actor.send(ActorMsg::Snapshot(tx)).await.is_err() {
+        return unavailable();
+    }
+    match rx.await {
+        Ok(snapshot) => Json(to_json(snapshot)).into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+async fn act(shared: &Shared, input: Input) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if shared
+        .actor
+        .send(ActorMsg::Admin { input, reply: tx })
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
+    match rx.await {
+        Ok(true) => {
+            shared.metrics.admin_actions.inc();
+            Json(json!({"ok": true})).into_response()
+        }
+        Ok(false) => (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response(),
+        Err(_) => unavailable(),
+    }
+}
+
+async fn close(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(room): Path<String>,
+) -> Response {
+    if let Err(r) = check(&shared, &headers) {
+        return r;
+    }
+    act(&shared, Input::CloseRoom { room }).await
+}
+
+async fn kick(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((room, login)): Path<(String, String)>,
+) -> Response {
+    if let Err(r) = check(&shared, &headers) {
+        return r;
+    }
+    act(&shared, Input::Kick { room, login }).await
+}
+
+async fn records(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check(&shared, &headers) {
+        return r;
+    }
+    let dir = shared.config.records_dir.clone();
+    let list = tokio::task::spawn_blocking(move || {
+        let records = huddle_record::list_recordings(&dir).unwrap_or_default();
+        let jobs = |ext: &str| -> Vec<String> {
+            std::fs::read_dir(dir.join(".jobs"))
+                .map(|entries| {
+                    let mut names: Vec<String> = entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.extension().is_some_and(|e| e == ext))
+                        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                        .collect();
+                    names.sort();
+                    names
+                })
+                .unwrap_or_default()
+        };
+        json!({"records": records, "pending_mixes": jobs("json"), "failed_mixes": jobs("failed")})
+    })
+    .await;
+    match list {
+        Ok(v) => Json(v).into_response(),
+        Err(_) => unavailable(),
+    }
+}

@@ -1,0 +1,153 @@
+//! `GET /metrics` in the Prometheus text format. Gauges are read at scrape time from the room
+//! core and the media plane; counters are bumped by the edges as things happen.
+
+use huddle_room::HubStats;
+use huddle_sfu::MediaStats;
+use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+
+pub(crate) struct Metrics {
+    registry: Registry,
+    rooms: IntGauge,
+    participants: IntGauge,
+    sessions: IntGauge,
+    connections: IntGauge,
+    publishers: IntGauge,
+    players: IntGauge,
+    media_peers: IntGauge,
+    media_packets_in: IntCounter,
+    media_packets_out: IntCounter,
+    media_bytes_in: IntCounter,
+    media_bytes_out: IntCounter,
+    media_dropped: IntCounter,
+    media_frames_forwarded: IntCounter,
+    /// Frames that could not be parsed.
+    pub protocol_errors: IntCounter,
+    /// Connections refused for their access token.
+    pub auth_failures: IntCounter,
+    /// Commands refused by the per-connection rate limit.
+    pub rate_limited: IntCounter,
+    /// Publishes sent to the media plane with a recording.
+    pub recordings_started: IntCounter,
+    pub mixes_started: IntCounter,
+    pub mixes_done: IntCounter,
+    pub mixes_failed: IntCounter,
+    /// Room closes and kicks through the admin API.
+    pub admin_actions: IntCounter,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let registry = Registry::new();
+        fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            r.register(Box::new(g.clone())).expect("unique metric");
+            g
+        }
+        fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            r.register(Box::new(c.clone())).expect("unique metric");
+            c
+        }
+        let r = &registry;
+        Self {
+            rooms: gauge(r, "huddle_rooms", "Rooms that exist."),
+            participants: gauge(
+                r,
+                "huddle_participants",
+                "Participants in all rooms (away ones too).",
+            ),
+            sessions: gauge(r, "huddle_sessions", "Sessions that said connection."),
+            connections: gauge(r, "huddle_connections", "Open WebSocket connections."),
+            publishers: gauge(r, "huddle_publishers", "Published streams (room core)."),
+            players: gauge(
+                r,
+                "huddle_players",
+                "Players of published streams (room core).",
+            ),
+            media_peers: gauge(r, "huddle_media_peers", "Live peers in the media plane."),
+            media_packets_in: counter(
+                r,
+                "huddle_media_packets_in_total",
+                "UDP datagrams received by the media plane.",
+            ),
+            media_packets_out: counter(
+                r,
+                "huddle_media_packets_out_total",
+                "UDP datagrams sent by the media plane.",
+            ),
+            media_bytes_in: counter(
+                r,
+                "huddle_media_bytes_in_total",
+                "UDP bytes received by the media plane.",
+            ),
+            media_bytes_out: counter(
+                r,
+                "huddle_media_bytes_out_total",
+                "UDP bytes sent by the media plane.",
+            ),
+            media_dropped: counter(
+                r,
+                "huddle_media_dropped_total",
+                "Datagrams the media plane dropped (unknown peer, unparsable, unsendable).",
+            ),
+            media_frames_forwarded: counter(
+                r,
+                "huddle_media_frames_forwarded_total",
+                "Media frames written to players.",
+            ),
+            protocol_errors: counter(
+                r,
+                "huddle_protocol_errors_total",
+                "Client frames that could not be parsed.",
+            ),
+            auth_failures: counter(
+                r,
+                "huddle_auth_failures_total",
+                "Connections refused for their access token.",
+            ),
+            rate_limited: counter(
+                r,
+                "huddle_rate_limited_total",
+                "Commands refused by the per-connection rate limit.",
+            ),
+            recordings_started: counter(
+                r,
+                "huddle_recordings_started_total",
+                "Stream recordings started.",
+            ),
+            mixes_started: counter(r, "huddle_mixes_started_total", "Room mixes started."),
+            mixes_done: counter(r, "huddle_mixes_done_total", "Room mixes finished."),
+            mixes_failed: counter(r, "huddle_mixes_failed_total", "Room mixes that failed."),
+            admin_actions: counter(
+                r,
+                "huddle_admin_actions_total",
+                "Admin API room closes and kicks.",
+            ),
+            registry,
+        }
+    }
+
+    /// The text exposition, with the gauges and media counters as of now.
+    pub(crate) fn render(&self, hub: &HubStats, connections: usize, media: &MediaStats) -> String {
+        self.rooms.set(hub.rooms as i64);
+        self.participants.set(hub.participants as i64);
+        self.sessions.set(hub.sessions as i64);
+        self.connections.set(connections as i64);
+        self.publishers.set(hub.publishers as i64);
+        self.players.set(hub.players as i64);
+        self.media_peers.set(media.peers as i64);
+        // The media plane's counters are totals: advance ours to them.
+        let follow = |c: &IntCounter, total: u64| c.inc_by(total.saturating_sub(c.get()));
+        follow(&self.media_packets_in, media.packets_in);
+        follow(&self.media_packets_out, media.packets_out);
+        follow(&self.media_bytes_in, media.bytes_in);
+        follow(&self.media_bytes_out, media.bytes_out);
+        follow(&self.media_dropped, media.dropped);
+        follow(&self.media_frames_forwarded, media.frames_forwarded);
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding");
+        String::from_utf8(out).expect("UTF-8")
+    }
+}
