@@ -23,6 +23,8 @@ pub struct Config {
     pub https_port: u16,
     /// UDP port of the media plane (`0` picks a free port).
     pub media_port: u16,
+    /// TCP port of the RTMP ingest, on the same bind address (`0` picks a free port).
+    pub rtmp_port: u16,
     /// Addresses put in ICE candidates and in the self-signed certificate; empty means
     /// auto-detect (the bind address if it is specific, else the host's interface addresses).
     pub announce_ips: Vec<IpAddr>,
@@ -72,6 +74,7 @@ impl Default for Config {
             http_port: 8080,
             https_port: 8443,
             media_port: 40000,
+            rtmp_port: 1935,
             announce_ips: Vec::new(),
             grace_period_secs: 60,
             max_participants: 0,
@@ -181,6 +184,11 @@ impl Config {
         SocketAddr::new(self.bind, self.media_port)
     }
 
+    /// Where the RTMP ingest listens.
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.rtmp_port)
+    }
+
     /// The room mixer settings: the `mixer_config` file, else the defaults.
     pub fn mixer(&self) -> Result<MixerConfig, ConfigError> {
         match &self.mixer_config {
@@ -214,6 +222,9 @@ pub struct ConfigArgs {
     /// UDP media port [default: 40000].
     #[arg(long, env = "HUDDLE_MEDIA_PORT")]
     pub media_port: Option<u16>,
+    /// RTMP ingest TCP port [default: 1935].
+    #[arg(long, env = "HUDDLE_RTMP_PORT")]
+    pub rtmp_port: Option<u16>,
     /// Comma-separated IPs announced in ICE candidates [default: auto-detect].
     #[arg(
         long,
@@ -294,6 +305,7 @@ impl ConfigArgs {
         set(&mut c.http_port, &self.http_port);
         set(&mut c.https_port, &self.https_port);
         set(&mut c.media_port, &self.media_port);
+        set(&mut c.rtmp_port, &self.rtmp_port);
         set(&mut c.announce_ips, &self.announce_ips);
         set(&mut c.grace_period_secs, &self.grace_period_secs);
         set(&mut c.max_participants, &self.max_participants);
@@ -320,7 +332,10 @@ impl ConfigArgs {
             c.admin_secret = self.admin_secret.clone();
         }
         set(&mut c.max_rooms, &self.max_rooms);
-        set(&mut c.max_streams_per_session, &self.max_streams_per_session);
+        set(
+            &mut c.max_streams_per_session,
+            &self.max_streams_per_session,
+        );
         set(&mut c.max_commands_per_sec, &self.max_commands_per_sec);
         set(&mut c.command_burst, &self.command_burst);
         c.validate()?;
@@ -362,6 +377,7 @@ mod tests {
         assert_eq!(c.http_addr().to_string(), "0.0.0.0:8080");
         assert_eq!(c.https_addr().to_string(), "0.0.0.0:8443");
         assert_eq!(c.media_addr().to_string(), "0.0.0.0:40000");
+        assert_eq!(c.rtmp_addr().to_string(), "0.0.0.0:1935");
         assert!(c.announce_ips.is_empty());
         assert_eq!(c.grace_period_secs, 60);
         assert_eq!(c.max_participants, 0);

@@ -22,6 +22,7 @@ mod net;
 mod ratelimit;
 mod recording;
 mod records_http;
+pub mod rtmp_edge;
 mod server;
 mod session;
 mod tls;

@@ -24,6 +24,11 @@ pub trait MediaPlane: Send + Sync + 'static {
             ..Default::default()
         }
     }
+    /// A frame for the ingest (RTMP) publisher registered under stream `name` by a
+    /// `MediaCommand::Ingest`; never blocks. A media plane without ingest drops it.
+    fn ingest(&self, name: &str, frame: huddle_sfu::IngestFrame) {
+        let _ = (name, frame);
+    }
     /// Stop: close every peer and recording. May block; idempotent.
     fn shutdown(&self);
     /// Resolves once every command sent before this call has been applied, including the
@@ -78,6 +83,10 @@ impl MediaPlane for huddle_sfu::MediaHandle {
 
     fn stats(&self) -> huddle_sfu::MediaStats {
         huddle_sfu::MediaHandle::stats(self)
+    }
+
+    fn ingest(&self, name: &str, frame: huddle_sfu::IngestFrame) {
+        huddle_sfu::MediaHandle::ingest(self, name, frame);
     }
 
     fn shutdown(&self) {

@@ -40,6 +40,9 @@ pub struct Server {
     http_addr: SocketAddr,
     https_addr: SocketAddr,
     media_addr: SocketAddr,
+    rtmp_addr: SocketAddr,
+    /// The RTMP listener (dropping its future closes every RTMP connection).
+    rtmp_task: JoinHandle<()>,
     announce: Vec<IpAddr>,
     shutdown: watch::Sender<bool>,
     handles: Vec<Handle<SocketAddr>>,
@@ -64,6 +67,11 @@ impl Server {
         self.media_addr
     }
 
+    /// The bound RTMP ingest address.
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp_addr
+    }
+
     /// The IPs announced in ICE candidates and named in a self-signed certificate.
     pub fn announce_ips(&self) -> &[IpAddr] {
         &self.announce
@@ -72,8 +80,8 @@ impl Server {
     /// The line `huddle` prints when it is ready.
     pub fn ready_line(&self) -> String {
         format!(
-            "huddle ready http={} https={} media={}",
-            self.http_addr, self.https_addr, self.media_addr
+            "huddle ready http={} https={} media={} rtmp={}",
+            self.http_addr, self.https_addr, self.media_addr, self.rtmp_addr
         )
     }
 
@@ -88,6 +96,8 @@ impl Server {
         for task in self.listeners {
             let _ = task.await;
         }
+        self.rtmp_task.abort();
+        let _ = self.rtmp_task.await;
         let _ = self.actor.send(ActorMsg::Shutdown).await;
         let _ = self.actor_task.await;
         let media = self.media.clone();
@@ -112,6 +122,8 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let https_listener = bind(config.https_addr(), "https")?;
     let http_addr = http_listener.local_addr().map_err(StartError::Io)?;
     let https_addr = https_listener.local_addr().map_err(StartError::Io)?;
+    let rtmp_listener = bind(config.rtmp_addr(), "rtmp")?;
+    let rtmp_addr = rtmp_listener.local_addr().map_err(StartError::Io)?;
     let tls = tls::rustls_config(&config, &announce).await?;
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -130,8 +142,8 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_INBOX);
     let hub = Hub::new(config.room_config());
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let recordings = Recordings::new(config.records_dir.clone(), config.mixer()?)
-        .with_metrics(metrics.clone());
+    let recordings =
+        Recordings::new(config.records_dir.clone(), config.mixer()?).with_metrics(metrics.clone());
     recordings.resume_pending();
     let actor_task = tokio::spawn(
         RoomActor::new(hub, media.clone(), recordings)
@@ -152,6 +164,16 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             .auth_secret
             .as_deref()
             .map(crate::auth::Verifier::new),
+    });
+    rtmp_listener
+        .set_nonblocking(true)
+        .map_err(StartError::Io)?;
+    let rtmp_listener = tokio::net::TcpListener::from_std(rtmp_listener).map_err(StartError::Io)?;
+    let rtmp_sink = crate::rtmp_edge::RtmpEdge::new(shared.clone());
+    let rtmp_task = tokio::spawn(async move {
+        if let Err(e) = huddle_rtmp::serve(rtmp_listener, rtmp_sink).await {
+            error!(error = %e, "rtmp listener failed");
+        }
     });
     let app = http::router(shared);
 
@@ -177,11 +199,13 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             }
         }),
     ];
-    info!(%http_addr, %https_addr, %media_addr, ?announce, web_dir = %config.web_dir.display(), "listening");
+    info!(%http_addr, %https_addr, %media_addr, %rtmp_addr, ?announce, web_dir = %config.web_dir.display(), "listening");
     Ok(Server {
         http_addr,
         https_addr,
         media_addr,
+        rtmp_addr,
+        rtmp_task,
         announce,
         shutdown: shutdown_tx,
         handles: vec![http_handle, https_handle],

@@ -41,6 +41,12 @@ impl MediaPlane for FakeMedia {
                 log.open.remove(&peer.0);
                 return;
             }
+            // An ingest has no offer: it is live once registered.
+            MediaCommand::Ingest { peer, .. } => {
+                log.open.insert(peer.0);
+                let _ = self.events.send(MediaEvent::Connected { peer });
+                return;
+            }
         };
         log.open.insert(peer.0);
         if offer.contains(self.fail_marker) {
@@ -165,6 +171,7 @@ async fn publish_play_stop_through_the_media_plane() {
             .map(|c| match c {
                 MediaCommand::Publish { .. } => "publish",
                 MediaCommand::Play { .. } => "play",
+                MediaCommand::Ingest { .. } => "ingest",
                 MediaCommand::Close { .. } => "close",
             })
             .collect();

@@ -51,6 +51,7 @@ pub fn test_config(tag: &str) -> Config {
         http_port: 0,
         https_port: 0,
         media_port: 0,
+        rtmp_port: 0,
         announce_ips: vec!["127.0.0.1".parse().unwrap()],
         web_dir: web,
         records_dir: temp_dir(&format!("{tag}-records")),
