@@ -1,0 +1,82 @@
+//! Soak: 2000 join / message / leave cycles over 50 WebSocket connections (bounded: < 60 s);
+//! afterwards no room, participant or media peer is left and the RSS is back near the start.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn soak_join_message_leave() {
+    const CONNECTIONS: usize = 50;
+    const CYCLES: usize = 40; // x 50 = 2000
+    let server = start(test_config("soak")).await;
+    let http = server.http_addr();
+    let rss0 = rss_bytes();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..CONNECTIONS {
+        tasks.push(tokio::spawn(async move {
+            let login = format!("u{i}");
+            let peer = format!("u{}", i ^ 1);
+            let mut c = ws_connect(http, "/", &login).await;
+            c.login(&login).await;
+            for n in 0..CYCLES {
+                let room = format!("soak-{}-{}", i / 2, n);
+                c.send_data(
+                    &format!("j{n}"),
+                    "join",
+                    serde_json::json!({"name": room, "record": false}),
+                )
+                .await;
+                c.message(&format!("m{n}"), &room, &peer, "hello").await;
+                c.send_data(&format!("l{n}"), "leave", serde_json::json!({"name": room}))
+                    .await;
+                // Drain until the leave is answered (events of the partner may interleave).
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    assert!(Instant::now() < deadline, "{login}: leave not answered");
+                    let v = c.next().await;
+                    if v["message"] == "DataStatusEvent"
+                        && v["data"][0]["operationId"] == format!("l{n}")
+                    {
+                        assert_eq!(v["data"][0]["status"], "ACCEPTED", "{v}");
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(50), t)
+            .await
+            .expect("soak within 50 s")
+            .expect("client task");
+    }
+    let elapsed = started.elapsed();
+    let s = wait_stats(&server, "empty", |s| s.rooms == 0 && s.participants == 0).await;
+    assert_eq!(s.media_peers, 0);
+    let rss1 = rss_bytes();
+    eprintln!(
+        "soak: {} cycles in {elapsed:?}, rss {} -> {} MiB",
+        CONNECTIONS * CYCLES,
+        rss0 >> 20,
+        rss1 >> 20
+    );
+    assert!(
+        rss1 < rss0 + 20 * 1024 * 1024,
+        "RSS grew from {rss0} to {rss1}"
+    );
+    server.shutdown().await;
+}
