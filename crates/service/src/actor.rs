@@ -164,8 +164,12 @@ impl RoomActor {
                 Output::Send { session, message } => self.deliver(session, message),
                 Output::Media(command) => {
                     log_media_command(&command);
-                    if let (Some(m), MediaCommand::Publish { record: Some(_), .. }) =
-                        (&self.metrics, &command)
+                    if let (
+                        Some(m),
+                        MediaCommand::Publish {
+                            record: Some(_), ..
+                        },
+                    ) = (&self.metrics, &command)
                     {
                         m.recordings_started.inc();
                     }
@@ -224,7 +228,9 @@ fn log_media_command(command: &MediaCommand) {
             name,
             description,
             record,
-        } => debug!(%peer, %name, %description, record = record.as_ref().map(|r| r.file_name.as_str()), "media: ingest"),
+        } => {
+            debug!(%peer, %name, %description, record = record.as_ref().map(|r| r.file_name.as_str()), "media: ingest")
+        }
         MediaCommand::Play { peer, source, .. } => debug!(%peer, %source, "media: play"),
         MediaCommand::Close { peer } => debug!(%peer, "media: close"),
     }

@@ -24,10 +24,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/admin/records", get(records))
 }
 
-/// 404 when the API is off, 401 without the right bearer secret.
-fn check(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal: 404 when the API is off, 401 without the right bearer secret.
+fn denied(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let Some(secret) = &shared.config.admin_secret else {
-        return Err(StatusCode::NOT_FOUND.into_response());
+        return Some(StatusCode::NOT_FOUND.into_response());
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -35,14 +35,16 @@ fn check(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if constant_time_eq(given.as_bytes(), secret.as_bytes()) {
-        Ok(())
+        None
     } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({"error": "unauthorized"})),
+        Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({"error": "unauthorized"})),
+            )
+                .into_response(),
         )
-            .into_response())
     }
 }
 
@@ -135,7 +137,7 @@ fn to_json(snapshot: Snapshot) -> serde_json::Value {
 }
 
 async fn rooms(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check(&shared, &headers) {
+    if let Some(r) = denied(&shared, &headers) {
         return r;
     }
     let (tx, rx) = oneshot::channel();
@@ -173,7 +175,7 @@ async fn close(
     headers: HeaderMap,
     Path(room): Path<String>,
 ) -> Response {
-    if let Err(r) = check(&shared, &headers) {
+    if let Some(r) = denied(&shared, &headers) {
         return r;
     }
     act(&shared, Input::CloseRoom { room }).await
@@ -184,14 +186,14 @@ async fn kick(
     headers: HeaderMap,
     Path((room, login)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = check(&shared, &headers) {
+    if let Some(r) = denied(&shared, &headers) {
         return r;
     }
     act(&shared, Input::Kick { room, login }).await
 }
 
 async fn records(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = check(&shared, &headers) {
+    if let Some(r) = denied(&shared, &headers) {
         return r;
     }
     let dir = shared.config.records_dir.clone();

@@ -103,7 +103,10 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         &shared.media.stats(),
     );
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response()

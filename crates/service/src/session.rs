@@ -298,21 +298,17 @@ fn too_many_requests(command: huddle_room::Command) -> Option<ServerMessage> {
 }
 
 fn stream_failed(req: huddle_room::StreamRequest, published: bool, info: &str) -> ServerMessage {
-    {
-        {
-            ServerMessage::StreamStatus(StreamStatus {
-                media_session_id: req.media_session_id,
-                name: req.name,
-                published,
-                has_audio: req.has_audio,
-                has_video: req.has_video,
-                record: false,
-                status: StreamState::Failed,
-                info: info.into(),
-                record_name: None,
-            })
-        }
-    }
+    ServerMessage::StreamStatus(StreamStatus {
+        media_session_id: req.media_session_id,
+        name: req.name,
+        published,
+        has_audio: req.has_audio,
+        has_video: req.has_video,
+        record: false,
+        status: StreamState::Failed,
+        info: info.into(),
+        record_name: None,
+    })
 }
 
 /// The FAILED answer to a request that could not be parsed.
