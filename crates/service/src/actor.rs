@@ -113,7 +113,25 @@ impl RoomActor {
             }
             self.drain();
         }
+        self.finalize_all_rooms();
         info!("room actor stopped");
+    }
+
+    /// The server stops: every room still alive ends now, so that recorded rooms get their
+    /// mix job written (and mixed now, or at the next start if the process exits first).
+    fn finalize_all_rooms(&mut self) {
+        let rooms: Vec<String> = self
+            .hub
+            .snapshot()
+            .rooms
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        for room in rooms {
+            info!(room = %room, "server stopping: room finalized");
+            self.hub.handle_input(now(), Input::CloseRoom { room });
+        }
+        self.drain();
     }
 
     fn handle(&mut self, msg: ActorMsg) {

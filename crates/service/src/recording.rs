@@ -227,3 +227,82 @@ fn mix_inputs(records_dir: &Path, pending: &PendingMix) -> Vec<MixInput> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use huddle_room::RecordedStream;
+
+    fn room(record: bool) -> FinalizedRoom {
+        FinalizedRoom {
+            name: "комната/1".into(),
+            record,
+            started_unix_ms: 1_000,
+            ended_unix_ms: 11_000,
+            streams: vec![RecordedStream {
+                file_name: "missing.mkv".into(),
+                login: "alice".into(),
+                stream: "s".into(),
+                started_unix_ms: 1_500,
+            }],
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("huddle-rec-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn jobs(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir.join(JOBS_DIR))
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn the_job_is_on_disk_before_the_files_are_closed_and_resumes_later() {
+        let dir = temp_dir("job");
+        let recordings = Recordings::new(dir.clone(), MixerConfig::default());
+        // The media plane never settles (the process is about to stop).
+        recordings.room_finalized(&room(true), std::future::pending());
+        let saved = jobs(&dir);
+        assert_eq!(saved, vec!["комната_1-room-1000.mkv.json".to_string()]);
+        let job: PendingMix =
+            serde_json::from_slice(&std::fs::read(dir.join(JOBS_DIR).join(&saved[0])).unwrap())
+                .unwrap();
+        assert_eq!(job.files, vec![("missing.mkv".to_string(), 1_500)]);
+        assert_eq!(job.ended_unix_ms - job.started_unix_ms, 10_000);
+
+        // Next start: the job runs; its only input is missing, so there is nothing to mix and
+        // the job is done (removed) rather than retried for ever.
+        let next = Recordings::new(dir.clone(), MixerConfig::default());
+        next.resume_pending();
+        for _ in 0..100 {
+            if jobs(&dir).is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            jobs(&dir).is_empty(),
+            "resumed job finished: {:?}",
+            jobs(&dir)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn rooms_without_recording_write_no_job() {
+        let dir = temp_dir("norec");
+        let recordings = Recordings::new(dir.clone(), MixerConfig::default());
+        recordings.room_finalized(&room(false), async {});
+        assert!(jobs(&dir).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

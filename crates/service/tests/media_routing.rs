@@ -27,6 +27,9 @@ struct FakeMedia {
     log: Arc<Mutex<Log>>,
     /// Offers containing this text fail instead of connecting.
     fail_marker: &'static str,
+    /// When set, `settled()` never resolves (its sender is kept here): like a plane that is
+    /// stopping, so the room mix never starts and its job stays on disk.
+    never_settle: Option<Mutex<Vec<tokio::sync::oneshot::Sender<()>>>>,
 }
 
 impl MediaPlane for FakeMedia {
@@ -72,15 +75,31 @@ impl MediaPlane for FakeMedia {
     }
 
     fn shutdown(&self) {}
+
+    fn settled(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (done, settled) = tokio::sync::oneshot::channel();
+        match &self.never_settle {
+            Some(keep) => keep.lock().unwrap().push(done),
+            None => {
+                let _ = done.send(());
+            }
+        }
+        settled
+    }
 }
 
 fn fake(log: Arc<Mutex<Log>>) -> MediaStarter {
+    fake_with(log, false)
+}
+
+fn fake_with(log: Arc<Mutex<Log>>, never_settle: bool) -> MediaStarter {
     Box::new(move |settings, events| {
         log.lock().unwrap().settings = Some(settings);
         Ok(Arc::new(FakeMedia {
             events,
             log,
             fail_marker: "FAIL",
+            never_settle: never_settle.then(|| Mutex::new(Vec::new())),
         }) as Arc<dyn MediaPlane>)
     })
 }
@@ -265,4 +284,44 @@ async fn publish_play_stop_through_the_media_plane() {
         "closed after the socket dropped"
     );
     server.shutdown().await;
+}
+
+/// A graceful stop ends every room, so a recording room's mix job is written down even though
+/// its participants never left (it runs at the next start if the process exits first).
+#[tokio::test]
+async fn stopping_the_server_finalizes_recorded_rooms() {
+    let log = Arc::new(Mutex::new(Log::default()));
+    let config = test_config("stop-finalize");
+    let records = config.records_dir.clone();
+    let server = huddle_service::start_with_media(config, fake_with(log.clone(), true))
+        .await
+        .unwrap();
+    let mut a = ws_connect(server.http_addr(), "/", "alice").await;
+    a.login("alice").await;
+    a.send_data("a1", "join", json!({"name": "Rec", "record": true}))
+        .await;
+    a.expect_status("a1", "ACCEPTED").await;
+    a.expect_event("Rec", "STATE").await;
+    a.send(stream(
+        "publishStream",
+        "A-pub",
+        "Rec-alice-1",
+        "Rec",
+        "offer-A",
+    ))
+    .await;
+    // setRemoteSDP, then PUBLISHING with the recording's name.
+    a.next().await;
+    let v = a.next().await;
+    assert_status(&v, "A-pub", "PUBLISHING");
+    let record_name = v["data"][0]["recordName"].as_str().unwrap().to_string();
+    server.shutdown().await;
+    let jobs: Vec<String> = std::fs::read_dir(records.join(".jobs"))
+        .expect("a job folder")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(jobs[0].contains("\"room\": \"Rec\""), "{}", jobs[0]);
+    assert!(jobs[0].contains(&record_name), "{}", jobs[0]);
 }
