@@ -86,6 +86,15 @@ function announceFlag() {
   throw new Error(`huddle --help lists no --announce-ip(s) flag:\n${help}`);
 }
 
+/** Every `--<name>-port` flag that `huddle --help` lists. */
+function portFlags() {
+  const flags = [...new Set(serverHelp().match(/--[a-z][a-z-]*-port\b/g) || [])];
+  for (const f of ['--http-port', '--https-port', '--media-port']) {
+    if (!flags.includes(f)) throw new Error(`huddle --help lists no ${f} flag`);
+  }
+  return flags;
+}
+
 /** The server reads HUDDLE_* variables as settings: never let the caller's environment leak in. */
 function serverEnv() {
   const env = {};
@@ -109,9 +118,8 @@ async function startServer(opts = {}) {
   const args = [
     '--bind', '127.0.0.1',
     announce, '127.0.0.1',
-    '--http-port', '0',
-    '--https-port', '0',
-    '--media-port', '0',
+    // every listening port the server has (http, https, media, rtmp, ...): 0 = a free one
+    ...portFlags().flatMap((f) => [f, '0']),
     '--web-dir', path.join(REPO_DIR, 'web'),
     '--records-dir', recordsDir,
   ];
@@ -140,8 +148,16 @@ async function startServer(opts = {}) {
       lines.push(`[${src}] ${line}`);
       if (lines.length > 5000) lines.shift();
       logStream.write(`[${src}] ${line}\n`);
-      const m = /huddle ready http=(\S+) https=(\S+) media=(\S+)/.exec(line);
-      if (m) resolve({ httpAddr: m[1], httpsAddr: m[2], mediaAddr: m[3] });
+      // "huddle ready http=<addr> https=<addr> media=<addr> [more key=addr pairs]"
+      const m = /^huddle ready (.*)$/.exec(line.trim());
+      if (m) {
+        const addrs = {};
+        for (const kv of m[1].trim().split(/\s+/)) {
+          const [k, v] = kv.split('=');
+          addrs[k] = v;
+        }
+        resolve(addrs);
+      }
     };
     readline.createInterface({ input: child.stdout }).on('line', onLine('out'));
     readline.createInterface({ input: child.stderr }).on('line', onLine('err'));
@@ -174,15 +190,25 @@ async function startServer(opts = {}) {
   } finally {
     clearTimeout(timer);
   }
-  for (const a of [addrs.httpAddr, addrs.httpsAddr, addrs.mediaAddr]) {
-    if (!/^127\.0\.0\.1:[1-9][0-9]*$/.test(a)) {
+  for (const k of ['http', 'https', 'media']) {
+    if (!addrs[k]) {
       await stop();
-      throw new Error(`huddle is listening on ${a}, expected 127.0.0.1 only`);
+      throw new Error(`huddle ready line has no ${k}= address: ${JSON.stringify(addrs)}`);
     }
   }
-  return Object.assign(addrs, {
-    wsUrl: `ws://${addrs.httpAddr}/`,
-    httpUrl: `http://${addrs.httpAddr}`,
+  for (const [k, a] of Object.entries(addrs)) {
+    if (!/^127\.0\.0\.1:[1-9][0-9]*$/.test(a)) {
+      await stop();
+      throw new Error(`huddle ${k} is on ${a}, expected 127.0.0.1 with a real port only`);
+    }
+  }
+  return Object.assign({ addrs }, {
+    httpAddr: addrs.http,
+    httpsAddr: addrs.https,
+    mediaAddr: addrs.media,
+    rtmpAddr: addrs.rtmp,
+    wsUrl: `ws://${addrs.http}/`,
+    httpUrl: `http://${addrs.http}`,
     recordsDir,
     logPath,
     log: () => lines.join('\n'),
@@ -369,6 +395,7 @@ module.exports = {
   E2E_DIR,
   ARTIFACTS,
   startServer,
+  portFlags,
   startStatic,
   launchBrowser,
   newClient,
