@@ -1,0 +1,143 @@
+'use strict';
+// RTMP ingest -> WebRTC with the UNMODIFIED official Flashphoner Web SDK: Debian's ffmpeg publishes
+// H.264 + AAC to rtmp://127.0.0.1:PORT/live/<room>/encoder; a browser participant in <room> sees
+// `encoder` join and publish, plays its stream and decodes video and audio; killing ffmpeg makes the
+// browser see the stream stop (UNPUBLISHED: the SDK removes it, the player gets STOPPED) and LEFT.
+const { describe, test, before, after, afterEach } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, spawnSync } = require('node:child_process');
+const h = require('../lib/harness');
+
+const FFMPEG = process.env.FFMPEG_PATH || '/usr/bin/ffmpeg';
+
+function ffmpegPush(url, seconds) {
+  const args = [
+    '-hide_banner', '-loglevel', 'warning', '-nostdin',
+    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=15',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-t', String(seconds),
+    '-c:v', 'libx264', '-profile:v', 'baseline', '-bf', '0', '-g', '15', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-f', 'flv', url,
+  ];
+  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const errors = [];
+  child.stderr.on('data', (d) => errors.push(String(d)));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { child, exited, stderr: () => errors.join('') };
+}
+
+describe('RTMP ingest into a room', { timeout: 180000 }, () => {
+  let server;
+  let web;
+  let browser;
+  let clients = [];
+  let rtmpAddr;
+  const pushes = [];
+
+  before(async () => {
+    const probe = spawnSync(FFMPEG, ['-hide_banner', '-encoders'], { encoding: 'utf8', timeout: 10000 });
+    assert.ok(/libx264/.test(probe.stdout || ''), `${FFMPEG} has no libx264 encoder`);
+    // The harness gives every listening port 0 (a free one) and reads rtmp= from the ready line.
+    server = await h.startServer({ name: 'rtmp', graceSecs: 2 });
+    rtmpAddr = server.rtmpAddr;
+    assert.ok(rtmpAddr, `no rtmp= in the ready line:\n${server.log()}`);
+    assert.match(rtmpAddr, /^127\.0\.0\.1:[1-9][0-9]*$/);
+    web = await h.startStatic();
+    browser = await h.launchBrowser();
+  });
+
+  afterEach(async (t) => {
+    for (const p of pushes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await h.saveArtifacts(`rtmp-${t.name}`, clients);
+    for (const c of clients) await c.close();
+    clients = [];
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (web) await web.close();
+    if (server) await server.stop();
+  });
+
+  async function client(name) {
+    const c = await h.newClient(browser, web.url, name);
+    clients.push(c);
+    return c;
+  }
+
+  test('ffmpeg publishes H.264+AAC; the browser plays and decodes it; killing ffmpeg is a clean leave', { timeout: 120000 }, async () => {
+    const room = h.uniqueRoom('rtmp');
+    const alice = await client('alice');
+    assert.equal(await alice.connect(server.wsUrl), 'ESTABLISHED');
+    await alice.join(room);
+
+    const push = ffmpegPush(`rtmp://${rtmpAddr}/live/${room}/encoder`, 20);
+    pushes.push(push);
+    const streamName = `${room}-encoder-rtmp`;
+
+    await alice.waitEvent('JOINED', { login: 'encoder' }, 15000);
+    const published = await h.waitUntil(async () => {
+      const evs = await alice.events('PUBLISHED');
+      return evs.find((e) => e.login === 'encoder' && (e.streams || []).includes(streamName));
+    }, { timeout: 15000, what: `PUBLISHED ${streamName}` });
+    assert.ok(published);
+
+    let last;
+    try {
+      await h.waitUntil(async () => {
+        const all = await alice.remoteStats();
+        last = all;
+        const e = all[streamName];
+        return e && e.videoWidth > 0 && e.video && e.video.framesDecoded > 0 &&
+          e.audio && e.audio.packetsReceived > 0 ? e : null;
+      }, { timeout: 20000, interval: 500, what: `alice decoding ${streamName}` });
+    } catch (e) {
+      e.message += `\nremote stats: ${JSON.stringify(last, null, 1)}\nffmpeg: ${push.stderr()}`;
+      throw e;
+    }
+    const stats = (await alice.remoteStats())[streamName];
+    assert.equal(stats.status, 'PLAYING');
+    assert.equal(`${stats.videoWidth}x${stats.videoHeight}`, '320x240');
+    assert.equal(stats.video.codec.toLowerCase(), 'video/h264');
+    assert.equal(stats.audio.codec.toLowerCase(), 'audio/opus');
+    // Frames keep flowing at the source's rate (15 fps).
+    const before = stats.video.framesDecoded;
+    await h.sleep(2000);
+    const afterStats = (await alice.remoteStats())[streamName];
+    assert.ok(afterStats.video.framesDecoded - before >= 15,
+      `only ${afterStats.video.framesDecoded - before} frames decoded in 2 s`);
+    assert.ok(afterStats.audio.packetsReceived > stats.audio.packetsReceived, 'audio keeps flowing');
+
+    push.child.kill('SIGKILL');
+    await push.exited;
+    await alice.waitEvent('STOPPED', { name: streamName }, 15000);
+    await h.waitUntil(async () => {
+      const s = await alice.eval(() => window.H.participantStreams());
+      return !s.encoder || s.encoder.length === 0;
+    }, { what: 'encoder stream removed at alice (UNPUBLISHED)' });
+    await alice.waitEvent('LEFT', { login: 'encoder' }, 15000);
+
+    // The server's own figure: added latency from RTMP arrival to the write into the player.
+    await h.waitUntil(async () => /closed ingest .*added_latency_ms/.test(server.log()),
+      { timeout: 10000, what: 'ingest latency line in the server log' });
+    const line = server.log().split('\n').find((l) => /closed ingest .*added_latency_ms/.test(l));
+    console.log(`# server: ${line.replace(/^.*closed ingest/, 'closed ingest')}`);
+    const lat = /p95=(\d+)/.exec(line);
+    assert.ok(lat && Number(lat[1]) < 300, `server-side added latency p95 < 300 ms: ${line}`);
+  });
+
+  test('a duplicate login is refused at publish time with the room\'s reason', { timeout: 60000 }, async () => {
+    const room = h.uniqueRoom('rtmp');
+    const enc = await client('encoder');
+    assert.equal(await enc.connect(server.wsUrl), 'ESTABLISHED');
+    await enc.join(room);
+    const push = ffmpegPush(`rtmp://${rtmpAddr}/live/${room}/encoder`, 10);
+    pushes.push(push);
+    const result = await Promise.race([push.exited, h.sleep(15000).then(() => null)]);
+    assert.ok(result, 'ffmpeg was not refused within 15 s');
+    assert.notEqual(result.code, 0, 'ffmpeg failed');
+    await h.waitUntil(async () => /rtmp publish refused/.test(server.log()),
+      { timeout: 5000, what: 'refusal in the server log' });
+    assert.equal((await enc.events('JOINED')).filter((e) => e.login === 'encoder').length, 0);
+  });
+});
