@@ -34,6 +34,12 @@ const JOIN_OP: &str = "rtmp-join";
 const LEAVE_OP: &str = "rtmp-leave";
 
 /// The stream name of an RTMP publisher.
+/// The `token` parameter of a stream key such as `alice?token=abc&x=1`.
+fn token_of(stream_key: &str) -> Option<&str> {
+    let (_, query) = stream_key.split_once('?')?;
+    query.split('&').find_map(|kv| kv.strip_prefix("token="))
+}
+
 pub fn stream_name(room: &str, login: &str) -> String {
     format!("{room}-{login}-rtmp")
 }
@@ -143,6 +149,19 @@ async fn watch_session(
 
 impl IngestSink for RtmpEdge {
     async fn publish(&self, req: PublishRequest) -> Result<(), String> {
+        // With access control on, an encoder needs a token too: `<login>?token=<jwt>` as the
+        // stream key, checked exactly like the SDK's `custom.token`.
+        let grants = match &self.shared.auth {
+            None => None,
+            Some(verifier) => match verifier.verify(token_of(&req.stream_key), Some(&req.login)) {
+                Ok(grants) => Some(grants),
+                Err(reason) => {
+                    self.shared.metrics.auth_failures.inc();
+                    info!(conn = %req.conn, login = %req.login, reason = %reason, "rtmp publish refused: token");
+                    return Err(format!("Not authorized: {reason}"));
+                }
+            },
+        };
         let session = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
         let (outbound, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
         if !self.to_actor(ActorMsg::Open { session, outbound }).await {
@@ -152,7 +171,7 @@ impl IngestSink for RtmpEdge {
         self.input(Input::Connect {
             session,
             login: Some(req.login.clone()),
-            grants: None,
+            grants,
         })
         .await;
         self.input(Input::Command {
@@ -321,6 +340,14 @@ mod tests {
             RtmpEdge::ready_to_publish(&mut c, now, true).is_none(),
             "only once"
         );
+    }
+
+    #[test]
+    fn token_comes_from_the_stream_key_query() {
+        assert_eq!(token_of("alice?token=abc.def"), Some("abc.def"));
+        assert_eq!(token_of("alice?x=1&token=t"), Some("t"));
+        assert_eq!(token_of("alice"), None);
+        assert_eq!(token_of("alice?tokens=t"), None);
     }
 
     #[test]
