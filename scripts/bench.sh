@@ -7,7 +7,7 @@
 #
 # Environment:
 #   BENCH_SCENARIOS  comma list (default: fanout:10,fanout:50,fanout:100,fanout:200,meeting:4,meeting:8,meeting:16,audio:10:30)
-#   BENCH_DURATION   measurement window per scenario, seconds (default 6)
+#   BENCH_DURATION   measurement window per scenario, seconds (default 5)
 #   BENCH_WARMUP     seconds between setup and window (default 2)
 #   BENCH_SERVERS    "huddle janus" (default) or one of them
 #   BENCH_OUT        report path (default docs/BENCHMARKS.md)
@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 SCENARIOS="${BENCH_SCENARIOS:-fanout:10,fanout:50,fanout:100,fanout:200,meeting:4,meeting:8,meeting:16,audio:10:30}"
-DURATION="${BENCH_DURATION:-6}"
+DURATION="${BENCH_DURATION:-5}"
 WARMUP="${BENCH_WARMUP:-2}"
 SERVERS="${BENCH_SERVERS:-huddle janus}"
 OUT="${BENCH_OUT:-docs/BENCHMARKS.md}"
@@ -85,9 +85,13 @@ if [ "$want_janus" = 1 ]; then
   mkdir -p "$JCONF"
   cp bench/janus/*.jcfg "$JCONF/"
   sed -i "s#CONFIG_DIR#$JCONF#" "$JCONF/janus.jcfg"
-  log "starting janus on core $SERVER_CPU (inside $NS)"
+fi
+
+# Every scenario gets a freshly started server, so CPU, memory and leftovers of one scenario
+# do not leak into the next; memory per subscription is measured from the idle server.
+start_janus() {
   "${NICE_CMD[@]}" taskset -c "$SERVER_CPU" ip netns exec "$NS" janus -C "$JCONF/janus.jcfg" -F "$JCONF" -o \
-    >"$WORK/janus.log" 2>&1 &
+    >>"$WORK/janus.log" 2>&1 &
   JANUS_PID=$!
   for _ in $(seq 100); do
     if ip netns exec "$NS" ss -ltn 2>/dev/null | grep -q '127.0.0.1:8188'; then break; fi
@@ -95,41 +99,39 @@ if [ "$want_janus" = 1 ]; then
   done
   ip netns exec "$NS" ss -ltn | grep -q '127.0.0.1:8188' || { tail -20 "$WORK/janus.log"; log "janus did not start"; exit 1; }
   [ "$(cat /proc/$JANUS_PID/comm)" = "janus" ] || { log "pid $JANUS_PID is not janus"; exit 1; }
-fi
+  sleep 0.5
+}
 
-if [ "$want_huddle" = 1 ]; then
-  log "starting huddle on core $SERVER_CPU"
+start_huddle() {
   mkdir -p "$WORK/records"
+  : >"$WORK/huddle.out"
   RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$SERVER_CPU" "$HUDDLE" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
     --http-port 0 --https-port 0 --media-port 0 --records-dir "$WORK/records" --web-dir "$ROOT/web" \
-    >"$WORK/huddle.out" 2>"$WORK/huddle.log" &
+    >"$WORK/huddle.out" 2>>"$WORK/huddle.log" &
   HUDDLE_PID=$!
   for _ in $(seq 200); do grep -q 'huddle ready' "$WORK/huddle.out" 2>/dev/null && break; sleep 0.1; done
   READY="$(grep -m1 'huddle ready' "$WORK/huddle.out" || true)"
   [ -n "$READY" ] || { tail -20 "$WORK/huddle.log"; log "huddle did not start"; exit 1; }
   HUDDLE_HTTP="$(sed -E 's/.*http=([^ ]+).*/\1/' <<<"$READY")"
   case "$HUDDLE_HTTP" in 127.0.0.1:*) ;; *) log "huddle not on 127.0.0.1: $READY"; exit 1 ;; esac
-fi
+  sleep 0.5
+}
 
 COMMON=(--duration "$DURATION" --warmup "$WARMUP" --out "$RESULTS" --setup-timeout 20)
-# Warm both servers up (first-use allocations, thread pools) and check them before measuring.
-if [ "$want_huddle" = 1 ]; then
-  "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 60 "$BENCH" smoke --server huddle \
-    --server-url "ws://$HUDDLE_HTTP/" --duration 2 || log "huddle smoke FAILED"
-fi
-if [ "$want_janus" = 1 ]; then
-  "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 60 ip netns exec "$NS" "$BENCH" smoke --server janus \
-    --server-url ws://127.0.0.1:8188 --client-ip 127.0.0.2 --duration 2 || log "janus smoke FAILED"
-fi
 IFS=',' read -r -a LIST <<<"$SCENARIOS"
+log "servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU; scenarios: $SCENARIOS"
 for s in "${LIST[@]}"; do
   if [ "$want_huddle" = 1 ]; then
+    start_huddle
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
       --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" "${COMMON[@]}" || true
+    stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
   fi
   if [ "$want_janus" = 1 ]; then
+    start_janus
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 ip netns exec "$NS" "$BENCH" run --server janus \
       --server-url ws://127.0.0.1:8188 --client-ip 127.0.0.2 --server-pid "$JANUS_PID" --scenarios "$s" "${COMMON[@]}" || true
+    stop_pid "$JANUS_PID"; JANUS_PID=""
   fi
   # No-server floor of the load generator itself, for the smaller scenarios.
   case "$s" in fanout:10|meeting:4)
@@ -138,7 +140,7 @@ for s in "${LIST[@]}"; do
 done
 
 JANUS_VER="$( (janus --version 2>/dev/null || true) | head -1)"
-NOTES="Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3). Window ${DURATION} s after ${WARMUP} s warm-up per scenario."
+NOTES="Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3). Window ${DURATION} s after ${WARMUP} s warm-up per scenario; each scenario on a freshly started server."
 [ -s "$RESULTS" ] || { log "no results"; exit 1; }
 "$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$NOTES"
 mkdir -p bench/results && cp "$RESULTS" bench/results/latest.jsonl

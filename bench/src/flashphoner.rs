@@ -31,6 +31,9 @@ fn auto_pong(v: &Value) -> Option<Value> {
 pub struct FpClient {
     ws: WsConn,
     pub login: String,
+    room: Option<String>,
+    /// (mediaSessionId, stream name, published) of every stream this client started.
+    streams: Vec<(String, String, bool)>,
 }
 
 impl FpClient {
@@ -40,6 +43,8 @@ impl FpClient {
         let mut c = FpClient {
             ws,
             login: login.to_string(),
+            room: None,
+            streams: Vec::new(),
         };
         c.ws.send(&frame(
             "connection",
@@ -72,6 +77,7 @@ impl FpClient {
         if status["status"] != "ACCEPTED" {
             return Err(format!("join {room} failed: {status}").into());
         }
+        self.room = Some(room.to_string());
         Ok(())
     }
 
@@ -117,6 +123,7 @@ impl FpClient {
         m["hasAudio"] = json!(audio);
         m["hasVideo"] = json!(video);
         self.ws.send(&frame("publishStream", m))?;
+        self.streams.push((msid.clone(), name.clone(), true));
         let answer = self.wait_answer(&msid).await?;
         Ok((msid, name, answer))
     }
@@ -131,6 +138,7 @@ impl FpClient {
         let msid = new_id("play");
         let m = Self::stream_msg(false, &msid, name, room, offer);
         self.ws.send(&frame("playStream", m))?;
+        self.streams.push((msid.clone(), name.to_string(), false));
         let answer = self.wait_answer(&msid).await?;
         Ok((msid, answer))
     }
@@ -161,7 +169,39 @@ impl FpClient {
         Ok(r?)
     }
 
-    pub fn close(self) {
+    /// Leave cleanly, as the SDK does: `leave` (wait for its DataStatusEvent, bounded), then
+    /// unPublishStream / stopStream for our streams, then close the socket. Without this the
+    /// server keeps the participant for its grace period.
+    pub async fn close(mut self) {
+        if let Some(room) = self.room.take() {
+            let op = new_id("op");
+            let _ = self.ws.send(&frame(
+                "sendData",
+                json!({"operationId": op, "payload": {"command": "leave", "options": {"name": room}}}),
+            ));
+            let _ = self
+                .ws
+                .wait_for(Duration::from_secs(2), "leave", |v| {
+                    (v["message"] == "DataStatusEvent"
+                        && v["data"][0]["operationId"] == op.as_str())
+                    .then_some(())
+                })
+                .await;
+        }
+        for (msid, name, published) in std::mem::take(&mut self.streams) {
+            let (message, status) = if published {
+                ("unPublishStream", "PUBLISHING")
+            } else {
+                ("stopStream", "PLAYING")
+            };
+            let _ = self.ws.send(&frame(
+                message,
+                json!({"mediaSessionId": msid, "name": name, "published": published,
+                       "hasVideo": true, "hasAudio": true, "status": status, "record": false}),
+            ));
+        }
+        // Give the writer task a moment to flush before the close frame.
+        tokio::time::sleep(Duration::from_millis(50)).await;
         self.ws.close();
     }
 }

@@ -140,7 +140,7 @@ fn summary_line(
     if !contended.is_empty() {
         let _ = write!(
             s,
-            " ⚠ CPU contention from other work on the machine during the {} run(s) (run-queue wait > 10%): latency and loss there measure the machine, not the server.",
+            " ⚠ CPU contention from other work on the machine during the {} run(s) (load generator waited > 10% of the window for its core): latency and loss there are partly the load generator's.",
             contended.join(" and ")
         );
     }
@@ -198,7 +198,11 @@ over its WebSocket API, inside a private network namespace where Janus and the l
 (Janus never gathers on a loopback interface; see bench/janus/). One PeerConnection per subscription on both.\n\
 - Each scenario runs against Huddle and then Janus, back to back, in the same run. Rows marked `direct` \
 have no server at all (each subscriber PeerConnection is connected straight to its own publisher \
-PeerConnection in the load generator): they show the load generator's own latency floor."
+PeerConnection in the load generator): they show the load generator's own latency floor.\n\
+- Run-queue wait = time the process's runnable threads waited for a CPU (/proc/<pid>/task/*/schedstat), \
+in % of the window, summed over threads (can exceed 100%). For the server it is mostly its own threads \
+competing for its single pinned core (Janus runs a thread per handle); for the load generator it is other \
+work on the machine."
     );
     if !notes.is_empty() {
         let _ = writeln!(md, "- {notes}");

@@ -285,7 +285,7 @@ impl Participant {
 
     async fn close(self) {
         match self.conn {
-            Conn::Fp(c) => c.close(),
+            Conn::Fp(c) => c.close().await,
             Conn::Janus(c) => c.close().await,
             Conn::None => {}
         }
