@@ -131,10 +131,7 @@ fn summary_line(
     }
     let contended: Vec<&str> = [h, j]
         .iter()
-        .filter(|r| {
-            r.server_runq_wait_pct.unwrap_or(0.0) > 10.0
-                || r.loadgen_runq_wait_pct.unwrap_or(0.0) > 10.0
-        })
+        .filter(|r| r.loadgen_runq_wait_pct.unwrap_or(0.0) > 10.0)
         .map(|r| r.server.as_str())
         .collect();
     if !contended.is_empty() {
@@ -191,8 +188,8 @@ every payload carries a send timestamp (ns on the load generator's clock) and a 
 str0m processing and the load generator's scheduling, not only the server.\n\
 - Server CPU is utime+stime of the server process from /proc/<pid>/stat during the window, in percent of one \
 core; CPU per packet = that CPU time / RTP packets delivered to subscribers. RSS from /proc/<pid>/status; \
-memory per subscription = (RSS after setup − RSS before the scenario) / subscriptions (allocator reuse makes \
-it noisy, and it can be 0 when earlier scenarios left memory mapped).\n\
+memory per subscription = (RSS after setup − RSS of the freshly started, idle server) / subscriptions, so \
+in small scenarios it also carries first-use allocations (thread pools, buffers).\n\
 - Huddle: Flashphoner WebSocket protocol on 127.0.0.1 (root namespace). Janus 1.1.2 (Debian package): VideoRoom \
 over its WebSocket API, inside a private network namespace where Janus and the load generator use 127.0.0.2 \
 (Janus never gathers on a loopback interface; see bench/janus/). One PeerConnection per subscription on both.\n\
