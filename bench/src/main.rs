@@ -129,7 +129,7 @@ fn check(c: &Common) -> Result<(), String> {
 fn print_line(r: &ScenarioResult) {
     let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
     eprintln!(
-        "{:<7} {:<14} subs {:>4}/{:<4} rx {:>8.0} pkt/s {:>7.1} Mbit/s loss {:.3}% video p50/p99 {}/{} ms audio p50/p99 {}/{} ms server cpu {}% {} us/pkt rss {} KiB ({} KiB/sub) loadgen cpu {}% runq wait {}/{}% load {}{}",
+        "{:<7} {:<14} subs {:>4}/{:<4} rx {:>8.0} pkt/s {:>7.1} Mbit/s loss {:.3}% (audio frames lost in run {}) video p50/p99 {}/{} ms audio p50/p99 {}/{} ms server cpu {}% {} us/pkt rss {} KiB ({} KiB/sub) loadgen cpu {}% runq wait {}/{}% load {}{}",
         r.server,
         r.scenario,
         r.subscribers_receiving,
@@ -137,6 +137,7 @@ fn print_line(r: &ScenarioResult) {
         r.rx_packets_per_s,
         r.rx_mbit_per_s,
         r.loss_pct,
+        r.lost_audio_frames_total,
         f(r.lat_video_p50_ms),
         f(r.lat_video_p99_ms),
         f(r.lat_audio_p50_ms),

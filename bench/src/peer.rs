@@ -295,9 +295,11 @@ fn on_media(
     let s = rx.entry(d.mid).or_default();
     if let Some(last) = s.last_seq {
         if stamp.seq > last.wrapping_add(1) && stamp.seq > last {
-            stats
-                .lost_frames
-                .fetch_add(u64::from(stamp.seq - last - 1), Relaxed);
+            let n = u64::from(stamp.seq - last - 1);
+            stats.lost_frames.fetch_add(n, Relaxed);
+            if !video {
+                stats.lost_audio_frames.fetch_add(n, Relaxed);
+            }
         }
     }
     if s.last_seq.is_none_or(|l| stamp.seq > l) {

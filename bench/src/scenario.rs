@@ -149,6 +149,9 @@ pub struct ScenarioResult {
     pub rx_video_fps: f64,
     pub rx_audio_pps: f64,
     pub lost_frames: u64,
+    /// Audio part of `lost_frames` (cumulative over the whole run, not only the window).
+    #[serde(default)]
+    pub lost_audio_frames_total: u64,
     pub loss_pct: f64,
     pub discontinuities: u64,
     pub bad_payloads: u64,
@@ -439,6 +442,7 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     res.rx_video_fps = d.rx_video_frames as f64 / secs;
     res.rx_audio_pps = d.rx_audio_frames as f64 / secs;
     res.lost_frames = d.lost_frames;
+    res.lost_audio_frames_total = stats.lost_audio_frames.load(Relaxed);
     let got = d.rx_video_frames + d.rx_audio_frames;
     res.loss_pct = if got + d.lost_frames > 0 {
         100.0 * d.lost_frames as f64 / (got + d.lost_frames) as f64

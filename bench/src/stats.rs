@@ -17,6 +17,8 @@ pub struct Stats {
     pub rx_bytes: AtomicU64,
     /// Frames missing according to the sequence numbers in the payload.
     pub lost_frames: AtomicU64,
+    /// The audio part of `lost_frames`.
+    pub lost_audio_frames: AtomicU64,
     /// Frames that str0m flagged as not contiguous (a packet gap before them).
     pub discontinuities: AtomicU64,
     pub bad_payloads: AtomicU64,
