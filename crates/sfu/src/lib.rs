@@ -130,6 +130,27 @@ impl MediaHandle {
     }
 }
 
+/// Socket buffer size asked for (the kernel caps it at net.core.rmem_max / wmem_max).
+const UDP_BUFFER_BYTES: usize = 4 << 20;
+
+/// One socket carries every peer: the default ~200 KB receive buffer overflows in bursts
+/// (a keyframe fan-out, a busy moment of the media thread) and audio, which has no NACK,
+/// is lost. Larger buffers absorb the bursts.
+fn enlarge_buffers(socket: &UdpSocket) {
+    let sock = socket2::SockRef::from(socket);
+    if let Err(e) = sock.set_recv_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("cannot enlarge the UDP receive buffer: {e}");
+    }
+    if let Err(e) = sock.set_send_buffer_size(UDP_BUFFER_BYTES) {
+        tracing::warn!("cannot enlarge the UDP send buffer: {e}");
+    }
+    tracing::info!(
+        "media socket buffers: receive {:?}, send {:?}",
+        sock.recv_buffer_size().ok(),
+        sock.send_buffer_size().ok()
+    );
+}
+
 /// Binds the UDP socket and starts the media thread. Events (answers, connected, failed) are
 /// sent to `events`.
 pub fn start(
@@ -137,6 +158,7 @@ pub fn start(
     events: UnboundedSender<MediaEvent>,
 ) -> std::io::Result<MediaHandle> {
     let socket = UdpSocket::bind(config.bind)?;
+    enlarge_buffers(&socket);
     let local_addr = socket.local_addr()?;
     let announce = if config.announce.is_empty() {
         detect_local_ipv4()

@@ -443,6 +443,12 @@ impl Sfu {
     ) {
         Counters::add(&self.counters.packets_in, 1);
         Counters::add(&self.counters.bytes_in, data.len() as u64);
+        if destination.ip().is_loopback() && !source.ip().is_loopback() {
+            // A server bound to loopback talks to loopback peers only: never answer (and so
+            // never send to) another address, even one of this host's own interfaces.
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        }
         let destination =
             crate::candidates::destination_for(destination, source, &self.template.candidates);
         let Ok(contents) = DatagramRecv::try_from(data) else {
@@ -738,5 +744,35 @@ impl Sfu {
         if forward::request_keyframe(peer, kind, force, now) {
             self.poll_peer(publisher);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A STUN binding request (RFC 5389 header, no attributes).
+    fn stun_request() -> Vec<u8> {
+        let mut b = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        b.extend_from_slice(&[7u8; 12]);
+        b
+    }
+
+    #[test]
+    fn a_loopback_server_ignores_non_loopback_sources() {
+        let now = Instant::now();
+        let local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let mut sfu = Sfu::new_standalone(vec![local], now);
+        sfu.handle_datagram(
+            now,
+            "192.0.2.2:5000".parse().unwrap(),
+            local,
+            &stun_request(),
+        );
+        assert_eq!(sfu.stats().dropped, 1);
+        assert!(
+            sfu.poll_transmit().is_none(),
+            "nothing is sent to a non-loopback address"
+        );
     }
 }
