@@ -33,7 +33,7 @@ async function spawnServer({ recordsDir, name = 'rec', extraArgs = [] } = {}) {
   fs.mkdirSync(h.ARTIFACTS, { recursive: true });
   const args = [
     '--bind', '127.0.0.1', '--announce-ip', '127.0.0.1',
-    '--http-port', '0', '--https-port', '0', '--media-port', '0',
+    '--http-port', '0', '--https-port', '0', '--media-port', '0', '--rtmp-port', '0',
     '--web-dir', path.join(h.REPO_DIR, 'web'),
     '--records-dir', recordsDir,
     ...extraArgs,

@@ -18,6 +18,7 @@ async fn smoke_against_huddle() {
         http_port: 0,
         https_port: 0,
         media_port: 0,
+        rtmp_port: 0,
         records_dir: tmp.join("records"),
         web_dir: tmp.join("web"),
         ..Default::default()
