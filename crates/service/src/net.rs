@@ -11,30 +11,7 @@ pub fn announce_ips(configured: &[IpAddr], bind: IpAddr) -> Vec<IpAddr> {
     if !bind.is_unspecified() {
         return vec![bind];
     }
-    let mut ips: Vec<IpAddr> = match if_addrs::get_if_addrs() {
-        Ok(ifs) => ifs
-            .into_iter()
-            .map(|i| i.ip())
-            .filter(|ip| ip.is_ipv4() && !ip.is_unspecified() && !is_link_local(ip))
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list network interfaces");
-            Vec::new()
-        }
-    };
-    ips.sort_by_key(|ip| ip.is_loopback());
-    ips.dedup();
-    if ips.is_empty() {
-        ips.push(IpAddr::from([127, 0, 0, 1]));
-    }
-    ips
-}
-
-fn is_link_local(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-    }
+    huddle_sfu::detect_local_ipv4()
 }
 
 #[cfg(test)]

@@ -2,14 +2,17 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// IPv4 addresses of the local interfaces: non-loopback first, loopback last.
-/// Used when the configuration announces nothing.
+/// IPv4 addresses of the local interfaces (not link-local): non-loopback first, loopback
+/// last; never empty. Used when the configuration announces nothing.
 pub fn detect_local_ipv4() -> Vec<IpAddr> {
     let mut ips: Vec<IpAddr> = match if_addrs::get_if_addrs() {
         Ok(ifs) => ifs
             .into_iter()
             .map(|i| i.ip())
-            .filter(|ip| ip.is_ipv4() && !ip.is_unspecified())
+            .filter(|ip| match ip {
+                IpAddr::V4(v4) => !v4.is_unspecified() && !v4.is_link_local(),
+                IpAddr::V6(_) => false,
+            })
             .collect(),
         Err(e) => {
             tracing::warn!("cannot list network interfaces: {e}");
