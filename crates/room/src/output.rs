@@ -13,6 +13,15 @@ pub enum Output {
     /// The room's last participant is gone: the room no longer exists. When it recorded,
     /// its streams are to be mixed into one file.
     RoomFinalized(FinalizedRoom),
+    /// A recorded stream went live in a room joined with `record: true`: its file is being
+    /// written and belongs to the room's mix. Emitted once per stream, before the room ends,
+    /// so that the edge can note the mix down at once (it survives a crash of the process).
+    Recording {
+        room: String,
+        /// When the room started (names the room's mix).
+        room_started_unix_ms: u64,
+        stream: RecordedStream,
+    },
 }
 
 /// Messages to a client, in protocol terms but free of JSON.

@@ -186,3 +186,90 @@ fn per_stream_record_flag_records_only_that_stream() {
         MediaCommand::Publish { record: None, .. }
     ));
 }
+
+fn recordings(out: &[Output]) -> Vec<(String, u64, RecordedStream)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Recording {
+                room,
+                room_started_unix_ms,
+                stream,
+            } => Some((room.clone(), *room_started_unix_ms, stream.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_recorded_room_reports_each_stream_when_it_goes_live() {
+    let mut h = Harness::new(RoomConfig::default());
+    h.connect(1, "alice");
+    h.connect(2, "bob");
+    h.join_recorded(1, "R");
+    h.join(2, "R");
+    let room_start = h.now().unix_ms;
+    // Requested but not connected yet: nothing is recorded, nothing reported.
+    let out = h.cmd(
+        1,
+        Command::Publish(request("pub-R-alice-1", "R-alice-1", Some("R"))),
+    );
+    assert!(recordings(&out).is_empty(), "{out:?}");
+    let peer = media_commands(&out)
+        .into_iter()
+        .find_map(|c| match c {
+            MediaCommand::Publish { peer, .. } => Some(peer),
+            _ => None,
+        })
+        .unwrap();
+    h.advance(Duration::from_secs(3));
+    let out = h.input(Input::Media(MediaEvent::Connected { peer }));
+    let r = recordings(&out);
+    assert_eq!(r.len(), 1, "{out:?}");
+    assert_eq!(r[0].0, "R");
+    assert_eq!(r[0].1, room_start);
+    assert_eq!(r[0].2.login, "alice");
+    assert_eq!(r[0].2.stream, "R-alice-1");
+    assert_eq!(r[0].2.file_name, format!("R-alice-R-alice-1-{UNIX0}.mkv"));
+    // Reported before the owner hears PUBLISHING.
+    let rec_at = out
+        .iter()
+        .position(|o| matches!(o, Output::Recording { .. }))
+        .unwrap();
+    let publishing_at = out
+        .iter()
+        .position(|o| {
+            matches!(o, Output::Send { message: ServerMessage::StreamStatus(s), .. }
+                if s.status == StreamState::Publishing)
+        })
+        .unwrap();
+    assert!(rec_at < publishing_at, "{out:?}");
+    // A repeated Connected reports nothing more.
+    let out = h.input(Input::Media(MediaEvent::Connected { peer }));
+    assert!(recordings(&out).is_empty());
+    // The second stream is reported too, with the same room start.
+    let (_, out) = h.publish_live(2, "R", "R-bob-1");
+    let r = recordings(&out);
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].1, r[0].2.login.as_str()), (room_start, "bob"));
+    // The finalized room lists the same streams.
+    h.leave(1, "R");
+    let out = h.leave(2, "R");
+    assert_eq!(finalized(&out)[0].streams.len(), 2);
+}
+
+#[test]
+fn a_per_stream_recording_in_a_plain_room_is_not_reported() {
+    let mut h = two_in_room(Duration::from_secs(60));
+    let mut req = request("m1", "R-alice-1", Some("R"));
+    req.record = true;
+    let out = h.cmd(1, Command::Publish(req));
+    let peer = media_commands(&out)
+        .into_iter()
+        .find_map(|c| match c {
+            MediaCommand::Publish { peer, .. } => Some(peer),
+            _ => None,
+        })
+        .unwrap();
+    let out = h.input(Input::Media(MediaEvent::Connected { peer }));
+    assert!(recordings(&out).is_empty(), "{out:?}");
+}

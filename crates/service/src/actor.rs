@@ -193,6 +193,14 @@ impl RoomActor {
                     }
                     self.media.send(command);
                 }
+                Output::Recording {
+                    room,
+                    room_started_unix_ms,
+                    stream,
+                } => {
+                    self.recordings
+                        .stream_recording(&room, room_started_unix_ms, &stream);
+                }
                 Output::RoomFinalized(room) => {
                     log_room_finalized(&room);
                     // The room's Close commands went out before this output: once the media

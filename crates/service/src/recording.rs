@@ -3,13 +3,19 @@
 //!
 //! Each mix is first written down as a job file in `<records_dir>/.jobs/` and removed when the
 //! mix is over, so a mix cut short by a stop or a crash runs again at the next start.
+//!
+//! The job file is written as soon as a recorded room's first stream starts recording, and
+//! updated with each further stream: until the room ends it is *open* (`ended_unix_ms: null`).
+//! The room's end completes it and starts the mix. When the process died before that (a crash,
+//! `kill -9`), the next start mixes the open job too, taking as the room's end the latest
+//! modification time of its recording files that exist.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use huddle_record::{run_mix_with_progress, MixInput, MixJob, MixerConfig};
-use huddle_room::{record_name, FinalizedRoom};
+use huddle_room::{record_name, FinalizedRoom, RecordedStream};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
@@ -21,7 +27,9 @@ const JOBS_DIR: &str = ".jobs";
 struct PendingMix {
     room: String,
     started_unix_ms: u64,
-    ended_unix_ms: u64,
+    /// `None` while the room is alive (or when the process died before the room ended).
+    #[serde(default)]
+    ended_unix_ms: Option<u64>,
     /// Recording file names (inside the records folder) and when each publish started.
     files: Vec<(String, u64)>,
     /// Output file name inside the records folder.
@@ -51,6 +59,49 @@ impl Recordings {
         self
     }
 
+    /// The mix's file name of the room `room` that started at `started_unix_ms`.
+    fn output_name(&self, room: &str, started_unix_ms: u64) -> String {
+        record_name::render("{room}-room-{start}", Some(room), "", "", started_unix_ms)
+            .replace(".mkv", &format!(".{}", self.mixer.container))
+    }
+
+    /// A stream of a recorded room started recording: note it in the room's open job, so that
+    /// the room is mixed even if the process dies before the room ends.
+    pub(crate) fn stream_recording(
+        &self,
+        room: &str,
+        room_started_unix_ms: u64,
+        stream: &RecordedStream,
+    ) {
+        let output = self.output_name(room, room_started_unix_ms);
+        let path = self.job_path(&output);
+        let mut pending = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<PendingMix>(&bytes).ok())
+            .filter(|p| p.room == room && p.started_unix_ms == room_started_unix_ms)
+            .unwrap_or(PendingMix {
+                room: room.to_string(),
+                started_unix_ms: room_started_unix_ms,
+                ended_unix_ms: None,
+                files: Vec::new(),
+                output,
+            });
+        if pending.files.iter().any(|(f, _)| *f == stream.file_name) {
+            return;
+        }
+        pending
+            .files
+            .push((stream.file_name.clone(), stream.started_unix_ms));
+        match self.save(&pending) {
+            Ok(_) => {
+                info!(room = %room, file = %stream.file_name, streams = pending.files.len(), "room mix job noted (open)")
+            }
+            Err(e) => {
+                error!(room = %room, error = %e, "cannot write the open mix job; the room is mixed only if it ends cleanly")
+            }
+        }
+    }
+
     /// A room ended. When it recorded, its mix starts once `files_closed` resolves (the media
     /// plane has finished every file of the room).
     pub(crate) fn room_finalized(
@@ -65,18 +116,11 @@ impl Recordings {
             info!(room = %room.name, "recorded room ended with no stream; nothing to mix");
             return;
         }
-        let output = record_name::render(
-            "{room}-room-{start}",
-            Some(&room.name),
-            "",
-            "",
-            room.started_unix_ms,
-        )
-        .replace(".mkv", &format!(".{}", self.mixer.container));
+        let output = self.output_name(&room.name, room.started_unix_ms);
         let pending = PendingMix {
             room: room.name.clone(),
             started_unix_ms: room.started_unix_ms,
-            ended_unix_ms: room.ended_unix_ms,
+            ended_unix_ms: Some(room.ended_unix_ms),
             files: room
                 .streams
                 .iter()
@@ -115,7 +159,8 @@ impl Recordings {
                     serde_json::from_slice::<PendingMix>(&bytes).map_err(|e| e.to_string())
                 }) {
                 Ok(pending) => {
-                    info!(room = %pending.room, output = %pending.output, "resuming an unfinished room mix");
+                    info!(room = %pending.room, output = %pending.output, open = pending.ended_unix_ms.is_none(),
+                        "resuming an unfinished room mix");
                     let this = self.clone();
                     tokio::spawn(async move { this.mix_in_background(pending, path).await });
                 }
@@ -126,12 +171,21 @@ impl Recordings {
         }
     }
 
+    fn job_path(&self, output: &str) -> PathBuf {
+        self.records_dir
+            .join(JOBS_DIR)
+            .join(format!("{output}.json"))
+    }
+
+    /// Writes the job file whole or not at all (a temporary file renamed over it), so that a
+    /// crash mid-write never leaves a truncated job.
     fn save(&self, pending: &PendingMix) -> std::io::Result<PathBuf> {
-        let dir = self.records_dir.join(JOBS_DIR);
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.json", pending.output));
+        std::fs::create_dir_all(self.records_dir.join(JOBS_DIR))?;
+        let path = self.job_path(&pending.output);
         let json = serde_json::to_vec_pretty(pending).map_err(std::io::Error::other)?;
-        std::fs::write(&path, json)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, json)?;
+        std::fs::rename(&tmp, &path)?;
         Ok(path)
     }
 
@@ -166,6 +220,15 @@ impl Recordings {
     /// Blocking: build the job from the files on disk and run ffmpeg. True when finished
     /// (mixed, or nothing to mix); false on failure (the sources are kept).
     fn mix(&self, pending: &PendingMix) -> bool {
+        let ended_unix_ms = match pending.ended_unix_ms {
+            Some(ended) => ended,
+            None => {
+                let ended = open_room_end(&self.records_dir, pending);
+                info!(room = %pending.room, duration_ms = ended.saturating_sub(pending.started_unix_ms),
+                    "the room never ended (the process died): it ends with its last recording's last write");
+                ended
+            }
+        };
         let inputs = mix_inputs(&self.records_dir, pending);
         if inputs.is_empty() {
             warn!(room = %pending.room, "none of the room's recordings holds media; no mix");
@@ -178,9 +241,7 @@ impl Recordings {
         }
         let job = MixJob {
             inputs,
-            duration_ms: pending
-                .ended_unix_ms
-                .saturating_sub(pending.started_unix_ms),
+            duration_ms: ended_unix_ms.saturating_sub(pending.started_unix_ms),
             output,
         };
         info!(room = %pending.room, inputs = job.inputs.len(), duration_ms = job.duration_ms,
@@ -208,6 +269,21 @@ impl Recordings {
     }
 }
 
+/// The end of a room whose job is still open: the latest modification time of its recording
+/// files that exist (the room's start when none does).
+fn open_room_end(records_dir: &Path, pending: &PendingMix) -> u64 {
+    pending
+        .files
+        .iter()
+        .filter_map(|(name, _)| std::fs::metadata(records_dir.join(name)).ok())
+        .filter_map(|m| m.modified().ok())
+        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .max()
+        .unwrap_or(pending.started_unix_ms)
+        .max(pending.started_unix_ms)
+}
+
 /// The room's recordings that exist, each at its offset from the room start (read from the
 /// file's own start time, else from when its publish started).
 fn mix_inputs(records_dir: &Path, pending: &PendingMix) -> Vec<MixInput> {
@@ -231,7 +307,6 @@ fn mix_inputs(records_dir: &Path, pending: &PendingMix) -> Vec<MixInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use huddle_room::RecordedStream;
 
     fn room(record: bool) -> FinalizedRoom {
         FinalizedRoom {
@@ -277,7 +352,7 @@ mod tests {
             serde_json::from_slice(&std::fs::read(dir.join(JOBS_DIR).join(&saved[0])).unwrap())
                 .unwrap();
         assert_eq!(job.files, vec![("missing.mkv".to_string(), 1_500)]);
-        assert_eq!(job.ended_unix_ms - job.started_unix_ms, 10_000);
+        assert_eq!(job.ended_unix_ms.unwrap() - job.started_unix_ms, 10_000);
 
         // Next start: the job runs; its only input is missing, so there is nothing to mix and
         // the job is done (removed) rather than retried for ever.
@@ -294,6 +369,139 @@ mod tests {
             "resumed job finished: {:?}",
             jobs(&dir)
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn read_job(dir: &Path, name: &str) -> PendingMix {
+        serde_json::from_slice(&std::fs::read(dir.join(JOBS_DIR).join(name)).unwrap()).unwrap()
+    }
+
+    async fn wait_for_no_jobs(dir: &Path) {
+        for _ in 0..500 {
+            if jobs(dir).is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn recorded(file_name: &str, started_unix_ms: u64) -> RecordedStream {
+        RecordedStream {
+            file_name: file_name.into(),
+            login: "alice".into(),
+            stream: "s".into(),
+            started_unix_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_recorded_stream_updates_the_open_job_and_the_end_completes_it() {
+        let dir = temp_dir("open");
+        let recordings = Recordings::new(dir.clone(), MixerConfig::default());
+        recordings.stream_recording("R", 1_000, &recorded("a.mkv", 1_200));
+        let name = "R-room-1000.mkv.json";
+        assert_eq!(jobs(&dir), vec![name.to_string()]);
+        let job = read_job(&dir, name);
+        assert_eq!(job.ended_unix_ms, None, "open until the room ends");
+        assert_eq!(job.files, vec![("a.mkv".to_string(), 1_200)]);
+        recordings.stream_recording("R", 1_000, &recorded("b.mkv", 3_000));
+        // The same stream twice is noted once.
+        recordings.stream_recording("R", 1_000, &recorded("b.mkv", 3_000));
+        let job = read_job(&dir, name);
+        assert_eq!(job.ended_unix_ms, None);
+        assert_eq!(
+            job.files,
+            vec![("a.mkv".to_string(), 1_200), ("b.mkv".to_string(), 3_000)]
+        );
+        assert_eq!(
+            jobs(&dir).len(),
+            1,
+            "no temporary file left: {:?}",
+            jobs(&dir)
+        );
+        // The room ends; its mix never settles here, the job is completed on disk.
+        let mut room = room(true);
+        room.name = "R".into();
+        room.streams = vec![recorded("a.mkv", 1_200), recorded("b.mkv", 3_000)];
+        recordings.room_finalized(&room, std::future::pending());
+        let job = read_job(&dir, name);
+        assert_eq!(job.ended_unix_ms, Some(11_000));
+        assert_eq!(job.files.len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_open_job_without_recordings_is_done_at_the_next_start() {
+        let dir = temp_dir("open-missing");
+        Recordings::new(dir.clone(), MixerConfig::default()).stream_recording(
+            "R",
+            1_000,
+            &recorded("missing.mkv", 1_200),
+        );
+        assert_eq!(jobs(&dir).len(), 1);
+        // "Crash": the room never ends. Next start.
+        Recordings::new(dir.clone(), MixerConfig::default()).resume_pending();
+        wait_for_no_jobs(&dir).await;
+        assert!(jobs(&dir).is_empty(), "{:?}", jobs(&dir));
+        assert!(!dir.join("R-room-1000.mkv").exists(), "nothing to mix");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_open_job_is_mixed_at_the_next_start_up_to_its_last_write() {
+        let dir = temp_dir("open-mix");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let started = now_ms - 2_000;
+        // A tiny recording, as the recorder would have left it.
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=1"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "libopus"])
+            .arg(dir.join("a.mkv"))
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+        let mixer = MixerConfig {
+            width: 64,
+            height: 48,
+            fps: 10,
+            video_preset: Some("ultrafast".into()),
+            ..MixerConfig::default()
+        };
+        let crashed = Recordings::new(dir.clone(), mixer.clone());
+        crashed.stream_recording("R", started, &recorded("a.mkv", started + 100));
+        assert_eq!(
+            read_job(&dir, &format!("R-room-{started}.mkv.json")).ended_unix_ms,
+            None
+        );
+
+        Recordings::new(dir.clone(), mixer).resume_pending();
+        wait_for_no_jobs(&dir).await;
+        assert!(jobs(&dir).is_empty(), "{:?}", jobs(&dir));
+        let out = dir.join(format!("R-room-{started}.mkv"));
+        assert!(out.is_file(), "mixed output {}", out.display());
+        // The room lasted from its start to the recording's last write (about 2 s).
+        let probe = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let duration: f64 = String::from_utf8_lossy(&probe.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert!((1.5..6.0).contains(&duration), "mix lasts {duration} s");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

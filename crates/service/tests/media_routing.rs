@@ -325,3 +325,54 @@ async fn stopping_the_server_finalizes_recorded_rooms() {
     assert!(jobs[0].contains("\"room\": \"Rec\""), "{}", jobs[0]);
     assert!(jobs[0].contains(&record_name), "{}", jobs[0]);
 }
+
+/// A crash must not lose a recorded room's mix: the job is on disk, open, from the moment the
+/// first stream records — before the room ends or the server stops.
+#[tokio::test]
+async fn a_recorded_publish_notes_the_open_mix_job_at_once() {
+    let log = Arc::new(Mutex::new(Log::default()));
+    let config = test_config("open-job");
+    let records = config.records_dir.clone();
+    let server = huddle_service::start_with_media(config, fake_with(log.clone(), true))
+        .await
+        .unwrap();
+    let mut a = ws_connect(server.http_addr(), "/", "alice").await;
+    a.login("alice").await;
+    a.send_data("a1", "join", json!({"name": "Open", "record": true}))
+        .await;
+    a.expect_status("a1", "ACCEPTED").await;
+    a.expect_event("Open", "STATE").await;
+    let jobs = || -> Vec<serde_json::Value> {
+        std::fs::read_dir(records.join(".jobs"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(jobs().is_empty(), "no job before a stream records");
+    a.send(stream(
+        "publishStream",
+        "A-pub",
+        "Open-alice-1",
+        "Open",
+        "offer-A",
+    ))
+    .await;
+    a.next().await;
+    let v = a.next().await;
+    assert_status(&v, "A-pub", "PUBLISHING");
+    let record_name = v["data"][0]["recordName"].as_str().unwrap().to_string();
+    // PUBLISHING comes after the job is written: no waiting needed.
+    let open = jobs();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["room"], "Open");
+    assert!(open[0]["ended_unix_ms"].is_null(), "{}", open[0]);
+    assert_eq!(open[0]["files"][0][0], record_name.as_str());
+    // A clean stop completes it.
+    server.shutdown().await;
+    let closed = jobs();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert!(closed[0]["ended_unix_ms"].is_u64(), "{}", closed[0]);
+}

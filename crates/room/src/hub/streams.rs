@@ -308,9 +308,20 @@ impl Hub {
                 stream: p.name.clone(),
                 started_unix_ms: p.started_unix_ms,
             });
+            let room = room_name.as_ref().and_then(|r| self.rooms.get_mut(r));
+            if let (Some(room), Some(stream)) = (room, recorded) {
+                // Before PUBLISHING: once the owner hears of it, the mix is noted down.
+                if room.record {
+                    self.outputs.push_back(Output::Recording {
+                        room: room.name.clone(),
+                        room_started_unix_ms: room.started_unix_ms,
+                        stream: stream.clone(),
+                    });
+                }
+                room.recorded.push(stream);
+            }
             self.send(session, ServerMessage::StreamStatus(status));
-            if let Some(room) = room_name.as_ref().and_then(|r| self.rooms.get_mut(r)) {
-                room.recorded.extend(recorded);
+            if let Some(room) = room_name.as_ref().and_then(|r| self.rooms.get(r)) {
                 for other in room.audience(&info.login) {
                     self.outputs.push_back(room_event(
                         other,
