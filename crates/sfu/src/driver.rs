@@ -12,7 +12,8 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::ingest::IngestFrame;
 use crate::record::RecorderQueue;
-use crate::sfu::Sfu;
+use crate::sendbatch::{Sender, BATCH};
+use crate::sfu::{Sfu, Transmit};
 
 const MAX_WAIT: Duration = Duration::from_millis(5);
 const MIN_WAIT: Duration = Duration::from_micros(500);
@@ -43,6 +44,10 @@ pub(crate) fn run(
         }
     };
     let mut buf = vec![0u8; 2048];
+    let mut out = Out {
+        sender: Sender::new(),
+        batch: Vec::with_capacity(BATCH),
+    };
     let mut current_wait = Duration::ZERO;
     loop {
         // Commands first: answers should not wait behind media.
@@ -53,7 +58,7 @@ pub(crate) fn run(
                 Ok(Msg::Settle(done)) => recorder.settle(done),
                 Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => {
                     sfu.shutdown(Instant::now());
-                    flush(&mut sfu, &socket, &events);
+                    flush(&mut sfu, &socket, &events, &mut out);
                     tracing::info!("media thread stopped");
                     return;
                 }
@@ -64,7 +69,7 @@ pub(crate) fn run(
         if sfu.poll_timeout() <= now {
             sfu.handle_timeout(now);
         }
-        flush(&mut sfu, &socket, &events);
+        flush(&mut sfu, &socket, &events, &mut out);
 
         let wait = sfu
             .poll_timeout()
@@ -80,7 +85,7 @@ pub(crate) fn run(
             match socket.recv_from(&mut buf) {
                 Ok((n, source)) => {
                     sfu.handle_datagram(Instant::now(), source, local, &buf[..n]);
-                    flush(&mut sfu, &socket, &events);
+                    flush(&mut sfu, &socket, &events, &mut out);
                     if sfu.poll_timeout() <= Instant::now() {
                         break;
                     }
@@ -96,13 +101,37 @@ pub(crate) fn run(
     }
 }
 
-fn flush(sfu: &mut Sfu, socket: &UdpSocket, events: &UnboundedSender<MediaEvent>) {
-    while let Some(t) = sfu.poll_transmit() {
-        if let Err(e) = socket.send_to(&t.contents, t.destination) {
+/// The send side of the driver: reused buffers for batched sends.
+struct Out {
+    sender: Sender,
+    batch: Vec<Transmit>,
+}
+
+fn flush(sfu: &mut Sfu, socket: &UdpSocket, events: &UnboundedSender<MediaEvent>, out: &mut Out) {
+    loop {
+        out.batch.clear();
+        while out.batch.len() < BATCH {
+            match sfu.poll_transmit() {
+                Some(t) => out.batch.push(t),
+                None => break,
+            }
+        }
+        if out.batch.is_empty() {
+            break;
+        }
+        let mut errors = 0u64;
+        out.sender.send(socket, &out.batch, |t, e| {
             tracing::debug!("send_to {}: {e}", t.destination);
+            errors += 1;
+        });
+        for _ in 0..errors {
             sfu.count_send_error();
         }
+        if out.batch.len() < BATCH {
+            break;
+        }
     }
+    out.batch.clear();
     while let Some(ev) = sfu.poll_event() {
         // The receiver may be gone during shutdown; nothing to do then.
         let _ = events.send(ev);

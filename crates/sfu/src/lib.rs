@@ -22,6 +22,7 @@ mod ingest;
 mod peer;
 mod record;
 mod sdp_fixups;
+mod sendbatch;
 mod sfu;
 mod stats;
 

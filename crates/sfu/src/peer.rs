@@ -9,6 +9,7 @@ use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
 use str0m::media::{MediaKind, Mid, Pt};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Rtc};
 
 use crate::codecs::SourceCodecs;
@@ -130,7 +131,14 @@ impl Peer {
         None
     }
 
-    /// Brings the Rtc's clock up to `now` (needed before writing media into it).
+    /// Feeds a timeout input at `now` (or at the Rtc's clock if that is later) even if the
+    /// clock does not move: after a write this makes str0m packetize and release the frame.
+    pub fn kick(&mut self, now: Instant) -> Result<(), str0m::RtcError> {
+        self.now = self.now.max(now);
+        self.rtc.handle_input(str0m::Input::Timeout(self.now))
+    }
+
+    /// Brings the Rtc's clock up to `now`.
     pub fn advance(&mut self, now: Instant) -> Result<(), str0m::RtcError> {
         if now > self.now {
             self.now = now;
@@ -140,10 +148,11 @@ impl Peer {
     }
 }
 
-/// Outgoing video packets a player's Rtc keeps (for pacing and NACK resends). str0m's default
-/// of 1000 costs about 1.2 MB per video subscription; 256 still holds a large keyframe and
-/// about 1.7 s of history at 1.5 Mbit/s, far more than a NACK round trip needs.
-pub const VIDEO_SEND_BUFFER: usize = 256;
+/// Sent video packets a player's Rtc keeps for NACK resends (str0m's "send buffer" sizes only
+/// this RTX cache; the queue of packets not yet sent is separate and unbounded, so a large
+/// keyframe is never cut). str0m's default of 1000 costs about 1.2 MB per video subscription;
+/// 128 is about 0.85 s of history at 1.5 Mbit/s (0.3 s at 4 Mbit/s), several NACK round trips.
+pub const VIDEO_SEND_BUFFER: usize = 128;
 
 /// What every Rtc of ours shares.
 pub struct RtcTemplate {
@@ -154,10 +163,16 @@ pub struct RtcTemplate {
 impl RtcTemplate {
     /// An ICE-lite Rtc with our candidates and the given codecs, having accepted `offer`.
     /// Returns the Rtc and the answer text. Never panics (str0m panics are caught).
+    ///
+    /// A player's Rtc does not negotiate transport-wide congestion control: we run no send-side
+    /// bandwidth estimation, and str0m would keep a record of each of the last 1000 packets
+    /// sent (about 90 KB per player) and parse the player's feedback for nothing. Publishers
+    /// keep it: the browser's upload estimate needs our feedback.
     pub fn accept(
         &self,
         offer: &str,
         codecs: CodecConfig,
+        player: bool,
         now: Instant,
     ) -> Result<(Rtc, String), String> {
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("Bad SDP: {e}"))?;
@@ -168,6 +183,15 @@ impl RtcTemplate {
                 .set_dtls_cert(self.cert.clone())
                 .clear_codecs();
             *cfg.codec_config() = codecs;
+            if player {
+                let mut exts = ExtensionMap::empty();
+                for (id, ext) in cfg.extension_map().iter() {
+                    if *ext != Extension::TransportSequenceNumber {
+                        exts.set(id, ext.clone());
+                    }
+                }
+                cfg = cfg.set_extension_map(exts);
+            }
             let mut rtc = cfg.build(now);
             for addr in &self.candidates {
                 match Candidate::host(*addr, "udp") {

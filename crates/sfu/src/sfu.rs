@@ -166,7 +166,7 @@ impl Sfu {
             }
         };
         let config = str0m::format::CodecConfig::new_from_payload_params(chosen);
-        let (rtc, answer) = match self.template.accept(offer, config, now) {
+        let (rtc, answer) = match self.template.accept(offer, config, false, now) {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };
@@ -303,7 +303,7 @@ impl Sfu {
             },
         };
         let config = codecs::player_config(&source_codecs);
-        let (mut rtc, answer) = match self.template.accept(offer, config, now) {
+        let (mut rtc, answer) = match self.template.accept(offer, config, true, now) {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };

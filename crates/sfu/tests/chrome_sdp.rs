@@ -130,6 +130,8 @@ fn chrome_publish_vp8_opus_then_play() {
     assert!(a.contains("a=recvonly"));
     assert!(a.contains("a=setup:passive"));
     assert!(a.contains("127.0.0.1 40000 typ host"));
+    // The browser's upload bandwidth estimate needs our transport-wide feedback.
+    assert!(a.contains("transport-wide-cc"), "{a}");
     assert_eq!(pts(&a, "audio"), vec![111], "{a}");
     assert_eq!(
         pts(&a, "video"),
@@ -161,6 +163,9 @@ fn chrome_publish_vp8_opus_then_play() {
     let b = answer_of(&mut sfu, PeerId(2));
     check_answer(&b).unwrap();
     assert!(b.contains("a=sendonly"));
+    // Players get no transport-wide-cc (no send-side estimation here, see RtcTemplate).
+    assert!(!b.contains("transport-wide-cc"), "{b}");
+    assert!(b.contains("a=extmap:"), "other extensions stay:\n{b}");
     assert_eq!(pts(&b, "audio"), vec![111]);
     assert_eq!(pts(&b, "video"), vec![120, 97], "the player's own PT:\n{b}");
     let msids: Vec<&str> = b.lines().filter(|l| l.starts_with("a=msid:")).collect();
