@@ -56,7 +56,10 @@
 //! Or implement [`IngestSink`] directly. Per connection the sink sees: one
 //! [`IngestSink::publish`] (if the client gets that far), then, if accepted, [`Media`] in
 //! stream order, and always exactly one [`IngestSink::closed`] last — also for connections that
-//! never published (garbage, port scans), which a sink can ignore.
+//! never published (garbage, port scans), which a sink can ignore. To end a publish from its
+//! side (the room kicked the encoder), the sink keeps [`PublishRequest::close`] and calls
+//! [`CloseHandle::close`]: the TCP connection is closed and `closed` reports
+//! [`CloseReason::Closed`].
 //!
 //! # Feeding a WebRTC media plane
 //!
@@ -98,7 +101,9 @@ pub use audio::{AacToOpus, AudioConfig, AudioFrame, OPUS_FRAME, OPUS_RATE};
 pub use avc::AvcConfig;
 pub use media::{Media, MediaPipeline, VideoFrame};
 pub use server::{parse_publish_target, serve, serve_with_config, ServerConfig};
-pub use sink::{channel, ChannelSink, IngestEvent, IngestSink, PublishReply, PublishRequest};
+pub use sink::{
+    channel, ChannelSink, CloseHandle, IngestEvent, IngestSink, PublishReply, PublishRequest,
+};
 
 /// Identifies one RTMP connection for the life of a [`serve`] call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,6 +162,10 @@ pub enum CloseReason {
     /// [`ServerConfig::max_connections`] reached.
     #[error("server full ({0} connections)")]
     ServerFull(usize),
+    /// The sink closed the connection ([`CloseHandle::close`]), e.g. the room ended the
+    /// stream.
+    #[error("closed by the server: {0}")]
+    Closed(String),
     /// A bug: a panic while handling this connection (the server goes on).
     #[error("internal error: {0}")]
     Internal(String),

@@ -17,7 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
 
 use crate::guard::ChunkGuard;
-use crate::{CloseReason, ConnId, IngestSink, Media, MediaPipeline, PublishRequest};
+use crate::{CloseHandle, CloseReason, ConnId, IngestSink, Media, MediaPipeline, PublishRequest};
 
 /// Read buffer per connection.
 const READ_BUF: usize = 64 * 1024;
@@ -197,7 +197,10 @@ async fn run_connection<S: IngestSink>(
 ) -> CloseReason {
     let _ = stream.set_nodelay(true);
     let guard = ChunkGuard::new(config.max_message_size);
+    let (close, closer) = CloseHandle::new();
     let mut c = Conn {
+        close,
+        closer,
         stream,
         peer,
         conn,
@@ -217,6 +220,9 @@ async fn run_connection<S: IngestSink>(
 }
 
 struct Conn<S> {
+    /// Given to the sink with the publish request; `closer` sees its close.
+    close: CloseHandle,
+    closer: tokio::sync::watch::Receiver<Option<String>>,
     stream: TcpStream,
     peer: SocketAddr,
     conn: ConnId,
@@ -284,7 +290,24 @@ impl<S: IngestSink> Conn<S> {
             ),
             None => (self.config.idle_timeout, "publisher sent nothing"),
         };
-        match timeout(limit, self.stream.read(buf)).await {
+        let closer = &mut self.closer;
+        let closed = async {
+            let reason = closer.wait_for(Option::is_some).await.map(|r| r.clone());
+            match reason {
+                Ok(reason) => reason.unwrap_or_default(),
+                // Never: the connection holds a handle.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let read = tokio::select! {
+            biased;
+            reason = closed => {
+                tracing::info!(conn = %self.conn, peer = %self.peer, %reason, "RTMP connection closed by the sink");
+                return Err(CloseReason::Closed(reason));
+            }
+            read = timeout(limit, self.stream.read(buf)) => read,
+        };
+        match read {
             Err(_) => Err(CloseReason::Timeout(format!("{what} ({limit:?})"))),
             Ok(Ok(0)) => Err(if self.publishing.is_some() || self.session.is_some() {
                 CloseReason::Disconnected
@@ -466,6 +489,7 @@ impl<S: IngestSink> Conn<S> {
             login,
             app: app.clone(),
             stream_key: stream_key.clone(),
+            close: self.close.clone(),
         };
         tracing::info!(conn = %self.conn, peer = %self.peer, room = %req.room, login = %req.login, "RTMP publish requested");
         let decision = match timeout(self.config.decision_timeout, self.sink.publish(req)).await {

@@ -2,8 +2,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{CloseReason, ConnId, Media};
 
@@ -20,7 +21,57 @@ pub struct PublishRequest {
     pub app: String,
     /// The full stream key as sent by the client, e.g. `alice?token=abc`.
     pub stream_key: String,
+    /// Closes this connection from the sink's side, e.g. when the room ended the stream.
+    pub close: CloseHandle,
 }
+
+/// Closes one RTMP connection from the sink's side: the encoder's TCP connection is closed
+/// at once (also while it sends nothing) and the sink gets [`IngestSink::closed`] with
+/// [`CloseReason::Closed`]. Cheap to clone; closing twice, or a connection that is already
+/// gone, does nothing.
+#[derive(Clone, Debug)]
+pub struct CloseHandle(Arc<watch::Sender<Option<String>>>);
+
+impl CloseHandle {
+    /// A handle and the receiver the connection watches.
+    pub(crate) fn new() -> (CloseHandle, watch::Receiver<Option<String>>) {
+        let (tx, rx) = watch::channel(None);
+        (CloseHandle(Arc::new(tx)), rx)
+    }
+
+    /// Asks the connection to close, with the reason it logs and reports.
+    pub fn close(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.0.send_if_modified(|v| {
+            if v.is_some() {
+                return false;
+            }
+            *v = Some(reason);
+            true
+        });
+    }
+
+    /// Whether [`CloseHandle::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+}
+
+/// A handle of no connection (for tests of a sink): closing it only marks it closed.
+impl Default for CloseHandle {
+    fn default() -> CloseHandle {
+        CloseHandle::new().0
+    }
+}
+
+/// Handles are equal when they close the same connection.
+impl PartialEq for CloseHandle {
+    fn eq(&self, other: &CloseHandle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CloseHandle {}
 
 /// Receives what RTMP connections produce. One instance serves all connections (it is shared
 /// behind an `Arc`), and calls for one connection are made in order from that connection's

@@ -617,3 +617,41 @@ async fn silent_clients_time_out_and_connection_cap_holds() {
     );
     server.abort();
 }
+
+/// The sink ends a publish (the room kicked the encoder): the server closes the TCP
+/// connection at once, reports `Closed` with the sink's reason, and the encoder stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sink_can_close_a_publishing_connection() {
+    let h = Harness::start().await;
+    let url = h.url("live/room1/kicked");
+    let started = Instant::now();
+    let ffmpeg = tokio::spawn(async move { ffmpeg_publish(&url, &["-bf", "0"], 25).await });
+    // Wait until media flows, then close from the sink's side.
+    let close = h
+        .wait_for(Duration::from_secs(15), |log| {
+            log.values()
+                .find(|c| c.video.len() >= 5)
+                .and_then(|c| c.publish.as_ref())
+                .map(|p| p.close.clone())
+        })
+        .await;
+    assert!(!close.is_closed());
+    close.close("kicked by the operator");
+    close.close("a second close is ignored");
+    assert!(close.is_closed());
+    let conn = h.closed_publish("room1", "kicked").await;
+    assert_eq!(
+        h.log.lock().unwrap()[&conn].closed,
+        Some(CloseReason::Closed("kicked by the operator".into()))
+    );
+    let ok = timeout(Duration::from_secs(15), ffmpeg)
+        .await
+        .expect("ffmpeg stops once its connection is closed")
+        .unwrap();
+    assert!(!ok, "ffmpeg reports the broken publish");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "ffmpeg ended well before its 25 s: {:?}",
+        started.elapsed()
+    );
+}

@@ -9,7 +9,9 @@
 //! media plane (`video=h264:<profile-level-id>;audio=opus:<channels>`), and from the moment
 //! the room reports it PUBLISHING pushes every frame with [`MediaPlane::ingest`]. When the
 //! encoder stops, the edge leaves the room (a clean leave: UNPUBLISHED, LEFT) and closes the
-//! session.
+//! session. When the room ends the stream instead (UNPUBLISHED or FAILED: a kick, the room
+//! closed by the operator, a media failure, a refused ingest) or the session is dropped, the
+//! edge closes the encoder's TCP connection, so that the encoder sees its publish is over.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use huddle_room::{Command, Input, ServerMessage, SessionId, StreamRequest, StreamState};
-use huddle_rtmp::{CloseReason, ConnId, IngestSink, Media, PublishRequest};
+use huddle_rtmp::{CloseHandle, CloseReason, ConnId, IngestSink, Media, PublishRequest};
 use huddle_sfu::IngestFrame;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -63,6 +65,8 @@ struct Conn {
     requested: bool,
     /// The room reported PUBLISHING (and not yet FAILED/UNPUBLISHED): frames go out.
     live: Arc<AtomicBool>,
+    /// Closes the encoder's connection.
+    close: CloseHandle,
 }
 
 impl RtmpEdge {
@@ -120,12 +124,14 @@ impl RtmpEdge {
     }
 }
 
-/// Reads the session's messages after the join: learns when the stream is live or ends.
+/// Reads the session's messages after the join: learns when the stream is live or ends; when
+/// the room ends it, or drops the session, the encoder's connection is closed.
 async fn watch_session(
     mut rx: mpsc::Receiver<ServerMessage>,
     media_session_id: String,
     live: Arc<AtomicBool>,
     session: SessionId,
+    close: CloseHandle,
 ) {
     while let Some(msg) = rx.recv().await {
         if let ServerMessage::StreamStatus(st) = msg {
@@ -138,13 +144,24 @@ async fn watch_session(
                     live.store(true, Ordering::Relaxed);
                 }
                 StreamState::Failed | StreamState::Unpublished => {
-                    warn!(%session, stream = %st.name, status = ?st.status, info = %st.info, "rtmp stream ended by the room; media is dropped");
                     live.store(false, Ordering::Relaxed);
+                    if !close.is_closed() {
+                        info!(%session, stream = %st.name, status = ?st.status, info = %st.info, "rtmp stream ended by the room; closing the encoder's connection");
+                    }
+                    let why = if st.info.is_empty() {
+                        st.status.as_str().to_string()
+                    } else {
+                        format!("{}: {}", st.status.as_str(), st.info)
+                    };
+                    close.close(format!("stream {} {why}", st.name));
                 }
                 _ => {}
             }
         }
     }
+    // The actor dropped the session (server stopping, session too slow, disconnected).
+    live.store(false, Ordering::Relaxed);
+    close.close("the session ended");
 }
 
 impl IngestSink for RtmpEdge {
@@ -207,6 +224,7 @@ impl IngestSink for RtmpEdge {
             media_session_id.clone(),
             live.clone(),
             session,
+            req.close.clone(),
         ));
         self.conns().insert(
             req.conn,
@@ -220,6 +238,7 @@ impl IngestSink for RtmpEdge {
                 first_audio: None,
                 requested: false,
                 live,
+                close: req.close,
             },
         );
         Ok(())
@@ -293,6 +312,8 @@ impl IngestSink for RtmpEdge {
         };
         info!(session = %c.session, %conn, %reason, room = %c.room, "rtmp publisher gone: leaving the room");
         c.live.store(false, Ordering::Relaxed);
+        // Already gone: the leave's UNPUBLISHED needs no close.
+        c.close.close(reason.to_string());
         self.input(Input::Command {
             session: c.session,
             command: Command::Leave {
@@ -320,6 +341,7 @@ mod tests {
             first_audio: None,
             requested: false,
             live: Arc::new(AtomicBool::new(false)),
+            close: CloseHandle::default(),
         }
     }
 
@@ -340,6 +362,84 @@ mod tests {
             RtmpEdge::ready_to_publish(&mut c, now, true).is_none(),
             "only once"
         );
+    }
+
+    fn status(msid: &str, status: StreamState, info: &str) -> ServerMessage {
+        ServerMessage::StreamStatus(huddle_room::StreamStatus {
+            media_session_id: msid.into(),
+            name: "R-enc-rtmp".into(),
+            published: true,
+            has_audio: true,
+            has_video: true,
+            record: false,
+            status,
+            info: info.into(),
+            record_name: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn the_room_ending_the_stream_closes_the_encoder() {
+        let (tx, rx) = mpsc::channel(8);
+        let live = Arc::new(AtomicBool::new(false));
+        let close = CloseHandle::default();
+        let watcher = tokio::spawn(watch_session(
+            rx,
+            "rtmp-1".into(),
+            live.clone(),
+            SessionId(1),
+            close.clone(),
+        ));
+        tx.send(status("rtmp-1", StreamState::Publishing, ""))
+            .await
+            .unwrap();
+        // Another stream's end is not this one's.
+        tx.send(status("other", StreamState::Unpublished, ""))
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            if live.load(Ordering::Relaxed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(live.load(Ordering::Relaxed));
+        assert!(!close.is_closed());
+        tx.send(status("rtmp-1", StreamState::Failed, "media failed"))
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            if close.is_closed() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(close.is_closed());
+        assert!(!live.load(Ordering::Relaxed));
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(5), watcher)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dropped_session_closes_the_encoder() {
+        let (tx, rx) = mpsc::channel(8);
+        let close = CloseHandle::default();
+        let watcher = tokio::spawn(watch_session(
+            rx,
+            "rtmp-1".into(),
+            Arc::new(AtomicBool::new(true)),
+            SessionId(1),
+            close.clone(),
+        ));
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(5), watcher)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(close.is_closed());
     }
 
     #[test]

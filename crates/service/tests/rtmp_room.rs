@@ -1,0 +1,189 @@
+//! RTMP encoders in rooms, end to end with a real ffmpeg (Debian's): the room ending the
+//! stream closes the encoder's connection, and a recorded room records the RTMP stream.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use huddle_service::Config;
+use serde_json::{json, Value};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ADMIN: &str = "rtmp-room-admin-secret";
+
+/// Starts an ffmpeg pushing `secs` of a test pattern (and a tone with `audio`) to `url`.
+fn push(url: &str, secs: u32, audio: bool) -> tokio::process::Child {
+    let mut cmd = tokio::process::Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-nostdin", "-re"]).args([
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=15",
+    ]);
+    if audio {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+    }
+    cmd.args(["-t", &secs.to_string()])
+        .args(["-c:v", "libx264", "-profile:v", "baseline", "-bf", "0"])
+        .args(["-g", "15", "-pix_fmt", "yuv420p"]);
+    if audio {
+        cmd.args(["-c:a", "aac"]);
+    } else {
+        cmd.arg("-an");
+    }
+    cmd.args(["-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs")
+}
+
+async fn admin_post(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(STEP, s.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .ok();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+#[tokio::test]
+async fn kicking_an_encoder_closes_its_connection() {
+    let server = start(Config {
+        admin_secret: Some(ADMIN.into()),
+        ..test_config("rtmp-kick")
+    })
+    .await;
+    let mut ffmpeg = push(
+        &format!("rtmp://{}/live/K/enc", server.rtmp_addr()),
+        30,
+        false,
+    );
+    wait_stats(&server, "the encoder publishing", |s| {
+        s.participants == 1 && s.publishers == 1
+    })
+    .await;
+    let kicked = Instant::now();
+    let (status, body) = admin_post(server.http_addr(), "/admin/rooms/K/kick/enc").await;
+    assert_eq!(status, 200, "{body}");
+    let exit = tokio::time::timeout(Duration::from_secs(10), ffmpeg.wait())
+        .await
+        .expect("ffmpeg stops once the room ends its stream")
+        .unwrap();
+    assert!(!exit.success(), "ffmpeg sees its publish cut: {exit}");
+    assert!(kicked.elapsed() < Duration::from_secs(10));
+    let s = wait_stats(&server, "the encoder gone", |s| s.participants == 0).await;
+    assert_eq!((s.rooms, s.publishers), (0, 0));
+    server.shutdown().await;
+}
+
+/// ffprobe's view of a file: (codec names of its streams, duration in seconds).
+fn probe(path: &std::path::Path) -> (Vec<String>, f64) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-show_streams"])
+        .arg("-show_format")
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("ffprobe JSON for {}: {e}", path.display()));
+    let codecs = v["streams"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter_map(|s| s["codec_name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let duration = v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    (codecs, duration)
+}
+
+#[tokio::test]
+async fn a_recorded_room_records_its_rtmp_stream() {
+    let config = test_config("rtmp-record");
+    let records = config.records_dir.clone();
+    let server = start(config).await;
+    let mut alice = ws_connect(server.http_addr(), "/", "alice").await;
+    alice.login("alice").await;
+    alice
+        .send_data("a1", "join", json!({"name": "Rec", "record": true}))
+        .await;
+    alice.expect_status("a1", "ACCEPTED").await;
+    alice.expect_event("Rec", "STATE").await;
+
+    let pushed_secs = 4;
+    let mut ffmpeg = push(
+        &format!("rtmp://{}/live/Rec/enc", server.rtmp_addr()),
+        pushed_secs,
+        true,
+    );
+    alice.expect_event("Rec", "JOINED").await;
+    let published = alice.expect_event("Rec", "PUBLISHED").await;
+    assert!(
+        published.to_string().contains("Rec-enc-rtmp"),
+        "{published}"
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(20), ffmpeg.wait())
+        .await
+        .expect("ffmpeg ends")
+        .unwrap();
+    assert!(exit.success(), "the push went through: {exit}");
+    alice.expect_event("Rec", "UNPUBLISHED").await;
+    alice.expect_event("Rec", "LEFT").await;
+    alice.send_data("a2", "leave", json!({"name": "Rec"})).await;
+    alice.expect_status("a2", "ACCEPTED").await;
+
+    // The room is over: its mix appears once every file is finished.
+    let mut listed: Vec<String> = Vec::new();
+    for _ in 0..600 {
+        let (status, body) = http_get(server.http_addr(), "/api/records").await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        listed = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["name"].as_str().map(String::from))
+            .collect();
+        if listed.iter().any(|n| n.starts_with("Rec-room-")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stream_file = listed
+        .iter()
+        .find(|n| n.contains("Rec-enc-rtmp"))
+        .unwrap_or_else(|| panic!("the RTMP stream's recording is listed: {listed:?}"));
+    assert!(
+        listed.iter().any(|n| n.starts_with("Rec-room-")),
+        "the room mix is listed: {listed:?}"
+    );
+    let path = records.join(stream_file);
+    assert!(path.is_file(), "{}", path.display());
+    let (codecs, duration) = probe(&path);
+    assert!(codecs.iter().any(|c| c == "h264"), "{codecs:?}");
+    assert!(codecs.iter().any(|c| c == "opus"), "{codecs:?}");
+    assert!(
+        (pushed_secs as f64 - 1.5..pushed_secs as f64 + 1.0).contains(&duration),
+        "recording lasts {duration} s for a {pushed_secs} s push"
+    );
+    server.shutdown().await;
+}
