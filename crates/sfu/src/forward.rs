@@ -109,19 +109,16 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
         }
         state.waiting_keyframe = false;
     }
+    if let Err(e) = player.advance(now) {
+        return Written::Failed(format!("Failed by error: {e}"));
+    }
     let Some(writer) = player.rtc.writer(mid) else {
         return Written::Skipped;
     };
-    if let Err(e) = writer.write(pt, frame.network_time, frame.time, frame.data.clone()) {
-        return Written::Failed(format!("Failed by error: {e}"));
+    match writer.write(pt, frame.network_time, frame.time, frame.data.clone()) {
+        Ok(()) => Written::Yes,
+        Err(e) => Written::Failed(format!("Failed by error: {e}")),
     }
-    // One timeout input after the write (not one before and another on the next driver
-    // round): str0m packetizes the frame and its pacer releases the packets on this input,
-    // so the caller's poll sends them right away.
-    if let Err(e) = player.kick(now) {
-        return Written::Failed(format!("Failed by error: {e}"));
-    }
-    Written::Yes
 }
 
 /// Asks a publisher for a keyframe on its video track, at most once per [`KEYFRAME_THROTTLE`]

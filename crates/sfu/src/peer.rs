@@ -131,14 +131,7 @@ impl Peer {
         None
     }
 
-    /// Feeds a timeout input at `now` (or at the Rtc's clock if that is later) even if the
-    /// clock does not move: after a write this makes str0m packetize and release the frame.
-    pub fn kick(&mut self, now: Instant) -> Result<(), str0m::RtcError> {
-        self.now = self.now.max(now);
-        self.rtc.handle_input(str0m::Input::Timeout(self.now))
-    }
-
-    /// Brings the Rtc's clock up to `now`.
+    /// Brings the Rtc's clock up to `now` (needed before writing media into it).
     pub fn advance(&mut self, now: Instant) -> Result<(), str0m::RtcError> {
         if now > self.now {
             self.now = now;
