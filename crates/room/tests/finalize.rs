@@ -8,16 +8,10 @@ use huddle_room::*;
 use support::*;
 
 fn two_in_room(grace: Duration) -> Harness {
-    let mut h = Harness::new(RoomConfig {
+    alice_and_bob_in_r(RoomConfig {
         grace_period: grace,
         ..RoomConfig::default()
-    });
-    h.connect(1, "alice");
-    h.connect(2, "bob");
-    h.join(1, "R");
-    h.join(2, "R");
-    h.drain();
-    h
+    })
 }
 
 #[test]

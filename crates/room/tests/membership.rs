@@ -6,12 +6,7 @@ use huddle_room::*;
 use support::*;
 
 fn two_in_room() -> Harness {
-    let mut h = Harness::new(RoomConfig::default());
-    h.connect(1, "alice");
-    h.connect(2, "bob");
-    h.join(1, "R");
-    h.join(2, "R");
-    h
+    alice_and_bob_in_r(RoomConfig::default())
 }
 
 #[test]

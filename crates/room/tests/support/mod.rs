@@ -175,6 +175,16 @@ impl Harness {
     }
 }
 
+/// alice (session 1) and bob (session 2) joined to room "R" under `config`.
+pub fn alice_and_bob_in_r(config: RoomConfig) -> Harness {
+    let mut h = Harness::new(config);
+    h.connect(1, "alice");
+    h.connect(2, "bob");
+    h.join(1, "R");
+    h.join(2, "R");
+    h
+}
+
 pub fn request(msid: &str, name: &str, room: Option<&str>) -> StreamRequest {
     StreamRequest {
         media_session_id: msid.into(),
