@@ -3,15 +3,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use huddle_service::Config;
 use serde_json::{json, Value};
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const ADMIN: &str = "rtmp-room-admin-secret";
 
@@ -44,23 +41,6 @@ fn push(url: &str, secs: u32, audio: bool) -> tokio::process::Child {
         .expect("ffmpeg runs")
 }
 
-async fn admin_post(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {ADMIN}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(STEP, s.read_to_end(&mut buf))
-        .await
-        .unwrap()
-        .ok();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
-}
-
 #[tokio::test]
 async fn kicking_an_encoder_closes_its_connection() {
     let server = start(Config {
@@ -78,7 +58,13 @@ async fn kicking_an_encoder_closes_its_connection() {
     })
     .await;
     let kicked = Instant::now();
-    let (status, body) = admin_post(server.http_addr(), "/admin/rooms/K/kick/enc").await;
+    let (status, body) = admin(
+        server.http_addr(),
+        "POST",
+        "/admin/rooms/K/kick/enc",
+        Some(ADMIN),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let exit = tokio::time::timeout(Duration::from_secs(10), ffmpeg.wait())
         .await

@@ -14,8 +14,6 @@ use huddle_service::media::{MediaPlane, MediaStarter};
 use huddle_service::{Config, Server};
 use serde_json::{json, Value};
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedSender;
 
 const SECRET: &str = "test-secret";
@@ -259,26 +257,6 @@ fn metric(text: &str, name: &str) -> f64 {
         .trim()
         .parse()
         .unwrap()
-}
-
-async fn admin(addr: SocketAddr, method: &str, path: &str, secret: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let auth = secret
-        .map(|s| format!("Authorization: Bearer {s}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(STEP, s.read_to_end(&mut buf))
-        .await
-        .unwrap()
-        .ok();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-    (status, body)
 }
 
 #[tokio::test]
