@@ -208,21 +208,14 @@ impl Hub {
             debug!(room = %room_name, login, "kick of an unknown participant");
             return;
         };
+        info!(room = %room_name, login, "participant removed by the operator");
         match presence {
-            Presence::Active(session) => {
-                for peer in self.session_peers_in_room(session, room_name) {
-                    self.end_peer(peer, StopCause::Owner);
-                }
-                if let Some(state) = self.sessions.get_mut(&session) {
-                    state.rooms.remove(room_name);
-                }
-            }
+            Presence::Active(session) => self.depart(now, session, room_name, login),
             Presence::Away { until } => {
                 self.away
                     .remove(&(until, room_name.to_string(), login.to_string()));
+                self.remove_participant(now, room_name, login);
             }
         }
-        info!(room = %room_name, login, "participant removed by the operator");
-        self.remove_participant(now, room_name, login);
     }
 }

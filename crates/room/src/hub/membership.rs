@@ -152,18 +152,21 @@ impl Hub {
         let login = state.login.clone();
         // Effects of a leave go out after ACCEPTED: collect them from the queue.
         let mark = self.outputs.len();
-        let peers: Vec<PeerId> = self.session_peers_in_room(session, room_name);
-        for peer in peers {
+        info!(room = %room_name, login = %login, "participant left");
+        self.depart(now, session, room_name, &login);
+        Ok(self.outputs.drain(mark..).collect())
+    }
+
+    /// A connected participant goes (leave, or removed by the operator): its streams in the
+    /// room end and it is told so, the room is dropped from its session, the others get LEFT.
+    pub(super) fn depart(&mut self, now: Now, session: SessionId, room_name: &str, login: &str) {
+        for peer in self.session_peers_in_room(session, room_name) {
             self.end_peer(peer, StopCause::Owner);
         }
-        self.sessions
-            .get_mut(&session)
-            .expect("checked")
-            .rooms
-            .remove(room_name);
-        info!(room = %room_name, login = %login, "participant left");
-        self.remove_participant(now, room_name, &login);
-        Ok(self.outputs.drain(mark..).collect())
+        if let Some(state) = self.sessions.get_mut(&session) {
+            state.rooms.remove(room_name);
+        }
+        self.remove_participant(now, room_name, login);
     }
 
     pub(super) fn session_peers_in_room(&self, session: SessionId, room_name: &str) -> Vec<PeerId> {

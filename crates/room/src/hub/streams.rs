@@ -191,24 +191,30 @@ impl Hub {
         if let Some(publication) = self.publications.remove(&peer) {
             self.end_publication(peer, publication, cause);
         } else if let Some(playback) = self.playbacks.remove(&peer) {
-            if let Some(source) = self.publications.get_mut(&playback.source) {
-                source.players.remove(&peer);
-            }
-            if let Some(s) = self.sessions.get_mut(&playback.session) {
-                s.media.remove(&playback.media_session_id);
-            }
             let status = match cause {
                 StopCause::Owner => Some(playback.status(StreamState::Stopped, "")),
                 StopCause::Failure(reason) => Some(playback.status(StreamState::Failed, reason)),
                 StopCause::Disconnect => None,
             };
-            if let Some(status) = status {
-                self.send(playback.session, ServerMessage::StreamStatus(status));
-            }
-            info!(%peer, stream = %playback.name, "player ended");
-            self.outputs
-                .push_back(Output::Media(MediaCommand::Close { peer }));
+            self.end_playback(peer, playback, status);
         }
+    }
+
+    /// A player (already taken out of `playbacks`) ends: unlinked from its source and its
+    /// session, told `status` if any, closed in the media plane.
+    fn end_playback(&mut self, peer: PeerId, playback: Playback, status: Option<StreamStatus>) {
+        if let Some(source) = self.publications.get_mut(&playback.source) {
+            source.players.remove(&peer);
+        }
+        if let Some(s) = self.sessions.get_mut(&playback.session) {
+            s.media.remove(&playback.media_session_id);
+        }
+        if let Some(status) = status {
+            self.send(playback.session, ServerMessage::StreamStatus(status));
+        }
+        info!(%peer, stream = %playback.name, "player ended");
+        self.outputs
+            .push_back(Output::Media(MediaCommand::Close { peer }));
     }
 
     pub(super) fn end_publication(
@@ -225,13 +231,8 @@ impl Hub {
         // Players first: their sessions learn the stream is gone.
         for player in &publication.players {
             if let Some(playback) = self.playbacks.remove(player) {
-                if let Some(s) = self.sessions.get_mut(&playback.session) {
-                    s.media.remove(&playback.media_session_id);
-                }
                 let status = playback.status(StreamState::Stopped, STOPPED_BY_PUBLISHER);
-                self.send(playback.session, ServerMessage::StreamStatus(status));
-                self.outputs
-                    .push_back(Output::Media(MediaCommand::Close { peer: *player }));
+                self.end_playback(*player, playback, Some(status));
             }
         }
         match cause {
