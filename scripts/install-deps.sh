@@ -21,7 +21,9 @@ done
 log() { echo "[install-deps] $*" >&2; }
 
 SERVER_PKGS=(ffmpeg libopus-dev pkg-config)
-TEST_PKGS=(chromium chromium-driver)
+# Browser tests: Chromium and Firefox ESR; the network lab: iproute2 (namespaces), iptables
+# (UDP blocked), coturn (TURN relay).
+TEST_PKGS=(chromium chromium-driver firefox-esr iproute2 iptables coturn)
 PKGS=("${SERVER_PKGS[@]}")
 if [[ "$MODE" == all ]]; then
   PKGS+=("${TEST_PKGS[@]}")
