@@ -52,8 +52,10 @@ const MAX_QUOTED_CHARS: usize = 64;
 
 /// Decodes one client text frame. Pure and total: any input gives a value or an error.
 pub fn parse(frame: &str) -> Result<ClientMessage, ProtocolError> {
-    let value: Value =
-        serde_json::from_str(frame).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
+    let value: Value = match serde_json::from_str(frame) {
+        Ok(value) => value,
+        Err(e) => return Err(not_json(frame, e)),
+    };
     let Value::Object(frame) = value else {
         return Err(ProtocolError::NotAnObject);
     };
@@ -100,6 +102,40 @@ pub fn parse(frame: &str) -> Result<ClientMessage, ProtocolError> {
         _ => media_session_id(&ctx, payload)
             .map(|media_session_id| ClientMessage::Command(Command::Stop { media_session_id })),
     }
+}
+
+/// A frame serde_json refused. If it only failed for lone surrogates, it is read again with
+/// U+FFFD in their place to learn whom to answer: the request still fails (its text cannot be
+/// passed on faithfully), but the client's promise settles.
+fn not_json(frame: &str, error: serde_json::Error) -> ProtocolError {
+    let Some(repaired) = crate::surrogates::replace_lone_surrogates(frame) else {
+        return ProtocolError::NotJson(error.to_string());
+    };
+    let reply = match parse(&repaired) {
+        Ok(message) => reply_to(message),
+        Err(e) => e.reply().cloned(),
+    };
+    ProtocolError::LoneSurrogate { reply }
+}
+
+/// Where the answer to a request goes.
+fn reply_to(message: ClientMessage) -> Option<ErrorReply> {
+    let (req, published) = match message {
+        ClientMessage::Command(
+            Command::Join { op, .. }
+            | Command::Leave { op, .. }
+            | Command::SendMessage { op, .. }
+            | Command::UnknownData { op, .. },
+        ) => return Some(ErrorReply::Data { op }),
+        ClientMessage::Command(Command::Publish(req)) => (req, true),
+        ClientMessage::Command(Command::Play(req)) => (req, false),
+        _ => return None,
+    };
+    Some(ErrorReply::Stream {
+        media_session_id: req.media_session_id,
+        name: req.name,
+        published,
+    })
 }
 
 /// What the error of the current message looks like, and whom it can be answered to.

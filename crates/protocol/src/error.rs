@@ -27,6 +27,10 @@ pub enum ProtocolError {
     NoMessageName,
     #[error("unknown message {0:?}")]
     UnknownMessage(String),
+    /// A `\u` escape of half a surrogate pair (e.g. an emoji cut in half): such text cannot
+    /// be represented, so the request fails (answered when `reply` says where).
+    #[error("text contains an unpaired UTF-16 surrogate (a cut emoji?)")]
+    LoneSurrogate { reply: Option<ErrorReply> },
     #[error("{message}: missing field {field}")]
     MissingField {
         message: &'static str,
@@ -46,9 +50,9 @@ impl ProtocolError {
     /// How to tell the client that its request failed, when the frame says enough for that.
     pub fn reply(&self) -> Option<&ErrorReply> {
         match self {
-            ProtocolError::MissingField { reply, .. } | ProtocolError::WrongType { reply, .. } => {
-                reply.as_ref()
-            }
+            ProtocolError::MissingField { reply, .. }
+            | ProtocolError::WrongType { reply, .. }
+            | ProtocolError::LoneSurrogate { reply } => reply.as_ref(),
             _ => None,
         }
     }

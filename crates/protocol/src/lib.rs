@@ -12,6 +12,7 @@
 mod decode;
 mod encode;
 mod error;
+mod surrogates;
 
 pub use decode::{parse, ClientMessage, ConnectionRequest};
 pub use encode::{encode, encode_ping, encode_user_data};

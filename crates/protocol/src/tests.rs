@@ -746,3 +746,30 @@ fn mutated_frames_never_panic() {
     // Some mutations (inside strings) stay valid: the parser is not just rejecting everything.
     assert!(parsed > 0);
 }
+
+#[test]
+fn a_lone_surrogate_fails_the_request_it_is_in() {
+    // A chat text ending in half an emoji: the promise of that operation must settle.
+    let frame = r#"{"message":"sendData","data":[{"operationId":"op-7","payload":{"command":"sendMessage","options":{"roomConfig":{"name":"R"},"to":"b","text":"hi \ud83d"}}}]}"#;
+    let err = parse(frame).unwrap_err();
+    assert!(
+        matches!(err, ProtocolError::LoneSurrogate { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.reply(), Some(&ErrorReply::Data { op: "op-7".into() }));
+    assert!(err.to_string().contains("surrogate"));
+    // In a stream name: the stream's status answers.
+    let frame = r#"{"message":"publishStream","data":[{"mediaSessionId":"m1","name":"s\udc00","sdp":"v=0"}]}"#;
+    match parse(frame).unwrap_err().reply() {
+        Some(ErrorReply::Stream {
+            media_session_id,
+            published,
+            ..
+        }) => assert_eq!((media_session_id.as_str(), *published), ("m1", true)),
+        other => panic!("{other:?}"),
+    }
+    // In a message nobody answers (connection): an error without a reply.
+    let frame = r#"{"message":"connection","data":[{"custom":{"login":"\ud83d"}}]}"#;
+    let err = parse(frame).unwrap_err();
+    assert!(matches!(err, ProtocolError::LoneSurrogate { reply: None }));
+}
