@@ -104,7 +104,9 @@ function serverEnv() {
 }
 
 /**
- * Start the real huddle binary. Options: graceSecs, maxParticipants, extraArgs, name (for the log file).
+ * Start the real huddle binary. Options: graceSecs, maxParticipants, extraArgs, name (for the log file);
+ * for the network lab: bind (address to bind and announce, default 127.0.0.1) and commandPrefix
+ * (e.g. ['ip', 'netns', 'exec', ns], which execs the server inside a network namespace).
  * Returns { httpAddr, httpsAddr, mediaAddr, wsUrl, httpUrl, recordsDir, log(), stop() }.
  */
 async function startServer(opts = {}) {
@@ -112,12 +114,13 @@ async function startServer(opts = {}) {
     throw new Error(`server binary not found: ${HUDDLE_BIN} (run: cargo build --release)`);
   }
   const announce = announceFlag();
+  const bind = opts.bind || '127.0.0.1';
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const recordsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'huddle-e2e-records-'));
   // Port 0: the server picks free ports itself and reports them in its ready line (no races).
   const args = [
-    '--bind', '127.0.0.1',
-    announce, '127.0.0.1',
+    '--bind', bind,
+    announce, bind,
     // every listening port the server has (http, https, media, rtmp, ...): 0 = a free one
     ...portFlags().flatMap((f) => [f, '0']),
     '--web-dir', path.join(REPO_DIR, 'web'),
@@ -131,7 +134,8 @@ async function startServer(opts = {}) {
   const logStream = fs.createWriteStream(logPath);
   logStream.write(`$ ${HUDDLE_BIN} ${args.join(' ')}\n`);
   const lines = [];
-  const child = spawn(HUDDLE_BIN, args, {
+  const prefix = opts.commandPrefix || [];
+  const child = spawn(prefix.length ? prefix[0] : HUDDLE_BIN, [...prefix.slice(1), ...(prefix.length ? [HUDDLE_BIN] : []), ...args], {
     cwd: REPO_DIR,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: serverEnv(),
@@ -197,9 +201,9 @@ async function startServer(opts = {}) {
     }
   }
   for (const [k, a] of Object.entries(addrs)) {
-    if (!/^127\.0\.0\.1:[1-9][0-9]*$/.test(a)) {
+    if (!(a.startsWith(`${bind}:`) && /:[1-9][0-9]*$/.test(a))) {
       await stop();
-      throw new Error(`huddle ${k} is on ${a}, expected 127.0.0.1 with a real port only`);
+      throw new Error(`huddle ${k} is on ${a}, expected ${bind} with a real port only`);
     }
   }
   return Object.assign({ addrs }, {
@@ -225,8 +229,8 @@ const MIME = {
   '.map': 'application/json',
 };
 
-/** Static server for the test page and the SDK bundle. Returns { url, close() }. */
-function startStatic() {
+/** Static server for the test page and the SDK bundle on `host` (default 127.0.0.1). Returns { url, close() }. */
+function startStatic({ host = '127.0.0.1' } = {}) {
   const roots = [
     { prefix: '/sdk/', dir: SDK_DIR },
     { prefix: '/', dir: path.join(E2E_DIR, 'page') },
@@ -254,10 +258,10 @@ function startStatic() {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, host, () => {
       const { port } = server.address();
       resolve({
-        url: `http://127.0.0.1:${port}/`,
+        url: `http://${host}:${port}/`,
         close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
       });
     });
@@ -390,6 +394,8 @@ function uniqueRoom(prefix) {
 
 module.exports = {
   CHROMIUM_ARGS,
+  CHROMIUM,
+  Client,
   HUDDLE_BIN,
   REPO_DIR,
   E2E_DIR,

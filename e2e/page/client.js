@@ -237,5 +237,91 @@
     return out;
   };
 
+  // --- Quality figures for the network lab (e2e/netlab/) -------------------------------------
+  // First decoded frame of every played stream: the SDK puts a <video> into the stream's tile;
+  // requestVideoFrameCallback fires when a frame is presented (Chromium and Firefox have it).
+  const firstFrameAt = {};
+  function watchFirstFrame(video, name) {
+    if (video.__huddleWatched) return;
+    video.__huddleWatched = true;
+    const mark = () => {
+      if (firstFrameAt[name] === undefined && video.videoWidth > 0) {
+        firstFrameAt[name] = Date.now();
+        ev('FIRST_FRAME', { name: name });
+      }
+    };
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(mark);
+    else video.addEventListener('loadeddata', mark);
+    video.addEventListener('resize', mark);
+  }
+  new MutationObserver(() => {
+    for (const div of document.querySelectorAll('#remotes .tile')) {
+      const v = div.querySelector('video');
+      if (v) watchFirstFrame(v, div.dataset.stream);
+    }
+  }).observe(document.getElementById('remotes'), { childList: true, subtree: true });
+
+  const INBOUND_FIELDS = ['packetsReceived', 'packetsLost', 'bytesReceived', 'framesDecoded', 'framesPerSecond',
+    'keyFramesDecoded', 'freezeCount', 'totalFreezesDuration', 'nackCount', 'pliCount', 'firCount',
+    'concealedSamples', 'totalSamplesReceived', 'fecPacketsReceived', 'frameWidth', 'frameHeight'];
+  const OUTBOUND_FIELDS = ['packetsSent', 'bytesSent', 'framesEncoded', 'framesPerSecond', 'keyFramesEncoded',
+    'nackCount', 'pliCount', 'firCount', 'retransmittedPacketsSent', 'frameWidth', 'frameHeight',
+    'qualityLimitationReason', 'targetBitrate'];
+
+  function pick(s, fields) {
+    const o = {};
+    for (const f of fields) if (s[f] !== undefined) o[f] = s[f];
+    return o;
+  }
+
+  // Per kind: the rtp stats of one peer connection (inbound or outbound), its codec and ICE pair.
+  async function rtpStats(pc, type, fields) {
+    const report = await pc.getStats();
+    const byId = {};
+    report.forEach((s) => { byId[s.id] = s; });
+    const out = { video: null, audio: null, ice: null };
+    report.forEach((s) => {
+      if (s.type === type && (s.kind === 'video' || s.kind === 'audio')) {
+        const codec = s.codecId && byId[s.codecId] ? byId[s.codecId].mimeType : null;
+        out[s.kind] = Object.assign({ codec: codec }, pick(s, fields));
+      }
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && !out.ice) {
+        const l = byId[s.localCandidateId] || {};
+        const r = byId[s.remoteCandidateId] || {};
+        out.ice = { local: l.address + ':' + l.port, remote: r.address + ':' + r.port, protocol: l.protocol || r.protocol,
+          relay: l.candidateType === 'relay', rtt: s.currentRoundTripTime };
+      }
+    });
+    return out;
+  }
+
+  // Everything the lab measures, with the page's clock: per played stream the inbound video and
+  // audio stats, when it was requested and first showed a frame; per published stream the
+  // outbound stats (keyFramesEncoded, PLIs and NACKs received from the server).
+  H.qualityStats = async function () {
+    const out = { t: Date.now(), inbound: {}, outbound: {} };
+    const requested = {};
+    for (const e of H.events) if (e.type === 'PLAY_REQUESTED' && requested[e.name] === undefined) requested[e.name] = e;
+    for (const div of document.querySelectorAll('#remotes .tile')) {
+      const name = div.dataset.stream;
+      const v = div.querySelector('video');
+      const req = requested[name] || {};
+      const entry = { login: req.login || null, status: H.playing[name] ? H.playing[name].status() : 'GONE', playRequestedAt: req.t || null,
+        firstFrameAt: firstFrameAt[name] || null, videoWidth: v ? v.videoWidth : 0, video: null, audio: null, ice: null };
+      const tracks = v && v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
+      const pc = tracks.length ? pcForTracks(tracks) : null;
+      if (pc) Object.assign(entry, await rtpStats(pc, 'inbound-rtp', INBOUND_FIELDS), { pcState: pc.connectionState });
+      out.inbound[name] = entry;
+    }
+    for (const [name, st] of Object.entries(H.published)) {
+      const pc = window.__pcs.find((p) => p.signalingState !== 'closed' &&
+        p.getSenders().some((s) => s.track && s.track.kind === 'video'));
+      const entry = { status: st.status(), video: null, audio: null, ice: null };
+      if (pc) Object.assign(entry, await rtpStats(pc, 'outbound-rtp', OUTBOUND_FIELDS), { pcState: pc.connectionState });
+      out.outbound[name] = entry;
+    }
+    return out;
+  };
+
   ev('PAGE_READY');
 })();

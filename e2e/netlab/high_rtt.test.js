@@ -1,0 +1,39 @@
+'use strict';
+// Network lab: C is far away: 200 ms RTT (100 ms each way) with +-15 ms jitter each way (RTT
+// 200 +- 30 ms), packets kept in order. Issue 11 acceptance: first decoded frame < 2 s after C's
+// join for every stream C takes part in (C playing A and B, A and B playing C).
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { createLab } = require('../lib/netlab');
+const s = require('./scenario');
+
+const SCENARIO = 'high_rtt';
+const C_LINK = 'delay=100ms jitter=15ms';
+
+describe('netlab: C has 200 ms RTT +- 30 ms jitter', { timeout: 120000 }, () => {
+  let lab;
+  let call;
+  before(async () => {
+    s.resetReport(SCENARIO);
+    lab = await createLab(['A', 'B', 'C'], { name: SCENARIO });
+  });
+  after(async () => {
+    if (call) await s.closeAll(`netlab-${SCENARIO}`, call.clients);
+    if (lab) await lab.close();
+  });
+
+  test('every stream of C shows its first frame within 2 s of the join', async () => {
+    call = await s.threePartyCall(lab, { impairC: () => lab.set('C', 'both', C_LINK) });
+    const fig = await s.measure(call.clients, call.names, 10, call.joinAt);
+    s.report(SCENARIO, `10 s, C both ${C_LINK}`, fig, {
+      publishS: call.publishedAt ? ((call.publishedAt - call.joinAt) / 1000).toFixed(2) : 'not publishing',
+      link: await lab.stats(),
+    });
+    const problems = [];
+    for (const [viewer, publisher] of [['C', 'A'], ['C', 'B'], ['A', 'C'], ['B', 'C']]) {
+      const st = s.stream(fig, viewer, publisher);
+      if (!(st.firstFrameS !== null && st.firstFrameS < 2)) problems.push(`${viewer} <- ${publisher}: first frame ${st.firstFrameS} s after C's join, want < 2 s`);
+    }
+    assert.deepEqual(problems, []);
+  });
+});

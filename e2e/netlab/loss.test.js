@@ -1,0 +1,44 @@
+'use strict';
+// Network lab: C's link loses 5 % of the packets both ways, 60 ms RTT (30 ms each way).
+// Issue 11 acceptance: C's video frozen < 1 s in total (per played stream, over the 30 s window),
+// C's audio concealed < 6 %; A and B unaffected (they decode every stream at >= 90 % of what its
+// publisher encodes, frozen < 1 s).
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { createLab } = require('../lib/netlab');
+const s = require('./scenario');
+
+const SCENARIO = 'loss';
+const C_LINK = 'delay=30ms loss=5%';
+
+describe('netlab: C has 5 % loss both ways and 60 ms RTT', { timeout: 150000 }, () => {
+  let lab;
+  let call;
+  before(async () => {
+    s.resetReport(SCENARIO);
+    lab = await createLab(['A', 'B', 'C'], { name: SCENARIO });
+  });
+  after(async () => {
+    if (call) await s.closeAll(`netlab-${SCENARIO}`, call.clients);
+    if (lab) await lab.close();
+  });
+
+  test('C keeps a fluid picture and clear audio; A and B are unaffected', async () => {
+    call = await s.threePartyCall(lab, { impairC: () => lab.set('C', 'both', C_LINK) });
+    assert.deepEqual(call.missing, [], `streams without a first frame 12 s after C joined: ${JSON.stringify(call.missing)}`);
+    const fig = await s.measure(call.clients, call.names, 30, call.joinAt);
+    s.report(SCENARIO, `30 s, C both ${C_LINK}`, fig, { link: await lab.stats() });
+    const problems = [];
+    for (const p of ['A', 'B']) {
+      const st = s.stream(fig, 'C', p);
+      if (!(st.frozenS < 1)) problems.push(`C <- ${p}: video frozen ${st.frozenS} s in 30 s (${st.freezes} freezes), want < 1 s`);
+      if (!(st.audioConcealedPct < 6)) problems.push(`C <- ${p}: audio concealed ${st.audioConcealedPct} %, want < 6 %`);
+    }
+    for (const st of fig.streams.filter((x) => x.viewer !== 'C')) {
+      const enc = s.pub(fig, st.publisher).encodedFps;
+      if (!(st.fps >= 0.9 * enc)) problems.push(`${st.viewer} <- ${st.publisher}: ${st.fps} fps, publisher encodes ${enc}`);
+      if (!(st.frozenS < 1)) problems.push(`${st.viewer} <- ${st.publisher}: frozen ${st.frozenS} s`);
+    }
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,197 @@
+'use strict';
+// Shared steps of the network-lab scenarios (e2e/netlab/*.test.js): three SDK participants A, B, C,
+// each in its own browser and network namespace, camera + mic (VP8/Opus), each playing the other
+// two; only C's link is impaired. The figures come from getStats in every page (H.qualityStats in
+// e2e/page/client.js), taken as differences over a measuring window, printed as a table and saved
+// to e2e/artifacts/netlab-<scenario>.{json,md}.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const h = require('../lib/harness');
+
+const CAMERA = { audio: true, video: { width: 320, height: 240 } };
+
+/** One participant: its own browser inside its namespace, page loaded, VP8 forced, connected. */
+async function participant(lab, name, { engine = 'chromium' } = {}) {
+  let c;
+  if (engine === 'firefox') {
+    const { newFirefoxClient } = require('../lib/netlab');
+    c = await newFirefoxClient(await lab.firefox(name), lab.web.url, name);
+  } else {
+    c = await h.newClient(await lab.chromium(name), lab.web.url, name);
+  }
+  await c.forceCodecs({ video: 'VP8' });
+  await c.connect(lab.server.wsUrl);
+  return c;
+}
+
+function quality(c) {
+  return c.eval(() => window.H.qualityStats());
+}
+
+async function snapshot(clients) {
+  const out = {};
+  await Promise.all(Object.entries(clients).map(async ([n, c]) => { out[n] = await quality(c); }));
+  return out;
+}
+
+/** Inbound entry of `viewer` for the stream published by `login`. */
+function inboundFrom(snap, login) {
+  return Object.values(snap.inbound).find((e) => e.login === login) || null;
+}
+
+function firstOutbound(snap) {
+  return Object.values(snap.outbound)[0] || null;
+}
+
+/** Wait until every viewer shows a frame of every publisher it should see; never throws. */
+async function waitFrames(clients, pairs, timeout) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const snap = await snapshot(clients);
+    const missing = pairs.filter(([viewer, publisher]) => {
+      const e = inboundFrom(snap[viewer], publisher);
+      return !(e && e.firstFrameAt);
+    });
+    if (!missing.length || Date.now() >= deadline) return { snap, missing };
+    await h.sleep(250);
+  }
+}
+
+function allPairs(names) {
+  return names.flatMap((v) => names.filter((p) => p !== v).map((p) => [v, p]));
+}
+
+const d = (a, b, f) => ((b && b[f]) || 0) - ((a && a[f]) || 0);
+
+/** Figures of the window between snapshots s0 and s1. `joinAt`: when C started joining. */
+function windowFigures(s0, s1, names, joinAt) {
+  const streams = [];
+  for (const [viewer, publisher] of allPairs(names)) {
+    const a = inboundFrom(s0[viewer], publisher) || {};
+    const b = inboundFrom(s1[viewer], publisher) || {};
+    const dt = (s1[viewer].t - s0[viewer].t) / 1000;
+    const av = a.video || {};
+    const bv = b.video || {};
+    const aa = a.audio || {};
+    const ba = b.audio || {};
+    const samples = d(aa, ba, 'totalSamplesReceived');
+    streams.push({
+      viewer,
+      publisher,
+      seconds: Number(dt.toFixed(1)),
+      fps: Number((d(av, bv, 'framesDecoded') / dt).toFixed(1)),
+      frozenS: Number(d(av, bv, 'totalFreezesDuration').toFixed(2)),
+      freezes: d(av, bv, 'freezeCount'),
+      videoKbps: Math.round(d(av, bv, 'bytesReceived') * 8 / dt / 1000),
+      videoLost: d(av, bv, 'packetsLost'),
+      nacks: d(av, bv, 'nackCount'),
+      plis: d(av, bv, 'pliCount'),
+      keyframesDecoded: d(av, bv, 'keyFramesDecoded'),
+      audioConcealedPct: samples > 0 ? Number((100 * d(aa, ba, 'concealedSamples') / samples).toFixed(2)) : null,
+      audioKbps: Math.round(d(aa, ba, 'bytesReceived') * 8 / dt / 1000),
+      firstFrameS: b.firstFrameAt && joinAt ? Number(((b.firstFrameAt - Math.max(joinAt, 0)) / 1000).toFixed(2)) : null,
+      playToFrameS: b.firstFrameAt && b.playRequestedAt ? Number(((b.firstFrameAt - b.playRequestedAt) / 1000).toFixed(2)) : null,
+      ice: b.ice ? `${b.ice.protocol}${b.ice.relay ? '/relay' : ''}` : null,
+    });
+  }
+  const publishers = names.map((n) => {
+    const a = firstOutbound(s0[n]) || {};
+    const b = firstOutbound(s1[n]) || {};
+    const dt = (s1[n].t - s0[n].t) / 1000;
+    const av = a.video || {};
+    const bv = b.video || {};
+    return {
+      publisher: n,
+      encodedFps: Number((d(av, bv, 'framesEncoded') / dt).toFixed(1)),
+      keyframes: d(av, bv, 'keyFramesEncoded'),
+      plisIn: d(av, bv, 'pliCount'),
+      firsIn: d(av, bv, 'firCount'),
+      nacksIn: d(av, bv, 'nackCount'),
+      videoKbps: Math.round(d(av, bv, 'bytesSent') * 8 / dt / 1000),
+      limitation: bv.qualityLimitationReason || null,
+      ice: b.ice ? `${b.ice.protocol}${b.ice.relay ? '/relay' : ''}` : null,
+    };
+  });
+  return { streams, publishers };
+}
+
+function table(rows, cols) {
+  const head = `| ${cols.join(' | ')} |`;
+  const sep = `|${cols.map(() => '---').join('|')}|`;
+  const body = rows.map((r) => `| ${cols.map((c) => (r[c] === null || r[c] === undefined ? '–' : String(r[c]))).join(' | ')} |`);
+  return [head, sep, ...body].join('\n');
+}
+
+/** Print the figures of one phase and add them to the scenario's artifact files. */
+function report(scenario, phase, figures, extra = {}) {
+  const md = [
+    `### ${scenario}: ${phase}`,
+    '',
+    table(figures.streams, ['viewer', 'publisher', 'seconds', 'fps', 'frozenS', 'freezes', 'videoKbps', 'videoLost', 'nacks', 'plis',
+      'keyframesDecoded', 'audioConcealedPct', 'firstFrameS', 'playToFrameS', 'ice']),
+    '',
+    table(figures.publishers, ['publisher', 'encodedFps', 'keyframes', 'plisIn', 'firsIn', 'nacksIn', 'videoKbps', 'limitation', 'ice']),
+    '',
+    ...Object.entries(extra).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`),
+    '',
+  ].join('\n');
+  console.log(`\n${md}`);
+  fs.mkdirSync(h.ARTIFACTS, { recursive: true });
+  const base = path.join(h.ARTIFACTS, `netlab-${scenario}`);
+  fs.appendFileSync(`${base}.md`, `${md}\n`);
+  fs.appendFileSync(`${base}.json`, `${JSON.stringify({ scenario, phase, at: new Date().toISOString(), ...figures, extra })}\n`);
+}
+
+/** Start a fresh artifact file for this scenario. */
+function resetReport(scenario) {
+  for (const ext of ['md', 'json']) fs.rmSync(path.join(h.ARTIFACTS, `netlab-${scenario}.${ext}`), { force: true });
+}
+
+/**
+ * The three-party call: A and B join and publish on perfect links and see each other; then
+ * `impairC(clients)` runs (C's link settings), and C joins and publishes. Returns the clients, the time C
+ * started joining, whether C's publish succeeded, and what was still missing after `settle` ms.
+ */
+async function threePartyCall(lab, { impairC = async () => {}, settle = 12000 } = {}) {
+  const room = h.uniqueRoom('netlab');
+  const names = ['A', 'B', 'C'];
+  const clients = {};
+  for (const n of names) clients[n] = await participant(lab, n);
+  for (const n of ['A', 'B']) {
+    await clients[n].join(room);
+    await clients[n].publish(CAMERA);
+  }
+  const ab = await waitFrames({ A: clients.A, B: clients.B }, allPairs(['A', 'B']), 20000);
+  if (ab.missing.length) throw new Error(`A and B do not see each other on perfect links: ${JSON.stringify(ab.missing)}`);
+  await impairC(clients);
+  const joinAt = Date.now();
+  let publishError = null;
+  await clients.C.join(room);
+  const publishing = clients.C.publish(CAMERA).then(() => Date.now(), (e) => { publishError = e.message; return null; });
+  const { missing } = await waitFrames(clients, allPairs(names), settle);
+  const publishedAt = await Promise.race([publishing, h.sleep(100).then(() => null)]);
+  return { clients, names, joinAt, missing, publishedAt, publishError: () => publishError };
+}
+
+/** Snapshot, wait `seconds`, snapshot: the figures of that window. */
+async function measure(clients, names, seconds, joinAt) {
+  const s0 = await snapshot(clients);
+  await h.sleep(seconds * 1000);
+  const s1 = await snapshot(clients);
+  return windowFigures(s0, s1, names, joinAt);
+}
+
+async function closeAll(tag, clients) {
+  const list = Object.values(clients || {});
+  await h.saveArtifacts(tag, list);
+  for (const c of list) await c.close();
+}
+
+const stream = (figures, viewer, publisher) => figures.streams.find((s) => s.viewer === viewer && s.publisher === publisher);
+const pub = (figures, publisher) => figures.publishers.find((p) => p.publisher === publisher);
+
+module.exports = {
+  CAMERA, participant, snapshot, inboundFrom, waitFrames, allPairs, windowFigures, report, resetReport, threePartyCall,
+  measure, closeAll, stream, pub, quality,
+};
