@@ -1,24 +1,48 @@
-//! The thread that owns the UDP socket and runs the sans-IO core. No lock per packet: commands
-//! arrive over a channel that is checked between reads; reads time out after at most
-//! `MAX_WAIT`, which bounds command latency.
+//! The media thread: owns the UDP socket, the ICE-TCP listener and its connections, and runs
+//! the sans-IO core. It sleeps on readiness (mio: epoll on Linux) until a socket has data, a
+//! command is queued (the handle wakes it through a [`mio::Waker`]) or the core's next timer
+//! is due, so an idle server costs nothing and a command waits for no polling interval.
+//!
+//! Each turn does a bounded amount of every kind of work, so no kind starves another: up to
+//! [`READ_BURST`] datagrams, the TCP connections that are ready, commands for at most
+//! [`COMMAND_BUDGET`] (at least one), then due timers. A flood of publish commands (each
+//! builds an `Rtc`, ~3 ms) therefore cannot stop the thread from reading live peers' packets.
+//! A turn that still runs long (or a process that was suspended) is reported to the core as
+//! a stall ([`Sfu::note_stall`]), so live peers are not failed for the server's own silence.
 
 use std::io::ErrorKind;
 use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use huddle_room::{MediaCommand, MediaEvent};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use str0m::net::Protocol;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::ingest::IngestFrame;
 use crate::record::RecorderQueue;
 use crate::sendbatch::{Sender, BATCH};
 use crate::sfu::{Sfu, Transmit};
+use crate::tcp::{SendOutcome, TcpConns};
+use crate::{MAX_QUEUED_FRAMES, MAX_QUEUED_OPENS};
 
-const MAX_WAIT: Duration = Duration::from_millis(5);
-const MIN_WAIT: Duration = Duration::from_micros(500);
-/// Datagrams read in one go before commands and timers get a turn.
-const READ_BURST: usize = 64;
+const UDP: Token = Token(0);
+const WAKER: Token = Token(1);
+const LISTENER: Token = Token(2);
+
+/// Datagrams read in one turn before commands and timers get a turn.
+const READ_BURST: usize = 256;
+/// Time per turn for queued commands (at least one command is applied per turn).
+const COMMAND_BUDGET: Duration = Duration::from_millis(2);
+/// A turn this long, or a wait that overran its timeout by this much, is a stall.
+const STALL: Duration = Duration::from_millis(250);
+/// How often ICE-TCP connections are checked for the handshake and idle limits.
+const TCP_SWEEP: Duration = Duration::from_secs(1);
 
 pub(crate) enum Msg {
     Command(MediaCommand),
@@ -29,14 +53,79 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
+/// Whether a command opens a new peer (and so counts against [`MAX_QUEUED_OPENS`]).
+pub(crate) fn opens_peer(cmd: &MediaCommand) -> bool {
+    !matches!(cmd, MediaCommand::Close { .. })
+}
+
+/// How many bounded messages wait in the channel (the channel itself is unbounded so that
+/// closes, settles and shutdown are never refused and keep their order).
+#[derive(Default)]
+pub(crate) struct QueueGauge {
+    pub opens: AtomicUsize,
+    pub frames: AtomicUsize,
+}
+
+impl QueueGauge {
+    fn admit(counter: &AtomicUsize, max: usize) -> bool {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn admit_open(&self) -> bool {
+        QueueGauge::admit(&self.opens, MAX_QUEUED_OPENS)
+    }
+
+    pub fn admit_frame(&self) -> bool {
+        QueueGauge::admit(&self.frames, MAX_QUEUED_FRAMES)
+    }
+}
+
+/// What the media thread waits on.
+pub(crate) struct Sources {
+    poll: Poll,
+    udp: UdpSocket,
+    tcp: Option<TcpConns>,
+}
+
+impl Sources {
+    pub fn new(udp: UdpSocket, mut tcp: Option<TcpConns>) -> std::io::Result<Sources> {
+        let poll = Poll::new()?;
+        udp.set_nonblocking(true)?;
+        poll.registry()
+            .register(&mut SourceFd(&udp.as_raw_fd()), UDP, Interest::READABLE)?;
+        if let Some(tcp) = tcp.as_mut() {
+            poll.registry()
+                .register(tcp.listener(), LISTENER, Interest::READABLE)?;
+        }
+        Ok(Sources { poll, udp, tcp })
+    }
+
+    /// A waker for the command channel's senders.
+    pub fn waker(&self) -> std::io::Result<Waker> {
+        Waker::new(self.poll.registry(), WAKER)
+    }
+}
+
+/// Work left over from a turn: the next wait must not sleep.
+#[derive(Default)]
+struct Backlog {
+    udp: bool,
+    commands: bool,
+}
+
 pub(crate) fn run(
-    socket: UdpSocket,
+    mut src: Sources,
     mut sfu: Sfu,
     recorder: RecorderQueue,
     commands: Receiver<Msg>,
+    gauge: Arc<QueueGauge>,
     events: UnboundedSender<MediaEvent>,
 ) {
-    let local = match socket.local_addr() {
+    let local = match src.udp.local_addr() {
         Ok(a) => a,
         Err(e) => {
             tracing::error!("media socket has no local address: {e}");
@@ -48,55 +137,181 @@ pub(crate) fn run(
         sender: Sender::new(),
         batch: Vec::with_capacity(BATCH),
     };
-    let mut current_wait = Duration::ZERO;
+    let mut ready = Events::with_capacity(256);
+    // Read and apply whatever is already there on the first turn.
+    let mut backlog = Backlog {
+        udp: true,
+        commands: true,
+    };
+    let mut next_sweep = Instant::now() + TCP_SWEEP;
+    let mut turn_started = Instant::now();
     loop {
-        // Commands first: answers should not wait behind media.
-        loop {
-            match commands.try_recv() {
-                Ok(Msg::Command(cmd)) => sfu.handle_command(cmd, Instant::now()),
-                Ok(Msg::Ingest(name, frame)) => sfu.handle_ingest(&name, frame, Instant::now()),
-                Ok(Msg::Settle(done)) => recorder.settle(done),
-                Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => {
+        // ---- wait
+        let now = Instant::now();
+        let busy =
+            backlog.udp || backlog.commands || src.tcp.as_ref().is_some_and(|t| t.has_backlog());
+        let mut deadline = sfu.poll_timeout();
+        if src.tcp.as_ref().is_some_and(|t| t.len() > 0) {
+            deadline = deadline.min(next_sweep);
+        }
+        let timeout = if busy {
+            Duration::ZERO
+        } else {
+            deadline.saturating_duration_since(now)
+        };
+        let turn = now.saturating_duration_since(turn_started);
+        if let Err(e) = src.poll.poll(&mut ready, Some(timeout)) {
+            if e.kind() != ErrorKind::Interrupted {
+                tracing::error!("media poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let woke = Instant::now();
+        turn_started = woke;
+        let overrun = woke.saturating_duration_since(now).saturating_sub(timeout);
+        let stalled = turn.max(overrun);
+        if stalled >= STALL {
+            sfu.note_stall(woke, stalled);
+        }
+
+        // ---- readiness
+        for ev in ready.iter() {
+            match ev.token() {
+                UDP => backlog.udp = true,
+                WAKER => backlog.commands = true,
+                LISTENER => {
+                    if let Some(tcp) = src.tcp.as_mut() {
+                        tcp.accept(src.poll.registry(), woke);
+                    }
+                }
+                token => {
+                    let Some(tcp) = src.tcp.as_mut() else {
+                        continue;
+                    };
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        read_tcp(tcp, &src.poll, token, &mut sfu);
+                    }
+                    if ev.is_writable() {
+                        tcp.writable(src.poll.registry(), token);
+                    }
+                }
+            }
+        }
+        if let Some(tcp) = src.tcp.as_mut() {
+            for token in tcp.take_backlog() {
+                read_tcp(tcp, &src.poll, token, &mut sfu);
+            }
+        }
+        flush(&mut sfu, &mut src, &events, &mut out);
+
+        // ---- datagrams (bounded)
+        if backlog.udp {
+            backlog.udp = read_udp(&mut src, local, &mut buf, &mut sfu, &events, &mut out);
+        }
+
+        // ---- commands (time-boxed)
+        if backlog.commands {
+            match apply_commands(
+                &mut sfu, &commands, &gauge, &recorder, &mut src, &events, &mut out,
+            ) {
+                Applied::Drained => backlog.commands = false,
+                Applied::More => backlog.commands = true,
+                Applied::Shutdown => {
                     sfu.shutdown(Instant::now());
-                    flush(&mut sfu, &socket, &events, &mut out);
+                    flush(&mut sfu, &mut src, &events, &mut out);
                     tracing::info!("media thread stopped");
                     return;
                 }
-                Err(TryRecvError::Empty) => break,
             }
         }
+
+        // ---- timers
         let now = Instant::now();
         if sfu.poll_timeout() <= now {
             sfu.handle_timeout(now);
         }
-        flush(&mut sfu, &socket, &events, &mut out);
-
-        let wait = sfu
-            .poll_timeout()
-            .saturating_duration_since(Instant::now())
-            .clamp(MIN_WAIT, MAX_WAIT);
-        if wait != current_wait {
-            if let Err(e) = socket.set_read_timeout(Some(wait)) {
-                tracing::warn!("set_read_timeout: {e}");
+        if now >= next_sweep {
+            if let Some(tcp) = src.tcp.as_mut() {
+                tcp.sweep(src.poll.registry(), now);
             }
-            current_wait = wait;
+            next_sweep = now + TCP_SWEEP;
         }
-        for _ in 0..READ_BURST {
-            match socket.recv_from(&mut buf) {
-                Ok((n, source)) => {
-                    sfu.handle_datagram(Instant::now(), source, local, &buf[..n]);
-                    flush(&mut sfu, &socket, &events, &mut out);
-                    if sfu.poll_timeout() <= Instant::now() {
-                        break;
-                    }
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
-                Err(e) => {
-                    // e.g. ICMP port unreachable reported on a later read: not fatal.
-                    tracing::debug!("recv_from: {e}");
-                    break;
-                }
+        flush(&mut sfu, &mut src, &events, &mut out);
+    }
+}
+
+/// Reads up to [`READ_BURST`] datagrams. Returns whether more may be waiting.
+fn read_udp(
+    src: &mut Sources,
+    local: std::net::SocketAddr,
+    buf: &mut [u8],
+    sfu: &mut Sfu,
+    events: &UnboundedSender<MediaEvent>,
+    out: &mut Out,
+) -> bool {
+    for _ in 0..READ_BURST {
+        match src.udp.recv_from(buf) {
+            Ok((n, source)) => {
+                sfu.handle_datagram(Instant::now(), source, local, &buf[..n]);
+                flush(sfu, src, events, out);
             }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                // e.g. ICMP port unreachable reported on a later read: not fatal.
+                tracing::debug!("recv_from: {e}");
+            }
+        }
+    }
+    true
+}
+
+fn read_tcp(tcp: &mut TcpConns, poll: &Poll, token: Token, sfu: &mut Sfu) {
+    tcp.readable(
+        poll.registry(),
+        token,
+        Instant::now(),
+        |remote, local, frame| {
+            sfu.handle_receive(Instant::now(), Protocol::Tcp, remote, local, frame);
+        },
+    );
+}
+
+enum Applied {
+    Drained,
+    More,
+    Shutdown,
+}
+
+fn apply_commands(
+    sfu: &mut Sfu,
+    commands: &Receiver<Msg>,
+    gauge: &QueueGauge,
+    recorder: &RecorderQueue,
+    src: &mut Sources,
+    events: &UnboundedSender<MediaEvent>,
+    out: &mut Out,
+) -> Applied {
+    let start = Instant::now();
+    loop {
+        match commands.try_recv() {
+            Ok(Msg::Command(cmd)) => {
+                if opens_peer(&cmd) {
+                    gauge.opens.fetch_sub(1, Ordering::AcqRel);
+                }
+                sfu.handle_command(cmd, Instant::now());
+            }
+            Ok(Msg::Ingest(name, frame)) => {
+                gauge.frames.fetch_sub(1, Ordering::AcqRel);
+                sfu.handle_ingest(&name, frame, Instant::now());
+            }
+            Ok(Msg::Settle(done)) => recorder.settle(done),
+            Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => return Applied::Shutdown,
+            Err(TryRecvError::Empty) => return Applied::Drained,
+        }
+        flush(sfu, src, events, out);
+        if start.elapsed() >= COMMAND_BUDGET {
+            return Applied::More;
         }
     }
 }
@@ -107,12 +322,19 @@ struct Out {
     batch: Vec<Transmit>,
 }
 
-fn flush(sfu: &mut Sfu, socket: &UdpSocket, events: &UnboundedSender<MediaEvent>, out: &mut Out) {
+/// Sends every queued transmit (UDP in batches, TCP framed onto its connection) and passes
+/// the core's events on.
+fn flush(sfu: &mut Sfu, src: &mut Sources, events: &UnboundedSender<MediaEvent>, out: &mut Out) {
+    let mut tcp_outcome = SendOutcome::default();
     loop {
         out.batch.clear();
         while out.batch.len() < BATCH {
             match sfu.poll_transmit() {
-                Some(t) => out.batch.push(t),
+                Some(t) if t.proto == Protocol::Udp => out.batch.push(t),
+                Some(t) => match src.tcp.as_mut() {
+                    Some(tcp) => tcp.send(t.destination, &t.contents, &mut tcp_outcome),
+                    None => tcp_outcome.dropped += 1,
+                },
                 None => break,
             }
         }
@@ -120,7 +342,7 @@ fn flush(sfu: &mut Sfu, socket: &UdpSocket, events: &UnboundedSender<MediaEvent>
             break;
         }
         let mut errors = 0u64;
-        out.sender.send(socket, &out.batch, |t, e| {
+        out.sender.send(&src.udp, &out.batch, |t, e| {
             tracing::debug!("send_to {}: {e}", t.destination);
             errors += 1;
         });
@@ -132,6 +354,14 @@ fn flush(sfu: &mut Sfu, socket: &UdpSocket, events: &UnboundedSender<MediaEvent>
         }
     }
     out.batch.clear();
+    if let Some(tcp) = src.tcp.as_mut() {
+        if tcp_outcome.queued > 0 {
+            tcp.flush(src.poll.registry());
+        }
+    }
+    for _ in 0..tcp_outcome.dropped {
+        sfu.count_send_error();
+    }
     while let Some(ev) = sfu.poll_event() {
         // The receiver may be gone during shutdown; nothing to do then.
         let _ = events.send(ev);

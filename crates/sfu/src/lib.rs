@@ -1,24 +1,27 @@
-//! Huddle's media plane: one UDP port, one str0m `Rtc` per WebRTC peer, and the forwarding
-//! graph from publishers to their players.
+//! Huddle's media plane: one UDP port (and one ICE-TCP port), one str0m `Rtc` per WebRTC
+//! peer, and the forwarding graph from publishers to their players.
 //!
-//! * [`Sfu`] is the sans-IO core (commands, datagrams and time in; datagrams and events out).
-//! * [`start`] runs it on a thread that owns the UDP socket and returns a [`MediaHandle`].
+//! * [`Sfu`] is the sans-IO core (commands, packets and time in; packets and events out).
+//! * [`start`] runs it on a thread that owns the sockets and returns a [`MediaHandle`].
 //!
 //! The server is ICE-lite: the browser (always the offerer, never trickling) sends STUN to
-//! the host candidates in our answer.
+//! the host candidates in our answer: a UDP one per announced IP and, when ICE-TCP is on, a
+//! passive TCP one (RFC 6544) beside it, for browsers whose UDP is blocked.
 //!
 //! Modules, one job each: `codecs` (which codec a publisher may send, what a player is
 //! offered), `sdp_fixups` (one msid stream id per play answer), `candidates` (announced
 //! addresses, wildcard-bind destination), `peer` (an `Rtc` with its role and liveness timers),
 //! `forward` (graph publisher -> players, frame-mode forwarding, keyframe relay), `ingest`
 //! (publishers without an Rtc, fed frames by the RTMP edge), `sfu` (the
-//! sans-IO core), `driver` (socket thread), `record` (recorder thread), `stats` (atomics).
+//! sans-IO core), `driver` (socket thread, readiness loop), `tcp` + `framing` (ICE-TCP
+//! connections, RFC 4571), `record` (recorder thread), `stats` (atomics).
 
 mod candidates;
 mod codecs;
 mod driver;
 mod forward;
 mod ingest;
+mod framing;
 mod peer;
 mod record;
 mod sdp_fixups;
@@ -28,9 +31,11 @@ mod stats;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
+mod tcp;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use std::sync::atomic::Ordering;
 
 use huddle_room::{MediaCommand, MediaEvent};
 use tokio::sync::mpsc::UnboundedSender;
@@ -42,8 +47,9 @@ pub use crate::ingest::{codecs_from_description, IngestFrame, LatencyStats};
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::MediaStats;
+pub use crate::tcp::TcpLimits;
 
-use crate::driver::Msg;
+use crate::driver::{Msg, QueueGauge};
 use crate::stats::Counters;
 
 /// Media plane settings.
@@ -58,6 +64,11 @@ pub struct SfuConfig {
 }
 
 impl Default for SfuConfig {
+    /// TCP address of the ICE-TCP listener (passive candidates with its port are announced
+    /// beside the UDP ones). `None`: no ICE over TCP. Default `0.0.0.0:40000`.
+    pub tcp_bind: Option<SocketAddr>,
+    /// Limits of the ICE-TCP listener.
+    pub tcp_limits: TcpLimits,
     fn default() -> Self {
         SfuConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 40000)),
@@ -66,10 +77,41 @@ impl Default for SfuConfig {
         }
     }
 }
+            tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 40000))),
+            tcp_limits: TcpLimits::default(),
 
 /// Handle to the running media plane. Cheap to clone; all clones drive the same thread.
 #[derive(Clone)]
 pub struct MediaHandle {
+/// Publish, play and ingest commands that may wait for the media thread at once. Opening a
+/// peer costs the thread ~3 ms (a str0m `Rtc` and its answer), so this is ~1 s of work;
+/// beyond it the sender is told the server is busy instead of queueing without bound.
+pub const MAX_QUEUED_OPENS: usize = 256;
+
+/// Ingest (RTMP) frames that may wait for the media thread; newer ones are dropped (counted
+/// in [`MediaStats::ingest_dropped`]) rather than queued without bound.
+pub const MAX_QUEUED_FRAMES: usize = 2048;
+
+/// Why [`MediaHandle::send`] did not queue a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// Too many new peers are waiting to be opened ([`MAX_QUEUED_OPENS`]); try later.
+    Busy,
+    /// The media plane has stopped.
+    Stopped,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SendError::Busy => "server busy",
+            SendError::Stopped => "media plane stopped",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
     inner: Arc<Inner>,
 }
 
@@ -78,22 +120,58 @@ struct Inner {
     local_addr: SocketAddr,
     counters: Arc<Counters>,
     /// The media thread, then the recorder thread (joined in that order).
+    /// Wakes the media thread when a message is queued (it sleeps on its sockets).
+    waker: mio::Waker,
+    gauge: Arc<QueueGauge>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    tcp_addr: Option<SocketAddr>,
 }
 
 impl MediaHandle {
-    /// Queues a command for the media thread. Never blocks.
-    pub fn send(&self, cmd: MediaCommand) {
+    /// Queues a command for the media thread. Never blocks. A command that opens a peer
+    /// (publish, play, ingest) is refused with [`SendError::Busy`] while
+    /// [`MAX_QUEUED_OPENS`] of them wait; a close is always queued (it frees resources).
+    pub fn send(&self, cmd: MediaCommand) -> Result<(), SendError> {
+        let opens = driver::opens_peer(&cmd);
+        if opens && !self.inner.gauge.admit_open() {
+            return Err(SendError::Busy);
+        }
         if self.inner.tx.send(Msg::Command(cmd)).is_err() {
-            tracing::warn!("media plane is stopped; command dropped");
+            if opens {
+                self.inner.gauge.opens.fetch_sub(1, Ordering::Relaxed);
+            }
+            tracing::debug!("media plane is stopped; command dropped");
+            return Err(SendError::Stopped);
         }
     }
 
     /// Queues a frame for the ingest (RTMP) publisher registered under stream `name` by a
-    /// [`MediaCommand::Ingest`]. Frames for an unknown name are dropped and counted
+        self.wake();
+        Ok(())
+    /// [`MediaCommand::Ingest`]. Frames for an unknown name, and frames beyond
+    /// [`MAX_QUEUED_FRAMES`] waiting, are dropped and counted
     /// ([`MediaStats::ingest_dropped`]). Never blocks.
     pub fn ingest(&self, name: &str, frame: IngestFrame) {
-        let _ = self.inner.tx.send(Msg::Ingest(name.to_string(), frame));
+        if !self.inner.gauge.admit_frame() {
+            stats::Counters::add(&self.inner.counters.ingest_dropped, 1);
+            return;
+        }
+        if self
+            .inner
+            .tx
+            .send(Msg::Ingest(name.to_string(), frame))
+            .is_err()
+        {
+            self.inner.gauge.frames.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Err(e) = self.inner.waker.wake() {
+            tracing::warn!("cannot wake the media thread: {e}");
+        }
     }
 
     /// The bound UDP address (the port is the real one when `bind` asked for port 0).
@@ -104,6 +182,11 @@ impl MediaHandle {
     pub fn stats(&self) -> MediaStats {
         self.inner.counters.snapshot()
     }
+    /// The bound ICE-TCP address, if ICE over TCP is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.inner.tcp_addr
+    }
+
 
     /// Runs `done` once every command sent before this call has been applied and every
     /// recording those commands closed is finished on disk (the room mix waits on this).
@@ -122,13 +205,16 @@ impl MediaHandle {
         let _ = self.inner.tx.send(Msg::Shutdown);
         let threads =
             std::mem::take(&mut *self.inner.threads.lock().unwrap_or_else(|e| e.into_inner()));
+            return;
         for h in threads {
+        self.wake();
             let name = h.thread().name().unwrap_or("?").to_string();
             if h.join().is_err() {
                 tracing::error!("thread {name} panicked");
             }
         }
     }
+        self.wake();
 }
 
 /// Socket buffer size asked for (the kernel caps it at net.core.rmem_max / wmem_max).
@@ -152,8 +238,8 @@ fn enlarge_buffers(socket: &UdpSocket) {
     );
 }
 
-/// Binds the UDP socket and starts the media thread. Events (answers, connected, failed) are
-/// sent to `events`.
+/// Binds the UDP socket (and the ICE-TCP listener) and starts the media thread. Events
+/// (answers, connected, failed) are sent to `events`.
 pub fn start(
     config: SfuConfig,
     events: UnboundedSender<MediaEvent>,
@@ -167,22 +253,43 @@ pub fn start(
         config.announce.clone()
     };
     let candidates = candidates::candidate_addrs(&announce, local_addr.port());
-    tracing::info!("media plane on udp {local_addr}, candidates {candidates:?}");
+    let tcp_candidates = tcp_addr
+        .map(|a| candidates::candidate_addrs(&announce, a.port()))
+        .unwrap_or_default();
+    tracing::info!(
+        "media plane on udp {local_addr}, tcp {tcp_addr:?}, candidates {candidates:?}, tcp candidates {tcp_candidates:?}"
+    );
 
     let counters = Arc::new(Counters::default());
+    let tcp = match config.tcp_bind {
+        Some(addr) => {
+            let listener = mio::net::TcpListener::bind(addr)?;
+            Some(tcp::TcpConns::new(listener, config.tcp_limits.clone())?)
+        }
+        None => None,
+    };
+    let tcp_addr = tcp.as_ref().map(|t| t.local_addr());
     let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
     let (factory, queue, recorder) = record::spawn(config.records_dir.clone())?;
     sfu.set_recorder_factory(factory);
     let (tx, rx) = mpsc::channel();
     let media = std::thread::Builder::new()
         .name("huddle-media".into())
-        .spawn(move || driver::run(socket, sfu, queue, rx, events))?;
+        .spawn(move || driver::run(sources, sfu, queue, rx, driver_gauge, events))?;
     Ok(MediaHandle {
         inner: Arc::new(Inner {
             tx,
+    sfu.set_tcp_candidates(tcp_candidates);
             local_addr,
             counters,
             threads: Mutex::new(vec![media, recorder]),
+    let gauge = Arc::new(QueueGauge::default());
+    let sources = driver::Sources::new(socket, tcp)?;
+    let waker = sources.waker()?;
+    let driver_gauge = gauge.clone();
         }),
     })
 }
+            waker,
+            gauge,
+            tcp_addr,

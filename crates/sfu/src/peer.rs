@@ -9,6 +9,7 @@ use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
 use str0m::media::{MediaKind, Mid, Pt};
+use str0m::net::TcpType;
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Rtc};
 
@@ -162,6 +163,21 @@ impl RtcTemplate {
     /// sent (about 90 KB per player) and parse the player's feedback for nothing. Publishers
     /// keep it: the browser's upload estimate needs our feedback.
     pub fn accept(
+    /// The server did not read the network for `stalled` until `now` (see
+    /// `Sfu::note_stall`): silence in that window is not the peer's, so every liveness clock
+    /// moves forward by it (never past `now`).
+    pub fn excuse_stall(&mut self, now: Instant, stalled: Duration) {
+        let excuse = |t: Instant| (t + stalled).min(now).max(t);
+        self.last_rx = excuse(self.last_rx);
+        self.created = excuse(self.created);
+        if let Role::Publisher(p) = &mut self.role {
+            p.last_media = p.last_media.map(excuse);
+        }
+        if self.connected.is_some() {
+            self.connected = self.connected.map(excuse);
+        }
+    }
+
         &self,
         offer: &str,
         codecs: CodecConfig,
@@ -206,3 +222,18 @@ impl RtcTemplate {
         }
     }
 }
+    /// Passive ICE-TCP host candidates (RFC 6544), announced beside the UDP ones.
+    pub tcp_candidates: Vec<SocketAddr>,
+            for addr in &self.tcp_candidates {
+                let c = Candidate::builder()
+                    .tcp()
+                    .host(*addr)
+                    .tcptype(TcpType::Passive)
+                    .build();
+                match c {
+                    Ok(c) => {
+                        rtc.add_local_candidate(c);
+                    }
+                    Err(e) => tracing::warn!("bad TCP candidate {addr}: {e}"),
+                }
+            }

@@ -1,6 +1,10 @@
 //! Batched UDP sends: on Linux one `sendmmsg(2)` per up to [`BATCH`] datagrams instead of one
 //! `sendto(2)` each (a frame fanned out to 50 players is ~250 datagrams). Elsewhere, a loop of
 //! `send_to`.
+//!
+//! The socket is non-blocking (the driver waits on readiness). A full send buffer is waited
+//! out for at most [`FULL_WAIT_MS`] per batch, as a blocking socket would wait, but bounded:
+//! beyond it the datagrams are dropped (reported), never blocking the media thread for long.
 
 use std::io;
 use std::net::UdpSocket;
@@ -9,6 +13,9 @@ use crate::sfu::Transmit;
 
 /// Datagrams per system call (well below the kernel's UIO_MAXIOV of 1024).
 pub const BATCH: usize = 64;
+
+/// How long one batch may wait, in total, for room in a full socket send buffer.
+pub const FULL_WAIT_MS: i32 = 20;
 
 /// Reused buffers for [`Sender::send`].
 pub struct Sender {
@@ -67,6 +74,7 @@ impl Sender {
         // Every round either sends at least one datagram or skips one: bounded by 2 * len
         // (plus interrupted calls, which the kernel reports only while a signal is pending).
         let mut interrupts = 0;
+        let mut waited_ms = 0;
         while pos < self.hdrs.len() {
             let rest = &mut self.hdrs[pos..];
             // SAFETY: `rest` points at initialized mmsghdrs whose name and iov pointers point
@@ -83,6 +91,19 @@ impl Sender {
             };
             if err.kind() == io::ErrorKind::Interrupted && interrupts < 8 {
                 interrupts += 1;
+                continue;
+            }
+            if err.kind() == io::ErrorKind::WouldBlock && waited_ms < FULL_WAIT_MS {
+                // The send buffer is full: wait (bounded) until the kernel has room.
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                let step = 5.min(FULL_WAIT_MS - waited_ms);
+                // SAFETY: one valid pollfd, count 1.
+                unsafe { libc::poll(&mut pfd, 1, step) };
+                waited_ms += step;
                 continue;
             }
             // The datagram at `pos` failed (e.g. unreachable destination): skip it, go on.
@@ -123,6 +144,7 @@ mod tests {
         for i in 0..BATCH as u8 {
             let destination = if i == 10 { bad } else { to };
             batch.push(Transmit {
+                proto: str0m::net::Protocol::Udp,
                 destination,
                 contents: vec![i; 100 + i as usize],
             });

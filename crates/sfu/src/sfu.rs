@@ -23,12 +23,14 @@ use crate::stats::Counters;
 /// How often liveness is checked even when no Rtc asks for a timeout.
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
 
-/// A datagram to send.
+/// A packet to send: a UDP datagram, or one RFC 4571 frame on the ICE-TCP connection
+/// whose remote address is `destination`.
 #[derive(Debug)]
 pub struct Transmit {
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
 }
+    pub proto: Protocol,
 
 /// Frames handed to a recorder (see record.rs).
 pub trait FrameSink: Send {
@@ -70,7 +72,11 @@ impl Sfu {
             .generate_certificate()
             .expect("DTLS certificate generation");
         Sfu {
-            template: RtcTemplate { cert, candidates },
+            template: RtcTemplate {
+                cert,
+                candidates,
+                tcp_candidates: Vec::new(),
+            },
             peers: HashMap::new(),
             graph: Graph::default(),
             by_addr: HashMap::new(),
@@ -96,6 +102,21 @@ impl Sfu {
     pub fn set_recorder_factory(&mut self, f: RecorderFactory) {
         self.recorder_factory = Some(f);
     }
+    /// Passive ICE-TCP host candidates, announced in every answer beside the UDP ones.
+    pub fn set_tcp_candidates(&mut self, candidates: Vec<SocketAddr>) {
+        self.template.tcp_candidates = candidates;
+    }
+
+    /// The driver could not read the network for `stalled` until `now` (a long turn, the
+    /// process suspended). Silence in that window is the server's, not the peers': their
+    /// liveness clocks are moved forward by it, so no live peer is failed for it.
+    pub fn note_stall(&mut self, now: Instant, stalled: Duration) {
+        tracing::warn!("media thread stalled for {stalled:?}; peers are not blamed for it");
+        for peer in self.peers.values_mut() {
+            peer.excuse_stall(now, stalled);
+        }
+    }
+
 
     pub fn stats(&self) -> crate::MediaStats {
         self.counters.snapshot()
@@ -396,8 +417,8 @@ impl Sfu {
             }
         }
         self.by_addr.retain(|_, p| *p != id);
-        // Say goodbye (RTCP BYE, DTLS close_notify), bounded.
-        if peer.rtc.is_alive() && peer.rtc.close().is_ok() {
+        // Say goodbye (RTCP BYE, DTLS close_notify), bounded. Not to an Rtc that panicked.
+        if !peer.panicked && peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             let _ = peer.advance(now);
             for _ in 0..64 {
                 match peer.rtc.poll_output() {
@@ -433,7 +454,7 @@ impl Sfu {
 
     // ---------------------------------------------------------------- network
 
-    /// One received datagram. `destination` is the local socket address it arrived on.
+    /// One received UDP datagram. `destination` is the local socket address it arrived on.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -449,8 +470,24 @@ impl Sfu {
             Counters::add(&self.counters.dropped, 1);
             return;
         }
-        let destination =
-            crate::candidates::destination_for(destination, source, &self.template.candidates);
+    ) {
+        self.handle_receive(now, Protocol::Udp, source, destination, data);
+    }
+
+    /// One received packet: a UDP datagram or one ICE-TCP frame (`Protocol::Tcp`; `source` is
+    /// the connection's remote address, `destination` its local address).
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+        let candidates = match proto {
+            Protocol::Udp => &self.template.candidates,
+            _ => &self.template.tcp_candidates,
+        };
+        let destination = crate::candidates::destination_for(destination, source, candidates);
         let Ok(contents) = DatagramRecv::try_from(data) else {
             Counters::add(&self.counters.dropped, 1);
             return;
@@ -458,7 +495,7 @@ impl Sfu {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,
@@ -674,6 +711,7 @@ impl Sfu {
         self.events.push_back(MediaEvent::Connected { peer: id });
         if let Role::Player(p) = &peer.role {
             // A late joiner needs a keyframe now, not at the next periodic one.
+            proto: t.proto,
             let source = p.source;
             self.keyframe_from(source, KeyframeRequestKind::Fir, true, now);
         }
@@ -694,6 +732,7 @@ impl Sfu {
             self.keyframe_from(id, KeyframeRequestKind::Pli, false, now);
         }
         let frame = Frame::from_media_data(kind, &data);
+                        proto: t.proto,
         if let Some(rec) = self.recorders.get_mut(&id) {
             rec.frame(&frame);
         }

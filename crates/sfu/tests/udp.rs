@@ -32,6 +32,8 @@ impl Net {
             bind: "127.0.0.1:0".parse().unwrap(),
             announce: vec!["127.0.0.1".parse().unwrap()],
             records_dir,
+            tcp_bind: Some("127.0.0.1:0".parse().unwrap()),
+            ..SfuConfig::default()
         };
         let handle = start(config, tx).expect("media plane starts");
         assert_eq!(handle.local_addr().ip().to_string(), "127.0.0.1");
@@ -122,7 +124,7 @@ impl Net {
         let (client, offer) = make(s.local_addr().unwrap());
         self.clients.push((client, s));
         let idx = self.clients.len() - 1;
-        self.handle.send(cmd(offer));
+        self.handle.send(cmd(offer)).expect("queued");
         self.run_until(Duration::from_secs(5), |n| n.answer(peer).is_some());
         let answer = self.answer(peer).unwrap();
         self.clients[idx].0.accept_answer(&answer);
@@ -260,8 +262,12 @@ fn loopback_publish_play_with_garbage_then_close() {
     junk.set_nonblocking(true).unwrap();
     assert!(junk.recv_from(&mut [0u8; 2048]).is_err());
 
-    net.handle.send(MediaCommand::Close { peer: player });
-    net.handle.send(MediaCommand::Close { peer: publisher });
+    net.handle
+        .send(MediaCommand::Close { peer: player })
+        .unwrap();
+    net.handle
+        .send(MediaCommand::Close { peer: publisher })
+        .unwrap();
     // The settle barrier fires only once the closed publisher's recording is finished:
     // finishing writes the Cues element, so it must be in the file by then.
     let (settled_tx, settled_rx) = std::sync::mpsc::channel();
@@ -318,14 +324,19 @@ fn loopback_publish_play_with_garbage_then_close() {
 #[test]
 fn loopback_bad_offer_and_shutdown() {
     let mut net = Net::new();
-    net.handle.send(MediaCommand::Publish {
-        peer: PeerId(7),
-        offer: "v=0\r\nthis is not sdp".into(),
-        record: None,
-    });
+    net.handle
+        .send(MediaCommand::Publish {
+            peer: PeerId(7),
+            offer: "v=0\r\nthis is not sdp".into(),
+            record: None,
+        })
+        .unwrap();
     net.run_until(Duration::from_secs(2), |n| n.failed(PeerId(7)));
     assert_eq!(net.handle.stats().peers, 0);
     net.handle.shutdown();
-    // Commands after shutdown are dropped, not a panic.
-    net.handle.send(MediaCommand::Close { peer: PeerId(7) });
+    // Commands after shutdown are refused, not a panic.
+    assert_eq!(
+        net.handle.send(MediaCommand::Close { peer: PeerId(7) }),
+        Err(huddle_sfu::SendError::Stopped)
+    );
 }
