@@ -139,6 +139,7 @@ async function createLab(clients, { name = 'lab', serverArgs = [] } = {}) {
     const links = clients.map((c, i) => ({
       name: c,
       clientNs: `${tag}-${c.toLowerCase()}`,
+      serverNs,
       serverTun: `nl${c}`,
       clientIp: `10.77.${i + 1}.2`,
       subnet: `10.77.${i + 1}.0/24`,

@@ -90,7 +90,8 @@ function windowFigures(s0, s1, names, joinAt) {
       keyframesDecoded: d(av, bv, 'keyFramesDecoded'),
       audioConcealedPct: samples > 0 ? Number((100 * d(aa, ba, 'concealedSamples') / samples).toFixed(2)) : null,
       audioKbps: Math.round(d(aa, ba, 'bytesReceived') * 8 / dt / 1000),
-      firstFrameS: b.firstFrameAt && joinAt ? Number(((b.firstFrameAt - Math.max(joinAt, 0)) / 1000).toFixed(2)) : null,
+      // only for streams that started after the join being timed (C's); earlier ones show null
+      firstFrameS: b.firstFrameAt && joinAt && b.firstFrameAt >= joinAt ? Number(((b.firstFrameAt - joinAt) / 1000).toFixed(2)) : null,
       playToFrameS: b.firstFrameAt && b.playRequestedAt ? Number(((b.firstFrameAt - b.playRequestedAt) / 1000).toFixed(2)) : null,
       ice: b.ice ? `${b.ice.protocol}${b.ice.relay ? '/relay' : ''}` : null,
     });
@@ -123,6 +124,19 @@ function table(rows, cols) {
   return [head, sep, ...body].join('\n');
 }
 
+/** The emulator's counters (lab.stats()) as a table: what each direction of each link did. */
+function linkTable(stats) {
+  const rows = [];
+  for (const [link, l] of Object.entries(stats || {})) {
+    for (const dir of ['up', 'down']) {
+      const c = l[dir];
+      rows.push({ link, dir, packets: c.received, delivered: c.delivered, lost: c.lost, queueDropped: c.queue_dropped,
+        blockedUdp: c.blocked, maxQueueBytes: c.max_backlog_bytes });
+    }
+  }
+  return `\nemulated links:\n\n${table(rows, ['link', 'dir', 'packets', 'delivered', 'lost', 'queueDropped', 'blockedUdp', 'maxQueueBytes'])}\n`;
+}
+
 /** Print the figures of one phase and add them to the scenario's artifact files. */
 function report(scenario, phase, figures, extra = {}) {
   const md = [
@@ -133,7 +147,7 @@ function report(scenario, phase, figures, extra = {}) {
     '',
     table(figures.publishers, ['publisher', 'encodedFps', 'keyframes', 'plisIn', 'firsIn', 'nacksIn', 'videoKbps', 'limitation', 'ice']),
     '',
-    ...Object.entries(extra).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`),
+    ...Object.entries(extra).map(([k, v]) => (k === 'link' ? linkTable(v) : `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)),
     '',
   ].join('\n');
   console.log(`\n${md}`);
