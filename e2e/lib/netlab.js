@@ -22,6 +22,7 @@
 
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -218,27 +219,81 @@ async function launchChromiumIn(lab, client) {
   return browser;
 }
 
-/** Firefox ESR inside `client`'s namespace, driven by puppeteer-core over WebDriver BiDi (recipe §8). */
+/** Prefs for a test Firefox: fake devices, no prompts, real host candidates, gUM on an http page. */
+const FIREFOX_PREFS = {
+  'media.navigator.streams.fake': true,
+  'media.navigator.permission.disabled': true,
+  'media.peerconnection.ice.obfuscate_host_addresses': false,
+  // the page is served over http from 10.77.0.1: let getUserMedia work there
+  'media.devices.insecure.enabled': true,
+  'media.getusermedia.insecure.enabled': true,
+  'media.autoplay.default': 0,
+  'browser.shell.checkDefaultBrowser': false,
+  'app.update.disabledForTesting': true,
+  'datareporting.policy.dataSubmissionEnabled': false,
+  'toolkit.telemetry.reportingpolicy.firstRun': false,
+  'browser.startup.homepage_override.mstone': 'ignore',
+};
+
+/**
+ * Firefox ESR inside `client`'s namespace, driven by puppeteer-core over WebDriver BiDi (recipe §8).
+ * Firefox speaks BiDi only over a WebSocket on 127.0.0.1 *of its own namespace*, which the test
+ * process cannot reach; so a bridge child inside the namespace forwards a unix socket (the file
+ * system is shared between namespaces) to that port, and a local TCP proxy here forwards to the
+ * unix socket. The browser's network for the page itself is only its emulated link.
+ */
 async function launchFirefoxIn(lab, client) {
   const puppeteer = require('puppeteer-core');
   const ns = lab.links[client].clientNs;
-  const browser = await puppeteer.launch({
-    browser: 'firefox',
-    executablePath: wrapper(lab, ns, FIREFOX),
-    headless: true,
-    timeout: 60000,
-    extraPrefsFirefox: {
-      'media.navigator.streams.fake': true,
-      'media.navigator.permission.disabled': true,
-      'media.peerconnection.ice.obfuscate_host_addresses': false,
-      // the page is served over http from 10.77.0.1: let getUserMedia work there
-      'media.devices.insecure.enabled': true,
-      'media.getusermedia.insecure.enabled': true,
-      'network.lna.enabled': false,
-      'media.autoplay.default': 0,
-    },
+  const profile = fs.mkdtempSync(path.join(lab.tmp, `firefox-${client}-`));
+  fs.writeFileSync(path.join(profile, 'user.js'),
+    Object.entries(FIREFOX_PREFS).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});`).join('\n') + '\n');
+  const ff = spawn('ip', ['netns', 'exec', ns, FIREFOX, '--headless', '--no-remote', '--profile', profile, '--remote-debugging-port', '0'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stderr = [];
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Firefox did not start its BiDi server within 30 s:\n${stderr.join('\n')}`)), 30000);
+    readline.createInterface({ input: ff.stderr }).on('line', (line) => {
+      if (stderr.length < 200) stderr.push(line);
+      const m = /WebDriver BiDi listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    ff.once('exit', (code) => reject(new Error(`Firefox exited (${code}):\n${stderr.join('\n')}`)));
   });
-  lab.browsers.push(browser);
+  const sock = path.join(lab.tmp, `bidi-${client}.sock`);
+  const bridge = spawn('ip', ['netns', 'exec', ns, process.execPath, __filename, '--bridge', sock, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    readline.createInterface({ input: bridge.stdout }).once('line', resolve);
+    bridge.once('exit', (code) => reject(new Error(`BiDi bridge exited (${code})`)));
+  });
+  const proxy = net.createServer((c) => {
+    const u = net.connect(sock);
+    c.pipe(u).pipe(c);
+    c.on('error', () => u.destroy());
+    u.on('error', () => c.destroy());
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  const stop = async () => {
+    proxy.close();
+    bridge.stdin.end();
+    if (ff.exitCode === null) {
+      const gone = new Promise((r) => ff.once('exit', r));
+      ff.kill('SIGTERM');
+      await Promise.race([gone, h.sleep(5000)]);
+      if (ff.exitCode === null) ff.kill('SIGKILL');
+    }
+  };
+  let browser;
+  try {
+    browser = await puppeteer.connect({ browserWSEndpoint: `ws://127.0.0.1:${proxy.address().port}/session`, protocol: 'webDriverBiDi' });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  lab.browsers.push({ close: async () => { await Promise.race([browser.close().catch(() => {}), h.sleep(5000)]); await stop(); } });
   return browser;
 }
 
@@ -268,6 +323,27 @@ async function closeLab(lab) {
   for (const ns of lab.namespaces) spawnSync('ip', ['netns', 'del', ns]);
   lab.namespaces = [];
   fs.rmSync(lab.tmp, { recursive: true, force: true });
+}
+
+if (require.main === module && process.argv[2] === '--bridge') {
+  // Child mode, inside a client namespace: unix socket argv[3] -> 127.0.0.1:argv[4] of this namespace.
+  const [sock, port] = [process.argv[3], Number(process.argv[4])];
+  const server = net.createServer((c) => {
+    const t = net.connect(port, '127.0.0.1');
+    // Firefox refuses a WebSocket upgrade whose Host header names another port than its own; the
+    // test side connects through a proxy on some other port, so fix the header of the request
+    // (the first chunk: the upgrade request is a few hundred bytes).
+    c.once('data', (first) => {
+      t.write(first.toString('latin1').replace(/^Host:.*$/im, `Host: 127.0.0.1:${port}`), 'latin1');
+      c.pipe(t);
+    });
+    t.pipe(c);
+    c.on('error', () => t.destroy());
+    t.on('error', () => c.destroy());
+  });
+  server.listen(sock, () => process.stdout.write('ready\n'));
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
 }
 
 if (require.main === module && process.argv[2] === '--static') {
