@@ -1,5 +1,8 @@
 use std::time::Duration;
 
+/// Default of [`RoomConfig::max_name_bytes`].
+pub const DEFAULT_MAX_NAME_BYTES: usize = 256;
+
 /// Rules of the room core. Every field has a working default.
 #[derive(Clone, Debug)]
 pub struct RoomConfig {
@@ -16,6 +19,10 @@ pub struct RoomConfig {
     pub max_rooms: usize,
     /// Streams one session may publish at once; `0` means unlimited.
     pub max_streams_per_session: usize,
+    /// Longest room name, stream name and mediaSessionId, in bytes of UTF-8 (logins are
+    /// checked at the edge with the same limit). Every room message carries the room name,
+    /// so an unbounded one multiplies the cost of each chat line.
+    pub max_name_bytes: usize,
 }
 
 impl Default for RoomConfig {
@@ -27,6 +34,7 @@ impl Default for RoomConfig {
             record_template: crate::record_name::DEFAULT_TEMPLATE.to_string(),
             max_rooms: 0,
             max_streams_per_session: 8,
+            max_name_bytes: DEFAULT_MAX_NAME_BYTES,
         }
     }
 }

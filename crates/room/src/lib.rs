@@ -19,7 +19,7 @@ mod output;
 pub mod record_name;
 mod room;
 
-pub use config::RoomConfig;
+pub use config::{RoomConfig, DEFAULT_MAX_NAME_BYTES};
 pub use grants::Grants;
 pub use hub::{
     Hub, HubStats, ParticipantSnapshot, PlayerSnapshot, RoomSnapshot, Snapshot, StreamSnapshot,

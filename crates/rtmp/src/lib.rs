@@ -159,9 +159,12 @@ pub enum CloseReason {
     /// Socket error.
     #[error("I/O error: {0}")]
     Io(String),
-    /// [`ServerConfig::max_connections`] reached.
+    /// [`ServerConfig::max_connections`] or [`ServerConfig::max_pending`] reached.
     #[error("server full ({0} connections)")]
     ServerFull(usize),
+    /// [`ServerConfig::max_per_ip`] reached.
+    #[error("too many connections from one address (at most {0})")]
+    TooManyFromAddress(usize),
     /// The sink closed the connection ([`CloseHandle::close`]), e.g. the room ended the
     /// stream.
     #[error("closed by the server: {0}")]

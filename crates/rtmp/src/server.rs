@@ -1,9 +1,9 @@
 //! The RTMP server edge: accept loop and one task per connection.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
@@ -12,7 +12,7 @@ use rml_rtmp::sessions::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
 
@@ -27,9 +27,18 @@ const MAX_NAME: usize = 64;
 /// Limits of the RTMP server.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// Connections served at once; more are closed right after accept
-    /// ([`CloseReason::ServerFull`]).
+    /// Publishing connections served at once; a publish beyond it is refused
+    /// ([`CloseReason::ServerFull`]). Only accepted publishes hold one of these slots, so
+    /// half-open sockets cannot take them from real encoders.
     pub max_connections: usize,
+    /// Connections not yet publishing (handshake, connect, publish request) at once; more
+    /// are closed right after accept.
+    pub max_pending: usize,
+    /// Connections from one IP address at once (publishing or not); more are closed right
+    /// after accept.
+    pub max_per_ip: usize,
+    /// Time from TCP accept until the RTMP handshake must be complete.
+    pub handshake_timeout: Duration,
     /// Time from TCP accept until the publish must have been requested.
     pub publish_timeout: Duration,
     /// Time the sink has to answer a publish request before it is refused.
@@ -47,6 +56,9 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             max_connections: 64,
+            max_pending: 64,
+            max_per_ip: 8,
+            handshake_timeout: Duration::from_secs(5),
             publish_timeout: Duration::from_secs(10),
             decision_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
@@ -71,7 +83,11 @@ pub async fn serve_with_config(
 ) -> std::io::Result<()> {
     let sink = Arc::new(sink);
     let config = Arc::new(config);
-    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let slots = Slots {
+        publishing: Arc::new(Semaphore::new(config.max_connections)),
+        pending: Arc::new(Semaphore::new(config.max_pending)),
+        per_ip: Arc::new(Mutex::new(HashMap::new())),
+    };
     let next_id = AtomicU64::new(1);
     let mut tasks = JoinSet::new();
     if let Ok(addr) = listener.local_addr() {
@@ -94,17 +110,23 @@ pub async fn serve_with_config(
         let conn = ConnId(next_id.fetch_add(1, Ordering::Relaxed));
         let sink = sink.clone();
         let config = config.clone();
-        let permit = permits.clone().try_acquire_owned().ok();
+        let admitted = slots.admit(peer.ip(), &config);
+        let publishing = slots.publishing.clone();
         tasks.spawn(async move {
-            let reason = match permit {
-                None => CloseReason::ServerFull(config.max_connections),
-                Some(_permit) => {
+            let reason = match admitted {
+                Err(reason) => reason,
+                Ok((pending, _ip)) => {
                     let inner = AbortOnDrop(tokio::spawn(run_connection(
                         stream,
                         peer,
                         conn,
                         sink.clone(),
                         config,
+                        Permits {
+                            pending: Some(pending),
+                            publishing,
+                            held: None,
+                        },
                     )));
                     supervise(inner).await
                 }
@@ -118,6 +140,66 @@ pub async fn serve_with_config(
             sink.closed(conn, reason).await;
         });
     }
+}
+
+/// The server's connection slots.
+struct Slots {
+    publishing: Arc<Semaphore>,
+    pending: Arc<Semaphore>,
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in the per-IP count; dropped with the connection.
+struct IpSlot {
+    per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Slots {
+    /// A new connection from `ip`: a per-IP place and a pending slot, or why not.
+    fn admit(
+        &self,
+        ip: IpAddr,
+        config: &ServerConfig,
+    ) -> Result<(OwnedSemaphorePermit, IpSlot), CloseReason> {
+        let ip_slot = {
+            let mut map = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            let n = map.entry(ip).or_insert(0);
+            if *n >= config.max_per_ip {
+                return Err(CloseReason::TooManyFromAddress(config.max_per_ip));
+            }
+            *n += 1;
+            IpSlot {
+                per_ip: self.per_ip.clone(),
+                ip,
+            }
+        };
+        let pending = self
+            .pending
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| CloseReason::ServerFull(config.max_pending))?;
+        Ok((pending, ip_slot))
+    }
+}
+
+/// A connection's slots: pending until its publish is accepted, then publishing.
+struct Permits {
+    pending: Option<OwnedSemaphorePermit>,
+    publishing: Arc<Semaphore>,
+    held: Option<OwnedSemaphorePermit>,
 }
 
 struct AbortOnDrop<T>(JoinHandle<T>);
@@ -194,9 +276,11 @@ async fn run_connection<S: IngestSink>(
     conn: ConnId,
     sink: Arc<S>,
     config: Arc<ServerConfig>,
+    permits: Permits,
 ) -> CloseReason {
     let _ = stream.set_nodelay(true);
     let guard = ChunkGuard::new(config.max_message_size);
+    let publish_timeout = config.publish_timeout;
     let (close, closer) = CloseHandle::new();
     let mut c = Conn {
         close,
@@ -211,9 +295,12 @@ async fn run_connection<S: IngestSink>(
         pipeline: MediaPipeline::new(),
         media: Vec::new(),
         deadline: None,
+        deadline_what: "RTMP handshake not done in time",
+        publish_deadline: Instant::now() + publish_timeout,
         guard,
+        permits,
     };
-    c.deadline = Some(Instant::now() + c.config.publish_timeout);
+    c.deadline = Some(Instant::now() + c.config.handshake_timeout.min(c.config.publish_timeout));
     match c.run().await {
         Ok(reason) | Err(reason) => reason,
     }
@@ -233,9 +320,13 @@ struct Conn<S> {
     publishing: Option<(String, String)>,
     pipeline: MediaPipeline,
     media: Vec<Media>,
-    /// Until the publish is accepted: the time by which it must be.
+    /// Until the publish is accepted: the time by which the current step (handshake, then
+    /// publish request) must be done, and what is late if it is not.
     deadline: Option<Instant>,
+    deadline_what: &'static str,
+    publish_deadline: Instant,
     guard: ChunkGuard,
+    permits: Permits,
 }
 
 type Step<T> = Result<T, CloseReason>;
@@ -268,6 +359,8 @@ impl<S: IngestSink> Conn<S> {
             }
         };
         drop(handshake);
+        self.deadline = Some(self.publish_deadline);
+        self.deadline_what = "no publish request in time";
         let (session, results) =
             ServerSession::new(ServerSessionConfig::new()).map_err(protocol)?;
         self.session = Some(session);
@@ -286,7 +379,7 @@ impl<S: IngestSink> Conn<S> {
         let (limit, what) = match self.deadline {
             Some(d) => (
                 d.saturating_duration_since(Instant::now()),
-                "no publish request in time",
+                self.deadline_what,
             ),
             None => (self.config.idle_timeout, "publisher sent nothing"),
         };
@@ -482,6 +575,16 @@ impl<S: IngestSink> Conn<S> {
                 return self.refuse(r, CloseReason::BadName(why)).await;
             }
         };
+        // Only a real publish takes a publishing slot (half-open sockets never do).
+        let Ok(slot) = self.permits.publishing.clone().try_acquire_owned() else {
+            let max = self.config.max_connections;
+            let r = self.session().reject_request(
+                request_id,
+                "NetStream.Publish.Rejected",
+                "server full",
+            );
+            return self.refuse(r, CloseReason::ServerFull(max)).await;
+        };
         let req = PublishRequest {
             conn: self.conn,
             peer: self.peer,
@@ -500,6 +603,8 @@ impl<S: IngestSink> Conn<S> {
             Ok(()) => {
                 self.publishing = Some((app, stream_key));
                 self.deadline = None;
+                self.permits.held = Some(slot);
+                self.permits.pending = None;
                 self.session().accept_request(request_id).map_err(protocol)
             }
             Err(why) => {

@@ -591,8 +591,8 @@ async fn silent_clients_time_out_and_connection_cap_holds() {
     let addr = listener.local_addr().unwrap();
     let (sink, mut rx) = huddle_rtmp::channel(16);
     let config = ServerConfig {
-        max_connections: 1,
-        publish_timeout: Duration::from_millis(500),
+        max_pending: 1,
+        handshake_timeout: Duration::from_millis(500),
         ..ServerConfig::default()
     };
     let server = tokio::spawn(serve_with_config(listener, sink, config));
@@ -611,7 +611,7 @@ async fn silent_clients_time_out_and_connection_cap_holds() {
     reasons.sort_by_key(|(c, _)| *c);
     assert_eq!(reasons[1].1, CloseReason::ServerFull(1));
     assert!(
-        matches!(&reasons[0].1, CloseReason::Timeout(m) if m.contains("no publish request")),
+        matches!(&reasons[0].1, CloseReason::Timeout(m) if m.contains("handshake not done")),
         "{:?}",
         reasons[0]
     );
@@ -654,4 +654,43 @@ async fn the_sink_can_close_a_publishing_connection() {
         "ffmpeg ended well before its 25 s: {:?}",
         started.elapsed()
     );
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (127.0.0.x).
+async fn connect_from(from: &str, addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Half-open sockets (issue 12, finding 5): one address holds at most `max_per_ip` of them,
+/// they never take a publishing slot, and they are closed when the handshake is late; a real
+/// encoder publishes meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn half_open_sockets_do_not_block_a_real_publish() {
+    let h = Harness::start().await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", h.port).parse().unwrap();
+    let max_per_ip = ServerConfig::default().max_per_ip;
+    let mut silent = Vec::new();
+    for _ in 0..max_per_ip + 4 {
+        silent.push(connect_from("127.0.0.2", addr).await);
+    }
+    // The ones over the per-address cap are closed at once.
+    let mut closed_early = 0;
+    for s in &mut silent {
+        let mut b = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) = timeout(Duration::from_millis(300), s.read(&mut b)).await {
+            closed_early += 1;
+        }
+    }
+    assert_eq!(closed_early, 4);
+    let url = h.url("live/room1/encoder");
+    assert!(
+        ffmpeg_publish(&url, &["-bf", "0"], 2).await,
+        "the real publish works"
+    );
+    // The held ones are closed by the handshake timeout (5 s from accept).
+    for s in &mut silent {
+        expect_server_close(s).await;
+    }
 }

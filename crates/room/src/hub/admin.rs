@@ -132,6 +132,7 @@ impl Hub {
 
     /// May `session` join `room_name` (its grants, the server's room limit)?
     pub(super) fn check_join(&self, session: SessionId, room_name: &str) -> Result<(), String> {
+        self.check_name("Room name", room_name)?;
         if let Some(grants) = &self.sessions[&session].grants {
             if !grants.allows_room(room_name) {
                 return Err(format!("Not allowed to join room {room_name}"));
@@ -140,6 +141,32 @@ impl Hub {
         let max = self.config.max_rooms;
         if max > 0 && !self.rooms.contains_key(room_name) && self.rooms.len() >= max {
             return Err("Too many rooms".into());
+        }
+        Ok(())
+    }
+
+    /// A client-chosen name within [`RoomConfig::max_name_bytes`].
+    pub(super) fn check_name(&self, what: &str, name: &str) -> Result<(), String> {
+        let max = self.config.max_name_bytes;
+        if name.len() > max {
+            return Err(format!("{what} is too long: at most {max} bytes"));
+        }
+        Ok(())
+    }
+
+    /// A session whose token names one room may only publish in that room: a stream outside
+    /// any room would be reachable from everywhere.
+    pub(super) fn check_publish_scope(
+        &self,
+        session: SessionId,
+        room: Option<&str>,
+    ) -> Result<(), String> {
+        let scoped = self.sessions[&session]
+            .grants
+            .as_ref()
+            .is_some_and(|g| g.room != "*");
+        if scoped && room.is_none() {
+            return Err("Not allowed to publish outside a room".into());
         }
         Ok(())
     }

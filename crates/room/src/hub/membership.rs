@@ -14,13 +14,24 @@ impl Hub {
         let login = login
             .filter(|l| !l.is_empty())
             .unwrap_or_else(|| format!("guest-{}", session.0));
+        if let Some(existing) = self.sessions.get(&session) {
+            // A second `connection` changes nothing: the session keeps its login and grants,
+            // and is told so.
+            debug!(%session, login = %existing.login, ignored = %login, "repeated connection");
+            let login = existing.login.clone();
+            self.send(session, ServerMessage::Established { login });
+            return;
+        }
         info!(%session, login = %login, "session established");
-        self.sessions.entry(session).or_insert_with(|| Session {
-            login: login.clone(),
-            rooms: BTreeSet::new(),
-            media: HashMap::new(),
-            grants,
-        });
+        self.sessions.insert(
+            session,
+            Session {
+                login: login.clone(),
+                rooms: BTreeSet::new(),
+                media: HashMap::new(),
+                grants,
+            },
+        );
         self.send(session, ServerMessage::Established { login });
     }
 

@@ -93,6 +93,9 @@ impl Hub {
         if req.name.is_empty() {
             return Err("Stream name is empty".into());
         }
+        self.check_name("Stream name", &req.name)?;
+        self.check_name("mediaSessionId", &req.media_session_id)?;
+        self.check_publish_scope(session, req.room.as_deref())?;
         if state.media.contains_key(&req.media_session_id) {
             return Err("mediaSessionId is already in use".into());
         }
@@ -154,6 +157,7 @@ impl Hub {
         req: &StreamRequest,
     ) -> Result<PeerId, String> {
         let state = &self.sessions[&session];
+        self.check_name("mediaSessionId", &req.media_session_id)?;
         if state.media.contains_key(&req.media_session_id) {
             return Err("mediaSessionId is already in use".into());
         }
@@ -162,10 +166,16 @@ impl Hub {
         if publication.phase != Phase::Live {
             return Err(STREAM_NOT_FOUND.into());
         }
-        if let Some(room) = &publication.room {
-            if !state.rooms.contains(room) {
+        match &publication.room {
+            Some(room) if !state.rooms.contains(room) => {
                 return Err(format!("Not in room {room}"));
             }
+            Some(_) => {}
+            // A stream outside any room is not for sessions whose token names one room.
+            None if state.grants.as_ref().is_some_and(|g| g.room != "*") => {
+                return Err(STREAM_NOT_FOUND.into());
+            }
+            None => {}
         }
         Ok(source)
     }
