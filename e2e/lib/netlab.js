@@ -54,7 +54,16 @@ function sweep() {
   const out = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout || '';
   for (const line of out.split('\n')) {
     const m = new RegExp(`^(${NS_PREFIX}(\\d+)x\\d+-[a-z0-9]+)\\b`).exec(line.trim());
-    if (m && !pidAlive(Number(m[2]))) spawnSync('ip', ['netns', 'del', m[1]]);
+    if (!m || pidAlive(Number(m[2]))) continue;
+    // a dead run's server, page server or browser may still live in its namespaces: they were
+    // started by that run of this lab, in a namespace only this lab creates
+    const pids = (spawnSync('ip', ['netns', 'pids', m[1]], { encoding: 'utf8' }).stdout || '').split(/\s+/).filter(Boolean);
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch (_) { /* already gone */ }
+    }
+    spawnSync('ip', ['netns', 'del', m[1]]);
   }
 }
 
