@@ -130,9 +130,9 @@ function startEmulator(links) {
 
 /**
  * Build the topology for `clients` (e.g. ['A', 'B', 'C']), start the emulator, the huddle server and
- * the static page server in the server namespace. Returns the lab; always close() it.
+ * the static page server in the server namespace (unless `server: false`). Returns the lab; always close() it.
  */
-async function createLab(clients, { name = 'lab', serverArgs = [] } = {}) {
+async function createLab(clients, { name = 'lab', serverArgs = [], server = true } = {}) {
   preflight();
   sweep();
   const tag = `${NS_PREFIX}${process.pid}x${labCounter++}`;
@@ -170,9 +170,11 @@ async function createLab(clients, { name = 'lab', serverArgs = [] } = {}) {
       ip('-n', serverNs, 'route', 'add', l.subnet, 'dev', l.serverTun);
       lab.links[l.name] = l;
     }
-    const inServerNs = ['ip', 'netns', 'exec', serverNs];
-    lab.server = await h.startServer({ name: `netlab-${name}`, bind: SERVER_IP, commandPrefix: inServerNs, graceSecs: 2, extraArgs: serverArgs });
-    lab.web = await startStaticIn(serverNs, SERVER_IP);
+    if (server) {
+      const inServerNs = ['ip', 'netns', 'exec', serverNs];
+      lab.server = await h.startServer({ name: `netlab-${name}`, bind: SERVER_IP, commandPrefix: inServerNs, graceSecs: 2, extraArgs: serverArgs });
+      lab.web = await startStaticIn(serverNs, SERVER_IP);
+    }
   } catch (e) {
     await closeLab(lab);
     throw e;
