@@ -63,6 +63,8 @@ function allPairs(names) {
 }
 
 const d = (a, b, f) => ((b && b[f]) || 0) - ((a && a[f]) || 0);
+/** Seconds from `from` to `to` (page clock, ms), or null when either is unknown. */
+const since = (from, to) => (from && to ? Number(((to - from) / 1000).toFixed(2)) : null);
 
 /** Figures of the window between snapshots s0 and s1. `joinAt`: when C started joining. */
 function windowFigures(s0, s1, names, joinAt) {
@@ -92,7 +94,11 @@ function windowFigures(s0, s1, names, joinAt) {
       audioKbps: Math.round(d(aa, ba, 'bytesReceived') * 8 / dt / 1000),
       // only for streams that started after the join being timed (C's); earlier ones show null
       firstFrameS: b.firstFrameAt && joinAt && b.firstFrameAt >= joinAt ? Number(((b.firstFrameAt - joinAt) / 1000).toFixed(2)) : null,
-      playToFrameS: b.firstFrameAt && b.playRequestedAt ? Number(((b.firstFrameAt - b.playRequestedAt) / 1000).toFixed(2)) : null,
+      playToFrameS: since(b.playRequestedAt, b.firstFrameAt),
+      // from the play request: answer applied, ICE connected, DTLS done (connectionState connected)
+      playToAnswerS: since(b.playRequestedAt, b.timeline && b.timeline.answered),
+      playToIceS: since(b.playRequestedAt, b.timeline && b.timeline.iceConnected),
+      playToDtlsS: since(b.playRequestedAt, b.timeline && b.timeline.connected),
       ice: b.ice ? `${b.ice.protocol}${b.ice.relay ? '/relay' : ''}` : null,
     });
   }
@@ -111,6 +117,10 @@ function windowFigures(s0, s1, names, joinAt) {
       nacksIn: d(av, bv, 'nackCount'),
       videoKbps: Math.round(d(av, bv, 'bytesSent') * 8 / dt / 1000),
       limitation: bv.qualityLimitationReason || null,
+      // publish connection, from its creation: answer applied, ICE connected, DTLS done
+      answerS: since(b.timeline && b.timeline.created, b.timeline && b.timeline.answered),
+      iceS: since(b.timeline && b.timeline.created, b.timeline && b.timeline.iceConnected),
+      dtlsS: since(b.timeline && b.timeline.created, b.timeline && b.timeline.connected),
       ice: b.ice ? `${b.ice.protocol}${b.ice.relay ? '/relay' : ''}` : null,
     };
   });
@@ -143,9 +153,10 @@ function report(scenario, phase, figures, extra = {}) {
     `### ${scenario}: ${phase}`,
     '',
     table(figures.streams, ['viewer', 'publisher', 'seconds', 'fps', 'frozenS', 'freezes', 'videoKbps', 'videoLost', 'nacks', 'plis',
-      'keyframesDecoded', 'audioConcealedPct', 'firstFrameS', 'playToFrameS', 'ice']),
+      'keyframesDecoded', 'audioConcealedPct', 'firstFrameS', 'playToAnswerS', 'playToIceS', 'playToDtlsS', 'playToFrameS', 'ice']),
     '',
-    table(figures.publishers, ['publisher', 'encodedFps', 'keyframes', 'plisIn', 'firsIn', 'nacksIn', 'videoKbps', 'limitation', 'ice']),
+    table(figures.publishers, ['publisher', 'encodedFps', 'keyframes', 'plisIn', 'firsIn', 'nacksIn', 'videoKbps', 'limitation', 'answerS',
+      'iceS', 'dtlsS', 'ice']),
     '',
     ...Object.entries(extra).map(([k, v]) => (k === 'link' ? linkTable(v) : `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)),
     '',

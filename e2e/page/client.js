@@ -310,14 +310,14 @@
         firstFrameAt: firstFrameAt[name] || null, videoWidth: v ? v.videoWidth : 0, video: null, audio: null, ice: null };
       const tracks = v && v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
       const pc = tracks.length ? pcForTracks(tracks) : null;
-      if (pc) Object.assign(entry, await rtpStats(pc, 'inbound-rtp', INBOUND_FIELDS), { pcState: pc.connectionState });
+      if (pc) Object.assign(entry, await rtpStats(pc, 'inbound-rtp', INBOUND_FIELDS), { pcState: pc.connectionState, timeline: pc.__timeline || null });
       out.inbound[name] = entry;
     }
     for (const [name, st] of Object.entries(H.published)) {
       const pc = window.__pcs.find((p) => p.signalingState !== 'closed' &&
         p.getSenders().some((s) => s.track && s.track.kind === 'video'));
       const entry = { status: st.status(), video: null, audio: null, ice: null };
-      if (pc) Object.assign(entry, await rtpStats(pc, 'outbound-rtp', OUTBOUND_FIELDS), { pcState: pc.connectionState });
+      if (pc) Object.assign(entry, await rtpStats(pc, 'outbound-rtp', OUTBOUND_FIELDS), { pcState: pc.connectionState, timeline: pc.__timeline || null });
       out.outbound[name] = entry;
     }
     return out;

@@ -21,6 +21,21 @@
     constructor(config, legacyConstraints) {
       super(config, legacyConstraints);
       window.__pcs.push(this);
+      // When each step of the connection happened (page clock, ms): the network lab reports
+      // where the time to the first frame goes (answer, ICE, DTLS).
+      const t = { created: Date.now() };
+      this.__timeline = t;
+      this.addEventListener('iceconnectionstatechange', () => {
+        if (!t.iceConnected && (this.iceConnectionState === 'connected' || this.iceConnectionState === 'completed')) t.iceConnected = Date.now();
+      });
+      this.addEventListener('connectionstatechange', () => {
+        if (!t.connected && this.connectionState === 'connected') t.connected = Date.now();
+      });
+    }
+    setRemoteDescription(...args) {
+      const r = super.setRemoteDescription(...args);
+      if (r && typeof r.then === 'function') r.then(() => { this.__timeline.answered = this.__timeline.answered || Date.now(); }, () => {});
+      return r;
     }
     createOffer(options) {
       const force = window.__forceCodecs || {};
