@@ -26,6 +26,7 @@ describe('netlab: C has 200 ms RTT +- 30 ms jitter', { timeout: 120000 }, () => 
     call = await s.threePartyCall(lab, { impairC: () => lab.set('C', 'both', C_LINK) });
     const fig = await s.measure(call.clients, call.names, 10, call.joinAt);
     s.report(SCENARIO, `10 s, C both ${C_LINK}`, fig, {
+      joinS: ((call.joinedAt - call.joinAt) / 1000).toFixed(2),
       publishS: call.publishedAt ? ((call.publishedAt - call.joinAt) / 1000).toFixed(2) : 'not publishing',
       link: await lab.stats(),
     });

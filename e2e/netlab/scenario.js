@@ -193,10 +193,11 @@ async function threePartyCall(lab, { impairC = async () => {}, settle = 12000 } 
   const joinAt = Date.now();
   let publishError = null;
   await clients.C.join(room);
+  const joinedAt = Date.now();
   const publishing = clients.C.publish(CAMERA).then(() => Date.now(), (e) => { publishError = e.message; return null; });
   const { missing } = await waitFrames(clients, allPairs(names), settle);
   const publishedAt = await Promise.race([publishing, h.sleep(100).then(() => null)]);
-  return { clients, names, joinAt, missing, publishedAt, publishError: () => publishError };
+  return { clients, names, joinAt, joinedAt, missing, publishedAt, publishError: () => publishError };
 }
 
 /** Snapshot, wait `seconds`, snapshot: the figures of that window. */
