@@ -6,7 +6,8 @@
 //   SDK files from node_modules/@flashphoner/websdk/ under /sdk/.
 // - launchBrowser(): Debian's Chromium through playwright-core with the flags from the verified recipe.
 // - newClient(): one browser context + page = one participant, with async helpers around window.H.
-// Everything binds to and talks to 127.0.0.1 only. Every wait is bounded.
+// Everything binds to and talks to 127.0.0.1 only (the network lab, e2e/lib/netlab.js, passes its own
+// namespace address and command prefix). Every wait is bounded.
 
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
