@@ -181,10 +181,23 @@ async function createLab(clients, { name = 'lab', serverArgs = [], server = true
   }
   lab.set = (link, direction, settings) => lab.emulator.command(`${link} ${direction} ${settings}`);
   lab.stats = async () => JSON.parse((await lab.emulator.command('stats')).slice(6));
+  lab.emulatorCpuSeconds = () => cpuSeconds(lab.emulator.child.pid);
   lab.close = () => closeLab(lab);
   lab.chromium = (client, opts) => launchChromiumIn(lab, client, opts);
   lab.firefox = (client) => launchFirefoxIn(lab, client);
   return lab;
+}
+
+/** User + system CPU time a process has used so far, from /proc/<pid>/stat (null if unreadable). */
+function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[11], fields[12] = utime, stime (fields 14 and 15 of proc(5), counted from the state field)
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch (_) {
+    return null;
+  }
 }
 
 /** The static page server as a child process inside `ns` (node cannot enter a namespace itself). */

@@ -23,8 +23,13 @@ describe('netlab: baseline (all links perfect)', { timeout: 150000 }, () => {
   test('every stream decodes at the publisher frame rate, without freezes', async () => {
     call = await s.threePartyCall(lab);
     assert.deepEqual(call.missing, [], `streams without a first frame 12 s after C joined: ${JSON.stringify(call.missing)}`);
+    const cpu0 = lab.emulatorCpuSeconds();
     const fig = await s.measure(call.clients, call.names, 30, call.joinAt);
-    s.report(SCENARIO, '30 s, perfect links', fig, { link: await lab.stats() });
+    const cpu1 = lab.emulatorCpuSeconds();
+    s.report(SCENARIO, '30 s, perfect links', fig, {
+      emulatorCpu: cpu0 === null || cpu1 === null ? 'unknown' : `${(cpu1 - cpu0).toFixed(2)} s of CPU in 30 s (${((cpu1 - cpu0) / 30 * 100).toFixed(1)} % of one core)`,
+      link: await lab.stats(),
+    });
     for (const st of fig.streams) {
       const enc = s.pub(fig, st.publisher).encodedFps;
       assert.ok(st.fps >= 0.9 * enc, `${st.viewer} <- ${st.publisher}: ${st.fps} fps decoded, publisher encodes ${enc}`);
