@@ -227,6 +227,17 @@ pub fn fresh(p: &PayloadParams) -> PayloadParams {
     PayloadParams::new(p.pt(), p.resend(), p.spec())
 }
 
+/// Opus as publishers send it (see [`supported`]), with RFC 2198 RED (`audio/red`) offered
+/// on top: a player that offers RED too gets every Opus packet with the previous one inside,
+/// so one lost packet is recovered from the next. Audio has no NACK, and the publisher's Opus
+/// in-band FEC only engages for loss on its own uplink, so RED is what protects a lossy
+/// listener. str0m wraps in frame mode; a player that does not offer RED gets plain Opus.
+fn opus_with_red() -> Option<PayloadParams> {
+    let mut c = CodecConfig::empty();
+    c.enable_opus(true, true);
+    c.params().first().copied()
+}
+
 /// Codec config for a player of a source: the source's codecs only. A kind the source does not
 /// send gets a default codec so that the answer stays valid (that track then stays silent).
 pub fn player_config(source: &SourceCodecs) -> CodecConfig {
@@ -234,6 +245,13 @@ pub fn player_config(source: &SourceCodecs) -> CodecConfig {
     let defaults = supported();
     for kind in [MediaKind::Audio, MediaKind::Video] {
         match source.get(kind) {
+            Some(p) if p.spec().codec == Codec::Opus => {
+                // Same Opus spec as the source; the payload type numbers are the player's anyway.
+                match opus_with_red().filter(|r| r.spec() == p.spec()) {
+                    Some(red) => params.push(red),
+                    None => params.push(fresh(p)),
+                }
+            }
             Some(p) => params.push(fresh(p)),
             None => {
                 if let Some(p) = defaults

@@ -13,8 +13,11 @@ use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 
 use crate::peer::{Peer, Role};
 
-/// Minimum gap between two keyframe requests sent to one publisher.
-pub const KEYFRAME_THROTTLE: Duration = Duration::from_millis(500);
+/// A player whose oldest unsent video packet waited this long in str0m's pacer queue is
+/// "starved": its link carries less than the video needs right now. Its video frames are
+/// dropped (audio never is) until the queue drains, then it restarts on a keyframe. Without
+/// this the queue would grow without bound and everything behind it, for seconds.
+pub const MAX_VIDEO_QUEUE_DELAY: Duration = Duration::from_millis(400);
 
 /// Who receives whose media.
 #[derive(Debug, Default)]
@@ -88,6 +91,8 @@ pub enum Written {
     Yes,
     /// Not connected yet, no such track, or waiting for a keyframe.
     Skipped,
+    /// A video frame not sent because the player's video is paused or its queue backed up.
+    Dropped,
     Failed(String),
 }
 
@@ -103,14 +108,40 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
     let Some((mid, pt)) = state.track(kind) else {
         return Written::Skipped;
     };
-    if kind == MediaKind::Video && state.waiting_keyframe {
-        if !frame.keyframe {
-            return Written::Skipped;
-        }
-        state.waiting_keyframe = false;
-    }
     if let Err(e) = player.advance(now) {
         return Written::Failed(format!("Failed by error: {e}"));
+    }
+    let Role::Player(state) = &mut player.role else {
+        return Written::Skipped;
+    };
+    if kind == MediaKind::Video {
+        if state.bandwidth.paused {
+            state.video_frames_dropped += 1;
+            return Written::Dropped;
+        }
+        let queued_since = player
+            .rtc
+            .direct_api()
+            .stream_tx_by_mid(mid, None)
+            .and_then(|s| s.queue_info().and_then(|q| q.first_unsent()));
+        let backed_up =
+            queued_since.is_some_and(|t| now.saturating_duration_since(t) > MAX_VIDEO_QUEUE_DELAY);
+        if backed_up {
+            if !state.starved {
+                tracing::info!("{}: video send queue backed up, dropping video", player.id);
+            }
+            state.starved = true;
+            state.waiting_keyframe = true;
+            state.video_frames_dropped += 1;
+            return Written::Dropped;
+        }
+        state.starved = false;
+        if state.waiting_keyframe {
+            if !frame.keyframe {
+                return Written::Skipped;
+            }
+            state.waiting_keyframe = false;
+        }
     }
     let Some(writer) = player.rtc.writer(mid) else {
         return Written::Skipped;
@@ -121,31 +152,22 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
     }
 }
 
-/// Asks a publisher for a keyframe on its video track, at most once per [`KEYFRAME_THROTTLE`]
-/// unless `force`. Returns true if a request was queued.
-pub fn request_keyframe(
+/// Sends the keyframe request its gate let through (keyframes.rs) on the publisher's video
+/// track. Returns true if a request was queued.
+pub fn send_keyframe_request(
     publisher: &mut Peer,
     kind: KeyframeRequestKind,
-    force: bool,
     now: Instant,
 ) -> bool {
-    let Role::Publisher(state) = &mut publisher.role else {
+    let Role::Publisher(state) = &publisher.role else {
         return false;
     };
     let Some(mid) = state.video_mid else {
         return false;
     };
-    if !force {
-        if let Some(last) = state.last_keyframe_request {
-            if now.saturating_duration_since(last) < KEYFRAME_THROTTLE {
-                return false;
-            }
-        }
-    }
     if publisher.connected.is_none() || publisher.failed {
         return false;
     }
-    state.last_keyframe_request = Some(now);
     let _ = publisher.advance(now);
     request_on(publisher, mid, kind)
 }

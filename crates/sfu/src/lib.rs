@@ -16,26 +16,29 @@
 //! sans-IO core), `driver` (socket thread, readiness loop), `tcp` + `framing` (ICE-TCP
 //! connections, RFC 4571), `record` (recorder thread), `stats` (atomics).
 
+mod bandwidth;
 mod candidates;
 mod codecs;
 mod driver;
 mod forward;
-mod ingest;
 mod framing;
+mod ingest;
+mod keyframes;
 mod peer;
+mod quality;
 mod record;
 mod sdp_fixups;
 mod sendbatch;
 mod sfu;
 mod stats;
+mod tcp;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
-mod tcp;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use std::sync::atomic::Ordering;
 
 use huddle_room::{MediaCommand, MediaEvent};
 use tokio::sync::mpsc::UnboundedSender;
@@ -46,7 +49,7 @@ pub use crate::forward::Frame;
 pub use crate::ingest::{codecs_from_description, IngestFrame, LatencyStats};
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
-pub use crate::stats::MediaStats;
+pub use crate::stats::{MediaStats, PeerQuality};
 pub use crate::tcp::TcpLimits;
 
 use crate::driver::{Msg, QueueGauge};
@@ -61,28 +64,25 @@ pub struct SfuConfig {
     pub announce: Vec<IpAddr>,
     /// Where recordings are written.
     pub records_dir: PathBuf,
-}
-
-impl Default for SfuConfig {
     /// TCP address of the ICE-TCP listener (passive candidates with its port are announced
     /// beside the UDP ones). `None`: no ICE over TCP. Default `0.0.0.0:40000`.
     pub tcp_bind: Option<SocketAddr>,
     /// Limits of the ICE-TCP listener.
     pub tcp_limits: TcpLimits,
+}
+
+impl Default for SfuConfig {
     fn default() -> Self {
         SfuConfig {
             bind: SocketAddr::from(([0, 0, 0, 0], 40000)),
             announce: Vec::new(),
             records_dir: PathBuf::from("records"),
+            tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 40000))),
+            tcp_limits: TcpLimits::default(),
         }
     }
 }
-            tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 40000))),
-            tcp_limits: TcpLimits::default(),
 
-/// Handle to the running media plane. Cheap to clone; all clones drive the same thread.
-#[derive(Clone)]
-pub struct MediaHandle {
 /// Publish, play and ingest commands that may wait for the media thread at once. Opening a
 /// peer costs the thread ~3 ms (a str0m `Rtc` and its answer), so this is ~1 s of work;
 /// beyond it the sender is told the server is busy instead of queueing without bound.
@@ -112,19 +112,22 @@ impl std::fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// Handle to the running media plane. Cheap to clone; all clones drive the same thread.
+#[derive(Clone)]
+pub struct MediaHandle {
     inner: Arc<Inner>,
 }
 
 struct Inner {
     tx: mpsc::Sender<Msg>,
-    local_addr: SocketAddr,
-    counters: Arc<Counters>,
-    /// The media thread, then the recorder thread (joined in that order).
     /// Wakes the media thread when a message is queued (it sleeps on its sockets).
     waker: mio::Waker,
     gauge: Arc<QueueGauge>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    local_addr: SocketAddr,
     tcp_addr: Option<SocketAddr>,
+    counters: Arc<Counters>,
+    /// The media thread, then the recorder thread (joined in that order).
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl MediaHandle {
@@ -143,11 +146,11 @@ impl MediaHandle {
             tracing::debug!("media plane is stopped; command dropped");
             return Err(SendError::Stopped);
         }
+        self.wake();
+        Ok(())
     }
 
     /// Queues a frame for the ingest (RTMP) publisher registered under stream `name` by a
-        self.wake();
-        Ok(())
     /// [`MediaCommand::Ingest`]. Frames for an unknown name, and frames beyond
     /// [`MAX_QUEUED_FRAMES`] waiting, are dropped and counted
     /// ([`MediaStats::ingest_dropped`]). Never blocks.
@@ -179,14 +182,20 @@ impl MediaHandle {
         self.inner.local_addr
     }
 
-    pub fn stats(&self) -> MediaStats {
-        self.inner.counters.snapshot()
-    }
     /// The bound ICE-TCP address, if ICE over TCP is on.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.inner.tcp_addr
     }
 
+    pub fn stats(&self) -> MediaStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Per-peer quality (bit rates, estimate, loss, RTT, NACKs, keyframe requests, paused
+    /// video), as the media thread last published it (every 0.5 s), sorted by peer id.
+    pub fn peer_stats(&self) -> Vec<PeerQuality> {
+        self.inner.counters.quality()
+    }
 
     /// Runs `done` once every command sent before this call has been applied and every
     /// recording those commands closed is finished on disk (the room mix waits on this).
@@ -196,25 +205,25 @@ impl MediaHandle {
             self.inner.tx.send(Msg::Settle(Box::new(done)))
         {
             done();
+            return;
         }
+        self.wake();
     }
 
     /// Stops the media thread: closes all peers, finishes all recordings, joins the threads.
     /// Idempotent.
     pub fn shutdown(&self) {
         let _ = self.inner.tx.send(Msg::Shutdown);
+        self.wake();
         let threads =
             std::mem::take(&mut *self.inner.threads.lock().unwrap_or_else(|e| e.into_inner()));
-            return;
         for h in threads {
-        self.wake();
             let name = h.thread().name().unwrap_or("?").to_string();
             if h.join().is_err() {
                 tracing::error!("thread {name} panicked");
             }
         }
     }
-        self.wake();
 }
 
 /// Socket buffer size asked for (the kernel caps it at net.core.rmem_max / wmem_max).
@@ -247,6 +256,14 @@ pub fn start(
     let socket = UdpSocket::bind(config.bind)?;
     enlarge_buffers(&socket);
     let local_addr = socket.local_addr()?;
+    let tcp = match config.tcp_bind {
+        Some(addr) => {
+            let listener = mio::net::TcpListener::bind(addr)?;
+            Some(tcp::TcpConns::new(listener, config.tcp_limits.clone())?)
+        }
+        None => None,
+    };
+    let tcp_addr = tcp.as_ref().map(|t| t.local_addr());
     let announce = if config.announce.is_empty() {
         detect_local_ipv4()
     } else {
@@ -261,35 +278,27 @@ pub fn start(
     );
 
     let counters = Arc::new(Counters::default());
-    let tcp = match config.tcp_bind {
-        Some(addr) => {
-            let listener = mio::net::TcpListener::bind(addr)?;
-            Some(tcp::TcpConns::new(listener, config.tcp_limits.clone())?)
-        }
-        None => None,
-    };
-    let tcp_addr = tcp.as_ref().map(|t| t.local_addr());
     let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
+    sfu.set_tcp_candidates(tcp_candidates);
     let (factory, queue, recorder) = record::spawn(config.records_dir.clone())?;
     sfu.set_recorder_factory(factory);
     let (tx, rx) = mpsc::channel();
+    let gauge = Arc::new(QueueGauge::default());
+    let sources = driver::Sources::new(socket, tcp)?;
+    let waker = sources.waker()?;
+    let driver_gauge = gauge.clone();
     let media = std::thread::Builder::new()
         .name("huddle-media".into())
         .spawn(move || driver::run(sources, sfu, queue, rx, driver_gauge, events))?;
     Ok(MediaHandle {
         inner: Arc::new(Inner {
             tx,
-    sfu.set_tcp_candidates(tcp_candidates);
+            waker,
+            gauge,
             local_addr,
+            tcp_addr,
             counters,
             threads: Mutex::new(vec![media, recorder]),
-    let gauge = Arc::new(QueueGauge::default());
-    let sources = driver::Sources::new(socket, tcp)?;
-    let waker = sources.waker()?;
-    let driver_gauge = gauge.clone();
         }),
     })
 }
-            waker,
-            gauge,
-            tcp_addr,

@@ -5,22 +5,29 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use huddle_room::PeerId;
+use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
 use str0m::media::{MediaKind, Mid, Pt};
 use str0m::net::TcpType;
-use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Rtc};
 
+use crate::bandwidth::{RateMeter, VideoGate, INITIAL_ESTIMATE_BPS};
 use crate::codecs::SourceCodecs;
+use crate::keyframes::KeyframeGate;
+use crate::quality::QualityMeter;
 
-/// Not connected this long after the answer: ICE (or DTLS) never came up.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// Connected, but no datagram at all from the peer for this long.
-pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(12);
+/// Not connected this long after the answer: ICE (or DTLS) never came up. Long enough for a
+/// browser that falls back to ICE-TCP or a TURN relay (a few seconds), short enough that the
+/// SDK shows the failure while the user still waits (was 20 s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connected, but no datagram at all from the peer for this long. Browsers send consent
+/// checks every 2.5 s at most and RTCP at least every second per video stream (5 s audio),
+/// so 6 s of silence is two missed consent checks in a row: the path is gone (was 12 s).
+pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(6);
 /// Connected publisher, but no media frame for this long.
-pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(12);
+pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(8);
 /// The browser closed DTLS; if the core has not closed us by then, report it.
 pub const REMOTE_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -30,7 +37,11 @@ pub struct Publisher {
     pub video_mid: Option<Mid>,
     pub codecs: SourceCodecs,
     pub last_media: Option<Instant>,
-    pub last_keyframe_request: Option<Instant>,
+    /// Keyframe requests to this publisher, coalesced and rate-limited.
+    pub keyframes: KeyframeGate,
+    /// What the publisher sends, per kind: what each of its players' video needs.
+    pub audio_rate: RateMeter,
+    pub video_rate: RateMeter,
 }
 
 impl Publisher {
@@ -52,6 +63,14 @@ pub struct Player {
     pub video: Option<(Mid, Pt)>,
     /// Video is held back until the next keyframe, so the decoder starts clean.
     pub waiting_keyframe: bool,
+    /// The player's bandwidth estimate and whether its video is paused for it.
+    pub bandwidth: VideoGate,
+    /// The video send queue was backed up at the last frame: video frames are dropped (and
+    /// the player asks for no keyframe) until it drains.
+    pub starved: bool,
+    /// When this player last asked its publisher for a keyframe (one per PLAYER_KEYFRAME_GAP).
+    pub last_keyframe_ask: Option<Instant>,
+    pub video_frames_dropped: u64,
 }
 
 impl Player {
@@ -82,6 +101,11 @@ pub struct Peer {
     /// A Failed event was already reported for this peer.
     pub failed: bool,
     pub remote_closed: Option<Instant>,
+    /// ICE came up (for the connect-timeout reason: ICE vs DTLS).
+    pub ice_connected: bool,
+    pub quality: QualityMeter,
+    /// str0m panicked on this peer: its Rtc is not touched again (the peer is failed).
+    pub panicked: bool,
 }
 
 impl Peer {
@@ -97,6 +121,9 @@ impl Peer {
             now,
             failed: false,
             remote_closed: None,
+            ice_connected: false,
+            quality: QualityMeter::default(),
+            panicked: false,
         }
     }
 
@@ -116,7 +143,11 @@ impl Peer {
         }
         let Some(connected) = self.connected else {
             if now.saturating_duration_since(self.created) >= CONNECT_TIMEOUT {
-                return Some("Failed by ICE timeout");
+                return Some(if self.ice_connected {
+                    "Failed by DTLS timeout"
+                } else {
+                    "Failed by ICE timeout"
+                });
             }
             return None;
         };
@@ -132,37 +163,6 @@ impl Peer {
         None
     }
 
-    /// Brings the Rtc's clock up to `now` (needed before writing media into it).
-    pub fn advance(&mut self, now: Instant) -> Result<(), str0m::RtcError> {
-        if now > self.now {
-            self.now = now;
-            self.rtc.handle_input(str0m::Input::Timeout(now))?;
-        }
-        Ok(())
-    }
-}
-
-/// Sent video packets a player's Rtc keeps for NACK resends (str0m's "send buffer" sizes only
-/// this RTX cache; the queue of packets not yet sent is separate and unbounded, so a large
-/// keyframe is never cut). str0m's default of 1000 costs about 1.2 MB per video subscription;
-/// 128 is about 0.85 s of history at 1.5 Mbit/s (0.3 s at 4 Mbit/s), several NACK round trips.
-pub const VIDEO_SEND_BUFFER: usize = 128;
-
-/// What every Rtc of ours shares.
-pub struct RtcTemplate {
-    pub cert: DtlsCert,
-    pub candidates: Vec<SocketAddr>,
-}
-
-impl RtcTemplate {
-    /// An ICE-lite Rtc with our candidates and the given codecs, having accepted `offer`.
-    /// Returns the Rtc and the answer text. Never panics (str0m panics are caught).
-    ///
-    /// A player's Rtc does not negotiate transport-wide congestion control: we run no send-side
-    /// bandwidth estimation, and str0m would keep a record of each of the last 1000 packets
-    /// sent (about 90 KB per player) and parse the player's feedback for nothing. Publishers
-    /// keep it: the browser's upload estimate needs our feedback.
-    pub fn accept(
     /// The server did not read the network for `stalled` until `now` (see
     /// `Sfu::note_stall`): silence in that window is not the peer's, so every liveness clock
     /// moves forward by it (never past `now`).
@@ -178,6 +178,82 @@ impl RtcTemplate {
         }
     }
 
+    /// Brings the Rtc's clock up to `now` (needed before writing media into it).
+    pub fn advance(&mut self, now: Instant) -> Result<(), str0m::RtcError> {
+        if now > self.now {
+            self.now = now;
+            self.input(str0m::Input::Timeout(now))?;
+        }
+        Ok(())
+    }
+
+    /// Feeds one input to the Rtc. A panic inside str0m for this peer's input is contained:
+    /// it is reported as an error of this peer (which the caller fails), never unwinds into
+    /// the media thread, so other peers go on.
+    pub fn input(&mut self, input: str0m::Input) -> Result<(), str0m::RtcError> {
+        let rtc = &mut self.rtc;
+        contain(&mut self.panicked, || rtc.handle_input(input))
+    }
+
+    /// One output of the Rtc, with the same panic containment as [`Peer::input`].
+    pub fn output(&mut self) -> Result<str0m::Output, str0m::RtcError> {
+        let rtc = &mut self.rtc;
+        contain(&mut self.panicked, || rtc.poll_output())
+    }
+}
+
+/// Sent video packets a player's Rtc keeps for NACK resends (str0m's "send buffer" sizes only
+/// this RTX cache; the queue of packets not yet sent is separate and unbounded, so a large
+/// keyframe is never cut). str0m's default of 1000 costs about 1.2 MB per video subscription;
+/// 128 is about 0.85 s of history at 1.5 Mbit/s (0.3 s at 4 Mbit/s), several NACK round trips.
+pub const VIDEO_SEND_BUFFER: usize = 128;
+
+/// Runs one str0m call of a peer; a panic becomes an error and sets `panicked`, after which
+/// the peer's Rtc is never called again (its state is unknown).
+pub fn contain<T>(
+    panicked: &mut bool,
+    call: impl FnOnce() -> Result<T, str0m::RtcError>,
+) -> Result<T, str0m::RtcError> {
+    if *panicked {
+        return Err(panicked_error());
+    }
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(r) => r,
+        Err(_) => {
+            *panicked = true;
+            Err(panicked_error())
+        }
+    }
+}
+
+/// The error a contained str0m panic becomes (the panic message itself went to stderr).
+fn panicked_error() -> str0m::RtcError {
+    str0m::RtcError::Io(std::io::Error::other(
+        "the WebRTC stack panicked on this peer's input",
+    ))
+}
+
+/// How often str0m reports per-peer stats (PeerStats, MediaIngress/EgressStats).
+pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What every Rtc of ours shares.
+pub struct RtcTemplate {
+    pub cert: DtlsCert,
+    pub candidates: Vec<SocketAddr>,
+    /// Passive ICE-TCP host candidates (RFC 6544), announced beside the UDP ones.
+    pub tcp_candidates: Vec<SocketAddr>,
+}
+
+impl RtcTemplate {
+    /// An ICE-lite Rtc with our candidates and the given codecs, having accepted `offer`.
+    /// Returns the Rtc and the answer text. Never panics (str0m panics are caught).
+    ///
+    /// A player's Rtc negotiates transport-wide congestion control and runs str0m's send-side
+    /// bandwidth estimation (see bandwidth.rs): it knows what the player can receive, paces
+    /// video to it (audio is never paced) and probes for more while video is paused. Costs
+    /// str0m's record of recent packets (about 90 KB per player). Publishers keep transport-cc
+    /// too: the browser's upload estimate needs our feedback.
+    pub fn accept(
         &self,
         offer: &str,
         codecs: CodecConfig,
@@ -190,16 +266,11 @@ impl RtcTemplate {
                 .set_ice_lite(true)
                 .set_send_buffer_video(VIDEO_SEND_BUFFER)
                 .set_dtls_cert(self.cert.clone())
+                .set_stats_interval(Some(STATS_INTERVAL))
                 .clear_codecs();
             *cfg.codec_config() = codecs;
             if player {
-                let mut exts = ExtensionMap::empty();
-                for (id, ext) in cfg.extension_map().iter() {
-                    if *ext != Extension::TransportSequenceNumber {
-                        exts.set(id, ext.clone());
-                    }
-                }
-                cfg = cfg.set_extension_map(exts);
+                cfg = cfg.enable_bwe(Some(Bitrate::from(INITIAL_ESTIMATE_BPS as f64)));
             }
             let mut rtc = cfg.build(now);
             for addr in &self.candidates {
@@ -208,6 +279,19 @@ impl RtcTemplate {
                         rtc.add_local_candidate(c);
                     }
                     Err(e) => tracing::warn!("bad candidate {addr}: {e}"),
+                }
+            }
+            for addr in &self.tcp_candidates {
+                let c = Candidate::builder()
+                    .tcp()
+                    .host(*addr)
+                    .tcptype(TcpType::Passive)
+                    .build();
+                match c {
+                    Ok(c) => {
+                        rtc.add_local_candidate(c);
+                    }
+                    Err(e) => tracing::warn!("bad TCP candidate {addr}: {e}"),
                 }
             }
             let answer = rtc
@@ -222,18 +306,25 @@ impl RtcTemplate {
         }
     }
 }
-    /// Passive ICE-TCP host candidates (RFC 6544), announced beside the UDP ones.
-    pub tcp_candidates: Vec<SocketAddr>,
-            for addr in &self.tcp_candidates {
-                let c = Candidate::builder()
-                    .tcp()
-                    .host(*addr)
-                    .tcptype(TcpType::Passive)
-                    .build();
-                match c {
-                    Ok(c) => {
-                        rtc.add_local_candidate(c);
-                    }
-                    Err(e) => tracing::warn!("bad TCP candidate {addr}: {e}"),
-                }
-            }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_call_becomes_an_error_and_the_peer_is_not_called_again() {
+        let mut panicked = false;
+        let r: Result<(), _> = contain(&mut panicked, || panic!("str0m bug on a crafted packet"));
+        assert!(r.is_err());
+        assert!(panicked);
+        let mut called = false;
+        let r = contain(&mut panicked, || {
+            called = true;
+            Ok(1)
+        });
+        assert!(r.is_err() && !called, "a panicked peer's Rtc is left alone");
+        let mut ok = false;
+        assert_eq!(contain(&mut ok, || Ok(7)).unwrap(), 7);
+        assert!(!ok);
+    }
+}

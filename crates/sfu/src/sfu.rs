@@ -9,16 +9,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{DatagramRecv, Protocol, Receive};
-use str0m::{Event, Input, Output};
+use str0m::{Event, IceConnectionState, Input, Output};
 
+use crate::bandwidth::VideoChange;
 use crate::codecs::{self, SourceCodecs};
 use crate::forward::{self, Frame, Graph, Written};
 use crate::ingest::{self, Ingest, IngestFrame};
+use crate::keyframes::KEYFRAME_INTERVAL;
 use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
 use crate::sdp_fixups;
-use crate::stats::Counters;
+use crate::stats::{Counters, PeerQuality};
 
 /// How often liveness is checked even when no Rtc asks for a timeout.
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
@@ -27,10 +30,10 @@ const HOUSEKEEPING: Duration = Duration::from_millis(500);
 /// whose remote address is `destination`.
 #[derive(Debug)]
 pub struct Transmit {
+    pub proto: Protocol,
     pub destination: SocketAddr,
     pub contents: Vec<u8>,
 }
-    pub proto: Protocol,
 
 /// Frames handed to a recorder (see record.rs).
 pub trait FrameSink: Send {
@@ -99,9 +102,6 @@ impl Sfu {
         Sfu::new(candidates, Arc::new(Counters::default()), now)
     }
 
-    pub fn set_recorder_factory(&mut self, f: RecorderFactory) {
-        self.recorder_factory = Some(f);
-    }
     /// Passive ICE-TCP host candidates, announced in every answer beside the UDP ones.
     pub fn set_tcp_candidates(&mut self, candidates: Vec<SocketAddr>) {
         self.template.tcp_candidates = candidates;
@@ -117,6 +117,9 @@ impl Sfu {
         }
     }
 
+    pub fn set_recorder_factory(&mut self, f: RecorderFactory) {
+        self.recorder_factory = Some(f);
+    }
 
     pub fn stats(&self) -> crate::MediaStats {
         self.counters.snapshot()
@@ -197,7 +200,9 @@ impl Sfu {
             video_mid: None,
             codecs: SourceCodecs::default(),
             last_media: None,
-            last_keyframe_request: None,
+            keyframes: Default::default(),
+            audio_rate: Default::default(),
+            video_rate: Default::default(),
         };
         for m in &offered {
             let (Some(kind), Some(mid)) = (m.kind, m.mid.as_deref()) else {
@@ -334,6 +339,10 @@ impl Sfu {
             audio: None,
             video: None,
             waiting_keyframe: true,
+            bandwidth: Default::default(),
+            starved: false,
+            last_keyframe_ask: None,
+            video_frames_dropped: 0,
         };
         let mut wanted_any = false;
         for m in codecs::parse_offer(offer) {
@@ -421,7 +430,7 @@ impl Sfu {
         if !peer.panicked && peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             let _ = peer.advance(now);
             for _ in 0..64 {
-                match peer.rtc.poll_output() {
+                match peer.output() {
                     Ok(Output::Transmit(t)) => self.queue_transmit(t),
                     Ok(Output::Event(_)) => {}
                     Ok(Output::Timeout(_)) | Err(_) => break,
@@ -462,15 +471,6 @@ impl Sfu {
         destination: SocketAddr,
         data: &[u8],
     ) {
-        Counters::add(&self.counters.packets_in, 1);
-        Counters::add(&self.counters.bytes_in, data.len() as u64);
-        if destination.ip().is_loopback() && !source.ip().is_loopback() {
-            // A server bound to loopback talks to loopback peers only: never answer (and so
-            // never send to) another address, even one of this host's own interfaces.
-            Counters::add(&self.counters.dropped, 1);
-            return;
-        }
-    ) {
         self.handle_receive(now, Protocol::Udp, source, destination, data);
     }
 
@@ -483,6 +483,15 @@ impl Sfu {
         source: SocketAddr,
         destination: SocketAddr,
         data: &[u8],
+    ) {
+        Counters::add(&self.counters.packets_in, 1);
+        Counters::add(&self.counters.bytes_in, data.len() as u64);
+        if destination.ip().is_loopback() && !source.ip().is_loopback() {
+            // A server bound to loopback talks to loopback peers only: never answer (and so
+            // never send to) another address, even one of this host's own interfaces.
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        }
         let candidates = match proto {
             Protocol::Udp => &self.template.candidates,
             _ => &self.template.tcp_candidates,
@@ -525,10 +534,16 @@ impl Sfu {
         if now > peer.now {
             peer.now = now;
         }
-        if let Err(e) = peer.rtc.handle_input(input) {
+        if let Err(e) = peer.input(input) {
             // One bad datagram must not kill a call: count it, keep going.
             tracing::debug!("{id}: input rejected: {e}");
             Counters::add(&self.counters.dropped, 1);
+            if peer.panicked {
+                // The WebRTC stack broke on this peer: fail it, the others go on.
+                self.fail(id, "Failed by error: internal error in the WebRTC stack");
+                self.process_work(now);
+                return;
+            }
         }
         self.poll_peer(id);
         self.process_work(now);
@@ -562,8 +577,11 @@ impl Sfu {
             self.fail(id, reason);
         }
         if housekeeping {
+            self.adapt_to_bandwidth(now);
             self.rerequest_keyframes(now);
+            self.publish_quality();
         }
+        self.flush_keyframe_requests(now);
         self.scratch = due;
         if housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
@@ -571,32 +589,132 @@ impl Sfu {
         self.earliest = now + HOUSEKEEPING;
         for p in self.peers.values() {
             self.earliest = self.earliest.min(p.next_timeout);
+            if let Role::Publisher(state) = &p.role {
+                if let Some(due) = state.keyframes.next_due() {
+                    self.earliest = self.earliest.min(due);
+                }
+            }
         }
         self.process_work(now);
     }
 
-    /// A player still waiting for its first keyframe asks its publisher again (throttled).
-    /// One request is not enough: Chrome ignores a keyframe request that comes within 300 ms
-    /// of the previous one, so when two players join close together the second one's request
-    /// can be lost, and that player would wait until the next periodic keyframe, or forever.
+    /// A player still waiting for a keyframe (joined, resumed, or its queue drained) asks its
+    /// publisher again. One request is not enough: a publisher may ignore one (Chrome drops
+    /// a request within 300 ms of the previous one), and the player would wait until the
+    /// next periodic keyframe, or forever. Paused and starved players do not ask.
     fn rerequest_keyframes(&mut self, now: Instant) {
-        let mut starving: Vec<PeerId> = self
+        let waiting: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| {
+                matches!(&p.role, Role::Player(pl)
+                    if pl.waiting_keyframe && pl.video.is_some() && p.connected.is_some())
+            })
+            .map(|p| p.id)
+            .collect();
+        for player in waiting {
+            self.player_wants_keyframe(player, KeyframeRequestKind::Pli, now);
+        }
+    }
+
+    /// Pauses or resumes each player's video by its bandwidth estimate (bandwidth.rs), and
+    /// tells its estimator what to probe for.
+    fn adapt_to_bandwidth(&mut self, now: Instant) {
+        let players: Vec<(PeerId, PeerId)> = self
             .peers
             .values()
             .filter_map(|p| match &p.role {
-                Role::Player(pl)
-                    if pl.waiting_keyframe && pl.video.is_some() && p.connected.is_some() =>
-                {
-                    Some(pl.source)
+                Role::Player(pl) if pl.video.is_some() && p.connected.is_some() && !p.failed => {
+                    Some((p.id, pl.source))
                 }
                 _ => None,
             })
             .collect();
-        starving.sort();
-        starving.dedup();
-        for source in starving {
-            self.keyframe_from(source, KeyframeRequestKind::Pli, false, now);
+        for (id, source) in players {
+            self.adapt_player(id, source, true, now);
         }
+    }
+
+    /// Re-evaluates one player's video state; on a housekeeping tick also tells its
+    /// estimator what to sustain and probe for.
+    fn adapt_player(&mut self, id: PeerId, source: PeerId, tick: bool, now: Instant) {
+        let need = self.source_need_bps(source, now);
+        {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return;
+            };
+            if peer.connected.is_none() || peer.failed {
+                return;
+            }
+            let Role::Player(state) = &mut peer.role else {
+                return;
+            };
+            let change = state.bandwidth.evaluate(need, now);
+            let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
+            match change {
+                Some(VideoChange::Paused) => {
+                    tracing::info!(
+                        "{id}: video paused: estimate {} kbit/s below the {} kbit/s the stream of {source} needs; audio continues",
+                        estimate / 1000,
+                        need / 1000
+                    );
+                }
+                Some(VideoChange::Resumed) => {
+                    tracing::info!(
+                        "{id}: video resumed: estimate {} kbit/s, need {} kbit/s",
+                        estimate / 1000,
+                        need / 1000
+                    );
+                    state.waiting_keyframe = true;
+                    state.starved = false;
+                }
+                None => {}
+            }
+            let targets = if tick {
+                state.bandwidth.bwe_targets(need)
+            } else {
+                None
+            };
+            if let Some((minimum, desired)) = targets {
+                peer.rtc
+                    .bwe()
+                    .set_bitrate(Bitrate::from(minimum), Bitrate::from(desired));
+            }
+            if change == Some(VideoChange::Resumed) {
+                self.player_wants_keyframe(id, KeyframeRequestKind::Pli, now);
+            }
+        }
+        self.poll_peer(id);
+    }
+
+    /// What a player of `source` needs: the source's audio + video bit rate (0 if it sends
+    /// no video, so such players are never paused).
+    fn source_need_bps(&mut self, source: PeerId, now: Instant) -> u64 {
+        match self.peers.get_mut(&source).map(|p| &mut p.role) {
+            Some(Role::Publisher(p)) => {
+                let video = p.video_rate.bps(now);
+                if video == 0 {
+                    0
+                } else {
+                    video + p.audio_rate.bps(now)
+                }
+            }
+            _ => 0,
+        }
+    }
+
+    /// Republishes the per-peer quality table for [`crate::MediaHandle::peer_stats`].
+    fn publish_quality(&mut self) {
+        let mut table: Vec<PeerQuality> = self.peers.values().map(quality_row).collect();
+        table.sort_by_key(|q| q.peer);
+        self.counters.publish_quality(table);
+    }
+
+    /// The per-peer quality table, as [`crate::MediaHandle::peer_stats`] returns it.
+    pub fn peer_stats(&self) -> Vec<PeerQuality> {
+        let mut table: Vec<PeerQuality> = self.peers.values().map(quality_row).collect();
+        table.sort_by_key(|q| q.peer);
+        table
     }
 
     // ---------------------------------------------------------------- internals
@@ -605,6 +723,7 @@ impl Sfu {
         Counters::add(&self.counters.packets_out, 1);
         Counters::add(&self.counters.bytes_out, t.contents.len() as u64);
         self.transmits.push_back(Transmit {
+            proto: t.proto,
             destination: t.destination,
             contents: t.contents.into(),
         });
@@ -617,14 +736,15 @@ impl Sfu {
         };
         let mut error = None;
         loop {
-            if !peer.rtc.is_alive() {
+            if peer.panicked || !peer.rtc.is_alive() {
                 break;
             }
-            match peer.rtc.poll_output() {
+            match peer.output() {
                 Ok(Output::Transmit(t)) => {
                     Counters::add(&self.counters.packets_out, 1);
                     Counters::add(&self.counters.bytes_out, t.contents.len() as u64);
                     self.transmits.push_back(Transmit {
+                        proto: t.proto,
                         destination: t.destination,
                         contents: t.contents.into(),
                     });
@@ -659,7 +779,9 @@ impl Sfu {
             return;
         }
         peer.failed = true;
-        peer.rtc.disconnect();
+        if !peer.panicked {
+            peer.rtc.disconnect();
+        }
         tracing::info!("{id} failed: {reason}");
         self.events.push_back(MediaEvent::Failed {
             peer: id,
@@ -686,9 +808,41 @@ impl Sfu {
             Event::Connected => self.on_connected(id, now),
             Event::IceConnectionStateChange(state) => {
                 tracing::debug!("{id}: ICE {state:?}");
+                if matches!(
+                    state,
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                ) {
+                    if let Some(p) = self.peers.get_mut(&id) {
+                        p.ice_connected = true;
+                    }
+                }
             }
             Event::MediaData(data) => self.on_media(id, data, now),
             Event::KeyframeRequest(req) => self.on_keyframe_request(id, req.kind, now),
+            Event::EgressBitrateEstimate(
+                BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
+            ) => {
+                if let Some(Role::Player(p)) = self.peers.get_mut(&id).map(|p| &mut p.role) {
+                    p.bandwidth.on_estimate(estimate.as_u64());
+                    let source = p.source;
+                    self.adapt_player(id, source, false, now);
+                }
+            }
+            Event::PeerStats(s) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.quality.on_peer(&s);
+                }
+            }
+            Event::MediaIngressStats(s) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.quality.on_ingress(&s);
+                }
+            }
+            Event::MediaEgressStats(s) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.quality.on_egress(&s);
+                }
+            }
             Event::Closed => {
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.remote_closed.get_or_insert(now);
@@ -709,11 +863,10 @@ impl Sfu {
         peer.last_rx = now;
         tracing::info!("{id} connected");
         self.events.push_back(MediaEvent::Connected { peer: id });
-        if let Role::Player(p) = &peer.role {
-            // A late joiner needs a keyframe now, not at the next periodic one.
-            proto: t.proto,
-            let source = p.source;
-            self.keyframe_from(source, KeyframeRequestKind::Fir, true, now);
+        if matches!(peer.role, Role::Player(_)) {
+            // A late joiner needs a keyframe now, not at the next periodic one (through the
+            // publisher's gate like every request: N joiners make one keyframe).
+            self.player_wants_keyframe(id, KeyframeRequestKind::Fir, now);
         }
     }
 
@@ -728,11 +881,18 @@ impl Sfu {
             return;
         };
         state.last_media = Some(now);
-        if kind == MediaKind::Video && !data.contiguous {
-            self.keyframe_from(id, KeyframeRequestKind::Pli, false, now);
+        match kind {
+            MediaKind::Audio => state.audio_rate.add(data.data.len(), now),
+            MediaKind::Video => state.video_rate.add(data.data.len(), now),
         }
         let frame = Frame::from_media_data(kind, &data);
-                        proto: t.proto,
+        if frame.keyframe {
+            state.keyframes.keyframe_arrived();
+        }
+        if kind == MediaKind::Video && !data.contiguous {
+            // We lost part of the publisher's video (NACK did not recover it in time).
+            self.ask_keyframe(id, KeyframeRequestKind::Pli, now);
+        }
         if let Some(rec) = self.recorders.get_mut(&id) {
             rec.frame(&frame);
         }
@@ -752,38 +912,121 @@ impl Sfu {
                     Counters::add(&self.counters.frames_forwarded, 1);
                     if let Some(ing) = self.ingests.get_mut(&source) {
                         ing.latency
-                            .add(Instant::now().saturating_duration_since(frame.network_time));
+                            .add(now.saturating_duration_since(frame.network_time));
                     }
                     self.poll_peer(player_id);
                 }
+                Written::Dropped => Counters::add(&self.counters.video_frames_dropped, 1),
                 Written::Skipped => {}
                 Written::Failed(reason) => self.fail(player_id, &reason),
             }
         }
     }
 
+    /// A player's PLI/FIR. Ignored while the player's own link is too slow (bandwidth.rs).
     fn on_keyframe_request(&mut self, id: PeerId, kind: KeyframeRequestKind, now: Instant) {
-        let Some(Role::Player(p)) = self.peers.get(&id).map(|p| &p.role) else {
-            return;
-        };
-        let source = p.source;
-        self.keyframe_from(source, kind, false, now);
+        if let Some(Role::Player(p)) = self.peers.get(&id).map(|p| &p.role) {
+            if p.bandwidth.struggling() {
+                return;
+            }
+        }
+        self.player_wants_keyframe(id, kind, now);
     }
 
-    fn keyframe_from(
-        &mut self,
-        publisher: PeerId,
-        kind: KeyframeRequestKind,
-        force: bool,
-        now: Instant,
-    ) {
+    /// A player needs a keyframe from its publisher. Not for a player whose video is paused
+    /// or starved (its own link is the problem: a keyframe for everyone would not help it),
+    /// and at most once per [`KEYFRAME_INTERVAL`] per player.
+    fn player_wants_keyframe(&mut self, id: PeerId, kind: KeyframeRequestKind, now: Instant) {
+        let Some(Role::Player(p)) = self.peers.get_mut(&id).map(|p| &mut p.role) else {
+            return;
+        };
+        if p.bandwidth.paused || p.starved {
+            return;
+        }
+        if p.last_keyframe_ask
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_INTERVAL)
+        {
+            return;
+        }
+        p.last_keyframe_ask = Some(now);
+        let source = p.source;
+        self.ask_keyframe(source, kind, now);
+    }
+
+    /// Asks a publisher's gate for a keyframe and sends what the gate lets through.
+    fn ask_keyframe(&mut self, publisher: PeerId, kind: KeyframeRequestKind, now: Instant) {
+        let Some(Role::Publisher(state)) = self.peers.get_mut(&publisher).map(|p| &mut p.role)
+        else {
+            return;
+        };
+        state.keyframes.ask(kind);
+        Counters::add(&self.counters.keyframe_requests_asked, 1);
+        self.send_due_keyframe_request(publisher, now);
+    }
+
+    fn send_due_keyframe_request(&mut self, publisher: PeerId, now: Instant) {
         let Some(peer) = self.peers.get_mut(&publisher) else {
             return;
         };
-        if forward::request_keyframe(peer, kind, force, now) {
+        let Role::Publisher(state) = &mut peer.role else {
+            return;
+        };
+        let Some(kind) = state.keyframes.due(now) else {
+            return;
+        };
+        Counters::add(&self.counters.keyframe_requests_sent, 1);
+        if forward::send_keyframe_request(peer, kind, now) {
             self.poll_peer(publisher);
         }
     }
+
+    /// Sends the coalesced requests whose interval has passed.
+    fn flush_keyframe_requests(&mut self, now: Instant) {
+        let due: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| match &p.role {
+                Role::Publisher(s) => s.keyframes.next_due().is_some_and(|t| t <= now),
+                _ => false,
+            })
+            .map(|p| p.id)
+            .collect();
+        for id in due {
+            self.send_due_keyframe_request(id, now);
+        }
+    }
+}
+
+/// One row of the quality table.
+fn quality_row(p: &Peer) -> PeerQuality {
+    let mut row = PeerQuality {
+        peer: p.id,
+        role: "publisher",
+        source: None,
+        bitrate_in_bps: 0,
+        bitrate_out_bps: 0,
+        estimate_bps: None,
+        loss_in: None,
+        loss_out: None,
+        rtt_ms: None,
+        nacks_in: 0,
+        nacks_out: 0,
+        keyframe_requests_in: 0,
+        keyframe_requests_out: 0,
+        video_paused: false,
+        video_pauses: 0,
+        video_frames_dropped: 0,
+    };
+    p.quality.fill(&mut row);
+    if let Role::Player(pl) = &p.role {
+        row.role = "player";
+        row.source = Some(pl.source);
+        row.estimate_bps = pl.bandwidth.estimate_bps;
+        row.video_paused = pl.bandwidth.paused;
+        row.video_pauses = pl.bandwidth.pauses;
+        row.video_frames_dropped = pl.video_frames_dropped;
+    }
+    row
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
-//! Counters shared between the media thread (writer) and the service (reader). Relaxed atomics.
+//! Counters shared between the media thread (writer) and the service (reader). Relaxed atomics,
+//! plus the per-peer quality table the media thread republishes every housekeeping tick.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use huddle_room::PeerId;
 
 /// A snapshot of the media plane's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,6 +24,43 @@ pub struct MediaStats {
     pub frames_forwarded: u64,
     /// Ingest frames for a stream name that is not (or no longer) registered.
     pub ingest_dropped: u64,
+    /// Keyframe requests asked of publishers (players' PLI/FIR, joins, our own loss) and
+    /// the ones actually sent after coalescing (see keyframes.rs).
+    pub keyframe_requests_asked: u64,
+    pub keyframe_requests_sent: u64,
+    /// Player video frames not sent: paused for bandwidth, or the send queue was backed up.
+    pub video_frames_dropped: u64,
+}
+
+/// How one WebRTC peer is doing, from str0m's stats events (about once a second).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerQuality {
+    pub peer: PeerId,
+    /// "publisher" or "player".
+    pub role: &'static str,
+    /// A player's publisher.
+    pub source: Option<PeerId>,
+    /// Bit/s received from / sent to the peer (all datagrams) over the last stats interval.
+    pub bitrate_in_bps: u64,
+    pub bitrate_out_bps: u64,
+    /// A player's bandwidth estimate (bit/s), when one arrived.
+    pub estimate_bps: Option<u64>,
+    /// Fraction of packets lost on the way to us (publisher's uplink), 0..1.
+    pub loss_in: Option<f32>,
+    /// Fraction of our packets the peer reports lost (player's downlink), 0..1.
+    pub loss_out: Option<f32>,
+    pub rtt_ms: Option<f64>,
+    /// NACKs the peer sent us / we sent the peer (totals).
+    pub nacks_in: u64,
+    pub nacks_out: u64,
+    /// PLI + FIR the peer sent us / we sent the peer (totals).
+    pub keyframe_requests_in: u64,
+    pub keyframe_requests_out: u64,
+    /// A player's video is paused for bandwidth now; how often it was.
+    pub video_paused: bool,
+    pub video_pauses: u64,
+    /// A player's video frames not sent (paused or send queue backed up).
+    pub video_frames_dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -33,6 +74,10 @@ pub(crate) struct Counters {
     pub dropped: AtomicU64,
     pub frames_forwarded: AtomicU64,
     pub ingest_dropped: AtomicU64,
+    pub keyframe_requests_asked: AtomicU64,
+    pub keyframe_requests_sent: AtomicU64,
+    pub video_frames_dropped: AtomicU64,
+    quality: Mutex<Vec<PeerQuality>>,
 }
 
 impl Counters {
@@ -59,6 +104,20 @@ impl Counters {
             dropped: get(&self.dropped),
             frames_forwarded: get(&self.frames_forwarded),
             ingest_dropped: get(&self.ingest_dropped),
+            keyframe_requests_asked: get(&self.keyframe_requests_asked),
+            keyframe_requests_sent: get(&self.keyframe_requests_sent),
+            video_frames_dropped: get(&self.video_frames_dropped),
         }
+    }
+
+    pub fn publish_quality(&self, table: Vec<PeerQuality>) {
+        *self.quality.lock().unwrap_or_else(|e| e.into_inner()) = table;
+    }
+
+    pub fn quality(&self) -> Vec<PeerQuality> {
+        self.quality
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }

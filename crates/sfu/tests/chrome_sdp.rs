@@ -163,10 +163,15 @@ fn chrome_publish_vp8_opus_then_play() {
     let b = answer_of(&mut sfu, PeerId(2));
     check_answer(&b).unwrap();
     assert!(b.contains("a=sendonly"));
-    // Players get no transport-wide-cc (no send-side estimation here, see RtcTemplate).
-    assert!(!b.contains("transport-wide-cc"), "{b}");
-    assert!(b.contains("a=extmap:"), "other extensions stay:\n{b}");
-    assert_eq!(pts(&b, "audio"), vec![111]);
+    // Players get transport-wide-cc: the SFU estimates their bandwidth (bandwidth.rs).
+    assert!(b.contains("transport-wide-cc"), "{b}");
+    assert!(b.contains("a=rtcp-fb:120 transport-cc"), "{b}");
+    // Opus with RED on top (Chrome offers red/48000/2 as 63), in-band FEC kept.
+    let mut audio = pts(&b, "audio");
+    audio.sort();
+    assert_eq!(audio, vec![63, 111], "{b}");
+    assert!(b.contains("a=rtpmap:63 red/48000/2"), "{b}");
+    assert!(b.contains("useinbandfec=1"), "{b}");
     assert_eq!(pts(&b, "video"), vec![120, 97], "the player's own PT:\n{b}");
     let msids: Vec<&str> = b.lines().filter(|l| l.starts_with("a=msid:")).collect();
     assert_eq!(msids.len(), 2);

@@ -2,6 +2,8 @@
 //! synthetic frames or plays. Transport-agnostic: datagrams go in and out through `outbox`.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -23,6 +25,8 @@ pub struct Client {
     pub outbox: Vec<(SocketAddr, Vec<u8>)>,
     /// Received frames: (kind, payload, keyframe).
     pub received: Vec<(MediaKind, Vec<u8>, bool)>,
+    /// When each of `received` arrived.
+    pub received_at: Vec<Instant>,
     pub keyframe_requests: Vec<(Instant, KeyframeRequestKind)>,
     pub closed: bool,
     created: Instant,
@@ -42,6 +46,7 @@ impl Client {
             next_timeout: now,
             outbox: Vec::new(),
             received: Vec::new(),
+            received_at: Vec::new(),
             keyframe_requests: Vec::new(),
             closed: false,
             created: now,
@@ -96,6 +101,11 @@ impl Client {
         let cfg = Rtc::builder()
             .enable_pcmu(true, false)
             .enable_pcma(true, false);
+        Client::player_from(addr, cfg, now)
+    }
+
+    /// A player offering recvonly audio then video with the given config.
+    pub fn player_from(addr: SocketAddr, cfg: RtcConfig, now: Instant) -> (Client, String) {
         let mut c = Client::new(addr, cfg, now);
         let mut api = c.rtc.sdp_api();
         let a = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
@@ -168,6 +178,7 @@ impl Client {
                         let kind = self.rtc.media(d.mid).unwrap().kind();
                         let key = d.is_keyframe();
                         self.received.push((kind, d.data.to_vec(), key));
+                        self.received_at.push(now);
                     }
                     Event::KeyframeRequest(r) => self.keyframe_requests.push((now, r.kind)),
                     Event::Closed => self.closed = true,

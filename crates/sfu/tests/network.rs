@@ -1,0 +1,370 @@
+//! The SFU on impaired links, deterministic: str0m clients behind simulated access links
+//! (rate limit with a bounded queue, loss, delay) in simulated time. Each test prints the
+//! figures it measured.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::lab::{Lab, Source};
+use common::Client;
+use huddle_room::{MediaCommand, PeerId};
+use huddle_sfu::PeerQuality;
+use str0m::format::Codec;
+use str0m::media::MediaKind;
+use str0m::Rtc;
+
+const AV: &[MediaKind] = &[MediaKind::Audio, MediaKind::Video];
+const VP8_OPUS: &[Codec] = &[Codec::Opus, Codec::Vp8];
+
+/// The frame index our synthetic VP8 frames carry (see common::video_frame).
+fn video_index(frame: &[u8]) -> u32 {
+    let at = if frame[0] & 1 == 0 { 10 } else { 3 };
+    u32::from_be_bytes(frame[at..at + 4].try_into().unwrap())
+}
+
+fn audio_index(frame: &[u8]) -> u32 {
+    u32::from_be_bytes(frame[..4].try_into().unwrap())
+}
+
+/// Frames of `kind` a client received at or after `since`: (index, keyframe).
+fn received_since(c: &Client, kind: MediaKind, since: Instant) -> Vec<(u32, bool)> {
+    c.received
+        .iter()
+        .zip(&c.received_at)
+        .filter(|((k, _, _), t)| *k == kind && **t >= since)
+        .map(|((_, d, key), _)| {
+            let i = match kind {
+                MediaKind::Video => video_index(d),
+                MediaKind::Audio => audio_index(d),
+            };
+            (i, *key)
+        })
+        .collect()
+}
+
+fn row(lab: &Lab, peer: PeerId) -> PeerQuality {
+    lab.sfu
+        .peer_stats()
+        .into_iter()
+        .find(|q| q.peer == peer)
+        .expect("a stats row per peer")
+}
+
+/// Runs the lab for `d`, the source writing its frames, `each` called every step.
+fn run(lab: &mut Lab, src: &mut Source, d: Duration, mut each: impl FnMut(&mut Lab)) {
+    let end = lab.now + d;
+    while lab.now < end {
+        src.run(lab);
+        each(lab);
+        lab.pump();
+        lab.tick();
+    }
+}
+
+/// A player whose downlink drops to 300 kbit/s gets its video paused, keeps its audio, does
+/// not make the publisher send keyframes for everyone, and gets video back (starting with a
+/// keyframe) once the link recovers. The other player does not notice.
+#[test]
+fn slow_player_is_paused_keeps_audio_and_resumes_with_a_keyframe() {
+    let mut lab = Lab::new();
+    let (a, b, c) = (PeerId(1), PeerId(2), PeerId(3));
+    let pa = lab.publish(a, VP8_OPUS, AV);
+    let mut src = Source::new(pa, 4000, lab.now); // about 1 Mbit/s of video
+    let nb = lab.play(b, a);
+    let nc = lab.play(c, a);
+    run(&mut lab, &mut src, Duration::from_secs(4), |_| {});
+    assert!(!row(&lab, c).video_paused, "a fine link is not paused");
+    let estimate = row(&lab, c)
+        .estimate_bps
+        .expect("an estimate on a fine link");
+    println!("estimate on a fine link: {} kbit/s", estimate / 1000);
+
+    // C's downlink drops to 300 kbit/s with a 200 ms router queue. C's decoder complains
+    // (a PLI every 250 ms), as Chrome's does when frames go missing.
+    lab.nodes[nc].down.rate_bps = Some(300_000);
+    lab.nodes[nc].down.queue_limit = Duration::from_millis(200);
+    let throttled_at = lab.now;
+    let keyframes_before = src.keyframes;
+    let video_before = src.vi;
+    let mut paused_at = None;
+    let mut next_pli = lab.now;
+    run(&mut lab, &mut src, Duration::from_secs(12), |lab| {
+        if lab.now >= next_pli {
+            let now = lab.now;
+            lab.nodes[nc].client.request_keyframe(now);
+            next_pli = now + Duration::from_millis(250);
+        }
+        if paused_at.is_none() && row(lab, c).video_paused {
+            paused_at = Some(lab.now);
+        }
+    });
+    let paused_at = paused_at.expect("C's video was paused");
+    let q = row(&lab, c);
+    println!(
+        "paused {:?} after the drop; estimate then {} kbit/s; {} video frames dropped",
+        paused_at - throttled_at,
+        q.estimate_bps.unwrap_or(0) / 1000,
+        q.video_frames_dropped
+    );
+    assert!(q.video_paused, "still paused while the link is slow");
+    assert!(paused_at - throttled_at <= Duration::from_secs(6));
+
+    // Audio keeps flowing to C once its video is paused.
+    let window = paused_at + Duration::from_secs(1);
+    let audio: Vec<u32> = received_since(&lab.nodes[nc].client, MediaKind::Audio, window)
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    let expected = ((lab.now - window).as_millis() / 20) as usize;
+    println!("C audio while paused: {} of ~{expected}", audio.len());
+    assert!(
+        audio.len() * 100 >= expected * 95,
+        "{} of {expected}",
+        audio.len()
+    );
+
+    // B did not notice: nearly every video frame, and C's PLIs made (almost) no keyframes.
+    let b_video = received_since(&lab.nodes[nb].client, MediaKind::Video, throttled_at).len();
+    let sent = (src.vi - video_before) as usize;
+    let extra_keyframes = src.keyframes - keyframes_before;
+    println!("B video during the slow period: {b_video} of {sent}; publisher keyframes: {extra_keyframes} in 12 s");
+    assert!(b_video * 100 >= sent * 97, "{b_video} of {sent}");
+    assert!(
+        extra_keyframes <= 2,
+        "{extra_keyframes} keyframes in 12 s (at most one per 5 s)"
+    );
+
+    // The link recovers: C gets video again, starting with a keyframe.
+    lab.nodes[nc].down.rate_bps = None;
+    let lifted = lab.now;
+    let mut resumed_after = None;
+    run(&mut lab, &mut src, Duration::from_secs(8), |lab| {
+        if resumed_after.is_none()
+            && !received_since(&lab.nodes[nc].client, MediaKind::Video, lifted).is_empty()
+        {
+            resumed_after = Some(lab.now - lifted);
+        }
+    });
+    let resumed_after = resumed_after.expect("C's video came back");
+    let video = received_since(&lab.nodes[nc].client, MediaKind::Video, lifted);
+    println!(
+        "C's picture back {resumed_after:?} after the link recovered ({} frames since)",
+        video.len()
+    );
+    assert!(video[0].1, "the first frame after the pause is a keyframe");
+    assert!(!row(&lab, c).video_paused);
+    // The estimate has to climb back from ~250 kbit/s; str0m's estimator does that in about
+    // 5 s here (loss-limited after the tail drops, so few probes).
+    assert!(resumed_after <= Duration::from_secs(6), "{resumed_after:?}");
+    assert!(row(&lab, c).video_pauses >= 1);
+}
+
+/// Many players asking for a keyframe at once (PLIs, joins) make one request to the
+/// publisher per second, not one each.
+#[test]
+fn keyframe_requests_are_coalesced_per_publisher() {
+    let mut lab = Lab::new();
+    let a = PeerId(1);
+    let pa = lab.publish(a, VP8_OPUS, AV);
+    let mut src = Source::new(pa, 1500, lab.now);
+    let joins_from = lab.now;
+    let players: Vec<usize> = (0..6).map(|i| lab.play(PeerId(10 + i), a)).collect();
+    let join_time = lab.now - joins_from;
+    run(&mut lab, &mut src, Duration::from_secs(3), |_| {});
+    let after_joins = lab.nodes[pa].client.keyframe_requests.len();
+    println!("6 joins in {join_time:?}: {after_joins} keyframe requests to the publisher");
+    assert!(after_joins as u128 <= join_time.as_millis() / 1000 + 2);
+    for &p in &players {
+        assert!(
+            !received_since(&lab.nodes[p].client, MediaKind::Video, joins_from).is_empty(),
+            "every joiner got video"
+        );
+    }
+
+    // All six players send a PLI at the same moment, then again 300 ms later.
+    let before = lab.nodes[pa].client.keyframe_requests.len();
+    let stats_before = lab.sfu.stats();
+    for round in 0..2 {
+        let now = lab.now;
+        for &p in &players {
+            lab.nodes[p].client.request_keyframe(now);
+        }
+        run(&mut lab, &mut src, Duration::from_millis(300), |_| {});
+        let _ = round;
+    }
+    run(&mut lab, &mut src, Duration::from_secs(2), |_| {});
+    let storm = lab.nodes[pa].client.keyframe_requests.len() - before;
+    let st = lab.sfu.stats();
+    println!(
+        "12 PLIs in 300 ms -> {storm} requests to the publisher (asked {}, sent {})",
+        st.keyframe_requests_asked - stats_before.keyframe_requests_asked,
+        st.keyframe_requests_sent - stats_before.keyframe_requests_sent
+    );
+    assert!(storm >= 1, "the PLIs were relayed");
+    assert!(storm <= 2, "{storm} requests for 12 PLIs within 300 ms");
+}
+
+/// 5 % loss on the publisher's uplink and on a player's downlink: the SFU NACKs the
+/// publisher, resends to the player, and RED protects the audio of a player that offers it.
+#[test]
+fn loss_is_recovered_end_to_end_and_red_protects_audio() {
+    let mut lab = Lab::new();
+    let a = PeerId(1);
+    let pa = lab.publish(a, VP8_OPUS, AV);
+    let answer = lab.answer_for(a).unwrap();
+    assert!(
+        answer.contains("useinbandfec=1"),
+        "the publisher is asked for Opus in-band FEC:\n{answer}"
+    );
+    let mut src = Source::new(pa, 3000, lab.now);
+    let red_client = {
+        let cfg = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, true)
+            .enable_vp8(true);
+        Client::player_from(lab.next_addr(), cfg, lab.now)
+    };
+    let (with_red, without_red) = (PeerId(2), PeerId(3));
+    let nr = lab.play_with(with_red, a, red_client);
+    let play_answer = lab.answer_for(with_red).unwrap();
+    assert!(
+        play_answer.contains("red/48000/2"),
+        "RED offered back:\n{play_answer}"
+    );
+    let np = lab.play(without_red, a);
+    let plain_answer = lab.answer_for(without_red).unwrap();
+    assert!(
+        !plain_answer.contains("red/48000"),
+        "no RED for a player that did not offer it"
+    );
+    run(&mut lab, &mut src, Duration::from_secs(1), |_| {});
+
+    for n in [pa, nr, np] {
+        lab.nodes[n].up.delay = Duration::from_millis(30);
+        lab.nodes[n].down.delay = Duration::from_millis(30);
+    }
+    let count = |lab: &Lab, node: usize, kind: MediaKind, lo: u32, hi: u32| {
+        let mut idx: Vec<u32> = lab.nodes[node]
+            .client
+            .received
+            .iter()
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, d, _)| match kind {
+                MediaKind::Video => video_index(d),
+                MediaKind::Audio => audio_index(d),
+            })
+            .filter(|i| (lo..hi).contains(i))
+            .collect();
+        idx.sort();
+        idx.dedup();
+        idx.len()
+    };
+
+    // Phase 1: 5 % loss on the publisher's uplink. Video is recovered by our NACKs.
+    lab.nodes[pa].up.loss = 0.05;
+    let v0 = src.vi;
+    run(&mut lab, &mut src, Duration::from_secs(8), |_| {});
+    lab.nodes[pa].up.loss = 0.0;
+    let v1 = src.vi;
+    run(&mut lab, &mut src, Duration::from_millis(500), |_| {});
+    let sent = (v1 - v0) as usize;
+    let got = count(&lab, nr, MediaKind::Video, v0, v1);
+    let pq = row(&lab, a);
+    println!(
+        "5% uplink loss, 60 ms RTT: player video {got}/{sent}; NACKs to the publisher {}",
+        pq.nacks_out
+    );
+    assert!(
+        pq.nacks_out > 0,
+        "the SFU NACKed the publisher's lost packets"
+    );
+    assert!(got * 100 >= sent * 97, "video {got} of {sent}");
+
+    // Phase 2: 5 % loss on both players' downlinks. Video by RTX, audio by RED where offered.
+    lab.nodes[nr].down.loss = 0.05;
+    lab.nodes[np].down.loss = 0.05;
+    let (v0, a0) = (src.vi, src.ai);
+    run(&mut lab, &mut src, Duration::from_secs(10), |_| {});
+    lab.nodes[nr].down.loss = 0.0;
+    lab.nodes[np].down.loss = 0.0;
+    let (v1, a1) = (src.vi, src.ai);
+    run(&mut lab, &mut src, Duration::from_millis(500), |_| {});
+    let sent_video = (v1 - v0) as usize;
+    let sent_audio = (a1 - a0) as usize;
+    let video_r = count(&lab, nr, MediaKind::Video, v0, v1);
+    let audio_r = count(&lab, nr, MediaKind::Audio, a0, a1);
+    let audio_p = count(&lab, np, MediaKind::Audio, a0, a1);
+    let rq = row(&lab, with_red);
+    println!(
+        "5% downlink loss, 60 ms RTT: video {video_r}/{sent_video}; audio lost with RED {:.1}%, without {:.1}%; NACKs from the player {}",
+        100.0 - audio_r as f64 * 100.0 / sent_audio as f64,
+        100.0 - audio_p as f64 * 100.0 / sent_audio as f64,
+        rq.nacks_in
+    );
+    assert!(rq.nacks_in > 0, "the player's NACKs reached the SFU");
+    assert!(
+        video_r * 100 >= sent_video * 97,
+        "video {video_r} of {sent_video}"
+    );
+    // Audio has no NACK: ~5 % lost without RED; RED recovers single losses.
+    assert!(
+        audio_r * 1000 >= sent_audio * 990,
+        "audio with RED {audio_r} of {sent_audio}"
+    );
+    assert!(
+        audio_r > audio_p,
+        "RED made a difference ({audio_r} vs {audio_p})"
+    );
+
+    // The quality table shows what happened.
+    assert!(rq.rtt_ms.is_some_and(|r| r > 20.0), "{rq:?}");
+    assert!(rq.bitrate_out_bps > 100_000, "{rq:?}");
+    assert!(rq.estimate_bps.is_some(), "{rq:?}");
+    assert!(pq.bitrate_in_bps > 100_000, "{pq:?}");
+    assert!(pq.loss_in.is_some(), "{pq:?}");
+}
+
+/// A browser whose ICE never arrives is failed after the connect timeout (10 s) with an ICE
+/// reason; one that closes its connection is failed within the 2 s grace.
+#[test]
+fn failures_are_reported_fast_with_a_reason() {
+    let mut lab = Lab::new();
+    let a = PeerId(1);
+    let pa = lab.publish_start(a, VP8_OPUS, AV);
+    lab.nodes[pa].up.loss = 1.0; // nothing from the browser reaches us
+    let waited = lab.run_until(Duration::from_secs(15), |l| l.failed(a).is_some());
+    println!("no ICE: failed after {waited:?}: {:?}", lab.failed(a));
+    assert_eq!(lab.failed(a).as_deref(), Some("Failed by ICE timeout"));
+    assert!(waited >= Duration::from_secs(10) && waited <= Duration::from_millis(10_600));
+    lab.command(MediaCommand::Close { peer: a });
+
+    let b = PeerId(2);
+    let pb = lab.publish(b, VP8_OPUS, AV);
+    let mut src = Source::new(pb, 1500, lab.now);
+    let p = PeerId(3);
+    let np = lab.play(p, b);
+    run(&mut lab, &mut src, Duration::from_secs(1), |_| {});
+    // The browser closes its peer connection (DTLS close_notify, RTCP BYE).
+    let now = lab.now;
+    lab.nodes[np].client.rtc.close().expect("client close");
+    lab.nodes[np].client.poll(now);
+    let start = lab.now;
+    let mut failed_after = None;
+    run(&mut lab, &mut src, Duration::from_secs(5), |l| {
+        if failed_after.is_none() && l.failed(p).is_some() {
+            failed_after = Some(l.now - start);
+        }
+    });
+    let failed_after = failed_after.expect("the closed player failed");
+    println!(
+        "closed player failed after {failed_after:?}: {:?}",
+        lab.failed(p)
+    );
+    assert_eq!(
+        lab.failed(p).as_deref(),
+        Some("Peer connection closed by remote")
+    );
+    assert!(failed_after <= Duration::from_millis(2600));
+    assert!(lab.failed(b).is_none(), "the publisher is fine");
+}
