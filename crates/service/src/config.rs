@@ -25,6 +25,17 @@ pub struct Config {
     pub media_port: u16,
     /// TCP port of the RTMP ingest, on the same bind address (`0` picks a free port).
     pub rtmp_port: u16,
+    /// TCP port of the media plane's ICE-TCP listener, for browsers whose UDP is blocked
+    /// (`0` picks a free port). Same number as the UDP media port by default.
+    pub media_tcp_port: u16,
+    /// STUN/TURN servers handed to Huddle's web apps (`GET /api/ice-servers`) as given.
+    pub ice_servers: Vec<crate::turn::IceServer>,
+    /// TURN URLs handed out with fresh time-limited credentials made from `turn_secret`.
+    pub turn_urls: Vec<String>,
+    /// coturn's `static-auth-secret` (TURN REST credentials); required with `turn_urls`.
+    pub turn_secret: Option<String>,
+    /// Lifetime of the generated TURN credentials, in seconds.
+    pub turn_ttl_secs: u64,
     /// Addresses put in ICE candidates and in the self-signed certificate; empty means
     /// auto-detect (the bind address if it is specific, else the host's interface addresses).
     pub announce_ips: Vec<IpAddr>,
@@ -113,6 +124,11 @@ pub enum ConfigError {
     #[error("invalid setting: {0}")]
     Invalid(String),
 }
+            media_tcp_port: 40000,
+            ice_servers: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_secs: 86400,
 
 impl Config {
     /// Reads a TOML file; missing keys keep their defaults, unknown keys are an error.
@@ -191,6 +207,12 @@ impl Config {
 
     /// The room mixer settings: the `mixer_config` file, else the defaults.
     pub fn mixer(&self) -> Result<MixerConfig, ConfigError> {
+        if self.media_tcp_port != 0 && self.media_tcp_port == self.rtmp_port {
+            return invalid("media_tcp_port and rtmp_port must differ (both are TCP)");
+        }
+        if !self.turn_urls.is_empty() && self.turn_secret.as_deref().unwrap_or("").is_empty() {
+            return invalid("turn_urls need turn_secret (coturn's static-auth-secret)");
+        }
         match &self.mixer_config {
             None => Ok(MixerConfig::default()),
             Some(path) => MixerConfig::load(path)
@@ -319,6 +341,21 @@ impl ConfigArgs {
         if self.tls_key.is_some() {
             c.tls_key = self.tls_key.clone();
         }
+    /// Where the media plane's ICE-TCP listener binds.
+    pub fn media_tcp_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.media_tcp_port)
+    }
+
+    /// What `/api/ice-servers` hands out.
+    pub fn ice_settings(&self) -> crate::turn::IceSettings {
+        crate::turn::IceSettings {
+            static_servers: self.ice_servers.clone(),
+            turn_urls: self.turn_urls.clone(),
+            secret: self.turn_secret.clone(),
+            ttl_secs: self.turn_ttl_secs,
+        }
+    }
+
         set(&mut c.ping_interval_secs, &self.ping_interval_secs);
         set(&mut c.max_missed_pongs, &self.max_missed_pongs);
         set(&mut c.record_template, &self.record_template);
@@ -374,6 +411,19 @@ mod tests {
     #[test]
     fn defaults_match_the_docs() {
         let c = Config::default();
+    /// ICE-TCP media port, for browsers whose UDP is blocked [default: 40000].
+    #[arg(long, env = "HUDDLE_MEDIA_TCP_PORT")]
+    pub media_tcp_port: Option<u16>,
+    /// Comma-separated TURN URLs handed to the web apps with generated credentials
+    /// [default: none].
+    #[arg(long, env = "HUDDLE_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Option<Vec<String>>,
+    /// coturn static-auth-secret for TURN REST credentials [default: none].
+    #[arg(long, env = "HUDDLE_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// Lifetime of generated TURN credentials in seconds [default: 86400].
+    #[arg(long, env = "HUDDLE_TURN_TTL_SECS")]
+    pub turn_ttl_secs: Option<u64>,
         assert_eq!(c.http_addr().to_string(), "0.0.0.0:8080");
         assert_eq!(c.https_addr().to_string(), "0.0.0.0:8443");
         assert_eq!(c.media_addr().to_string(), "0.0.0.0:40000");
@@ -493,3 +543,9 @@ mod tests {
         assert!(cli.is_err());
     }
 }
+        set(&mut c.media_tcp_port, &self.media_tcp_port);
+        set(&mut c.turn_urls, &self.turn_urls);
+        if self.turn_secret.is_some() {
+            c.turn_secret = self.turn_secret.clone();
+        }
+        set(&mut c.turn_ttl_secs, &self.turn_ttl_secs);

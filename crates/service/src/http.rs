@@ -43,6 +43,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .merge(crate::admin::routes())
         .merge(crate::records_http::routes())
         .fallback_service(static_files)
+        .merge(crate::turn::routes())
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             websocket_on_any_path,

@@ -25,6 +25,7 @@ mod records_http;
 pub mod rtmp_edge;
 mod server;
 mod session;
+pub mod turn;
 mod tls;
 
 use std::net::SocketAddr;

@@ -21,6 +21,10 @@ pub trait MediaPlane: Send + Sync + 'static {
     fn stats(&self) -> huddle_sfu::MediaStats {
         huddle_sfu::MediaStats {
             peers: self.peers(),
+    /// The bound ICE-TCP address, if the plane takes ICE over TCP.
+    fn tcp_addr(&self) -> Option<SocketAddr> {
+        None
+    }
             ..Default::default()
         }
     }
@@ -59,6 +63,8 @@ pub type MediaStarter = Box<
 pub fn sfu_starter() -> MediaStarter {
     Box::new(|settings, events| {
         let config = huddle_sfu::SfuConfig {
+    /// TCP address of the ICE-TCP listener; `None`: no ICE over TCP.
+    pub tcp_bind: Option<SocketAddr>,
             bind: settings.bind,
             announce: settings.announce,
             records_dir: settings.records_dir,
@@ -70,10 +76,12 @@ pub fn sfu_starter() -> MediaStarter {
 
 impl MediaPlane for huddle_sfu::MediaHandle {
     fn send(&self, command: MediaCommand) {
-        huddle_sfu::MediaHandle::send(self, command);
+        let _ = huddle_sfu::MediaHandle::send(self, command);
     }
 
     fn local_addr(&self) -> SocketAddr {
+            tcp_bind: settings.tcp_bind,
+            tcp_limits: huddle_sfu::TcpLimits::default(),
         huddle_sfu::MediaHandle::local_addr(self)
     }
 
@@ -97,6 +105,10 @@ impl MediaPlane for huddle_sfu::MediaHandle {
         let (done, settled) = oneshot::channel();
         self.settle(move || {
             let _ = done.send(());
+    fn tcp_addr(&self) -> Option<SocketAddr> {
+        huddle_sfu::MediaHandle::tcp_addr(self)
+    }
+
         });
         settled
     }

@@ -79,10 +79,14 @@ impl Server {
 
     /// The line `huddle` prints when it is ready.
     pub fn ready_line(&self) -> String {
-        format!(
+        let mut line = format!(
             "huddle ready http={} https={} media={} rtmp={}",
             self.http_addr, self.https_addr, self.media_addr, self.rtmp_addr
-        )
+        );
+        if let Some(tcp) = self.media_tcp_addr() {
+            line.push_str(&format!(" media_tcp={tcp}"));
+        }
+        line
     }
 
     /// Graceful stop: close every socket (the hub sees the disconnects), stop listening,
@@ -98,6 +102,11 @@ impl Server {
         }
         self.rtmp_task.abort();
         let _ = self.rtmp_task.await;
+    /// The bound ICE-TCP media address, if the media plane takes ICE over TCP.
+    pub fn media_tcp_addr(&self) -> Option<SocketAddr> {
+        self.media.tcp_addr()
+    }
+
         let _ = self.actor.send(ActorMsg::Shutdown).await;
         let _ = self.actor_task.await;
         let media = self.media.clone();
@@ -160,6 +169,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         next_session: AtomicU64::new(1),
         connections: AtomicUsize::new(0),
         metrics,
+        tcp_bind: Some(config.media_tcp_addr()),
         auth: config
             .auth_secret
             .as_deref()

@@ -230,7 +230,7 @@
       }
       access.then(() => {
         ui.localTile.classList.add('has-video');
-        connect(login, roomName);
+        return fetchIceServers().then((iceServers) => connect(login, roomName, iceServers));
       }).catch((e) => {
         console.error('media access failed', e);
         showError('Camera and microphone are not available (' + (e && (e.name || e.message) || e) +
@@ -240,8 +240,21 @@
       });
     }
 
-    function connect(login, roomName) {
-      const connection = RoomApi.connect({ urlServer: wsUrl(), username: login });
+    /** The server's STUN/TURN list (TURN credentials are fresh per request); none on error. */
+    function fetchIceServers() {
+      return fetch('/api/ice-servers', { cache: 'no-store' })
+        .then((r) => (r.ok ? r.json() : {}))
+        .then((j) => (Array.isArray(j.iceServers) ? j.iceServers : []))
+        .catch(() => []);
+    }
+
+    function connect(login, roomName, iceServers) {
+      // mediaOptions is the SDK's RTCPeerConnection configuration for every stream.
+      const connection = RoomApi.connect({
+        urlServer: wsUrl(),
+        username: login,
+        mediaOptions: { iceServers: iceServers || [] },
+      });
       app.connection = connection;
       connection.on(SESSION_STATUS.ESTABLISHED, () => {
         if (app.connection !== connection) return;
