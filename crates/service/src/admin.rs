@@ -22,6 +22,16 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/admin/rooms/{room}/close", post(close))
         .route("/admin/rooms/{room}/kick/{login}", post(kick))
         .route("/admin/records", get(records))
+        .route("/admin/media/peers", get(media_peers))
+}
+
+/// `GET /admin/media/peers`: per-peer media quality (bit rates, estimate, loss, RTT, NACKs,
+/// keyframe requests, paused video).
+async fn media_peers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = denied(&shared, &headers) {
+        return refusal;
+    }
+    Json(shared.media.peer_stats()).into_response()
 }
 
 /// The refusal: 404 when the API is off, 401 without the right bearer secret.

@@ -39,6 +39,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let static_files = ServeDir::new(&shared.config.web_dir);
     Router::new()
         .route("/api/stats", get(stats))
+        .route("/api/stats/peers", get(peer_stats))
         .route("/metrics", get(metrics))
         .merge(crate::admin::routes())
         .merge(crate::records_http::routes())
@@ -111,6 +112,11 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// `GET /api/stats/peers`: the media plane's per-peer quality table (no names, no addresses).
+async fn peer_stats(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.media.peer_stats()).into_response()
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {

@@ -33,6 +33,11 @@ pub trait MediaPlane: Send + Sync + 'static {
     fn ingest(&self, name: &str, frame: huddle_sfu::IngestFrame) {
         let _ = (name, frame);
     }
+    /// Per-peer quality (bit rates, estimate, loss, RTT, NACKs, keyframe requests, paused
+    /// video); a media plane without it reports none.
+    fn peer_stats(&self) -> Vec<huddle_sfu::PeerQuality> {
+        Vec::new()
+    }
     /// Stop: close every peer and recording. May block; idempotent.
     fn shutdown(&self);
     /// Resolves once every command sent before this call has been applied, including the
@@ -95,6 +100,10 @@ impl MediaPlane for huddle_sfu::MediaHandle {
 
     fn ingest(&self, name: &str, frame: huddle_sfu::IngestFrame) {
         huddle_sfu::MediaHandle::ingest(self, name, frame);
+    }
+
+    fn peer_stats(&self) -> Vec<huddle_sfu::PeerQuality> {
+        huddle_sfu::MediaHandle::peer_stats(self)
     }
 
     fn shutdown(&self) {

@@ -20,6 +20,10 @@ pub(crate) struct Metrics {
     media_bytes_out: IntCounter,
     media_dropped: IntCounter,
     media_frames_forwarded: IntCounter,
+    media_keyframe_requests_asked: IntCounter,
+    media_keyframe_requests_sent: IntCounter,
+    media_video_frames_dropped: IntCounter,
+    media_players_video_paused: IntGauge,
     /// Frames that could not be parsed.
     pub protocol_errors: IntCounter,
     /// Connections refused for their access token.
@@ -95,6 +99,26 @@ impl Metrics {
                 "huddle_media_frames_forwarded_total",
                 "Media frames written to players.",
             ),
+            media_keyframe_requests_asked: counter(
+                r,
+                "huddle_media_keyframe_requests_asked_total",
+                "Keyframe requests players (and the SFU) asked of publishers.",
+            ),
+            media_keyframe_requests_sent: counter(
+                r,
+                "huddle_media_keyframe_requests_sent_total",
+                "Keyframe requests sent to publishers after coalescing.",
+            ),
+            media_video_frames_dropped: counter(
+                r,
+                "huddle_media_video_frames_dropped_total",
+                "Video frames not sent to players (paused for bandwidth or queue backed up).",
+            ),
+            media_players_video_paused: gauge(
+                r,
+                "huddle_media_players_video_paused",
+                "Players whose video is paused because their link is too slow.",
+            ),
             protocol_errors: counter(
                 r,
                 "huddle_protocol_errors_total",
@@ -144,6 +168,17 @@ impl Metrics {
         follow(&self.media_bytes_out, media.bytes_out);
         follow(&self.media_dropped, media.dropped);
         follow(&self.media_frames_forwarded, media.frames_forwarded);
+        follow(
+            &self.media_keyframe_requests_asked,
+            media.keyframe_requests_asked,
+        );
+        follow(
+            &self.media_keyframe_requests_sent,
+            media.keyframe_requests_sent,
+        );
+        follow(&self.media_video_frames_dropped, media.video_frames_dropped);
+        self.media_players_video_paused
+            .set(media.players_video_paused as i64);
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use huddle_room::PeerId;
+use serde::{Serialize, Serializer};
 
 /// A snapshot of the media plane's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,15 +31,20 @@ pub struct MediaStats {
     pub keyframe_requests_sent: u64,
     /// Player video frames not sent: paused for bandwidth, or the send queue was backed up.
     pub video_frames_dropped: u64,
+    /// Players whose video is paused for bandwidth now (as of the last housekeeping tick).
+    pub players_video_paused: u64,
 }
 
-/// How one WebRTC peer is doing, from str0m's stats events (about once a second).
-#[derive(Debug, Clone, PartialEq)]
+/// How one WebRTC peer is doing, from str0m's stats events (about once a second). Serializes
+/// to a flat JSON object (peer ids as numbers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PeerQuality {
+    #[serde(serialize_with = "peer_id")]
     pub peer: PeerId,
     /// "publisher" or "player".
     pub role: &'static str,
     /// A player's publisher.
+    #[serde(serialize_with = "opt_peer_id")]
     pub source: Option<PeerId>,
     /// Bit/s received from / sent to the peer (all datagrams) over the last stats interval.
     pub bitrate_in_bps: u64,
@@ -77,7 +83,16 @@ pub(crate) struct Counters {
     pub keyframe_requests_asked: AtomicU64,
     pub keyframe_requests_sent: AtomicU64,
     pub video_frames_dropped: AtomicU64,
+    pub players_video_paused: AtomicU64,
     quality: Mutex<Vec<PeerQuality>>,
+}
+
+fn peer_id<S: Serializer>(id: &PeerId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(id.0)
+}
+
+fn opt_peer_id<S: Serializer>(id: &Option<PeerId>, s: S) -> Result<S::Ok, S::Error> {
+    id.map(|p| p.0).serialize(s)
 }
 
 impl Counters {
@@ -107,10 +122,13 @@ impl Counters {
             keyframe_requests_asked: get(&self.keyframe_requests_asked),
             keyframe_requests_sent: get(&self.keyframe_requests_sent),
             video_frames_dropped: get(&self.video_frames_dropped),
+            players_video_paused: get(&self.players_video_paused),
         }
     }
 
     pub fn publish_quality(&self, table: Vec<PeerQuality>) {
+        let paused = table.iter().filter(|q| q.video_paused).count() as u64;
+        self.players_video_paused.store(paused, Ordering::Relaxed);
         *self.quality.lock().unwrap_or_else(|e| e.into_inner()) = table;
     }
 
