@@ -55,6 +55,19 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS; with `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Domain names to get a trusted HTTPS certificate for over ACME (Let's Encrypt);
+    /// empty: no ACME. A single string is accepted in the file. See `crate::acme`.
+    #[serde(deserialize_with = "one_or_many")]
+    pub acme_domain: Vec<String>,
+    /// Contact e-mail given to the ACME server (expiry notices).
+    pub acme_email: Option<String>,
+    /// Where the ACME account key and certificates are cached.
+    pub acme_cache: PathBuf,
+    /// ACME directory URL.
+    pub acme_directory: String,
+    /// PEM CA certificate(s) trusted, alone, for the ACME directory's HTTPS (a private or
+    /// test ACME server); absent: the public web roots.
+    pub acme_directory_ca: Option<PathBuf>,
     /// Seconds between the server's application-level `ping`s.
     pub ping_interval_secs: u64,
     /// Unanswered pings after which the socket is closed.
@@ -95,6 +108,11 @@ impl Default for Config {
             web_dir: PathBuf::from("./web"),
             tls_cert: None,
             tls_key: None,
+            acme_domain: Vec::new(),
+            acme_email: None,
+            acme_cache: PathBuf::from("./acme"),
+            acme_directory: crate::acme::LETS_ENCRYPT_DIRECTORY.to_string(),
+            acme_directory_ca: None,
             ping_interval_secs: 5,
             max_missed_pongs: 6,
             record_template: huddle_room::record_name::DEFAULT_TEMPLATE.to_string(),
@@ -152,6 +170,7 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls_cert and tls_key must be given together");
         }
+        self.validate_acme()?;
         if self.ping_interval_secs == 0 {
             return invalid("ping_interval_secs must be at least 1");
         }
@@ -172,6 +191,36 @@ impl Config {
         }
         if self.max_commands_per_sec == 0 || self.command_burst == 0 {
             return invalid("max_commands_per_sec and command_burst must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// ACME settings: plain DNS names, an e-mail, an https directory, not with `tls_cert`.
+    fn validate_acme(&self) -> Result<(), ConfigError> {
+        let invalid = |s: String| Err(ConfigError::Invalid(s));
+        if self.acme_domain.is_empty() {
+            return Ok(());
+        }
+        if self.tls_cert.is_some() {
+            return invalid("acme_domain and tls_cert exclude each other".into());
+        }
+        for domain in &self.acme_domain {
+            let plain = domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+            if !plain || domain.len() > 253 || domain.parse::<IpAddr>().is_ok() {
+                return invalid(format!("acme_domain {domain:?} is not a DNS name"));
+            }
+        }
+        if let Some(email) = &self.acme_email {
+            if !email.contains('@') || email.contains(char::is_whitespace) {
+                return invalid(format!("acme_email {email:?} is not an e-mail address"));
+            }
+        }
+        if !self.acme_directory.starts_with("https://") {
+            return invalid("acme_directory must be an https:// URL".into());
         }
         Ok(())
     }
@@ -223,6 +272,20 @@ impl Config {
     pub fn ping_interval(&self) -> Duration {
         Duration::from_secs(self.ping_interval_secs)
     }
+}
+
+/// `acme_domain = "a.example"` or `acme_domain = ["a.example", "b.example"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
 }
 
 /// Command-line flags; each one also reads its `HUDDLE_*` environment variable. A flag beats
@@ -279,6 +342,22 @@ pub struct ConfigArgs {
     /// PEM private key for HTTPS [default: self-signed].
     #[arg(long, env = "HUDDLE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Domain(s) to get a trusted certificate for over ACME, repeatable or comma-separated
+    /// [default: none].
+    #[arg(long, env = "HUDDLE_ACME_DOMAIN", value_delimiter = ',')]
+    pub acme_domain: Option<Vec<String>>,
+    /// Contact e-mail for the ACME account [default: none].
+    #[arg(long, env = "HUDDLE_ACME_EMAIL")]
+    pub acme_email: Option<String>,
+    /// ACME account and certificate cache folder [default: ./acme].
+    #[arg(long, env = "HUDDLE_ACME_CACHE", value_name = "DIR")]
+    pub acme_cache: Option<PathBuf>,
+    /// ACME directory URL [default: Let's Encrypt production].
+    #[arg(long, env = "HUDDLE_ACME_DIRECTORY", value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// PEM CA trusted for the ACME directory (private/test ACME server) [default: web roots].
+    #[arg(long, env = "HUDDLE_ACME_DIRECTORY_CA", value_name = "FILE")]
+    pub acme_directory_ca: Option<PathBuf>,
     /// Seconds between server pings [default: 5].
     #[arg(long, env = "HUDDLE_PING_INTERVAL_SECS")]
     pub ping_interval_secs: Option<u64>,
@@ -340,6 +419,15 @@ impl ConfigArgs {
         }
         if self.tls_key.is_some() {
             c.tls_key = self.tls_key.clone();
+        }
+        set(&mut c.acme_domain, &self.acme_domain);
+        if self.acme_email.is_some() {
+            c.acme_email = self.acme_email.clone();
+        }
+        set(&mut c.acme_cache, &self.acme_cache);
+        set(&mut c.acme_directory, &self.acme_directory);
+        if self.acme_directory_ca.is_some() {
+            c.acme_directory_ca = self.acme_directory_ca.clone();
         }
     /// Where the media plane's ICE-TCP listener binds.
     pub fn media_tcp_addr(&self) -> SocketAddr {

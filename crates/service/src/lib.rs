@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod acme;
 mod actor;
 mod admin;
 pub mod auth;

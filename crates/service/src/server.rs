@@ -14,7 +14,7 @@ use tracing::{error, info};
 use crate::actor::{ActorMsg, RoomActor};
 use crate::media::{MediaPlane, MediaSettings, MediaStarter};
 use crate::recording::Recordings;
-use crate::{http, net, tls, Config, StartError};
+use crate::{acme, http, net, tls, Config, StartError};
 
 /// Inputs that may wait for the room actor before sessions are slowed down.
 const ACTOR_INBOX: usize = 8192;
@@ -50,9 +50,20 @@ pub struct Server {
     actor: mpsc::Sender<ActorMsg>,
     actor_task: JoinHandle<()>,
     media: Arc<dyn MediaPlane>,
+    /// The HTTPS listener's TLS settings (certificate resolver included).
+    tls: axum_server::tls_rustls::RustlsConfig,
+    /// Orders and renews the ACME certificate while the server runs (`acme_domain` set).
+    _acme: Option<acme::Acme>,
 }
 
 impl Server {
+    /// The HTTPS listener's rustls settings; its `cert_resolver` always answers with the
+    /// current certificate (renewed ACME one, files or self-signed), so another TLS listener
+    /// (TURN over TLS) can share it.
+    pub fn tls_server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.tls.get_inner()
+    }
+
     /// The bound HTTP address (the real port when the config asked for 0).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
@@ -133,7 +144,15 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let https_addr = https_listener.local_addr().map_err(StartError::Io)?;
     let rtmp_listener = bind(config.rtmp_addr(), "rtmp")?;
     let rtmp_addr = rtmp_listener.local_addr().map_err(StartError::Io)?;
-    let tls = tls::rustls_config(&config, &announce).await?;
+    // With acme_domain the certificate comes (and is renewed) over ACME; else files or self-signed.
+    let acme = match config.acme_domain.is_empty() {
+        true => None,
+        false => Some(acme::Acme::start(&config)?),
+    };
+    let tls = match &acme {
+        Some(acme) => acme.rustls_config(),
+        None => tls::rustls_config(&config, &announce).await?,
+    };
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let settings = MediaSettings {
@@ -192,7 +211,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let http_server = axum_server::from_tcp(http_listener)
         .map_err(StartError::Io)?
         .handle(http_handle.clone());
-    let https_server = axum_server::from_tcp_rustls(https_listener, tls)
+    let https_server = axum_server::from_tcp_rustls(https_listener, tls.clone())
         .map_err(StartError::Io)?
         .handle(https_handle.clone());
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -223,5 +242,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         actor: actor_tx,
         actor_task,
         media,
+        tls,
+        _acme: acme,
     })
 }
