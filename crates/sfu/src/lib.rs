@@ -14,7 +14,8 @@
 //! `forward` (graph publisher -> players, frame-mode forwarding, keyframe relay), `ingest`
 //! (publishers without an Rtc, fed frames by the RTMP edge), `sfu` (the
 //! sans-IO core), `driver` (socket thread, readiness loop), `tcp` + `framing` (ICE-TCP
-//! connections, RFC 4571), `record` (recorder thread), `stats` (atomics).
+//! connections, RFC 4571), `udp_first` (keeps peers that can use UDP off TCP), `record`
+//! (recorder thread), `stats` (atomics).
 
 mod bandwidth;
 mod candidates;
@@ -32,6 +33,7 @@ mod sendbatch;
 mod sfu;
 mod stats;
 mod tcp;
+mod udp_first;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;

@@ -65,6 +65,8 @@ pub struct Sfu {
     earliest: Instant,
     /// Reused list of peers whose timers are due.
     scratch: Vec<PeerId>,
+    /// Keeps peers that can use UDP off ICE-TCP.
+    udp_first: crate::udp_first::UdpFirst,
 }
 
 impl Sfu {
@@ -94,6 +96,7 @@ impl Sfu {
             next_housekeeping: now + HOUSEKEEPING,
             earliest: now,
             scratch: Vec::new(),
+            udp_first: Default::default(),
         }
     }
 
@@ -426,6 +429,7 @@ impl Sfu {
             }
         }
         self.by_addr.retain(|_, p| *p != id);
+        self.udp_first.forget(id);
         // Say goodbye (RTCP BYE, DTLS close_notify), bounded. Not to an Rtc that panicked.
         if !peer.panicked && peer.rtc.is_alive() && peer.rtc.close().is_ok() {
             let _ = peer.advance(now);
@@ -526,10 +530,15 @@ impl Sfu {
             Counters::add(&self.counters.dropped, 1);
             return;
         };
+        let peer = self.peers.get_mut(&id).expect("peer found above");
+        if !self.udp_first.admit(id, proto, peer.created, now) {
+            // ICE-TCP input of a peer that has (or may soon have) UDP: see udp_first.rs.
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        }
         if cached.is_none() {
             self.by_addr.insert(source, id);
         }
-        let peer = self.peers.get_mut(&id).expect("peer found above");
         peer.last_rx = now;
         if now > peer.now {
             peer.now = now;
