@@ -104,7 +104,7 @@ WORKDIR="$(sed -n 's/^WorkingDirectory=//p' "$UNIT")"
 # Loopback and free ports instead of 0.0.0.0:80/443 (the packaged values need the unit's
 # CAP_NET_BIND_SERVICE and may be taken on a shared machine); everything else from the file.
 read -r -a CMD <<<"$EXEC"
-CMD+=(--bind 127.0.0.1 --announce-ips 127.0.0.1 --http-port 0 --https-port 0 --media-port 0 --rtmp-port 0)
+CMD+=(--bind 127.0.0.1 --announce-ips 127.0.0.1 --http-port 0 --https-port 0 --media-port 0 --media-tcp-port 0 --rtmp-port 0)
 log "as huddle in $WORKDIR: ${CMD[*]}"
 (cd "$WORKDIR" && exec runuser -u huddle -- "${CMD[@]}") >"$WORK/out" 2>"$WORK/err" &
 SERVER_PID=$!
@@ -127,6 +127,14 @@ get -o /dev/null "http://$HTTP/vendor/flashphoner-room-api-webrtc-only.js" || fa
 get -k "https://$HTTPS/api/stats" | grep -q '"connections"' || fail "HTTPS /api/stats"
 grep -q 'web_dir=/usr/share/huddle/web' "$WORK/err" || log "(web_dir not in the log line)"
 log "the installed server answers: $stats"
+# Every metric the Grafana dashboard queries is one the server exports.
+get "http://$HTTP/metrics" >"$WORK/metrics" || fail "/metrics"
+wanted="$(grep -o 'huddle_[a-z_]*' docs/grafana-huddle.json | sort -u)"
+[[ -n "$wanted" ]] || fail "docs/grafana-huddle.json queries no huddle_ metric"
+for metric in $wanted; do
+  grep -q "^$metric " "$WORK/metrics" || fail "docs/grafana-huddle.json queries $metric, which /metrics lacks"
+done
+log "grafana dashboard: all $(wc -w <<<"$wanted") metrics exported"
 
 kill -TERM "$SERVER_PID"
 rc=0; wait "$SERVER_PID" || rc=$?
