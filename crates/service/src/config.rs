@@ -99,6 +99,11 @@ impl Default for Config {
             https_port: 8443,
             media_port: 40000,
             rtmp_port: 1935,
+            media_tcp_port: 40000,
+            ice_servers: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_secs: 86400,
             announce_ips: Vec::new(),
             grace_period_secs: 60,
             max_participants: 0,
@@ -142,11 +147,6 @@ pub enum ConfigError {
     #[error("invalid setting: {0}")]
     Invalid(String),
 }
-            media_tcp_port: 40000,
-            ice_servers: Vec::new(),
-            turn_urls: Vec::new(),
-            turn_secret: None,
-            turn_ttl_secs: 86400,
 
 impl Config {
     /// Reads a TOML file; missing keys keep their defaults, unknown keys are an error.
@@ -169,6 +169,12 @@ impl Config {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls_cert and tls_key must be given together");
+        }
+        if self.media_tcp_port != 0 && self.media_tcp_port == self.rtmp_port {
+            return invalid("media_tcp_port and rtmp_port must differ (both are TCP)");
+        }
+        if !self.turn_urls.is_empty() && self.turn_secret.as_deref().unwrap_or("").is_empty() {
+            return invalid("turn_urls need turn_secret (coturn's static-auth-secret)");
         }
         self.validate_acme()?;
         if self.ping_interval_secs == 0 {
@@ -249,6 +255,21 @@ impl Config {
         SocketAddr::new(self.bind, self.media_port)
     }
 
+    /// Where the media plane's ICE-TCP listener binds.
+    pub fn media_tcp_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.media_tcp_port)
+    }
+
+    /// What `/api/ice-servers` hands out.
+    pub fn ice_settings(&self) -> crate::turn::IceSettings {
+        crate::turn::IceSettings {
+            static_servers: self.ice_servers.clone(),
+            turn_urls: self.turn_urls.clone(),
+            secret: self.turn_secret.clone(),
+            ttl_secs: self.turn_ttl_secs,
+        }
+    }
+
     /// Where the RTMP ingest listens.
     pub fn rtmp_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.rtmp_port)
@@ -256,12 +277,6 @@ impl Config {
 
     /// The room mixer settings: the `mixer_config` file, else the defaults.
     pub fn mixer(&self) -> Result<MixerConfig, ConfigError> {
-        if self.media_tcp_port != 0 && self.media_tcp_port == self.rtmp_port {
-            return invalid("media_tcp_port and rtmp_port must differ (both are TCP)");
-        }
-        if !self.turn_urls.is_empty() && self.turn_secret.as_deref().unwrap_or("").is_empty() {
-            return invalid("turn_urls need turn_secret (coturn's static-auth-secret)");
-        }
         match &self.mixer_config {
             None => Ok(MixerConfig::default()),
             Some(path) => MixerConfig::load(path)
@@ -310,6 +325,19 @@ pub struct ConfigArgs {
     /// RTMP ingest TCP port [default: 1935].
     #[arg(long, env = "HUDDLE_RTMP_PORT")]
     pub rtmp_port: Option<u16>,
+    /// ICE-TCP media port, for browsers whose UDP is blocked [default: 40000].
+    #[arg(long, env = "HUDDLE_MEDIA_TCP_PORT")]
+    pub media_tcp_port: Option<u16>,
+    /// Comma-separated TURN URLs handed to the web apps with generated credentials
+    /// [default: none].
+    #[arg(long, env = "HUDDLE_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Option<Vec<String>>,
+    /// coturn static-auth-secret for TURN REST credentials [default: none].
+    #[arg(long, env = "HUDDLE_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// Lifetime of generated TURN credentials in seconds [default: 86400].
+    #[arg(long, env = "HUDDLE_TURN_TTL_SECS")]
+    pub turn_ttl_secs: Option<u64>,
     /// Comma-separated IPs announced in ICE candidates [default: auto-detect].
     #[arg(
         long,
@@ -407,6 +435,12 @@ impl ConfigArgs {
         set(&mut c.https_port, &self.https_port);
         set(&mut c.media_port, &self.media_port);
         set(&mut c.rtmp_port, &self.rtmp_port);
+        set(&mut c.media_tcp_port, &self.media_tcp_port);
+        set(&mut c.turn_urls, &self.turn_urls);
+        if self.turn_secret.is_some() {
+            c.turn_secret = self.turn_secret.clone();
+        }
+        set(&mut c.turn_ttl_secs, &self.turn_ttl_secs);
         set(&mut c.announce_ips, &self.announce_ips);
         set(&mut c.grace_period_secs, &self.grace_period_secs);
         set(&mut c.max_participants, &self.max_participants);
@@ -429,21 +463,6 @@ impl ConfigArgs {
         if self.acme_directory_ca.is_some() {
             c.acme_directory_ca = self.acme_directory_ca.clone();
         }
-    /// Where the media plane's ICE-TCP listener binds.
-    pub fn media_tcp_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.bind, self.media_tcp_port)
-    }
-
-    /// What `/api/ice-servers` hands out.
-    pub fn ice_settings(&self) -> crate::turn::IceSettings {
-        crate::turn::IceSettings {
-            static_servers: self.ice_servers.clone(),
-            turn_urls: self.turn_urls.clone(),
-            secret: self.turn_secret.clone(),
-            ttl_secs: self.turn_ttl_secs,
-        }
-    }
-
         set(&mut c.ping_interval_secs, &self.ping_interval_secs);
         set(&mut c.max_missed_pongs, &self.max_missed_pongs);
         set(&mut c.record_template, &self.record_template);
@@ -499,19 +518,6 @@ mod tests {
     #[test]
     fn defaults_match_the_docs() {
         let c = Config::default();
-    /// ICE-TCP media port, for browsers whose UDP is blocked [default: 40000].
-    #[arg(long, env = "HUDDLE_MEDIA_TCP_PORT")]
-    pub media_tcp_port: Option<u16>,
-    /// Comma-separated TURN URLs handed to the web apps with generated credentials
-    /// [default: none].
-    #[arg(long, env = "HUDDLE_TURN_URLS", value_delimiter = ',')]
-    pub turn_urls: Option<Vec<String>>,
-    /// coturn static-auth-secret for TURN REST credentials [default: none].
-    #[arg(long, env = "HUDDLE_TURN_SECRET", hide_env_values = true)]
-    pub turn_secret: Option<String>,
-    /// Lifetime of generated TURN credentials in seconds [default: 86400].
-    #[arg(long, env = "HUDDLE_TURN_TTL_SECS")]
-    pub turn_ttl_secs: Option<u64>,
         assert_eq!(c.http_addr().to_string(), "0.0.0.0:8080");
         assert_eq!(c.https_addr().to_string(), "0.0.0.0:8443");
         assert_eq!(c.media_addr().to_string(), "0.0.0.0:40000");
@@ -631,9 +637,3 @@ mod tests {
         assert!(cli.is_err());
     }
 }
-        set(&mut c.media_tcp_port, &self.media_tcp_port);
-        set(&mut c.turn_urls, &self.turn_urls);
-        if self.turn_secret.is_some() {
-            c.turn_secret = self.turn_secret.clone();
-        }
-        set(&mut c.turn_ttl_secs, &self.turn_ttl_secs);

@@ -43,8 +43,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::admin::routes())
         .merge(crate::records_http::routes())
-        .fallback_service(static_files)
         .merge(crate::turn::routes())
+        .fallback_service(static_files)
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             websocket_on_any_path,

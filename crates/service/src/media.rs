@@ -15,16 +15,16 @@ pub trait MediaPlane: Send + Sync + 'static {
     fn send(&self, command: MediaCommand);
     /// The bound UDP address.
     fn local_addr(&self) -> SocketAddr;
+    /// The bound ICE-TCP address, if the plane takes ICE over TCP.
+    fn tcp_addr(&self) -> Option<SocketAddr> {
+        None
+    }
     /// Live WebRTC peers (publishers + players).
     fn peers(&self) -> u64;
     /// Counters for `/metrics`; a media plane without them reports its peers only.
     fn stats(&self) -> huddle_sfu::MediaStats {
         huddle_sfu::MediaStats {
             peers: self.peers(),
-    /// The bound ICE-TCP address, if the plane takes ICE over TCP.
-    fn tcp_addr(&self) -> Option<SocketAddr> {
-        None
-    }
             ..Default::default()
         }
     }

@@ -88,6 +88,11 @@ impl Server {
         &self.announce
     }
 
+    /// The bound ICE-TCP media address, if the media plane takes ICE over TCP.
+    pub fn media_tcp_addr(&self) -> Option<SocketAddr> {
+        self.media.tcp_addr()
+    }
+
     /// The line `huddle` prints when it is ready.
     pub fn ready_line(&self) -> String {
         let mut line = format!(
@@ -113,11 +118,6 @@ impl Server {
         }
         self.rtmp_task.abort();
         let _ = self.rtmp_task.await;
-    /// The bound ICE-TCP media address, if the media plane takes ICE over TCP.
-    pub fn media_tcp_addr(&self) -> Option<SocketAddr> {
-        self.media.tcp_addr()
-    }
-
         let _ = self.actor.send(ActorMsg::Shutdown).await;
         let _ = self.actor_task.await;
         let media = self.media.clone();
@@ -159,6 +159,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         bind: config.media_addr(),
         announce: announce.clone(),
         records_dir: config.records_dir.clone(),
+        tcp_bind: Some(config.media_tcp_addr()),
     };
     let media = media(settings, events_tx).map_err(|source| StartError::Bind {
         what: "media",
@@ -188,7 +189,6 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         next_session: AtomicU64::new(1),
         connections: AtomicUsize::new(0),
         metrics,
-        tcp_bind: Some(config.media_tcp_addr()),
         auth: config
             .auth_secret
             .as_deref()
