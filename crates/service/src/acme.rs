@@ -189,7 +189,10 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, ConfigError> {
         let argv = std::iter::once("huddle").chain(args.iter().copied());
-        Cli::try_parse_from(argv).expect("flags parse").config.load()
+        Cli::try_parse_from(argv)
+            .expect("flags parse")
+            .config
+            .load()
     }
 
     fn from_toml(text: &str) -> Config {
@@ -200,31 +203,57 @@ mod tests {
     fn domains_from_flags_lists_and_the_file() {
         let c = parse(&["--acme-domain", "a.example", "--acme-domain", "b.example"]).unwrap();
         assert_eq!(c.acme_domain, ["a.example", "b.example"]);
-        let c = parse(&["--acme-domain", "a.example,b.example", "--acme-email", "o@a.example"])
-            .unwrap();
+        let c = parse(&[
+            "--acme-domain",
+            "a.example,b.example",
+            "--acme-email",
+            "o@a.example",
+        ])
+        .unwrap();
         assert_eq!(c.acme_domain, ["a.example", "b.example"]);
         assert_eq!(c.acme_email.as_deref(), Some("o@a.example"));
         assert_eq!(c.acme_directory, LETS_ENCRYPT_DIRECTORY);
         assert_eq!(c.acme_cache, Path::new("./acme"));
-        assert_eq!(from_toml("acme_domain = \"a.example\"").acme_domain, ["a.example"]);
+        assert_eq!(
+            from_toml("acme_domain = \"a.example\"").acme_domain,
+            ["a.example"]
+        );
         let c = from_toml("acme_domain = [\"a.example\", \"b.example\"]\nacme_cache = \"/x\"");
         assert_eq!(c.acme_domain, ["a.example", "b.example"]);
         assert_eq!(c.acme_cache, Path::new("/x"));
-        assert!(Config::default().acme_domain.is_empty(), "no ACME unless asked");
+        assert!(
+            Config::default().acme_domain.is_empty(),
+            "no ACME unless asked"
+        );
     }
 
     #[test]
     fn bad_acme_settings_are_refused() {
         for args in [
-            &["--acme-domain", "a.example", "--tls-cert", "c", "--tls-key", "k"][..],
+            &[
+                "--acme-domain",
+                "a.example",
+                "--tls-cert",
+                "c",
+                "--tls-key",
+                "k",
+            ][..],
             &["--acme-domain", "has space.example"],
             &["--acme-domain", "a..example"],
             &["--acme-domain", "203.0.113.7"],
             &["--acme-domain", "under_score.example"],
             &["--acme-domain", "a.example", "--acme-email", "nobody"],
-            &["--acme-domain", "a.example", "--acme-directory", "http://ca.example/dir"],
+            &[
+                "--acme-domain",
+                "a.example",
+                "--acme-directory",
+                "http://ca.example/dir",
+            ],
         ] {
-            assert!(matches!(parse(args), Err(ConfigError::Invalid(_))), "{args:?}");
+            assert!(
+                matches!(parse(args), Err(ConfigError::Invalid(_))),
+                "{args:?}"
+            );
         }
         // Without a domain the other ACME keys are inert.
         parse(&["--acme-email", "nobody"]).unwrap();
