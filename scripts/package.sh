@@ -2,6 +2,7 @@
 # Build the Debian package of Huddle: target/debian/huddle_<version>_<arch>.deb
 #
 #   bash scripts/package.sh            # builds web/ (scripts/build-web.sh), the release binary, the .deb
+#   HUDDLE_DEB_FAST=1 bash scripts/package.sh   # faster, larger (lighter xz compression)
 #
 # Installs cargo-deb from crates.io on first use (`cargo install cargo-deb --locked`). The package
 # layout (binary, systemd unit, /etc/huddle/huddle.toml, /var/lib/huddle, /usr/share/huddle/web)
@@ -23,8 +24,10 @@ bash scripts/build-web.sh >&2
 [[ -f web/vendor/flashphoner-room-api-webrtc-only.js ]] || { log "web/ is not built"; exit 1; }
 
 log "cargo deb -p huddle"
-# cargo deb builds the release binary (stripped in the package) and prints the .deb's path.
-deb="$(cargo deb -p huddle | tail -n 1)"
+# cargo deb builds the release binary and prints the .deb's path. --strip: the release profile
+# keeps line tables for profiling (170 MB); the package ships the stripped binary. HUDDLE_DEB_FAST=1
+# (scripts/test-package.sh) trades a larger file for a much shorter xz compression.
+deb="$(cargo deb -p huddle --strip ${HUDDLE_DEB_FAST:+--fast} | tail -n 1)"
 [[ -f "$deb" ]] || { log "no .deb produced"; exit 1; }
 log "built $deb ($(du -h "$deb" | cut -f1))"
 echo "$deb"

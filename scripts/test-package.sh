@@ -40,15 +40,15 @@ cleanup() {
   fi
   if dpkg-query -W huddle >/dev/null 2>&1; then dpkg --purge huddle >/dev/null; fi
   if [[ "$USER_EXISTED" == 0 ]] && getent passwd huddle >/dev/null; then
-    deluser --quiet --system huddle >/dev/null
-    getent group huddle >/dev/null && delgroup --quiet --system huddle >/dev/null
+    deluser --quiet --system huddle >/dev/null 2>&1
+    getent group huddle >/dev/null && delgroup --quiet --system huddle >/dev/null 2>&1
   fi
   [[ "$STATE_EXISTED" == 0 ]] && rm -rf /var/lib/huddle
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-DEB="$(bash scripts/package.sh | tail -n 1)"
+DEB="$(HUDDLE_DEB_FAST=1 bash scripts/package.sh | tail -n 1)"
 [[ -f "$DEB" ]] || fail "scripts/package.sh gave no .deb"
 log "package: $DEB ($(du -h "$DEB" | cut -f1))"
 dpkg-deb --info "$DEB" | sed -n 's/^ *\(Depends\|Installed-Size\):/  &/p' >&2
@@ -106,7 +106,9 @@ WORKDIR="$(sed -n 's/^WorkingDirectory=//p' "$UNIT")"
 read -r -a CMD <<<"$EXEC"
 CMD+=(--bind 127.0.0.1 --announce-ips 127.0.0.1 --http-port 0 --https-port 0 --media-port 0 --media-tcp-port 0 --rtmp-port 0)
 log "as huddle in $WORKDIR: ${CMD[*]}"
-(cd "$WORKDIR" && exec runuser -u huddle -- "${CMD[@]}") >"$WORK/out" 2>"$WORK/err" &
+# setpriv execs the server itself (runuser would stay as its parent and exit 143 on SIGTERM).
+(cd "$WORKDIR" && exec setpriv --reuid huddle --regid huddle --init-groups -- "${CMD[@]}") \
+  >"$WORK/out" 2>"$WORK/err" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   grep -q '^huddle ready' "$WORK/out" 2>/dev/null && break
