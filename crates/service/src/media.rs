@@ -56,6 +56,8 @@ pub struct MediaSettings {
     /// Resolved announce IPs (never empty).
     pub announce: Vec<IpAddr>,
     pub records_dir: PathBuf,
+    /// TCP address of the ICE-TCP listener; `None`: no ICE over TCP.
+    pub tcp_bind: Option<SocketAddr>,
 }
 
 /// Starts a media plane that reports to `events`.
@@ -68,11 +70,11 @@ pub type MediaStarter = Box<
 pub fn sfu_starter() -> MediaStarter {
     Box::new(|settings, events| {
         let config = huddle_sfu::SfuConfig {
-    /// TCP address of the ICE-TCP listener; `None`: no ICE over TCP.
-    pub tcp_bind: Option<SocketAddr>,
             bind: settings.bind,
             announce: settings.announce,
             records_dir: settings.records_dir,
+            tcp_bind: settings.tcp_bind,
+            tcp_limits: huddle_sfu::TcpLimits::default(),
         };
         let handle = huddle_sfu::start(config, events)?;
         Ok(Arc::new(handle) as Arc<dyn MediaPlane>)
@@ -85,9 +87,11 @@ impl MediaPlane for huddle_sfu::MediaHandle {
     }
 
     fn local_addr(&self) -> SocketAddr {
-            tcp_bind: settings.tcp_bind,
-            tcp_limits: huddle_sfu::TcpLimits::default(),
         huddle_sfu::MediaHandle::local_addr(self)
+    }
+
+    fn tcp_addr(&self) -> Option<SocketAddr> {
+        huddle_sfu::MediaHandle::tcp_addr(self)
     }
 
     fn peers(&self) -> u64 {
@@ -114,10 +118,6 @@ impl MediaPlane for huddle_sfu::MediaHandle {
         let (done, settled) = oneshot::channel();
         self.settle(move || {
             let _ = done.send(());
-    fn tcp_addr(&self) -> Option<SocketAddr> {
-        huddle_sfu::MediaHandle::tcp_addr(self)
-    }
-
         });
         settled
     }
