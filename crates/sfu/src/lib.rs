@@ -15,12 +15,16 @@
 //! (publishers without an Rtc, fed frames by the RTMP edge), `sfu` (the
 //! sans-IO core), `driver` (socket thread, readiness loop), `tcp` + `framing` (ICE-TCP
 //! connections, RFC 4571), `udp_first` (keeps peers that can use UDP off TCP), `record`
-//! (recorder thread), `stats` (atomics).
+//! (recorder thread), `stats` (atomics), `bandwidth` (per-player estimate, video paused when
+//! the link is too slow), `keyframes` (keyframe requests coalesced per publisher), `quality`
+//! (per-peer stats from str0m), `early_nomination` (DTLS need not wait for the browser's
+//! nomination).
 
 mod bandwidth;
 mod candidates;
 mod codecs;
 mod driver;
+mod early_nomination;
 mod forward;
 mod framing;
 mod ingest;

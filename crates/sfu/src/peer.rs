@@ -106,10 +106,13 @@ pub struct Peer {
     pub quality: QualityMeter,
     /// str0m panicked on this peer: its Rtc is not touched again (the peer is failed).
     pub panicked: bool,
+    /// Our ICE password in this peer's answer (the key of the checks it sends us).
+    pub local_ice_pwd: String,
 }
 
 impl Peer {
-    pub fn new(id: PeerId, rtc: Rtc, role: Role, now: Instant) -> Peer {
+    pub fn new(id: PeerId, mut rtc: Rtc, role: Role, now: Instant) -> Peer {
+        let local_ice_pwd = rtc.direct_api().local_ice_credentials().pass;
         Peer {
             id,
             rtc,
@@ -124,6 +127,7 @@ impl Peer {
             ice_connected: false,
             quality: QualityMeter::default(),
             panicked: false,
+            local_ice_pwd,
         }
     }
 

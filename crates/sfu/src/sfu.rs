@@ -16,6 +16,7 @@ use str0m::{Event, IceConnectionState, Input, Output};
 
 use crate::bandwidth::VideoChange;
 use crate::codecs::{self, SourceCodecs};
+use crate::early_nomination;
 use crate::forward::{self, Frame, Graph, Written};
 use crate::ingest::{self, Ingest, IngestFrame};
 use crate::keyframes::KEYFRAME_INTERVAL;
@@ -543,6 +544,23 @@ impl Sfu {
         if now > peer.now {
             peer.now = now;
         }
+        // Until ICE is up, the browser's first valid check counts as its nomination, so DTLS
+        // need not wait for the real one (about a second): see early_nomination.rs.
+        let nominating = (proto == Protocol::Udp && !peer.ice_connected)
+            .then(|| early_nomination::nominate_early(data, &peer.local_ice_pwd))
+            .flatten();
+        let input = match nominating.as_deref().map(DatagramRecv::try_from) {
+            Some(Ok(contents)) => Input::Receive(
+                now,
+                Receive {
+                    proto,
+                    source,
+                    destination,
+                    contents,
+                },
+            ),
+            _ => input,
+        };
         if let Err(e) = peer.input(input) {
             // One bad datagram must not kill a call: count it, keep going.
             tracing::debug!("{id}: input rejected: {e}");
