@@ -14,18 +14,23 @@
 mod acme;
 mod actor;
 mod admin;
+mod admission;
 pub mod auth;
 pub mod config;
+mod conn_limit;
 mod http;
 pub mod media;
 mod metrics;
 mod net;
+mod outbound;
 mod ratelimit;
 mod recording;
+mod records_access;
 mod records_http;
 pub mod rtmp_edge;
 mod server;
 mod session;
+mod supervise;
 pub mod turn;
 mod tls;
 

@@ -13,6 +13,12 @@ use tokio::sync::oneshot;
 pub trait MediaPlane: Send + Sync + 'static {
     /// Queue a command; never blocks.
     fn send(&self, command: MediaCommand);
+    /// Queue a command, or say the plane is too busy to take it (then the room core fails
+    /// the stream with the reason). A plane without back-pressure takes everything.
+    fn try_send(&self, command: MediaCommand) -> Result<(), Busy> {
+        self.send(command);
+        Ok(())
+    }
     /// The bound UDP address.
     fn local_addr(&self) -> SocketAddr;
     /// The bound ICE-TCP address, if the plane takes ICE over TCP.
@@ -48,6 +54,12 @@ pub trait MediaPlane: Send + Sync + 'static {
         settled
     }
 }
+
+/// The media plane refused a command (its queue is full); shown to the client as the reason
+/// its stream FAILED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("server busy")]
+pub struct Busy;
 
 /// Where and how the media plane runs.
 #[derive(Clone, Debug)]
