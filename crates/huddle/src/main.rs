@@ -49,10 +49,24 @@ async fn main() -> ExitCode {
         let _ = writeln!(out, "{}", server.ready_line());
         let _ = out.flush();
     }
-    wait_for_stop_signal().await;
+    tokio::select! {
+        () = wait_for_stop_signal() => {}
+        reason = server.failed() => {
+            // Half-dead is worse than dead: exit non-zero so that the service manager
+            // restarts the server (recordings still get closed by the shutdown).
+            eprintln!("huddle: {reason}; exiting");
+            let _ = tokio::time::timeout(STOP_AFTER_FAILURE, server.shutdown()).await;
+            return ExitCode::from(EXIT_SOFTWARE);
+        }
+    }
     server.shutdown().await;
     ExitCode::SUCCESS
 }
+
+/// `EX_SOFTWARE` of sysexits.h: an internal error.
+const EXIT_SOFTWARE: u8 = 70;
+/// How long the shutdown after a fatal error may take.
+const STOP_AFTER_FAILURE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SIGTERM or ctrl-c.
 async fn wait_for_stop_signal() {

@@ -15,8 +15,7 @@ use tracing::{debug, info, warn};
 use crate::media::MediaPlane;
 use crate::recording::Recordings;
 
-/// Messages to a session's writer.
-pub(crate) type Outbound = mpsc::Sender<ServerMessage>;
+pub(crate) use crate::outbound::Outbound;
 
 /// What the sessions and the HTTP API ask of the actor.
 pub(crate) enum ActorMsg {
@@ -46,10 +45,6 @@ pub(crate) enum ActorMsg {
     Shutdown,
 }
 
-/// How many messages may wait for one session's socket; a session that falls this far
-/// behind is disconnected.
-pub(crate) const OUTBOUND_CAPACITY: usize = 4096;
-
 pub(crate) fn now() -> Now {
     let unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -64,6 +59,9 @@ pub(crate) fn now() -> Now {
 pub(crate) struct RoomActor {
     hub: Hub,
     sessions: HashMap<SessionId, Outbound>,
+    /// Sessions dropped for not reading their messages; the hub hears of it after the
+    /// current outputs are routed.
+    overflowed: Vec<SessionId>,
     media: Arc<dyn MediaPlane>,
     recordings: Recordings,
     metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -80,6 +78,7 @@ impl RoomActor {
         Self {
             hub,
             sessions: HashMap::new(),
+            overflowed: Vec::new(),
             media,
             recordings,
             metrics: None,
@@ -177,39 +176,69 @@ impl RoomActor {
     }
 
     fn drain(&mut self) {
-        while let Some(output) = self.hub.poll_output() {
-            match output {
-                Output::Send { session, message } => self.deliver(session, message),
-                Output::Media(command) => {
-                    log_media_command(&command);
-                    if let (
-                        Some(m),
-                        MediaCommand::Publish {
-                            record: Some(_), ..
-                        },
-                    ) = (&self.metrics, &command)
-                    {
-                        m.recordings_started.inc();
+        loop {
+            while let Some(output) = self.hub.poll_output() {
+                self.route(output);
+            }
+            if self.overflowed.is_empty() {
+                return;
+            }
+            // A session too slow to read is gone for the room, as if its socket dropped: its
+            // participant goes away (chat to it fails, its login can rejoin) instead of
+            // silently eating messages.
+            for session in std::mem::take(&mut self.overflowed) {
+                self.hub.handle_input(now(), Input::Disconnect { session });
+            }
+        }
+    }
+
+    fn route(&mut self, output: Output) {
+        match output {
+            Output::Send { session, message } => self.deliver(session, message),
+            Output::Media(command) => {
+                log_media_command(&command);
+                let recorded = matches!(
+                    &command,
+                    MediaCommand::Publish {
+                        record: Some(_),
+                        ..
+                    } | MediaCommand::Ingest {
+                        record: Some(_),
+                        ..
                     }
-                    self.media.send(command);
+                );
+                if let (Some(m), true) = (&self.metrics, recorded) {
+                    m.recordings_started.inc();
                 }
-                Output::Recording {
-                    room,
-                    room_started_unix_ms,
-                    stream,
-                } => {
-                    self.recordings
-                        .stream_recording(&room, room_started_unix_ms, &stream);
+                let peer = command_peer(&command);
+                if let Err(busy) = self.media.try_send(command) {
+                    // The media plane refuses new work: the stream fails with the
+                    // reason instead of waiting for a timeout.
+                    warn!(%peer, reason = %busy, "media plane refused a command");
+                    if let Some(m) = &self.metrics {
+                        m.media_busy.inc();
+                    }
+                    let reason = busy.to_string();
+                    self.hub
+                        .handle_input(now(), Input::Media(MediaEvent::Failed { peer, reason }));
                 }
-                Output::RoomFinalized(room) => {
-                    log_room_finalized(&room);
-                    // The room's Close commands went out before this output: once the media
-                    // plane has applied them, its files are complete.
-                    let settled = self.media.settled();
-                    self.recordings.room_finalized(&room, async move {
-                        let _ = settled.await;
-                    });
-                }
+            }
+            Output::Recording {
+                room,
+                room_started_unix_ms,
+                stream,
+            } => {
+                self.recordings
+                    .stream_recording(&room, room_started_unix_ms, &stream);
+            }
+            Output::RoomFinalized(room) => {
+                log_room_finalized(&room);
+                // The room's Close commands went out before this output: once the media
+                // plane has applied them, its files are complete.
+                let settled = self.media.settled();
+                self.recordings.room_finalized(&room, async move {
+                    let _ = settled.await;
+                });
             }
         }
     }
@@ -219,17 +248,31 @@ impl RoomActor {
             debug!(%session, "message for a closed session dropped");
             return;
         };
-        match outbound.try_send(message) {
+        match outbound.push(message) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(crate::outbound::Refused::Full) => {
                 // Dropping the sender ends the session's writer, which closes the socket.
                 warn!(%session, "session is too slow to read its messages; disconnecting it");
+                if let Some(m) = &self.metrics {
+                    m.slow_sessions_dropped.inc();
+                }
                 self.sessions.remove(&session);
+                self.overflowed.push(session);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(crate::outbound::Refused::Closed) => {
                 self.sessions.remove(&session);
             }
         }
+    }
+}
+
+/// The peer a media command is about.
+fn command_peer(command: &MediaCommand) -> huddle_room::PeerId {
+    match command {
+        MediaCommand::Publish { peer, .. }
+        | MediaCommand::Ingest { peer, .. }
+        | MediaCommand::Play { peer, .. }
+        | MediaCommand::Close { peer } => *peer,
     }
 }
 

@@ -58,7 +58,7 @@ fn denied(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -208,7 +208,10 @@ async fn records(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     }
     let dir = shared.config.records_dir.clone();
     let list = tokio::task::spawn_blocking(move || {
-        let records = huddle_record::list_recordings(&dir).unwrap_or_default();
+        let records = huddle_record::list_recordings(&dir).map_err(|e| {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot list recordings");
+            e
+        })?;
         let jobs = |ext: &str| -> Vec<String> {
             std::fs::read_dir(dir.join(".jobs"))
                 .map(|entries| {
@@ -223,11 +226,15 @@ async fn records(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
                 })
                 .unwrap_or_default()
         };
-        json!({"records": records, "pending_mixes": jobs("json"), "failed_mixes": jobs("failed")})
+        Ok::<_, std::io::Error>(
+            json!({"records": records, "pending_mixes": jobs("json"), "failed_mixes": jobs("failed")}),
+        )
     })
     .await;
     match list {
-        Ok(v) => Json(v).into_response(),
+        Ok(Ok(v)) => Json(v).into_response(),
+        // The folder cannot be read: an error, not an empty list.
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(_) => unavailable(),
     }
 }

@@ -42,6 +42,8 @@ impl Verifier {
     pub fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        // A token made for later (`nbf`, not before) is refused until then.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             key: DecodingKey::from_secret(secret.as_bytes()),
@@ -51,6 +53,16 @@ impl Verifier {
 
     /// The grants of `token` for `login`, or why it is refused (sent to the client).
     pub fn verify(&self, token: Option<&str>, login: Option<&str>) -> Result<Grants, String> {
+        let (sub, grants) = self.verify_any(token)?;
+        if Some(sub.as_str()) != login {
+            return Err("Access token is for another login".into());
+        }
+        Ok(grants)
+    }
+
+    /// The login and grants of a valid `token`, whoever it is for (HTTP requests have no
+    /// login of their own).
+    pub fn verify_any(&self, token: Option<&str>) -> Result<(String, Grants), String> {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or("Access token required")?;
@@ -58,22 +70,21 @@ impl Verifier {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
                 ErrorKind::ExpiredSignature => "Access token expired".to_string(),
+                ErrorKind::ImmatureSignature => "Access token is not valid yet".to_string(),
                 ErrorKind::InvalidSignature => "Access token signature is invalid".to_string(),
                 _ => format!("Access token is invalid: {e}"),
             }
         })?;
         let claims = data.claims;
-        if Some(claims.sub.as_str()) != login {
-            return Err("Access token is for another login".into());
-        }
         if claims.room.is_empty() {
             return Err("Access token names no room".into());
         }
-        Ok(Grants {
+        let grants = Grants {
             room: claims.room,
             publish: claims.publish,
             record: claims.record,
-        })
+        };
+        Ok((claims.sub, grants))
     }
 }
 
@@ -136,6 +147,31 @@ mod tests {
             Err("Access token required".into())
         );
         assert!(v.verify(Some("garbage"), Some("alice")).is_err());
+    }
+
+    #[test]
+    fn not_before_is_honoured() {
+        let v = Verifier::new("k");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let token = |nbf: u64| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(Algorithm::HS256),
+                &serde_json::json!({"sub":"a","exp": now + 600,"nbf": nbf,"room":"*"}),
+                &jsonwebtoken::EncodingKey::from_secret(b"k"),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            v.verify(Some(&token(now + 300)), Some("a")),
+            Err("Access token is not valid yet".into())
+        );
+        assert_eq!(
+            v.verify(Some(&token(now - 5)), Some("a")),
+            Ok(Grants::all())
+        );
     }
 
     #[test]

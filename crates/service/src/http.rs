@@ -87,8 +87,15 @@ async fn websocket_on_any_path(
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
+        // tungstenite's defaults (128 KiB read buffer) cost ~136 KB per idle socket;
+        // signaling frames are small, larger ones just take more reads.
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| crate::session::run(socket, shared, remote))
 }
+
+/// Bytes read from a WebSocket at a time (per connection, for its whole life).
+const WS_READ_BUFFER: usize = 4096;
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {

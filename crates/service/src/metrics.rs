@@ -37,6 +37,14 @@ pub(crate) struct Metrics {
     pub mixes_failed: IntCounter,
     /// Room closes and kicks through the admin API.
     pub admin_actions: IntCounter,
+    /// Sessions dropped because they did not read their messages (queue or write timeout).
+    pub slow_sessions_dropped: IntCounter,
+    /// Media commands the media plane refused as busy.
+    pub media_busy: IntCounter,
+    /// Publish/play requests refused by the pending-media or request-rate limits.
+    pub media_admission_refused: IntCounter,
+    /// TCP connections refused by the connection caps (HTTP/HTTPS and RTMP).
+    pub connections_refused: IntCounter,
 }
 
 impl Metrics {
@@ -146,6 +154,26 @@ impl Metrics {
                 r,
                 "huddle_admin_actions_total",
                 "Admin API room closes and kicks.",
+            ),
+            slow_sessions_dropped: counter(
+                r,
+                "huddle_slow_sessions_dropped_total",
+                "WebSockets dropped for not reading their messages.",
+            ),
+            media_busy: counter(
+                r,
+                "huddle_media_busy_total",
+                "Media commands refused by a busy media plane.",
+            ),
+            media_admission_refused: counter(
+                r,
+                "huddle_media_admission_refused_total",
+                "Publish/play requests refused by the pending-media or request-rate limits.",
+            ),
+            connections_refused: counter(
+                r,
+                "huddle_connections_refused_total",
+                "TCP connections refused by the connection caps.",
             ),
             registry,
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,18 +22,38 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/records/{*file}", get(download))
 }
 
-async fn list(shared: &Shared) -> Vec<RecordingEntry> {
+/// The recordings, or a 500 (logged) when the folder cannot be read: an I/O error is not an
+/// empty list.
+async fn list(shared: &Shared) -> Result<Vec<RecordingEntry>, Response> {
     let dir = shared.config.records_dir.clone();
-    tokio::task::spawn_blocking(move || list_recordings(&dir).unwrap_or_default())
-        .await
-        .unwrap_or_default()
+    let listed = tokio::task::spawn_blocking(move || {
+        list_recordings(&dir).map_err(|e| {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot list recordings");
+            e
+        })
+    })
+    .await;
+    match listed {
+        Ok(Ok(entries)) => Ok(entries),
+        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+        Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+    }
 }
 
-async fn list_json(State(shared): State<Arc<Shared>>) -> Json<Vec<RecordingEntry>> {
-    Json(list(&shared).await)
+async fn list_json(State(shared): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(refusal) = crate::records_access::refusal(&shared, &headers, &uri) {
+        return refusal;
+    }
+    match list(&shared).await {
+        Ok(entries) => Json(entries).into_response(),
+        Err(response) => response,
+    }
 }
 
 async fn download(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+    if let Some(refusal) = crate::records_access::refusal(&shared, req.headers(), req.uri()) {
+        return refusal;
+    }
     // Only the recordings themselves: no hidden entries (the pending-mix jobs live in `.jobs`).
     let path = req.uri().path().trim_start_matches("/records/").to_string();
     if path.split('/').any(|segment| {
@@ -54,14 +74,26 @@ async fn download(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     }
 }
 
-async fn list_page(State(shared): State<Arc<Shared>>) -> Html<String> {
-    let rows: String = list(&shared)
-        .await
+async fn list_page(State(shared): State<Arc<Shared>>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(refusal) = crate::records_access::refusal(&shared, &headers, &uri) {
+        return refusal;
+    }
+    let entries = match list(&shared).await {
+        Ok(entries) => entries,
+        Err(response) => return response,
+    };
+    // Links carry the page's token on (a browser sends no header with a link).
+    let token = uri
+        .query()
+        .and_then(|q| q.split('&').find(|p| p.starts_with("token=")))
+        .map(|p| format!("?{p}"))
+        .unwrap_or_default();
+    let rows: String = entries
         .iter()
         .map(|r| {
             let href = r.name.split('/').map(encode_segment).collect::<Vec<_>>().join("/");
             format!(
-                "<tr><td><a href=\"/records/{href}\" download>{}</a></td><td>{}</td><td><a href=\"/records/{href}\">play</a></td></tr>\n",
+                "<tr><td><a href=\"/records/{href}{token}\" download>{}</a></td><td>{}</td><td><a href=\"/records/{href}{token}\">play</a></td></tr>\n",
                 escape(&r.name),
                 human_size(r.size)
             )
@@ -77,6 +109,7 @@ async fn list_page(State(shared): State<Arc<Shared>>) -> Html<String> {
 <style>body{{font-family:system-ui,sans-serif;margin:1rem;max-width:60rem}}table{{border-collapse:collapse;width:100%}}td,th{{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;word-break:break-all}}</style></head>\
 <body><main><h1>Recordings</h1><p><a href=\"/\">Back to the apps</a></p>{body}</main></body></html>"
     ))
+    .into_response()
 }
 
 fn escape(s: &str) -> String {

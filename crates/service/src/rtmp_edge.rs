@@ -21,10 +21,9 @@ use std::time::{Duration, Instant};
 use huddle_room::{Command, Input, ServerMessage, SessionId, StreamRequest, StreamState};
 use huddle_rtmp::{CloseHandle, CloseReason, ConnId, IngestSink, Media, PublishRequest};
 use huddle_sfu::IngestFrame;
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::actor::{ActorMsg, OUTBOUND_CAPACITY};
+use crate::actor::ActorMsg;
 use crate::server::Shared;
 
 /// An audio-only publisher is published this long after its audio configuration when no
@@ -127,7 +126,7 @@ impl RtmpEdge {
 /// Reads the session's messages after the join: learns when the stream is live or ends; when
 /// the room ends it, or drops the session, the encoder's connection is closed.
 async fn watch_session(
-    mut rx: mpsc::Receiver<ServerMessage>,
+    mut rx: crate::outbound::Inbox,
     media_session_id: String,
     live: Arc<AtomicBool>,
     session: SessionId,
@@ -180,7 +179,7 @@ impl IngestSink for RtmpEdge {
             },
         };
         let session = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
-        let (outbound, mut rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let (outbound, mut rx) = crate::outbound::channel(self.shared.config.max_queued_bytes);
         if !self.to_actor(ActorMsg::Open { session, outbound }).await {
             return Err("server is shutting down".into());
         }
@@ -380,7 +379,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_room_ending_the_stream_closes_the_encoder() {
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = crate::outbound::channel(1 << 20);
         let live = Arc::new(AtomicBool::new(false));
         let close = CloseHandle::default();
         let watcher = tokio::spawn(watch_session(
@@ -390,12 +389,10 @@ mod tests {
             SessionId(1),
             close.clone(),
         ));
-        tx.send(status("rtmp-1", StreamState::Publishing, ""))
-            .await
+        tx.push(status("rtmp-1", StreamState::Publishing, ""))
             .unwrap();
         // Another stream's end is not this one's.
-        tx.send(status("other", StreamState::Unpublished, ""))
-            .await
+        tx.push(status("other", StreamState::Unpublished, ""))
             .unwrap();
         for _ in 0..100 {
             if live.load(Ordering::Relaxed) {
@@ -405,8 +402,7 @@ mod tests {
         }
         assert!(live.load(Ordering::Relaxed));
         assert!(!close.is_closed());
-        tx.send(status("rtmp-1", StreamState::Failed, "media failed"))
-            .await
+        tx.push(status("rtmp-1", StreamState::Failed, "media failed"))
             .unwrap();
         for _ in 0..100 {
             if close.is_closed() {
@@ -425,7 +421,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_session_closes_the_encoder() {
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = crate::outbound::channel(1 << 20);
         let close = CloseHandle::default();
         let watcher = tokio::spawn(watch_session(
             rx,

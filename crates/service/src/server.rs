@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Access-token checks; `None` when `auth_secret` is not set.
     pub auth: Option<crate::auth::Verifier>,
+    /// Server-wide limits on publish/play requests.
+    pub admission: crate::admission::Admission,
 }
 
 /// A running server. Drop does not stop it: call [`Server::shutdown`].
@@ -49,6 +51,8 @@ pub struct Server {
     listeners: Vec<JoinHandle<()>>,
     actor: mpsc::Sender<ActorMsg>,
     actor_task: JoinHandle<()>,
+    /// Reports the death of the room actor.
+    fatal: crate::supervise::Fatal,
     media: Arc<dyn MediaPlane>,
     /// The HTTPS listener's TLS settings (certificate resolver included).
     tls: axum_server::tls_rustls::RustlsConfig,
@@ -62,6 +66,12 @@ impl Server {
     /// (TURN over TLS) can share it.
     pub fn tls_server_config(&self) -> Arc<rustls::ServerConfig> {
         self.tls.get_inner()
+    }
+
+    /// Resolves, with the reason, if the server can no longer work (its room actor
+    /// panicked): the process should then exit non-zero so that it is restarted.
+    pub async fn failed(&self) -> String {
+        self.fatal.clone().wait().await
     }
 
     /// The bound HTTP address (the real port when the config asked for 0).
@@ -168,13 +178,15 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     })?;
     let media_addr = media.local_addr();
 
+    let fd_limit = crate::conn_limit::raise_descriptor_limit();
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_INBOX);
     let hub = Hub::new(config.room_config());
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let recordings =
         Recordings::new(config.records_dir.clone(), config.mixer()?).with_metrics(metrics.clone());
     recordings.resume_pending();
-    let actor_task = tokio::spawn(
+    let (actor_task, fatal) = crate::supervise::spawn_vital(
+        "room actor",
         RoomActor::new(hub, media.clone(), recordings)
             .with_metrics(metrics.clone())
             .run(actor_rx, events_rx),
@@ -193,6 +205,15 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             .auth_secret
             .as_deref()
             .map(crate::auth::Verifier::new),
+        admission: crate::admission::Admission::new(
+            crate::admission::Limits {
+                max_pending: config.max_pending_media,
+                max_pending_per_ip: config.max_pending_media_per_ip,
+                per_sec: config.media_requests_per_sec,
+                per_sec_per_ip: config.media_requests_per_sec_per_ip,
+            },
+            std::time::Instant::now(),
+        ),
     });
     rtmp_listener
         .set_nonblocking(true)
@@ -204,16 +225,40 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             error!(error = %e, "rtmp listener failed");
         }
     });
+    let conn_limits = crate::conn_limit::ConnLimits::new(
+        config.max_connections,
+        config.max_connections_per_ip,
+        fd_limit,
+        shared.metrics.connections_refused.clone(),
+    );
     let app = http::router(shared);
 
     let http_handle = Handle::new();
     let https_handle = Handle::new();
-    let http_server = axum_server::from_tcp(http_listener)
+    let caps = crate::conn_limit::CappedAcceptor::new(conn_limits);
+    let header_timeout = config.http_header_timeout();
+    let mut http_server = axum_server::from_tcp(http_listener)
         .map_err(StartError::Io)?
+        .acceptor(caps.clone())
+        .first_request_timeout(header_timeout)
         .handle(http_handle.clone());
-    let https_server = axum_server::from_tcp_rustls(https_listener, tls.clone())
+    http_server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_timeout);
+    let mut https_server = axum_server::from_tcp(https_listener)
         .map_err(StartError::Io)?
+        .acceptor(
+            axum_server::tls_rustls::RustlsAcceptor::new(tls.clone())
+                .handshake_timeout(header_timeout)
+                .acceptor(caps),
+        )
+        .first_request_timeout(header_timeout)
         .handle(https_handle.clone());
+    https_server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_timeout);
     let make = app.into_make_service_with_connect_info::<SocketAddr>();
     let make_tls = make.clone();
     let listeners = vec![
@@ -241,6 +286,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         listeners,
         actor: actor_tx,
         actor_task,
+        fatal,
         media,
         tls,
         _acme: acme,

@@ -1,5 +1,6 @@
 //! One WebSocket connection: frames in -> protocol -> room actor; the session's messages out.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,11 +9,10 @@ use std::time::Duration;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use huddle_protocol::{ClientMessage, ConnectionRequest, ErrorReply, ProtocolError};
 use huddle_room::{Input, ServerMessage, SessionId, StreamState, StreamStatus};
-use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-use crate::actor::{ActorMsg, OUTBOUND_CAPACITY};
+use crate::actor::ActorMsg;
 use crate::server::Shared;
 
 /// Frames that fail to parse before the socket is closed.
@@ -31,6 +31,10 @@ enum End {
     AuthFailed,
     TooManyRequests,
     DroppedByServer,
+    /// One write to the socket took longer than `send_timeout_secs`.
+    SendTimeout,
+    /// The `connection` message broke a limit: refused like a bad token.
+    BadConnection,
     ServerShutdown,
 }
 
@@ -44,6 +48,8 @@ impl std::fmt::Display for End {
             End::AuthFailed => f.write_str("access token refused"),
             End::TooManyRequests => f.write_str("too many requests"),
             End::DroppedByServer => f.write_str("too slow to read its messages"),
+            End::SendTimeout => f.write_str("a write timed out"),
+            End::BadConnection => f.write_str("connection message refused"),
             End::ServerShutdown => f.write_str("server shutdown"),
         }
     }
@@ -57,13 +63,16 @@ struct Session {
     auth_token: String,
     bad_frames: u32,
     rate: crate::ratelimit::RateLimit,
-    /// Why the access token was refused.
+    /// Why the access token (or the `connection` message) was refused.
     refusal: Option<String>,
+    remote: SocketAddr,
+    /// Publish/play requests admitted and not yet settled (by mediaSessionId).
+    pending_media: HashSet<String>,
 }
 
 pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: SocketAddr) {
     let id = SessionId(shared.next_session.fetch_add(1, Ordering::Relaxed));
-    let (outbound, mut messages) = mpsc::channel(OUTBOUND_CAPACITY);
+    let (outbound, mut messages) = crate::outbound::channel(shared.config.max_queued_bytes);
     if shared
         .actor
         .send(ActorMsg::Open {
@@ -90,7 +99,10 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
             std::time::Instant::now(),
         ),
         refusal: None,
+        remote,
+        pending_media: HashSet::new(),
     };
+    let send_timeout = shared.config.send_timeout();
     let period = shared.config.ping_interval();
     let mut ping = interval_at(Instant::now() + period, period);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -109,14 +121,18 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
                         break end;
                     }
                 }
-                // Binary frames and WebSocket pings/pongs: alive, nothing to do.
-                Some(Ok(_)) => unanswered = 0,
+                // Binary frames and WebSocket pings/pongs prove nothing: only a complete
+                // text message (the SDK answers our `ping` with one) does. A client that
+                // starts a fragmented message and never ends it, pinging meanwhile, cannot
+                // send one, so it is closed after `max_missed_pongs` pings (finding 7).
+                Some(Ok(_)) => {}
             },
             message = messages.recv() => {
                 let Some(message) = message else { break End::DroppedByServer };
+                session.settle_media(&message);
                 let text = session.encode(&message);
-                if let Err(e) = socket.send(Message::Text(text.into())).await {
-                    break End::SocketError(e.to_string());
+                if let Err(end) = send(&mut socket, text, send_timeout).await {
+                    break end;
                 }
             }
             _ = ping.tick() => {
@@ -124,8 +140,8 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
                     break End::MissedPongs;
                 }
                 unanswered += 1;
-                if let Err(e) = socket.send(Message::Text(huddle_protocol::encode_ping().into())).await {
-                    break End::SocketError(e.to_string());
+                if let Err(end) = send(&mut socket, huddle_protocol::encode_ping(), send_timeout).await {
+                    break end;
                 }
             }
             () = stopping(&mut shutdown) => break End::ServerShutdown,
@@ -133,12 +149,16 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
     };
 
     info!(session = %id, reason = %end, "socket closed");
+    if matches!(end, End::SendTimeout) {
+        shared.metrics.slow_sessions_dropped.inc();
+    }
+    session.release_all_media();
     let _ = shared
         .actor
         .send(ActorMsg::Input(Input::Disconnect { session: id }))
         .await;
     shared.connections.fetch_sub(1, Ordering::Relaxed);
-    if let End::AuthFailed = end {
+    if let End::AuthFailed | End::BadConnection = end {
         let info = session.refusal.take().unwrap_or_default();
         let fail = serde_json::json!({"message": "fail", "data": [{
             "apiMethod": "ConnectionStatusEvent", "status": "FAILED", "info": info}]});
@@ -151,7 +171,11 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
         return;
     }
     let close = match end {
-        End::ClientClosed | End::SocketError(_) | End::AuthFailed => None,
+        End::ClientClosed
+        | End::SocketError(_)
+        | End::AuthFailed
+        | End::BadConnection
+        | End::SendTimeout => None,
         End::TooManyRequests => Some((close_code::POLICY, "too many requests")),
         End::MissedPongs => Some((close_code::POLICY, "missed pongs")),
         End::TooManyBadFrames => Some((close_code::POLICY, "too many bad frames")),
@@ -164,6 +188,16 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
+    }
+}
+
+/// One write, bounded in time: a client that stops reading fills its TCP window, and an
+/// unbounded write would park this task forever (no ping check, no disconnect).
+async fn send(socket: &mut WebSocket, text: String, limit: Duration) -> Result<(), End> {
+    match tokio::time::timeout(limit, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(End::SocketError(e.to_string())),
+        Err(_) => Err(End::SendTimeout),
     }
 }
 
@@ -184,6 +218,22 @@ impl Session {
     async fn on_text(&mut self, text: &str) -> Result<(), End> {
         match huddle_protocol::parse(text) {
             Ok(ClientMessage::Connection(request)) => {
+                if let Err(reason) = self.check_connection(text.len(), &request) {
+                    warn!(session = %self.id, reason, "connection refused");
+                    self.refusal = Some(reason);
+                    return Err(End::BadConnection);
+                }
+                if self.connection.is_some() {
+                    // A repeated `connection` changes nothing (the room core answers with
+                    // the session's login); the token is not checked again.
+                    return self
+                        .to_actor(ActorMsg::Input(Input::Connect {
+                            session: self.id,
+                            login: None,
+                            grants: None,
+                        }))
+                        .await;
+                }
                 let login = request.login.clone();
                 debug!(session = %self.id, login = ?login, has_token = request.token.is_some(), "connection");
                 let grants = match &self.shared.auth {
@@ -223,6 +273,15 @@ impl Session {
                         return Ok(());
                     }
                 }
+                if let Some(refusal) = self.admit_media(&command) {
+                    self.shared.metrics.media_admission_refused.inc();
+                    return self
+                        .to_actor(ActorMsg::Reply {
+                            session: self.id,
+                            message: refusal,
+                        })
+                        .await;
+                }
                 self.to_actor(ActorMsg::Input(Input::Command {
                     session: self.id,
                     command,
@@ -234,6 +293,71 @@ impl Session {
                 Ok(())
             }
             Err(error) => self.on_bad_frame(error).await,
+        }
+    }
+
+    /// The size of the `connection` message (kept and echoed all session long) and the length
+    /// of its login.
+    fn check_connection(&self, bytes: usize, request: &ConnectionRequest) -> Result<(), String> {
+        let config = &self.shared.config;
+        if bytes > config.max_connection_bytes {
+            return Err(format!(
+                "connection message is too large: at most {} bytes",
+                config.max_connection_bytes
+            ));
+        }
+        if request
+            .login
+            .as_ref()
+            .is_some_and(|l| l.len() > config.max_name_bytes)
+        {
+            return Err(format!(
+                "Login is too long: at most {} bytes",
+                config.max_name_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// Publish and play go through the server-wide admission ([`crate::admission`]); the
+    /// FAILED answer when refused.
+    fn admit_media(&mut self, command: &huddle_room::Command) -> Option<ServerMessage> {
+        use huddle_room::Command;
+        let (req, published) = match command {
+            Command::Publish(req) => (req, true),
+            Command::Play(req) => (req, false),
+            _ => return None,
+        };
+        if self.pending_media.contains(&req.media_session_id) {
+            // A duplicate id: the room core refuses it; nothing new to admit.
+            return None;
+        }
+        let ip = self.remote.ip();
+        match self.shared.admission.admit(ip, std::time::Instant::now()) {
+            Ok(()) => {
+                self.pending_media.insert(req.media_session_id.clone());
+                None
+            }
+            Err(reason) => {
+                info!(session = %self.id, %ip, stream = %req.name, reason, "media request refused");
+                Some(stream_failed(req.clone(), published, reason))
+            }
+        }
+    }
+
+    /// A stream status on its way out settles an admitted request: PUBLISHING / PLAYING
+    /// (connected), or a final state.
+    fn settle_media(&mut self, message: &ServerMessage) {
+        if let ServerMessage::StreamStatus(status) = message {
+            if self.pending_media.remove(&status.media_session_id) {
+                self.shared.admission.release(self.remote.ip());
+            }
+        }
+    }
+
+    fn release_all_media(&mut self) {
+        for _ in self.pending_media.drain() {
+            self.shared.admission.release(self.remote.ip());
         }
     }
 
