@@ -98,6 +98,14 @@ impl MediaPlane for huddle_sfu::MediaHandle {
         let _ = huddle_sfu::MediaHandle::send(self, command);
     }
 
+    fn try_send(&self, command: MediaCommand) -> Result<(), Busy> {
+        match huddle_sfu::MediaHandle::send(self, command) {
+            Err(huddle_sfu::SendError::Busy) => Err(Busy),
+            // A stopped plane only happens during shutdown; nothing to tell the client.
+            Ok(()) | Err(huddle_sfu::SendError::Stopped) => Ok(()),
+        }
+    }
+
     fn local_addr(&self) -> SocketAddr {
         huddle_sfu::MediaHandle::local_addr(self)
     }
