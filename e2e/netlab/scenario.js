@@ -6,6 +6,7 @@
 // to e2e/artifacts/netlab-<scenario>.{json,md}.
 
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const h = require('../lib/harness');
 
@@ -152,6 +153,8 @@ function report(scenario, phase, figures, extra = {}) {
   const md = [
     `### ${scenario}: ${phase}`,
     '',
+    `machine load (1 min average) at the start and end of the window: ${figures.loadavg1m ? figures.loadavg1m.join(' / ') : '?'} (2 cores)`,
+    '',
     table(figures.streams, ['viewer', 'publisher', 'seconds', 'fps', 'frozenS', 'freezes', 'videoKbps', 'videoLost', 'nacks', 'plis',
       'keyframesDecoded', 'audioConcealedPct', 'firstFrameS', 'playToAnswerS', 'playToIceS', 'playToDtlsS', 'playToFrameS', 'ice']),
     '',
@@ -202,10 +205,13 @@ async function threePartyCall(lab, { impairC = async () => {}, settle = 12000 } 
 
 /** Snapshot, wait `seconds`, snapshot: the figures of that window. */
 async function measure(clients, names, seconds, joinAt) {
+  const load0 = os.loadavg()[0];
   const s0 = await snapshot(clients);
   await h.sleep(seconds * 1000);
   const s1 = await snapshot(clients);
-  return windowFigures(s0, s1, names, joinAt);
+  // The machine is shared (2 cores): a load far above 2 starves the browsers and makes every
+  // stream slow, impaired or not. Printed so that such a run is recognised as not meaningful.
+  return Object.assign(windowFigures(s0, s1, names, joinAt), { loadavg1m: [load0, os.loadavg()[0]].map((x) => Number(x.toFixed(1))) });
 }
 
 async function closeAll(tag, clients) {
