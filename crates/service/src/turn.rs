@@ -47,8 +47,7 @@ impl IceSettings {
     pub fn servers(&self, now_unix: u64, user: &str) -> Vec<IceServer> {
         let mut out = self.static_servers.clone();
         if let (false, Some(secret)) = (self.turn_urls.is_empty(), &self.secret) {
-            let (username, credential) =
-                rest_credentials(secret, now_unix + self.ttl_secs, user);
+            let (username, credential) = rest_credentials(secret, now_unix + self.ttl_secs, user);
             out.push(IceServer {
                 urls: self.turn_urls.clone(),
                 username: Some(username),

@@ -37,10 +37,9 @@ impl UdpFirst {
         if now.saturating_duration_since(created) < TCP_HOLDBACK {
             return false;
         }
-        !self
-            .last_udp
+        self.last_udp
             .get(&peer)
-            .is_some_and(|t| now.saturating_duration_since(*t) < UDP_FRESH)
+            .is_none_or(|t| now.saturating_duration_since(*t) >= UDP_FRESH)
     }
 
     pub fn forget(&mut self, peer: PeerId) {
