@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Run the whole test suite: install deps, build, Rust tests, then browser end-to-end tests.
-# Exits non-zero if anything fails.
+# Run the whole test suite: install deps, build, Rust tests, browser end-to-end tests, the network
+# lab, the Debian package. Every test step runs even if an earlier one failed (so one run shows
+# everything); the script exits non-zero if any step failed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 t0=$SECONDS
 step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
+FAILED=()
+# check NAME CMD...: runs a test step, remembers a failure and goes on.
+check() {
+  local name="$1"; shift
+  step "$name"
+  if ! "$@"; then
+    echo "=== FAILED: $name"
+    FAILED+=("$name")
+  fi
+}
 
 step "install dependencies"
 bash scripts/install-deps.sh
@@ -15,14 +26,22 @@ command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found (install Ru
 step "build web apps (scripts/build-web.sh)"
 bash scripts/build-web.sh
 
-step "cargo build --release"
+step "cargo build --release (workspace: server, network-lab emulator, bench)"
 cargo build --release --workspace
 
-step "cargo test --workspace --release"
-cargo test --release --workspace
+check "cargo test --workspace --release" cargo test --release --workspace
 
-step "browser tests (node --test e2e/tests/)"
-# One test file at a time: each one starts its own server and browser, and 2 cores are not more.
-node --test --test-concurrency=1 e2e/tests/
+# One test file at a time: each one starts its own server and browsers, and 2 cores are not more.
+check "browser tests (node --test e2e/tests/)" node --test --test-concurrency=1 e2e/tests/
 
+# Slow suites, each its own step. The network lab needs root (network namespaces, TUN devices):
+# see docs/NETLAB.md.
+check "network lab (node --test e2e/netlab/)" node --test --test-concurrency=1 e2e/netlab/
+
+check "Debian package (scripts/test-package.sh)" bash scripts/test-package.sh
+
+if ((${#FAILED[@]})); then
+  step "FAILED steps: ${FAILED[*]}"
+  exit 1
+fi
 step "all tests passed in $((SECONDS - t0))s"
