@@ -23,8 +23,17 @@ pub const RESUME_AFTER: Duration = Duration::from_millis(600);
 pub const RESUME_AT: f64 = 1.1;
 /// A paused video stays paused at least this long (no flapping).
 pub const MIN_PAUSE: Duration = Duration::from_millis(2000);
-/// The estimate a player's Rtc starts from, before any feedback.
+/// The estimate a player's Rtc starts from, before any feedback (video is paced at 1.1x
+/// the estimate until feedback arrives). Lower values paused fast links at the start in the
+/// lab (the initial queue backed up before str0m's initial probes raised the estimate).
 pub const INITIAL_ESTIMATE_BPS: u64 = 1_500_000;
+/// A video send queue that backed up this recently counts as "below the need" (the estimate
+/// lags the link; the queue does not).
+pub const STARVED_RECENTLY: Duration = Duration::from_millis(1000);
+/// The need a paused player must reach to resume is the source's recent peak rate, halving
+/// every this long: a momentary dip of the source (an encoder between keyframes, a busy
+/// publisher) must not resume a player the link cannot carry.
+pub const NEED_PEAK_HALF_LIFE: Duration = Duration::from_secs(10);
 
 /// A change of a player's video state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +55,11 @@ pub struct VideoGate {
     pub pauses: u64,
     /// Alternates while paused, to make str0m send an allocation probe every other tick.
     probe_flip: bool,
+    /// When the player's video send queue last backed up (forward.rs).
+    last_starved: Option<Instant>,
+    /// The source's recent peak need (bit/s) and when it was last updated.
+    need_peak: f64,
+    need_peak_at: Option<Instant>,
 }
 
 impl VideoGate {
@@ -60,15 +74,36 @@ impl VideoGate {
         self.paused || self.below_since.is_some()
     }
 
+    /// The player's video send queue backed up: the link carries less than video needs.
+    pub fn note_starved(&mut self, now: Instant) {
+        self.last_starved = Some(now);
+        self.below_since.get_or_insert(now);
+    }
+
+    /// Updates and returns the decayed peak of `need`.
+    fn peak_need(&mut self, need: f64, now: Instant) -> f64 {
+        if let Some(at) = self.need_peak_at {
+            let dt = now.saturating_duration_since(at).as_secs_f64();
+            self.need_peak *= 0.5f64.powf(dt / NEED_PEAK_HALF_LIFE.as_secs_f64());
+        }
+        self.need_peak = self.need_peak.max(need);
+        self.need_peak_at = Some(now);
+        self.need_peak
+    }
+
     /// Re-evaluates the state for a source that needs `need_bps` (audio + video, measured).
     /// `need_bps == 0` (no video flowing yet) never pauses.
     pub fn evaluate(&mut self, need_bps: u64, now: Instant) -> Option<VideoChange> {
         let estimate = self.estimate_bps?;
         let need = need_bps as f64;
+        let peak = self.peak_need(need, now);
         let estimate = estimate as f64;
         if !self.paused {
             self.above_since = None;
-            if need_bps == 0 || estimate >= need * PAUSE_BELOW {
+            let starved = self
+                .last_starved
+                .is_some_and(|t| now.saturating_duration_since(t) < STARVED_RECENTLY);
+            if need_bps == 0 || (estimate >= need * PAUSE_BELOW && !starved) {
                 self.below_since = None;
                 return None;
             }
@@ -83,7 +118,7 @@ impl VideoGate {
             return Some(VideoChange::Paused);
         }
         self.below_since = None;
-        if estimate < need * RESUME_AT {
+        if estimate < peak * RESUME_AT {
             self.above_since = None;
             return None;
         }
@@ -120,6 +155,7 @@ impl VideoGate {
             return Some((0.0, need * 1.5));
         }
         self.probe_flip = !self.probe_flip;
+        let need = need.max(self.need_peak);
         let desired = if self.probe_flip {
             need * 1.5
         } else {
@@ -234,6 +270,48 @@ mod tests {
             .collect();
         assert!(d[0] > d[1] && d[2] > d[1] && d[2] > d[3], "{d:?}");
         assert_eq!(g.bwe_targets(1_000_000).unwrap().0, 1_000_000.0 * RESUME_AT);
+    }
+
+    #[test]
+    fn a_send_queue_that_keeps_backing_up_pauses_even_with_a_good_estimate() {
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(5_000_000);
+        let mut t = t0;
+        let mut paused = None;
+        while t < t0 + 4000 * MS {
+            g.note_starved(t);
+            if g.evaluate(1_000_000, t) == Some(VideoChange::Paused) {
+                paused = Some(t - t0);
+            }
+            t += 500 * MS;
+        }
+        assert_eq!(paused, Some(PAUSE_AFTER));
+    }
+
+    #[test]
+    fn a_dip_of_the_source_does_not_resume_a_paused_player() {
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(100_000);
+        g.evaluate(1_000_000, t0);
+        assert_eq!(
+            g.evaluate(1_000_000, t0 + PAUSE_AFTER),
+            Some(VideoChange::Paused)
+        );
+        // The source drops to 200 kbit/s for a moment; the estimate is 300 kbit/s.
+        g.on_estimate(300_000);
+        for i in 1..10 {
+            let t = t0 + PAUSE_AFTER + i * 500 * MS;
+            assert_eq!(g.evaluate(200_000, t), None, "still paused at {i}");
+        }
+        // Long after, the peak has decayed and the source is really that small: resume.
+        let later = t0 + PAUSE_AFTER + NEED_PEAK_HALF_LIFE * 4;
+        g.evaluate(200_000, later);
+        assert_eq!(
+            g.evaluate(200_000, later + RESUME_AFTER),
+            Some(VideoChange::Resumed)
+        );
     }
 
     #[test]

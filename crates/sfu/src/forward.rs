@@ -131,6 +131,7 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
                 tracing::info!("{}: video send queue backed up, dropping video", player.id);
             }
             state.starved = true;
+            state.bandwidth.note_starved(now);
             state.waiting_keyframe = true;
             state.video_frames_dropped += 1;
             return Written::Dropped;
