@@ -3,8 +3,8 @@
 //!
 //! 1. pebble runs with a config of its own (free ports, a directory certificate made here) and
 //!    validates TLS-ALPN-01 on Huddle's HTTPS port, for real (no `PEBBLE_VA_ALWAYS_VALID`);
-//! 2. Huddle started with `acme_domain = localhost` gets a certificate, and its HTTPS port then
-//!    serves it: a client trusting only pebble's root (from `/roots/0`) verifies the chain,
+//! 2. Huddle started with `acme_domain = localhost` serves a self-signed fallback at first,
+//!    then gets a certificate, and its HTTPS port serves it: a client trusting only pebble's root (from `/roots/0`) verifies the chain,
 //!    whose intermediate is pebble's `/intermediates/0`, and gets `/api/stats`;
 //! 3. after a restart with pebble stopped (so no new order can succeed), the same certificate
 //!    is served from the cache.
@@ -20,9 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -53,6 +54,10 @@ async fn certificate_from_pebble_then_from_the_cache() {
 
     let started = Instant::now();
     let server = huddle_service::start(config.clone()).await.expect("start");
+    // The order takes seconds (pebble validates, the client polls): meanwhile HTTPS works with
+    // the self-signed fallback, a lone certificate.
+    let before = any_chain(server.https_addr()).await;
+    assert_eq!(before.len(), 1, "self-signed fallback while the order runs");
     let first = wait_for_trusted(server.https_addr(), &root, ISSUE_TIMEOUT)
         .await
         .unwrap_or_else(|e| panic!("no pebble certificate: {e}\npebble log:\n{}", pebble.log()));
@@ -68,6 +73,10 @@ async fn certificate_from_pebble_then_from_the_cache() {
     assert_eq!(
         first.chain[1], intermediate,
         "issued by pebble's intermediate"
+    );
+    assert_ne!(
+        first.chain[0], before[0],
+        "the ACME certificate replaced the fallback"
     );
     let alpn = server.tls_server_config().alpn_protocols.clone();
     assert!(alpn.contains(&b"acme-tls/1".to_vec()), "{alpn:?}");
@@ -155,6 +164,62 @@ async fn https_get(
         response,
         chain,
     })
+}
+
+/// The chain the server presents to `DOMAIN`, accepted without verification.
+async fn any_chain(addr: SocketAddr) -> Vec<CertificateDer<'static>> {
+    let client = ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from(DOMAIN).unwrap(), tcp)
+        .await
+        .expect("TLS handshake");
+    tls.get_ref().1.peer_certificates().unwrap().to_vec()
+}
+
+/// Takes any certificate: only for looking at the one presented.
+#[derive(Debug)]
+struct AcceptAnyCertificate;
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// A pebble process on free loopback ports, killed on drop.
