@@ -51,6 +51,8 @@ pub fn test_config(tag: &str) -> Config {
         http_port: 0,
         https_port: 0,
         media_port: 0,
+        // The ICE-TCP listener too: parallel tests must not share port 40000.
+        media_tcp_port: 0,
         rtmp_port: 0,
         announce_ips: vec!["127.0.0.1".parse().unwrap()],
         web_dir: web,
