@@ -215,6 +215,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Capped<T> {
 
 /// Raises the soft limit on open descriptors to the hard one (the default soft limit, 1,024,
 /// is far below what a server with thousands of sockets needs); returns the limit in force.
+// `rlim_t` is u64 on Linux but not on every Unix.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn raise_descriptor_limit() -> Option<u64> {
     #[cfg(unix)]
     {
@@ -283,6 +285,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unnecessary_cast)]
     fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
         let limit = raise_descriptor_limit().expect("getrlimit works on Linux");
         let mut lim = libc::rlimit {
