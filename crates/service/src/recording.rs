@@ -42,7 +42,12 @@ pub(crate) struct Recordings {
     records_dir: PathBuf,
     mixer: Arc<MixerConfig>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Mixes running at once (each is an ffmpeg using CPU cores); the others wait in order.
+    mix_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Default of [`Recordings::with_mix_limit`].
+const DEFAULT_CONCURRENT_MIXES: usize = 2;
 
 impl Recordings {
     pub(crate) fn new(records_dir: PathBuf, mixer: MixerConfig) -> Self {
@@ -50,7 +55,14 @@ impl Recordings {
             records_dir,
             mixer: Arc::new(mixer),
             metrics: None,
+            mix_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_CONCURRENT_MIXES)),
         }
+    }
+
+    /// At most `n` (at least 1) mixes run at once.
+    pub(crate) fn with_mix_limit(mut self, n: usize) -> Self {
+        self.mix_slots = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+        self
     }
 
     /// Count mixes started, done and failed.
@@ -61,8 +73,10 @@ impl Recordings {
 
     /// The mix's file name of the room `room` that started at `started_unix_ms`.
     fn output_name(&self, room: &str, started_unix_ms: u64) -> String {
-        record_name::render("{room}-room-{start}", Some(room), "", "", started_unix_ms)
-            .replace(".mkv", &format!(".{}", self.mixer.container))
+        let name = record_name::render("{room}-room-{start}", Some(room), "", "", started_unix_ms);
+        // Only the extension: a room called "talk.mkv" keeps its name.
+        let stem = name.strip_suffix(".mkv").unwrap_or(&name);
+        format!("{stem}.{}", self.mixer.container)
     }
 
     /// A stream of a recorded room started recording: note it in the room's open job, so that
@@ -192,6 +206,10 @@ impl Recordings {
     async fn mix_in_background(&self, pending: PendingMix, job_file: PathBuf) {
         let this = self.clone();
         let room = pending.room.clone();
+        // Wait for a slot (FIFO); the semaphore is never closed.
+        let Ok(_slot) = self.mix_slots.clone().acquire_owned().await else {
+            return;
+        };
         if let Some(m) = &self.metrics {
             m.mixes_started.inc();
         }
@@ -209,9 +227,13 @@ impl Recordings {
                 }
             }
             Ok(false) => {
-                // Keep the job for a later attempt and for the operator to see.
+                // Kept for the operator (the admin API lists it under failed_mixes), not
+                // retried by itself: a mix that failed (bad input, ffmpeg error) would fail
+                // again at every start. Renaming it back to .json retries it.
                 let failed = job_file.with_extension("failed");
-                let _ = std::fs::rename(&job_file, failed);
+                if let Err(e) = std::fs::rename(&job_file, &failed) {
+                    error!(room = %room, job = %job_file.display(), error = %e, "cannot mark the failed mix job");
+                }
             }
             Err(e) => error!(room = %room, error = %e, "mix task panicked"),
         }
@@ -307,6 +329,26 @@ fn mix_inputs(records_dir: &Path, pending: &PendingMix) -> Vec<MixInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_room_named_like_a_file_keeps_its_name() {
+        let r = Recordings::new(PathBuf::from("/tmp"), MixerConfig::default());
+        let name = r.output_name("talk.mkv", 7);
+        assert!(name.starts_with("talk.mkv-room-"), "{name}");
+        assert!(
+            name.ends_with(&format!(".{}", MixerConfig::default().container)),
+            "{name}"
+        );
+    }
+
+    #[tokio::test]
+    async fn mixes_wait_for_a_slot() {
+        let r = Recordings::new(PathBuf::from("/tmp"), MixerConfig::default()).with_mix_limit(1);
+        let held = r.mix_slots.clone().acquire_owned().await.unwrap();
+        assert_eq!(r.mix_slots.available_permits(), 0, "one mix at a time");
+        drop(held);
+        assert_eq!(r.mix_slots.available_permits(), 1);
+    }
 
     fn room(record: bool) -> FinalizedRoom {
         FinalizedRoom {

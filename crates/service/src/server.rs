@@ -183,7 +183,9 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let hub = Hub::new(config.room_config());
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let recordings =
-        Recordings::new(config.records_dir.clone(), config.mixer()?).with_metrics(metrics.clone());
+        Recordings::new(config.records_dir.clone(), config.mixer()?)
+            .with_metrics(metrics.clone())
+            .with_mix_limit(config.max_concurrent_mixes);
     recordings.resume_pending();
     let (actor_task, fatal) = crate::supervise::spawn_vital(
         "room actor",
