@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 pub const PAUSE_AFTER: Duration = Duration::from_millis(2000);
 pub const PAUSE_BELOW: f64 = 0.9;
 /// ... and be at least `need * RESUME_AT` this long before it resumes.
-pub const RESUME_AFTER: Duration = Duration::from_millis(600);
-pub const RESUME_AT: f64 = 1.1;
+pub const RESUME_AFTER: Duration = Duration::from_millis(300);
+pub const RESUME_AT: f64 = 1.0;
 /// A paused video stays paused at least this long (no flapping).
 pub const MIN_PAUSE: Duration = Duration::from_millis(2000);
 /// The estimate a player's Rtc starts from, before any feedback (video is paced at 1.1x
@@ -228,7 +228,7 @@ mod tests {
         );
         assert!(g.paused);
         // Just above the pause line is not enough to resume (hysteresis).
-        g.on_estimate(1_000_000);
+        g.on_estimate(950_000);
         assert_eq!(g.evaluate(1_000_000, t0 + 6000 * MS), None);
         g.on_estimate(1_200_000);
         assert_eq!(g.evaluate(1_000_000, t0 + 6100 * MS), None);
