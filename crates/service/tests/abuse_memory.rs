@@ -1,0 +1,68 @@
+//! Memory per connection (issue 12, finding 6): idle WebSockets that said `connection`. One
+//! test in its own binary, so that no other test's allocations skew the process's RSS.
+
+mod abuse_support;
+mod support;
+
+use std::time::Duration;
+
+use abuse_support::*;
+use support::*;
+
+/// Under the default per-IP cap (256), all from 127.0.0.1.
+const SOCKETS: usize = 200;
+
+/// A client with a 4 KiB read buffer like the server's (tungstenite's default 128 KiB would
+/// dominate the figure: client and server share this process).
+async fn small_client(addr: std::net::SocketAddr, name: &str) -> Client<tokio::net::TcpStream> {
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (ws, _) =
+        tokio_tungstenite::client_async_with_config(format!("ws://{addr}/"), tcp, Some(config))
+            .await
+            .expect("ws handshake");
+    Client {
+        ws,
+        name: name.to_string(),
+        auto_pong: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_websockets_cost_little_and_memory_comes_back() {
+    let server = start(test_config("abuse-memory")).await;
+    // Warm up (first allocations of the runtime, TLS-free HTTP path, actor).
+    let mut warm = ws_connect(server.http_addr(), "/", "warm").await;
+    warm.login("warm").await;
+    let start_kib = rss_kib();
+    let mut clients = Vec::new();
+    for i in 0..SOCKETS {
+        let mut c = small_client(server.http_addr(), &format!("c{i}")).await;
+        c.login(&format!("idle{i}")).await;
+        clients.push(c);
+    }
+    let peak_kib = rss_kib();
+    let per_socket = (peak_kib.saturating_sub(start_kib)) * 1024 / SOCKETS as u64;
+    drop(clients);
+    wait_stats(&server, "idle sockets closed", |s| s.connections == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_kib = rss_kib();
+    println!(
+        "RSS: start {start_kib} KiB, with {SOCKETS} idle sockets {peak_kib} KiB ({per_socket} B per socket, client side included), after they left {after_kib} KiB"
+    );
+    // Client and server share this process: the bound covers both ends of each socket.
+    assert!(per_socket < 48 * 1024, "{per_socket} B per idle socket");
+    assert!(
+        after_kib <= peak_kib + 1024,
+        "memory kept growing after the sockets left"
+    );
+    assert_eq!(
+        get_from("127.0.0.2", server.http_addr(), "/api/stats").await,
+        200
+    );
+    assert_media_reads_packets(&server).await;
+    server.shutdown().await;
+}
