@@ -31,8 +31,8 @@ pub mod rtmp_edge;
 mod server;
 mod session;
 mod supervise;
-pub mod turn;
 mod tls;
+pub mod turn;
 
 use std::net::SocketAddr;
 

@@ -182,10 +182,9 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let (actor_tx, actor_rx) = mpsc::channel(ACTOR_INBOX);
     let hub = Hub::new(config.room_config());
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let recordings =
-        Recordings::new(config.records_dir.clone(), config.mixer()?)
-            .with_metrics(metrics.clone())
-            .with_mix_limit(config.max_concurrent_mixes);
+    let recordings = Recordings::new(config.records_dir.clone(), config.mixer()?)
+        .with_metrics(metrics.clone())
+        .with_mix_limit(config.max_concurrent_mixes);
     recordings.resume_pending();
     let (actor_task, fatal) = crate::supervise::spawn_vital(
         "room actor",
