@@ -9,7 +9,9 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const assert = require('node:assert/strict');
+const { describe, test, before, after } = require('node:test');
 const h = require('../lib/harness');
+const { createLab, newFirefoxClient } = require('../lib/netlab');
 
 const CAMERA = { audio: true, video: { width: 320, height: 240 } };
 
@@ -17,7 +19,6 @@ const CAMERA = { audio: true, video: { width: 320, height: 240 } };
 async function participant(lab, name, { engine = 'chromium' } = {}) {
   let c;
   if (engine === 'firefox') {
-    const { newFirefoxClient } = require('../lib/netlab');
     c = await newFirefoxClient(await lab.firefox(name), lab.web.url, name);
   } else {
     c = await h.newClient(await lab.chromium(name), lab.web.url, name);
@@ -236,7 +237,25 @@ function verdict(t, problems, gaps = []) {
   }
 }
 
+// One lab scenario as one test: a fresh lab of A, B and C before it, its browsers and the lab
+// (namespaces, emulator, server) torn down after it, also when it fails. The body gets
+// `ctx.lab` and hands its call to `ctx.keep(call)` so that its browsers are closed.
+function labScenario(name, title, timeoutMs, testTitle, body) {
+  describe(title, { timeout: timeoutMs }, () => {
+    const ctx = { lab: null, call: null, keep: (call) => (ctx.call = call) };
+    before(async () => {
+      resetReport(name);
+      ctx.lab = await createLab(['A', 'B', 'C'], { name });
+    });
+    after(async () => {
+      if (ctx.call) await closeAll(`netlab-${name}`, ctx.call.clients);
+      if (ctx.lab) await ctx.lab.close();
+    });
+    test(testTitle, (t) => body(t, ctx));
+  });
+}
+
 module.exports = {
-  verdict, CAMERA, participant, snapshot, inboundFrom, waitFrames, allPairs, windowFigures, report, resetReport, threePartyCall,
+  labScenario, verdict, CAMERA, participant, snapshot, inboundFrom, waitFrames, allPairs, windowFigures, report, resetReport, threePartyCall,
   measure, closeAll, stream, pub, quality,
 };
