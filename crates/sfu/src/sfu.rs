@@ -506,15 +506,18 @@ impl Sfu {
             Counters::add(&self.counters.dropped, 1);
             return;
         };
-        let input = Input::Receive(
-            now,
-            Receive {
-                proto,
-                source,
-                destination,
-                contents,
-            },
-        );
+        let receive = |contents| {
+            Input::Receive(
+                now,
+                Receive {
+                    proto,
+                    source,
+                    destination,
+                    contents,
+                },
+            )
+        };
+        let input = receive(contents);
 
         let cached = self.by_addr.get(&source).copied().filter(|id| {
             self.peers
@@ -550,15 +553,7 @@ impl Sfu {
             .then(|| early_nomination::nominate_early(data, &peer.local_ice_pwd))
             .flatten();
         let input = match nominating.as_deref().map(DatagramRecv::try_from) {
-            Some(Ok(contents)) => Input::Receive(
-                now,
-                Receive {
-                    proto,
-                    source,
-                    destination,
-                    contents,
-                },
-            ),
+            Some(Ok(contents)) => receive(contents),
             _ => input,
         };
         if let Err(e) = peer.input(input) {
