@@ -16,19 +16,10 @@ const SOCKETS: usize = 200;
 /// dominate the figure: client and server share this process).
 async fn small_client(addr: std::net::SocketAddr, name: &str) -> Client<tokio::net::TcpStream> {
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let (ws, _) =
-        tokio_tungstenite::client_async_with_config(format!("ws://{addr}/"), tcp, Some(config))
-            .await
-            .expect("ws handshake");
-    Client {
-        ws,
-        name: name.to_string(),
-        auto_pong: true,
-    }
+    ws_connect_with(addr, "/", name, Some(config)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,9 +74,19 @@ pub struct Client<S> {
 }
 
 pub async fn ws_connect(addr: SocketAddr, path: &str, name: &str) -> Client<TcpStream> {
+    ws_connect_with(addr, path, name, None).await
+}
+
+/// [`ws_connect`] with the client's own WebSocket settings (e.g. buffer sizes).
+pub async fn ws_connect_with(
+    addr: SocketAddr,
+    path: &str,
+    name: &str,
+    config: Option<tokio_tungstenite::tungstenite::protocol::WebSocketConfig>,
+) -> Client<TcpStream> {
     let tcp = TcpStream::connect(addr).await.expect("tcp connect");
     let url = format!("ws://{addr}{path}");
-    let (ws, _) = tokio_tungstenite::client_async(url, tcp)
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, config)
         .await
         .expect("ws handshake");
     Client {
