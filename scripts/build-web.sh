@@ -8,6 +8,8 @@
 #  3. web/sdk/: the package's root bundles and its UNMODIFIED examples/, so that
 #     /sdk/examples/demo/streaming/conference/conference.html (and the other demos) run against
 #     this server as-is (they load ../../../../flashphoner-room-api.js).
+#  4. web/client/<app>.html: the three app pages, generated from one template (web/pages/app.html +
+#     web/pages/parts/) by web/pages/build.js; committed, rewritten here only when the template changed.
 # web/vendor, web/sdk and web/node_modules are generated (gitignored). Nothing is fetched at run time.
 set -euo pipefail
 
@@ -100,4 +102,7 @@ if [ "$(cat "$WEB/sdk/.huddle-stamp" 2>/dev/null || true)" != "$stamp" ]; then
   mv "$tmp" "$WEB/sdk"
 fi
 
-log "ok (@flashphoner/websdk $have_version; web/vendor/$BUNDLE, web/sdk/)"
+# 4. the app pages from their shared template (prints the pages it rewrote, if any)
+node "$WEB/pages/build.js"
+
+log "ok (@flashphoner/websdk $have_version; web/vendor/$BUNDLE, web/sdk/, web/client/*.html)"
