@@ -23,6 +23,9 @@ step "install dependencies"
 bash scripts/install-deps.sh
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
 
+# Before build-web.sh, which regenerates the app pages: the unit tests check the committed ones.
+check "web app unit tests (node --test web/test/*.test.js)" node --test web/test/*.test.js
+
 step "build web apps (scripts/build-web.sh)"
 bash scripts/build-web.sh
 
