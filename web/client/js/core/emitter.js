@@ -1,9 +1,17 @@
 // A minimal event emitter for the DOM-free modules (the browser's EventTarget would tie them to DOM
 // Event objects; Node's EventEmitter does not exist in the browser).
 
+/** Throw `e` from a microtask: an uncaught error that does not unwind the current caller. */
+export function rethrowLater(e) {
+  queueMicrotask(() => {
+    throw e;
+  });
+}
+
 export class Emitter {
   constructor() {
     this.listeners = new Map(); // event name -> [fn]
+    this.reportError = rethrowLater; // replaceable (tests)
   }
 
   /** Call fn(...args) on every emit(type, ...args). Returns this, to chain. */
@@ -20,15 +28,16 @@ export class Emitter {
   }
 
   /**
-   * A throwing listener is reported and skipped: one broken view must not stop the session
-   * (emit often runs inside an SDK callback, whose own state would be left half-updated).
+   * A throwing listener does not stop the others or the caller (emit often runs inside an SDK
+   * callback, whose own state would be left half-updated): its error is rethrown from a microtask,
+   * so it still surfaces as an uncaught error (the page's error event, a failed test).
    */
   emit(type, ...args) {
     for (const fn of this.listeners.get(type) || []) {
       try {
         fn(...args);
       } catch (e) {
-        console.error(`listener of "${type}" failed`, e);
+        this.reportError(e);
       }
     }
   }
