@@ -112,6 +112,29 @@ describe('RoomSession: joining', () => {
     assert.deepEqual(ctx.api.released, [LOCAL_DISPLAY], 'the camera is released');
   });
 
+  test('no ICE servers list (its source fails): the join goes on without', async () => {
+    const ctx = setup();
+    ctx.session.iceServers = async () => { throw new Error('boom'); };
+    await ctx.session.join({ login: 'alice', room: 'r1' }).done;
+    assert.deepEqual(ctx.api.connection.opts.mediaOptions, { iceServers: [] });
+    assert.equal(ctx.session.state, 'connecting');
+  });
+
+  test('the SDK refuses to connect at all: "Could not connect" with the reason, back to idle', async () => {
+    const ctx = setup();
+    ctx.api.connect = () => { throw new TypeError('bad URL'); };
+    const origError = console.error;
+    console.error = () => {};
+    try {
+      await ctx.session.join({ login: 'alice', room: 'r1', localDisplay: LOCAL_DISPLAY }).done;
+    } finally {
+      console.error = origError;
+    }
+    assert.equal(ctx.session.error, `Could not connect to the server at ${SERVER} (TypeError).`);
+    assert.equal(ctx.session.state, 'idle');
+    assert.deepEqual(ctx.api.released, [LOCAL_DISPLAY]);
+  });
+
   test('server unreachable: "Could not connect" with the address, back to idle', async () => {
     const ctx = setup();
     await ctx.session.join({ login: 'alice', room: 'r1' }).done;
@@ -194,7 +217,7 @@ describe('RoomSession: the others and their streams', () => {
     assert.equal(ctx.slots.byName.get('r1-carol-2').state, 'shown');
     assert.equal(bob.streams[0].played[0].stopCalls, 1);
     assert.equal(bob.streams[1].played[0].stopCalls, 1);
-    assert.deepEqual([...ctx.session.playing.keys()], ['r1-carol-2']);
+    assert.deepEqual(ctx.session.streams.names(), ['r1-carol-2']);
     assert.equal(ctx.notes().at(-1), 'bob left');
   });
 
@@ -204,7 +227,7 @@ describe('RoomSession: the others and their streams', () => {
     const room = await joinWith(ctx, [bob]);
     bob.streams[0].played[0].setStatus(STREAM_STATUS.STOPPED);
     assert.equal(ctx.slots.byName.get('r1-bob-1-screenShare').state, 'gone');
-    assert.equal(ctx.session.playing.size, 0);
+    assert.equal(ctx.session.streams.names().length, 0);
     room.fire('PUBLISHED', bob);
     assert.equal(bob.streams[0].played.length, 2);
     assert.equal(ctx.slots.byName.get('r1-bob-1-screenShare').state, 'shown');
@@ -220,7 +243,7 @@ describe('RoomSession: the others and their streams', () => {
     assert.equal(screen.stopCalls, 1);
     assert.equal(ctx.slots.byName.get('r1-bob-1-screenShare').state, 'gone');
     assert.equal(ctx.slots.byName.get('r1-bob-1').state, 'shown', 'still listed: kept');
-    assert.deepEqual([...ctx.session.playing.keys()], ['r1-bob-1']);
+    assert.deepEqual(ctx.session.streams.names(), ['r1-bob-1']);
   });
 
   test('a page that shows no slot for a stream (third person in a two-way chat) does not play it', async () => {
@@ -264,7 +287,7 @@ describe('RoomSession: leaving and losing the connection', () => {
     assert.deepEqual(ctx.api.released, [LOCAL_DISPLAY]);
     assert.equal(ctx.timers.active, 0);
     assert.deepEqual(ctx.session.participants, []);
-    assert.equal(ctx.session.playing.size, 0);
+    assert.equal(ctx.session.streams.names().length, 0);
     assert.deepEqual(ctx.of('left'), [undefined]);
     assert.deepEqual(ctx.of('local-media'), [true, false]);
     // late events of the old connection and room change nothing

@@ -1,17 +1,19 @@
 // One person's session in one room, with no DOM: camera access → ICE servers → connect → join →
 // publish the camera → play the others' streams; who is in the room; chat; mute; leave.
 // It drives the official Flashphoner Room API passed in (`api`: the SDK's RoomApi) and tells the
-// page what happened through events; where media must be shown it asks `slots` (the page's tiles)
-// for an opaque display element. Tests pass a fake RoomApi and fake slots.
+// page what happened through events. The others' streams are kept by RemoteStreams
+// (remote-streams.js), which asks `slots` (the page's tiles) where to show each one.
+// Tests pass a fake RoomApi and fake slots.
 //
 // Events (Emitter): 'state' (idle|connecting|joined|leaving), 'status' (the SDK session status
 // text), 'error' (text, '' clears), 'participant-joined' / 'participant-left' (login),
 // 'joined' (room name), 'left', 'local-media' (camera on/off), 'local' ({live, audioMuted, videoMuted}).
 import { Emitter } from './emitter.js';
 import { ChatLog } from './chat-log.js';
-import { isScreenStream } from './urls.js';
+import { RemoteStreams } from './remote-streams.js';
 
-const CAMERA = { audio: true, video: true };
+/** Camera + microphone constraints: a fresh object each time, as the SDK may normalize it in place. */
+const camera = () => ({ audio: true, video: true });
 
 /** What an error thrown by the browser or SDK says, in a few words. */
 function describe(e) {
@@ -22,8 +24,7 @@ export class RoomSession extends Emitter {
   /**
    * api: RoomApi ({connect, events, sdk}); serverUrl: ws(s)://host:port;
    * iceServers(): Promise<RTCIceServer[]>; maxPeople: limit including me (null: the server decides);
-   * slots.stream(login, streamName, isScreen) -> {display, playing(), gone(), soundBlocked(unmute)} | null
-   *   (null: this page shows no such stream, e.g. a third person in a two-way chat);
+   * slots: where remote streams are shown (see RemoteStreams);
    * timers: {setInterval, clearInterval}; reconcileMs: how often played streams are checked
    * against the room's list; chat: the ChatLog to fill.
    */
@@ -33,12 +34,10 @@ export class RoomSession extends Emitter {
     this.sdk = api.sdk;
     this.SESSION = this.sdk.constants.SESSION_STATUS;
     this.STREAM = this.sdk.constants.STREAM_STATUS;
-    this.STREAM_EVENT = this.sdk.constants.STREAM_EVENT;
     this.ROOM = api.events;
     this.serverUrl = serverUrl;
     this.iceServers = iceServers;
     this.maxPeople = maxPeople;
-    this.slots = slots;
     this.timers = timers;
     this.reconcileMs = reconcileMs;
     this.chat = chat;
@@ -54,7 +53,7 @@ export class RoomSession extends Emitter {
     this.localDisplay = null;
     this.localStream = null;
     this.participants = []; // logins of the others, in the order they were seen
-    this.playing = new Map(); // remote stream name -> {stream, login, slot, gone()}
+    this.streams = new RemoteStreams(slots, this.sdk.constants); // the others' streams this page plays
     this.reconcileTimer = null;
   }
 
@@ -107,23 +106,28 @@ export class RoomSession extends Emitter {
     // Ask for camera and microphone first, so a refusal is reported before anything else.
     let access;
     try {
-      access = Promise.resolve(this.sdk.getMediaAccess(CAMERA, localDisplay));
+      access = Promise.resolve(this.sdk.getMediaAccess(camera(), localDisplay));
     } catch (e) {
       access = Promise.reject(e);
     }
-    const done = access
-      .then(() => {
-        this.emit('local-media', true);
-        return this.iceServers();
-      })
-      .then((iceServers) => this.connect(login, roomName, record, iceServers))
-      .catch((e) => {
-        console.error('media access failed', e);
-        this.setError('Camera and microphone are not available (' + describe(e) + '). Allow access in the browser and try again.');
-        this.setStatus(this.SESSION.DISCONNECTED);
-        this.cleanup();
-      });
+    const done = access.then(() => {
+      this.emit('local-media', true);
+      // without the ICE servers list the session still works (no TURN): never a reason to stop
+      return Promise.resolve()
+        .then(() => this.iceServers())
+        .catch(() => [])
+        .then((iceServers) => this.connect(login, roomName, record, iceServers))
+        .catch((e) => this.failStart('Could not connect to the server at ' + this.serverUrl + ' (' + describe(e) + ').', e));
+    }, (e) => this.failStart('Camera and microphone are not available (' + describe(e) + '). Allow access in the browser and try again.', e));
     return { ok: true, done };
+  }
+
+  /** A join that could not start: say why, back to idle, camera released. */
+  failStart(message, cause) {
+    console.error(message, cause);
+    this.setError(message);
+    this.setStatus(this.SESSION.DISCONNECTED);
+    this.cleanup();
   }
 
   invalid(field, message) {
@@ -178,7 +182,7 @@ export class RoomSession extends Emitter {
       }))
       .on(R.LEFT, live((p) => {
         const login = p ? p.name() : '';
-        this.stopPlayingFrom(login);
+        this.streams.releaseFrom(login);
         this.removeParticipant(login);
         this.chat.note(login + ' left');
       }))
@@ -249,7 +253,7 @@ export class RoomSession extends Emitter {
     this.connection = null;
     this.room = null;
     this.localStream = null;
-    this.playing.clear();
+    this.streams.clear();
     this.participants = [];
     this.emit('left');
     try {
@@ -277,7 +281,7 @@ export class RoomSession extends Emitter {
   publishCamera(room) {
     const stream = room.publish({
       display: this.localDisplay,
-      constraints: CAMERA,
+      constraints: camera(),
       record: false,
       receiveVideo: false,
       receiveAudio: false,
@@ -313,69 +317,17 @@ export class RoomSession extends Emitter {
 
   playAll(participant) {
     if (!participant || !this.room) return;
-    for (const s of participant.getStreams()) this.play(participant.name(), s);
-  }
-
-  play(login, roomStream) {
-    const name = roomStream.streamName();
-    if (this.playing.has(name)) return;
-    const slot = this.slots.stream(login, name, isScreenStream(name));
-    if (!slot) return;
-    const stream = roomStream.play(slot.display, {
-      unmutePlayOnStart: true,
-      constraints: { audio: { deviceId: 'default' } },
-    });
-    const entry = { stream, login, slot };
-    entry.gone = () => {
-      if (this.playing.get(name) !== entry) return;
-      this.playing.delete(name);
-      slot.gone();
-    };
-    this.playing.set(name, entry);
-    const S = this.STREAM;
-    stream.on(S.PLAYING, () => slot.playing())
-      .on(S.STOPPED, entry.gone)
-      .on(S.FAILED, entry.gone)
-      .on(this.STREAM_EVENT, (e) => {
-        // The browser blocked sound until the person interacts with the page: the page offers a button.
-        // (SDK 2.0.276 fires this "UNMUTE_REQUIRED" event with type undefined: the constant is
-        // missing from its STREAM_EVENT_TYPE, so check the element's audio state instead.)
-        if (e && (!e.type || /unmute/i.test(e.type)) && stream.isRemoteAudioMuted()) {
-          slot.soundBlocked(() => stream.unmuteRemoteAudio());
-        }
-      });
-  }
-
-  stopQuietly(stream) {
-    const st = stream.status();
-    if (st === this.STREAM.STOPPED || st === this.STREAM.FAILED) return;
-    try {
-      stream.stop();
-    } catch (_) { /* already gone */ }
-  }
-
-  /** A participant left: stop and release every stream of theirs. */
-  stopPlayingFrom(login) {
-    for (const entry of Array.from(this.playing.values())) {
-      if (entry.login !== login) continue;
-      entry.gone();
-      this.stopQuietly(entry.stream);
-    }
+    for (const s of participant.getStreams()) this.streams.play(participant.name(), s);
   }
 
   /**
-   * The room's UNPUBLISHED event only removes the stream from its participant inside the SDK (no
-   * callback): drop every played stream the room no longer lists, in case its STOPPED is late.
+   * Played streams the room no longer lists are stopped and released (see RemoteStreams.reconcile).
    */
   reconcile() {
     if (!this.room) return;
     const listed = new Set();
     for (const p of this.room.getParticipants()) for (const s of p.getStreams()) listed.add(s.streamName());
-    for (const [name, entry] of Array.from(this.playing.entries())) {
-      if (listed.has(name)) continue;
-      this.stopQuietly(entry.stream);
-      entry.gone();
-    }
+    this.streams.reconcile(listed);
   }
 
   // ---- chat -------------------------------------------------------------------------------------
