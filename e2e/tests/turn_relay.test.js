@@ -2,7 +2,7 @@
 // TURN: a browser that may use relayed candidates only (iceTransportPolicy 'relay') still gets a
 // call, through Debian's coturn started here on 127.0.0.1 with a shared secret. The whole chain
 // is the product's: huddle's --turn-urls/--turn-secret -> GET /api/ice-servers (fresh TURN REST
-// credentials) -> web/client/js/shell.js -> RoomApi.connect({mediaOptions: {iceServers}}) ->
+// credentials) -> web/client/js/core/ice-servers.js + core/room-session.js -> RoomApi.connect({mediaOptions: {iceServers}}) ->
 // the SDK's RTCPeerConnection. The test only adds the relay-only policy to that configuration.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
