@@ -15,6 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
+use crate::progress::{ProgressParser, ProgressReport};
+
 /// Mixer settings, read from JSON (like Flashphoner's `offline_mixer.json`).
 /// Every field is optional; missing fields take the defaults shown.
 ///
@@ -695,24 +697,23 @@ fn supervise(
         tail
     });
     let stdout = child.stdout.take().expect("stdout piped");
-    let (tx, rx) = mpsc::channel::<u64>();
+    // ffmpeg's `-progress pipe:1` blocks (crate::progress), one every ~0.5 s.
+    let (tx, rx) = mpsc::channel::<ProgressReport>();
     let stdout_thread = thread::spawn(move || {
+        let mut parser = ProgressParser::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(us) = line.strip_prefix("out_time_us=") {
-                if let Ok(us) = us.trim().parse::<u64>() {
-                    let _ = tx.send(us);
-                }
+            if let Some(report) = parser.line(&line) {
+                let _ = tx.send(report);
             }
         }
     });
 
-    let total_us = job.duration_ms.saturating_mul(1000).max(1);
     let limit = config.max_runtime_secs.map(Duration::from_secs);
     let mut next_log = 0.1;
     let status: Result<ExitStatus, MixError> = loop {
-        while let Ok(us) = rx.try_recv() {
-            let frac = (us as f64 / total_us as f64).clamp(0.0, 1.0);
+        while let Ok(report) = rx.try_recv() {
+            let frac = report.fraction_of(job.duration_ms);
             progress(frac);
             if frac >= next_log {
                 info!(output = %job.output.display(), percent = (frac * 100.0).round(), "room mix progress");
