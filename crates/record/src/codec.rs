@@ -3,7 +3,12 @@
 
 /// Splits an Annex-B byte stream (start codes `00 00 01` / `00 00 00 01`)
 /// into NAL units (without start codes). Bytes before the first start code
-/// are ignored; trailing zero bytes of each NAL are trimmed.
+/// are ignored; trailing zero bytes of each NAL are trimmed (a NAL unit never
+/// ends in `00`, H.264 §7.4.1: they are `trailing_zero_8bits` or the first
+/// byte of a 4-byte start code), and empty NAL units are dropped.
+///
+/// The workspace's one Annex-B splitter: the recorder and the RTMP ingest's
+/// tests use it, so both read the same NAL units out of the same bytes.
 pub fn annexb_nals(data: &[u8]) -> Vec<&[u8]> {
     let mut nals = Vec::new();
     let mut i = 0;
@@ -323,6 +328,38 @@ mod tests {
         let avcc = to_avcc(&nals);
         assert_eq!(&avcc[..7], &[0, 0, 0, 3, 0x67, 1, 2]);
         assert_eq!(avcc.len(), 3 * 4 + 3 + 2 + 3);
+    }
+
+    #[test]
+    fn annexb_start_codes_of_three_and_four_bytes() {
+        let three = [0, 0, 1, 0x67, 7, 0, 0, 1, 0x68, 8];
+        let four = [0, 0, 0, 1, 0x67, 7, 0, 0, 0, 1, 0x68, 8];
+        let mixed = [0, 0, 1, 0x67, 7, 0, 0, 0, 1, 0x68, 8];
+        let want = vec![&[0x67, 7][..], &[0x68, 8][..]];
+        assert_eq!(annexb_nals(&three), want);
+        assert_eq!(annexb_nals(&four), want);
+        assert_eq!(annexb_nals(&mixed), want);
+        // Bytes before the first start code are not a NAL unit.
+        assert_eq!(annexb_nals(&[9, 9, 0, 0, 1, 0x41, 1]), vec![&[0x41, 1][..]]);
+    }
+
+    #[test]
+    fn annexb_trailing_zeros_are_trimmed_on_every_nal() {
+        // Zeros after the last NAL unit and after one in the middle (trailing_zero_8bits).
+        let data = [0, 0, 1, 0x67, 7, 0, 0, 0, 0, 0, 1, 0x65, 5, 0, 0, 0];
+        assert_eq!(annexb_nals(&data), vec![&[0x67, 7][..], &[0x65, 5][..]]);
+        // A zero inside a NAL unit stays.
+        assert_eq!(annexb_nals(&[0, 0, 1, 0x41, 0, 2]), vec![&[0x41, 0, 2][..]]);
+    }
+
+    #[test]
+    fn annexb_empty_nals_are_dropped() {
+        // Two start codes back to back, a start code followed only by zeros, one at the end.
+        let data = [
+            0, 0, 1, 0, 0, 1, 0x41, 1, 0, 0, 1, 0, 0, 0, 1, 0x41, 2, 0, 0, 1,
+        ];
+        assert_eq!(annexb_nals(&data), vec![&[0x41, 1][..], &[0x41, 2][..]]);
+        assert!(annexb_nals(&[0, 0, 0, 1, 0, 0, 0]).is_empty());
     }
 
     #[test]

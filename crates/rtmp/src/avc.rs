@@ -164,38 +164,11 @@ fn next_nal(avcc: &[u8], pos: usize, n: usize) -> Result<(usize, usize), MediaEr
     Ok((start, len))
 }
 
-/// Splits an Annex-B byte stream into NAL units (without start codes). Handy for consumers
-/// and tests.
-pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
-    let mut nals = Vec::new();
-    let mut i = 0;
-    let mut start: Option<usize> = None;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            if let Some(s) = start {
-                let mut end = i;
-                while end > s && data[end - 1] == 0 {
-                    end -= 1;
-                }
-                nals.push(&data[s..end]);
-            }
-            i += 3;
-            start = Some(i);
-        } else {
-            i += 1;
-        }
-    }
-    if let Some(s) = start {
-        if s < data.len() {
-            nals.push(&data[s..]);
-        }
-    }
-    nals
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The one Annex-B splitter of the workspace (trailing zeros trimmed, empty NALs dropped).
+    use huddle_record::codec::annexb_nals as split_annexb;
 
     fn config() -> AvcConfig {
         // version 1, profile 0x64 (High), compat 0x00, level 0x1f, 4-byte lengths, 1 SPS, 1 PPS.
@@ -238,7 +211,8 @@ mod tests {
     #[test]
     fn keyframe_gets_parameter_sets_and_aud_is_dropped() {
         let c = config();
-        let idr = [0x65u8, 0x88, 0x84, 0x00];
+        // A NAL unit never ends in 00 (H.264 §7.4.1): the splitter trims such bytes.
+        let idr = [0x65u8, 0x88, 0x84, 0x21];
         let sei = [0x06u8, 0x05, 0x01];
         let aud = [0x09u8, 0xf0];
         let (out, key) = avcc_to_annexb(&c, &avcc(&[&aud, &sei, &idr])).unwrap();

@@ -10,7 +10,8 @@ use std::time::Duration;
 use audiopus::coder::Decoder;
 use audiopus::packet::Packet;
 use audiopus::{Channels, MutSignals, SampleRate};
-use huddle_rtmp::avc::{nal_type, split_annexb};
+use huddle_record::codec::annexb_nals as split_annexb;
+use huddle_rtmp::avc::nal_type;
 use huddle_rtmp::{
     serve_with_config, AudioConfig, AudioFrame, AvcConfig, CloseReason, ConnId, IngestEvent, Media,
     PublishRequest, ServerConfig, VideoFrame,
