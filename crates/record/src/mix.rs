@@ -236,6 +236,30 @@ pub enum MixError {
     Timeout(Duration),
     #[error("mix cancelled")]
     Cancelled,
+    /// A bug, not bad input: the mix code panicked (the message is the panic's).
+    #[error("mix panicked: {0}")]
+    Panicked(String),
+}
+
+/// The text of a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Runs a mix, turning a panic into [`MixError::Panicked`] (logged), so that callers see a
+/// failed mix with its reason instead of a dead thread or a blamed job.
+fn catch_mix_panic(
+    run: impl FnOnce() -> Result<MixOutcome, MixError>,
+) -> Result<MixOutcome, MixError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|payload| {
+        let message = panic_message(payload.as_ref());
+        tracing::error!(panic = %message, "room mix panicked");
+        Err(MixError::Panicked(message))
+    })
 }
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> MixError {
@@ -425,7 +449,7 @@ fn push_last(buf: &mut VecDeque<String>, line: String, keep: usize) {
 /// Runs a mix to completion (blocking). See [`spawn_mix`] for a background
 /// variant. The source files are only read, never changed or removed.
 pub fn run_mix(config: &MixerConfig, job: &MixJob) -> Result<MixOutcome, MixError> {
-    run_mix_inner(config, job, &mut |_| {}, &AtomicBool::new(false))
+    catch_mix_panic(|| run_mix_inner(config, job, &mut |_| {}, &AtomicBool::new(false)))
 }
 
 /// Like [`run_mix`]; `progress` gets the fraction done (0.0..=1.0).
@@ -434,7 +458,7 @@ pub fn run_mix_with_progress(
     job: &MixJob,
     progress: &mut dyn FnMut(f64),
 ) -> Result<MixOutcome, MixError> {
-    run_mix_inner(config, job, progress, &AtomicBool::new(false))
+    catch_mix_panic(|| run_mix_inner(config, job, progress, &AtomicBool::new(false)))
 }
 
 /// A mix running on its own thread.
@@ -454,9 +478,12 @@ impl MixHandle {
     /// Waits for the result (blocking; from async code use `spawn_blocking`
     /// or poll [`MixHandle::is_finished`]).
     pub fn join(self) -> Result<MixOutcome, MixError> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(MixError::InvalidJob("mix thread panicked".into())))
+        // The thread catches its own panics (catch_mix_panic); this one is the last resort.
+        self.thread.join().unwrap_or_else(|payload| {
+            let message = panic_message(payload.as_ref());
+            tracing::error!(panic = %message, "room mix thread panicked");
+            Err(MixError::Panicked(message))
+        })
     }
 }
 
@@ -466,7 +493,7 @@ pub fn spawn_mix(config: MixerConfig, job: MixJob) -> MixHandle {
     let c2 = cancel.clone();
     let thread = thread::Builder::new()
         .name("huddle-mix".into())
-        .spawn(move || run_mix_inner(&config, &job, &mut |_| {}, &c2))
+        .spawn(move || catch_mix_panic(|| run_mix_inner(&config, &job, &mut |_| {}, &c2)))
         .expect("spawning a thread");
     MixHandle { cancel, thread }
 }
@@ -791,6 +818,29 @@ fn run_hook(hook: &Path, output: &Path, timeout_secs: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_mix_is_its_own_error_with_the_message() {
+        let text = catch_mix_panic(|| panic!("boom"));
+        assert!(
+            matches!(&text, Err(MixError::Panicked(m)) if m == "boom"),
+            "{text:?}"
+        );
+        let formatted = catch_mix_panic(|| panic!("input {} broke", 3));
+        assert!(
+            matches!(&formatted, Err(MixError::Panicked(m)) if m == "input 3 broke"),
+            "{formatted:?}"
+        );
+        // Not mistaken for a bad job, and an ordinary error passes through unchanged.
+        assert_eq!(
+            MixError::Panicked("boom".into()).to_string(),
+            "mix panicked: boom"
+        );
+        assert!(matches!(
+            catch_mix_panic(|| Err(MixError::Cancelled)),
+            Err(MixError::Cancelled)
+        ));
+    }
 
     #[test]
     fn grid_shapes() {
