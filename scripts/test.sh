@@ -37,6 +37,9 @@ check "cargo test --workspace --release" cargo test --release --workspace
 # One test file at a time: each one starts its own server and browsers, and 2 cores are not more.
 check "browser tests (node --test e2e/tests/)" node --test --test-concurrency=1 e2e/tests/
 
+# Issue 12 acceptance: a live two-party call keeps >= 90 % of its frame rate under each attack (~2 min).
+check "abuse suite (node --test e2e/abuse/)" node --test --test-concurrency=1 e2e/abuse/
+
 # Slow suites, each its own step. The network lab needs root (network namespaces, TUN devices):
 # see docs/NETLAB.md.
 check "network lab (node --test e2e/netlab/)" node --test --test-concurrency=1 e2e/netlab/
