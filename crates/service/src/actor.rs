@@ -65,9 +65,17 @@ pub(crate) struct RoomActor {
     media: Arc<dyn MediaPlane>,
     recordings: Recordings,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Turns inputs and outputs into webhook events (`webhook_urls` set).
+    hooks: Option<crate::hooks::ActorHooks>,
 }
 
 impl RoomActor {
+    /// Send lifecycle webhooks.
+    pub(crate) fn with_hooks(mut self, hooks: Option<crate::hooks::ActorHooks>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
     /// Count recordings started.
     pub(crate) fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
@@ -82,6 +90,7 @@ impl RoomActor {
             media,
             recordings,
             metrics: None,
+            hooks: None,
         }
     }
 
@@ -144,6 +153,9 @@ impl RoomActor {
                     Input::Disconnect { session } => Some(*session),
                     _ => None,
                 };
+                if let Some(hooks) = &mut self.hooks {
+                    hooks.input(&input);
+                }
                 self.hub.handle_input(now(), input);
                 if let Some(session) = closed {
                     // Outputs of the disconnect are for the others; drop this one's route
@@ -187,12 +199,19 @@ impl RoomActor {
             // participant goes away (chat to it fails, its login can rejoin) instead of
             // silently eating messages.
             for session in std::mem::take(&mut self.overflowed) {
-                self.hub.handle_input(now(), Input::Disconnect { session });
+                let input = Input::Disconnect { session };
+                if let Some(hooks) = &mut self.hooks {
+                    hooks.input(&input);
+                }
+                self.hub.handle_input(now(), input);
             }
         }
     }
 
     fn route(&mut self, output: Output) {
+        if let Some(hooks) = &mut self.hooks {
+            hooks.output(&output);
+        }
         match output {
             Output::Send { session, message } => self.deliver(session, message),
             Output::Media(command) => {

@@ -114,6 +114,24 @@ pub struct Config {
     pub media_requests_per_sec: u32,
     /// Room mixes (ffmpeg) run at once; more wait their turn.
     pub max_concurrent_mixes: usize,
+    /// Base URL of the Flashphoner WCS REST hooks (`<url>/connect`, `/publishStream`, ...);
+    /// absent: no REST hooks. See docs/HOOKS.md.
+    pub rest_hook_url: Option<String>,
+    /// Milliseconds one request to the application's backend (REST hook or webhook) may take.
+    pub hook_timeout_ms: u64,
+    /// An unanswered authorising REST hook lets the request through instead of refusing it.
+    pub rest_hook_fail_open: bool,
+    /// URLs that receive the signed webhook events; empty: no webhooks.
+    pub webhook_urls: Vec<String>,
+    /// HMAC-SHA256 secret signing every hook request (`X-Huddle-Signature`); required with
+    /// `webhook_urls`.
+    pub webhook_secret: Option<String>,
+    /// Requests waiting per destination; when full the oldest is dropped.
+    pub webhook_queue_size: usize,
+    /// Tries of one webhook or status-event request before it is given up.
+    pub webhook_max_attempts: u32,
+    /// Longest wait between two tries (the wait doubles from 250 ms), in milliseconds.
+    pub webhook_max_backoff_ms: u64,
 }
 
 impl Default for Config {
@@ -165,6 +183,14 @@ impl Default for Config {
             media_requests_per_sec_per_ip: 20,
             media_requests_per_sec: 200,
             max_concurrent_mixes: 2,
+            rest_hook_url: None,
+            hook_timeout_ms: 3000,
+            rest_hook_fail_open: false,
+            webhook_urls: Vec::new(),
+            webhook_secret: None,
+            webhook_queue_size: 1000,
+            webhook_max_attempts: 8,
+            webhook_max_backoff_ms: 30_000,
         }
     }
 }
@@ -236,6 +262,7 @@ impl Config {
             return invalid("max_commands_per_sec and command_burst must be at least 1");
         }
         self.validate_limits()?;
+        crate::hooks::validate(self)?;
         Ok(())
     }
 
@@ -538,6 +565,9 @@ pub struct ConfigArgs {
     /// Room mixes (ffmpeg) at once [default: 2].
     #[arg(long, env = "HUDDLE_MAX_CONCURRENT_MIXES")]
     pub max_concurrent_mixes: Option<usize>,
+    /// The application backend's hooks (REST hooks, webhooks).
+    #[command(flatten)]
+    pub hooks: crate::hooks::HookArgs,
 }
 
 impl ConfigArgs {
@@ -625,6 +655,7 @@ impl ConfigArgs {
         );
         set(&mut c.media_requests_per_sec, &self.media_requests_per_sec);
         set(&mut c.max_concurrent_mixes, &self.max_concurrent_mixes);
+        self.hooks.apply(&mut c);
         c.validate()?;
         Ok(c)
     }
@@ -689,7 +720,14 @@ mod tests {
                 "{key} is not documented"
             );
         }
-        for key in ["tls_cert", "tls_key", "auth_secret", "admin_secret"] {
+        for key in [
+            "tls_cert",
+            "tls_key",
+            "auth_secret",
+            "admin_secret",
+            "rest_hook_url",
+            "webhook_secret",
+        ] {
             assert!(
                 docs.contains(&format!("`{key}`")),
                 "{key} is not documented"

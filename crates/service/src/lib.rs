@@ -18,6 +18,7 @@ mod admission;
 pub mod auth;
 pub mod config;
 mod conn_limit;
+pub mod hooks;
 mod http;
 pub mod media;
 mod metrics;

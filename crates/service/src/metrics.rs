@@ -45,6 +45,16 @@ pub(crate) struct Metrics {
     pub media_admission_refused: IntCounter,
     /// TCP connections refused by the connection caps (HTTP/HTTPS and RTMP).
     pub connections_refused: IntCounter,
+    /// Requests to the app backend (webhooks, WCS status events) delivered (src/hooks/).
+    pub hooks_delivered: IntCounter,
+    /// ... given up after their last try or refused for good.
+    pub hooks_failed: IntCounter,
+    /// ... dropped unsent from a full queue.
+    pub hooks_dropped: IntCounter,
+    /// Connect/publish/play requests refused by the REST hook backend.
+    pub hooks_refused: IntCounter,
+    /// Authorising REST hooks that got no answer in time.
+    pub hooks_unanswered: IntCounter,
 }
 
 impl Metrics {
@@ -174,6 +184,31 @@ impl Metrics {
                 r,
                 "huddle_connections_refused_total",
                 "TCP connections refused by the connection caps.",
+            ),
+            hooks_delivered: counter(
+                r,
+                "huddle_hooks_delivered_total",
+                "Webhooks and WCS status events delivered to the app backend.",
+            ),
+            hooks_failed: counter(
+                r,
+                "huddle_hooks_failed_total",
+                "Webhooks and WCS status events given up after their last try.",
+            ),
+            hooks_dropped: counter(
+                r,
+                "huddle_hooks_dropped_total",
+                "Webhooks and WCS status events dropped from a full queue.",
+            ),
+            hooks_refused: counter(
+                r,
+                "huddle_hooks_refused_total",
+                "Connect/publish/play requests refused by the REST hook backend.",
+            ),
+            hooks_unanswered: counter(
+                r,
+                "huddle_hooks_unanswered_total",
+                "Authorising REST hooks that got no answer in time.",
             ),
             registry,
         }

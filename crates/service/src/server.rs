@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub auth: Option<crate::auth::Verifier>,
     /// Server-wide limits on publish/play requests.
     pub admission: crate::admission::Admission,
+    /// The application backend's REST hooks and webhooks (each off unless configured).
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// A running server. Drop does not stop it: call [`Server::shutdown`].
@@ -186,14 +188,17 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         .with_metrics(metrics.clone())
         .with_mix_limit(config.max_concurrent_mixes);
     recordings.resume_pending();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let hooks =
+        crate::hooks::Hooks::start(&config, &metrics, &shutdown_rx).map_err(StartError::Tls)?;
     let (actor_task, fatal) = crate::supervise::spawn_vital(
         "room actor",
         RoomActor::new(hub, media.clone(), recordings)
             .with_metrics(metrics.clone())
+            .with_hooks(hooks.actor_part())
             .run(actor_rx, events_rx),
     );
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
         config: config.clone(),
         actor: actor_tx.clone(),
@@ -215,6 +220,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             },
             std::time::Instant::now(),
         ),
+        hooks,
     });
     rtmp_listener
         .set_nonblocking(true)

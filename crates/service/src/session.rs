@@ -130,6 +130,7 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
             message = messages.recv() => {
                 let Some(message) = message else { break End::DroppedByServer };
                 session.settle_media(&message);
+                crate::hooks::session::outgoing(&shared.hooks, session.connection.as_ref(), id, &message);
                 let text = session.encode(&message);
                 if let Err(end) = send(&mut socket, text, send_timeout).await {
                     break end;
@@ -149,6 +150,12 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
     };
 
     info!(session = %id, reason = %end, "socket closed");
+    let failure = match &end {
+        End::ClientClosed | End::ServerShutdown => None,
+        End::AuthFailed | End::BadConnection => session.refusal.clone(),
+        other => Some(other.to_string()),
+    };
+    crate::hooks::session::closed(&shared.hooks, session.connection.as_ref(), id, failure.as_deref());
     if matches!(end, End::SendTimeout) {
         shared.metrics.slow_sessions_dropped.inc();
     }
@@ -245,6 +252,21 @@ impl Session {
                         }
                     }
                 };
+                // The app backend's `connect` REST hook, if any, has the last word.
+                let max = self.shared.config.max_name_bytes;
+                let hook = crate::hooks::session::authorize_connect(
+                    &self.shared.hooks,
+                    &request,
+                    self.id,
+                    max,
+                );
+                let login = match hook.await {
+                    Ok(granted) => granted.or(login),
+                    Err(reason) => {
+                        self.refusal = Some(reason);
+                        return Err(End::BadConnection);
+                    }
+                };
                 self.connection = Some(request);
                 self.to_actor(ActorMsg::Input(Input::Connect {
                     session: self.id,
@@ -272,6 +294,20 @@ impl Session {
                         }
                         return Ok(());
                     }
+                }
+                let hook = crate::hooks::session::authorize_media(
+                    &self.shared.hooks,
+                    self.connection.as_ref(),
+                    self.id,
+                    &command,
+                );
+                if let Err(refusal) = hook.await {
+                    return self
+                        .to_actor(ActorMsg::Reply {
+                            session: self.id,
+                            message: refusal,
+                        })
+                        .await;
                 }
                 if let Some(refusal) = self.admit_media(&command) {
                     self.shared.metrics.media_admission_refused.inc();
