@@ -23,6 +23,16 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/admin/rooms/{room}/kick/{login}", post(kick))
         .route("/admin/records", get(records))
         .route("/admin/media/peers", get(media_peers))
+        .route("/admin/mixes", get(mixes))
+}
+
+/// `GET /admin/mixes`: each room mix since the start, waiting, running (with its percentage),
+/// done or failed (`crate::mix_board`).
+async fn mixes(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = denied(&shared, &headers) {
+        return refusal;
+    }
+    Json(shared.mixes.snapshot()).into_response()
 }
 
 /// `GET /admin/media/peers`: per-peer media quality (bit rates, estimate, loss, RTT, NACKs,
@@ -86,6 +96,8 @@ struct ParticipantJson {
 struct StreamJson {
     name: String,
     login: String,
+    /// The publisher's media peer (`peer` in `/admin/media/peers`).
+    peer: u64,
     /// `PUBLISHING` or `PENDING`.
     status: &'static str,
     has_audio: bool,
@@ -98,6 +110,8 @@ struct StreamJson {
 #[derive(Serialize)]
 struct PlayerJson {
     login: String,
+    /// The player's media peer (`peer` in `/admin/media/peers`).
+    peer: u64,
     /// `PLAYING` or `PENDING`.
     status: &'static str,
 }
@@ -106,6 +120,7 @@ fn to_json(snapshot: Snapshot) -> serde_json::Value {
     let stream = |s: huddle_room::StreamSnapshot| StreamJson {
         name: s.name,
         login: s.login,
+        peer: s.peer.0,
         status: if s.live { "PUBLISHING" } else { "PENDING" },
         has_audio: s.has_audio,
         has_video: s.has_video,
@@ -116,6 +131,7 @@ fn to_json(snapshot: Snapshot) -> serde_json::Value {
             .into_iter()
             .map(|p| PlayerJson {
                 login: p.login,
+                peer: p.peer.0,
                 status: if p.live { "PLAYING" } else { "PENDING" },
             })
             .collect(),

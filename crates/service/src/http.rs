@@ -42,6 +42,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/stats/peers", get(peer_stats))
         .route("/metrics", get(metrics))
         .merge(crate::admin::routes())
+        .merge(crate::admin_page::routes())
         .merge(crate::records_http::routes())
         .merge(crate::turn::routes())
         .fallback_service(static_files)

@@ -14,6 +14,7 @@
 mod acme;
 mod actor;
 mod admin;
+mod admin_page;
 mod admission;
 pub mod auth;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod hooks;
 mod http;
 pub mod media;
 mod metrics;
+mod mix_board;
 mod net;
 mod outbound;
 mod ratelimit;

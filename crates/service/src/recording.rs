@@ -19,6 +19,8 @@ use huddle_room::{record_name, FinalizedRoom, RecordedStream};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
+use crate::mix_board::MixBoard;
+
 /// Folder (inside the records folder) of mixes not done yet.
 const JOBS_DIR: &str = ".jobs";
 
@@ -44,6 +46,8 @@ pub(crate) struct Recordings {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Mixes running at once (each is an ffmpeg using CPU cores); the others wait in order.
     mix_slots: Arc<tokio::sync::Semaphore>,
+    /// Each mix's state and progress, for the admin API.
+    board: Arc<MixBoard>,
 }
 
 /// Default of [`Recordings::with_mix_limit`].
@@ -56,7 +60,13 @@ impl Recordings {
             mixer: Arc::new(mixer),
             metrics: None,
             mix_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_CONCURRENT_MIXES)),
+            board: Arc::new(MixBoard::new()),
         }
+    }
+
+    /// The mixes' states and progress (`GET /admin/mixes`).
+    pub(crate) fn mix_board(&self) -> Arc<MixBoard> {
+        self.board.clone()
     }
 
     /// At most `n` (at least 1) mixes run at once.
@@ -206,6 +216,11 @@ impl Recordings {
     async fn mix_in_background(&self, pending: PendingMix, job_file: PathBuf) {
         let this = self.clone();
         let room = pending.room.clone();
+        let output = pending.output.clone();
+        let duration_ms = pending
+            .ended_unix_ms
+            .map(|end| end.saturating_sub(pending.started_unix_ms));
+        self.board.waiting(&output, &room, duration_ms);
         // Wait for a slot (FIFO); the semaphore is never closed.
         let Ok(_slot) = self.mix_slots.clone().acquire_owned().await else {
             return;
@@ -214,6 +229,7 @@ impl Recordings {
             m.mixes_started.inc();
         }
         let result = tokio::task::spawn_blocking(move || this.mix(&pending)).await;
+        self.board.finished(&output, matches!(result, Ok(true)));
         if let Some(m) = &self.metrics {
             match result {
                 Ok(true) => m.mixes_done.inc(),
@@ -268,8 +284,10 @@ impl Recordings {
         };
         info!(room = %pending.room, inputs = job.inputs.len(), duration_ms = job.duration_ms,
             output = %job.output.display(), "room mix started");
+        self.board.running(&pending.output, job.duration_ms);
         let mut last_tenth = 0;
         let mut progress = |done: f64| {
+            self.board.progress(&pending.output, done);
             let tenth = (done * 10.0) as u32;
             if tenth > last_tenth {
                 last_tenth = tenth;
@@ -521,9 +539,17 @@ mod tests {
             None
         );
 
-        Recordings::new(dir.clone(), mixer).resume_pending();
+        let resumed = Recordings::new(dir.clone(), mixer);
+        resumed.resume_pending();
         wait_for_no_jobs(&dir).await;
         assert!(jobs(&dir).is_empty(), "{:?}", jobs(&dir));
+        // The admin API's board saw the mix through to the end.
+        let board = resumed.mix_board().snapshot();
+        assert_eq!(board.len(), 1, "{board:?}");
+        assert_eq!(board[0].output, format!("R-room-{started}.mkv"));
+        assert_eq!(board[0].state, crate::mix_board::MixState::Done);
+        assert_eq!(board[0].percent, 100.0);
+        assert!(board[0].duration_ms.is_some_and(|d| d >= 1_500), "{board:?}");
         let out = dir.join(format!("R-room-{started}.mkv"));
         assert!(out.is_file(), "mixed output {}", out.display());
         // The room lasted from its start to the recording's last write (about 2 s).

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     /// Open WebSocket connections.
     pub connections: AtomicUsize,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The room mixes' states and progress (`GET /admin/mixes`).
+    pub mixes: Arc<crate::mix_board::MixBoard>,
     /// Access-token checks; `None` when `auth_secret` is not set.
     pub auth: Option<crate::auth::Verifier>,
     /// Server-wide limits on publish/play requests.
@@ -187,6 +189,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let recordings = Recordings::new(config.records_dir.clone(), config.mixer()?)
         .with_metrics(metrics.clone())
         .with_mix_limit(config.max_concurrent_mixes);
+    let mixes = recordings.mix_board();
     recordings.resume_pending();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let hooks =
@@ -207,6 +210,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         next_session: AtomicU64::new(1),
         connections: AtomicUsize::new(0),
         metrics,
+        mixes,
         auth: config
             .auth_secret
             .as_deref()
