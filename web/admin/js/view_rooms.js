@@ -1,0 +1,30 @@
+// Rooms: name, recording flag, age, participants (kick) and streams (charts), close button.
+
+import { el } from './dom.js';
+import * as fmt from './format.js';
+import { streamsTable } from './view_streams.js';
+
+/** actions: { closeRoom(room), kick(room, login) } (they confirm first). */
+export function roomsView(rooms, ctx, actions) {
+  if (!rooms.length) return el('p', { className: 'muted' }, 'No rooms.');
+  return rooms.map((room) => el('article', { className: 'room', dataset: { room: room.name } },
+    el('div', { className: 'room-head' },
+      el('h3', {}, room.name),
+      room.record ? el('span', { className: 'badge rec' }, 'recording') : null,
+      el('span', { className: 'muted' },
+        `open for ${fmt.duration(ctx.now - room.started_unix_ms)} · ${room.participants.length} participant(s) · ${room.streams.length} stream(s)`),
+      el('button', {
+        type: 'button', className: 'danger', dataset: { action: 'close' },
+        on: { click: () => actions.closeRoom(room.name) },
+      }, 'Close room')),
+    el('ul', { className: 'people', 'aria-label': `Participants of ${room.name}` },
+      room.participants.map((p) => el('li', { dataset: { login: p.login } },
+        el('span', {}, p.login),
+        p.presence === 'away' ? el('span', { className: 'badge away' }, 'away') : null,
+        el('button', {
+          type: 'button', className: 'danger', dataset: { action: 'kick' },
+          'aria-label': `Kick ${p.login}`,
+          on: { click: () => actions.kick(room.name, p.login) },
+        }, 'Kick')))),
+    streamsTable(room.streams, ctx)));
+}
