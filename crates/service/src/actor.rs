@@ -97,6 +97,11 @@ impl RoomActor {
     pub(crate) async fn run(
         mut self,
         mut inbox: mpsc::Receiver<ActorMsg>,
+        // Unbounded, and that is safe: the media plane sends a few events per peer or
+        // recording over its life (its answer, connected, failed, a recording failure), peers
+        // exist only after media admission (max_pending_media, the publish/play rate limits),
+        // and each event takes this loop microseconds. A bound would have to drop an event (a
+        // peer never torn down) or block the media thread. See docs/SECURITY.md.
         mut media_events: mpsc::UnboundedReceiver<MediaEvent>,
     ) {
         info!("room actor started");

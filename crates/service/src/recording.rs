@@ -21,6 +21,10 @@ use tracing::{error, info, warn};
 
 use crate::mix_board::MixBoard;
 
+mod job_writer;
+
+use job_writer::{JobOp, JobQueue};
+
 /// Folder (inside the records folder) of mixes not done yet.
 const JOBS_DIR: &str = ".jobs";
 
@@ -46,6 +50,8 @@ pub(crate) struct Recordings {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Mixes running at once (each is an ffmpeg using CPU cores); the others wait in order.
     mix_slots: Arc<tokio::sync::Semaphore>,
+    /// Job files are written off the room actor, in order (see `job_writer`).
+    jobs: JobQueue,
     /// Each mix's state and progress, for the admin API.
     board: Arc<MixBoard>,
 }
@@ -56,6 +62,7 @@ const DEFAULT_CONCURRENT_MIXES: usize = 2;
 impl Recordings {
     pub(crate) fn new(records_dir: PathBuf, mixer: MixerConfig) -> Self {
         Self {
+            jobs: JobQueue::spawn(records_dir.clone()),
             records_dir,
             mixer: Arc::new(mixer),
             metrics: None,
@@ -97,33 +104,13 @@ impl Recordings {
         room_started_unix_ms: u64,
         stream: &RecordedStream,
     ) {
-        let output = self.output_name(room, room_started_unix_ms);
-        let path = self.job_path(&output);
-        let mut pending = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<PendingMix>(&bytes).ok())
-            .filter(|p| p.room == room && p.started_unix_ms == room_started_unix_ms)
-            .unwrap_or(PendingMix {
-                room: room.to_string(),
-                started_unix_ms: room_started_unix_ms,
-                ended_unix_ms: None,
-                files: Vec::new(),
-                output,
-            });
-        if pending.files.iter().any(|(f, _)| *f == stream.file_name) {
-            return;
-        }
-        pending
-            .files
-            .push((stream.file_name.clone(), stream.started_unix_ms));
-        match self.save(&pending) {
-            Ok(_) => {
-                info!(room = %room, file = %stream.file_name, streams = pending.files.len(), "room mix job noted (open)")
-            }
-            Err(e) => {
-                error!(room = %room, error = %e, "cannot write the open mix job; the room is mixed only if it ends cleanly")
-            }
-        }
+        // Queued: the read-modify-write of the job file runs on the job thread.
+        self.jobs.submit(JobOp::NoteStream {
+            room: room.to_string(),
+            room_started_unix_ms,
+            stream: stream.clone(),
+            output: self.output_name(room, room_started_unix_ms),
+        });
     }
 
     /// A room ended. When it recorded, its mix starts once `files_closed` resolves (the media
@@ -152,18 +139,28 @@ impl Recordings {
                 .collect(),
             output,
         };
-        let job_file = match self.save(&pending) {
-            Ok(path) => path,
-            Err(e) => {
-                error!(room = %room.name, error = %e, "cannot write the mix job; mixing anyway");
-                PathBuf::new()
-            }
-        };
+        // The job file is written on the job thread (after the streams' notes, in order);
+        // then the mix waits for the files and a slot on the runtime.
         let this = self.clone();
-        tokio::spawn(async move {
-            files_closed.await;
-            this.mix_in_background(pending, job_file).await;
+        let runtime = tokio::runtime::Handle::current();
+        let mix = pending.clone();
+        self.jobs.submit(JobOp::Finalize {
+            pending,
+            then: Box::new(move |job_file| {
+                runtime.spawn(async move {
+                    files_closed.await;
+                    this.mix_in_background(mix, job_file).await;
+                });
+            }),
         });
+    }
+
+    /// Resolves once every job file write queued before is done.
+    #[cfg(test)]
+    pub(crate) async fn jobs_written(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.jobs.submit(JobOp::Written(done));
+        let _ = written.await;
     }
 
     /// Runs the mixes a previous run left unfinished.
@@ -193,24 +190,6 @@ impl Recordings {
                 }
             }
         }
-    }
-
-    fn job_path(&self, output: &str) -> PathBuf {
-        self.records_dir
-            .join(JOBS_DIR)
-            .join(format!("{output}.json"))
-    }
-
-    /// Writes the job file whole or not at all (a temporary file renamed over it), so that a
-    /// crash mid-write never leaves a truncated job.
-    fn save(&self, pending: &PendingMix) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(self.records_dir.join(JOBS_DIR))?;
-        let path = self.job_path(&pending.output);
-        let json = serde_json::to_vec_pretty(pending).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(path)
     }
 
     async fn mix_in_background(&self, pending: PendingMix, job_file: PathBuf) {
@@ -406,6 +385,7 @@ mod tests {
         let recordings = Recordings::new(dir.clone(), MixerConfig::default());
         // The media plane never settles (the process is about to stop).
         recordings.room_finalized(&room(true), std::future::pending());
+        recordings.jobs_written().await;
         let saved = jobs(&dir);
         assert_eq!(saved, vec!["комната_1-room-1000.mkv.json".to_string()]);
         let job: PendingMix =
@@ -459,6 +439,7 @@ mod tests {
         let dir = temp_dir("open");
         let recordings = Recordings::new(dir.clone(), MixerConfig::default());
         recordings.stream_recording("R", 1_000, &recorded("a.mkv", 1_200));
+        recordings.jobs_written().await;
         let name = "R-room-1000.mkv.json";
         assert_eq!(jobs(&dir), vec![name.to_string()]);
         let job = read_job(&dir, name);
@@ -467,6 +448,7 @@ mod tests {
         recordings.stream_recording("R", 1_000, &recorded("b.mkv", 3_000));
         // The same stream twice is noted once.
         recordings.stream_recording("R", 1_000, &recorded("b.mkv", 3_000));
+        recordings.jobs_written().await;
         let job = read_job(&dir, name);
         assert_eq!(job.ended_unix_ms, None);
         assert_eq!(
@@ -484,6 +466,7 @@ mod tests {
         room.name = "R".into();
         room.streams = vec![recorded("a.mkv", 1_200), recorded("b.mkv", 3_000)];
         recordings.room_finalized(&room, std::future::pending());
+        recordings.jobs_written().await;
         let job = read_job(&dir, name);
         assert_eq!(job.ended_unix_ms, Some(11_000));
         assert_eq!(job.files.len(), 2);
@@ -493,11 +476,9 @@ mod tests {
     #[tokio::test]
     async fn an_open_job_without_recordings_is_done_at_the_next_start() {
         let dir = temp_dir("open-missing");
-        Recordings::new(dir.clone(), MixerConfig::default()).stream_recording(
-            "R",
-            1_000,
-            &recorded("missing.mkv", 1_200),
-        );
+        let crashed = Recordings::new(dir.clone(), MixerConfig::default());
+        crashed.stream_recording("R", 1_000, &recorded("missing.mkv", 1_200));
+        crashed.jobs_written().await;
         assert_eq!(jobs(&dir).len(), 1);
         // "Crash": the room never ends. Next start.
         Recordings::new(dir.clone(), MixerConfig::default()).resume_pending();
@@ -534,6 +515,7 @@ mod tests {
         };
         let crashed = Recordings::new(dir.clone(), mixer.clone());
         crashed.stream_recording("R", started, &recorded("a.mkv", started + 100));
+        crashed.jobs_written().await;
         assert_eq!(
             read_job(&dir, &format!("R-room-{started}.mkv.json")).ended_unix_ms,
             None
@@ -578,6 +560,7 @@ mod tests {
         let dir = temp_dir("norec");
         let recordings = Recordings::new(dir.clone(), MixerConfig::default());
         recordings.room_finalized(&room(false), async {});
+        recordings.jobs_written().await;
         assert!(jobs(&dir).is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
