@@ -155,7 +155,12 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
         End::AuthFailed | End::BadConnection => session.refusal.clone(),
         other => Some(other.to_string()),
     };
-    crate::hooks::session::closed(&shared.hooks, session.connection.as_ref(), id, failure.as_deref());
+    crate::hooks::session::closed(
+        &shared.hooks,
+        session.connection.as_ref(),
+        id,
+        failure.as_deref(),
+    );
     if matches!(end, End::SendTimeout) {
         shared.metrics.slow_sessions_dropped.inc();
     }

@@ -49,7 +49,9 @@ struct BackendState {
 
 impl Backend {
     /// A backend on a free port of 127.0.0.1.
-    async fn start(rule: impl Fn(&str, &Value) -> (u16, Value, Duration) + Send + Sync + 'static) -> Self {
+    async fn start(
+        rule: impl Fn(&str, &Value) -> (u16, Value, Duration) + Send + Sync + 'static,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::serve(listener, rule)
     }
@@ -245,7 +247,10 @@ async fn wait_metric(server: &huddle_service::Server, name: &str, value: u64) {
         if now == value {
             return;
         }
-        assert!(Instant::now() < deadline, "{name} is {now}, expected {value}");
+        assert!(
+            Instant::now() < deadline,
+            "{name} is {now}, expected {value}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -268,7 +273,9 @@ async fn allowed_connect_publish_and_play_with_their_bodies() {
     let mut a = ws_connect(http, "/", "alice").await;
     let user = a.login("alice").await;
     let session_id = user["data"][0]["sessionId"].clone();
-    let connect = backend.wait("connect", |r| r.iter().any(|r| r.path == "/connect")).await;
+    let connect = backend
+        .wait("connect", |r| r.iter().any(|r| r.path == "/connect"))
+        .await;
     let c = &connect.iter().find(|r| r.path == "/connect").unwrap().body;
     assert_eq!(c["appKey"], "roomApp");
     assert_eq!(c["nodeId"], "huddle");
@@ -344,8 +351,18 @@ async fn allowed_connect_publish_and_play_with_their_bodies() {
     let q = &backend.at("/playStream")[0].body;
     assert_eq!(q["sessionId"], user_b["data"][0]["sessionId"]);
     assert_eq!(
-        (&q["mediaSessionId"], &q["name"], &q["published"], &q["status"]),
-        (&json!("B-play"), &json!("R-alice-cam"), &json!(false), &json!("NEW"))
+        (
+            &q["mediaSessionId"],
+            &q["name"],
+            &q["published"],
+            &q["status"]
+        ),
+        (
+            &json!("B-play"),
+            &json!("R-alice-cam"),
+            &json!(false),
+            &json!("NEW")
+        )
     );
 
     // A normal close is told as DISCONNECTED.
@@ -378,8 +395,10 @@ async fn denied_connect_and_publish_are_refused_as_the_sdk_expects() {
     // connect refused: a `fail` with the reason, then the socket is dropped (the SDK's
     // session goes FAILED); the room core never heard of it.
     let mut m = ws_connect(http, "/", "mallory").await;
-    m.send(json!({"message":"connection","data":[{"appKey":"roomApp","custom":{"login":"mallory"}}]}))
-        .await;
+    m.send(
+        json!({"message":"connection","data":[{"appKey":"roomApp","custom":{"login":"mallory"}}]}),
+    )
+    .await;
     let fail = m.next().await;
     assert_eq!(
         fail,
@@ -397,7 +416,10 @@ async fn denied_connect_and_publish_are_refused_as_the_sdk_expects() {
     let failed = stream_status(&mut a).await;
     assert_eq!(failed["mediaSessionId"], "A-pub");
     assert_eq!(failed["status"], "FAILED");
-    assert_eq!(failed["info"], "Failed by publishStream REST hook: HTTP 403");
+    assert_eq!(
+        failed["info"],
+        "Failed by publishStream REST hook: HTTP 403"
+    );
     assert_eq!(stats(&server).await.publishers, 0);
     // The session goes on: chat still works.
     a.message("a2", "R", "nobody", "hi").await;
@@ -423,8 +445,10 @@ async fn a_slow_backend_refuses_in_time_and_delays_no_one_else() {
 
     let mut slow = ws_connect(http, "/", "slow").await;
     let asked = Instant::now();
-    slow.send(json!({"message":"connection","data":[{"appKey":"roomApp","custom":{"login":"slow"}}]}))
-        .await;
+    slow.send(
+        json!({"message":"connection","data":[{"appKey":"roomApp","custom":{"login":"slow"}}]}),
+    )
+    .await;
     backend.wait("slow connect", |r| !r.is_empty()).await;
 
     // While the backend sits on the slow one, another client connects and joins at once.
@@ -443,7 +467,10 @@ async fn a_slow_backend_refuses_in_time_and_delays_no_one_else() {
     assert_eq!(fail["message"], "fail", "{fail}");
     assert_eq!(fail["data"][0]["status"], "FAILED");
     let info = fail["data"][0]["info"].as_str().unwrap();
-    assert!(info.starts_with("Failed by connect REST hook: no answer"), "{info}");
+    assert!(
+        info.starts_with("Failed by connect REST hook: no answer"),
+        "{info}"
+    );
     assert!(
         refused_after >= timeout && refused_after < timeout + Duration::from_millis(1000),
         "refused after {refused_after:?} (timeout {timeout:?})"
@@ -462,8 +489,10 @@ async fn a_backend_that_is_down_refuses_unless_fail_open() {
 
     let server = start_server(with_rest_hooks("hooks-down", &down)).await;
     let mut a = ws_connect(server.http_addr(), "/", "alice").await;
-    a.send(json!({"message":"connection","data":[{"appKey":"roomApp","custom":{"login":"alice"}}]}))
-        .await;
+    a.send(
+        json!({"message":"connection","data":[{"appKey":"roomApp","custom":{"login":"alice"}}]}),
+    )
+    .await;
     let fail = a.next().await;
     assert_eq!(fail["message"], "fail", "{fail}");
     assert_eq!(fail["data"][0]["status"], "FAILED");

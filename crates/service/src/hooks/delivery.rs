@@ -39,7 +39,9 @@ pub(crate) struct RetryPolicy {
 impl RetryPolicy {
     /// The wait after failed try number `attempt` (1-based).
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.first_backoff
             .saturating_mul(factor)
             .min(self.max_backoff)
@@ -150,8 +152,8 @@ async fn run(
 /// Sends one request until it succeeds, is refused for good, or runs out of tries.
 async fn deliver(inner: &Inner, client: &reqwest::Client, policy: &RetryPolicy, job: &Job) {
     for attempt in 1..=policy.max_attempts.max(1) {
-        let outcome = super::http::post(client, &job.url, &job.body, &job.headers, policy.timeout)
-            .await;
+        let outcome =
+            super::http::post(client, &job.url, &job.body, &job.headers, policy.timeout).await;
         let error = match outcome {
             Ok(answer) if answer.status.is_success() => {
                 inner.counters.delivered.inc();
@@ -245,7 +247,11 @@ mod tests {
             .collect();
         assert_eq!(
             urls,
-            ["http://127.0.0.1:9/2", "http://127.0.0.1:9/3", "http://127.0.0.1:9/4"]
+            [
+                "http://127.0.0.1:9/2",
+                "http://127.0.0.1:9/3",
+                "http://127.0.0.1:9/4"
+            ]
         );
     }
 }

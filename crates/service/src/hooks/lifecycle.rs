@@ -333,7 +333,9 @@ mod tests {
             }]
         );
         // A repeated join (STATE again) says nothing.
-        assert!(l.output(&room_event(2, RoomEvent::State(vec![]))).is_empty());
+        assert!(l
+            .output(&room_event(2, RoomEvent::State(vec![])))
+            .is_empty());
         assert_eq!(
             l.output(&room_event(2, RoomEvent::Left("alice".into()))),
             [Event::ParticipantLeft {
@@ -381,7 +383,11 @@ mod tests {
         assert!(l.input(&publish(1, "m3")).is_empty());
         assert_eq!(
             l.output(&status(1, "m1", StreamState::Publishing, Some("f1.mkv"))),
-            [Event::StreamPublished(stream("alice", "m1", Some("f1.mkv")))]
+            [Event::StreamPublished(stream(
+                "alice",
+                "m1",
+                Some("f1.mkv")
+            ))]
         );
         assert!(l
             .output(&status(1, "m1", StreamState::Publishing, Some("f1.mkv")))

@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use crate::metrics::Metrics;
 use crate::Config;
 
-pub use settings::HookArgs;
 pub(crate) use settings::validate;
+pub use settings::HookArgs;
 pub use signature::{sign, verify, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Wait after a request's first failed try (doubled after each further one, up to

@@ -46,7 +46,15 @@ impl RestHooks {
     pub(crate) async fn authorize(&self, method: &str, body: &Value) -> Verdict {
         let bytes = serde_json::to_vec(body).expect("JSON values serialize");
         let headers = super::headers(self.signer.as_ref(), &bytes);
-        match post(&self.client, &self.url(method), &bytes, &headers, self.timeout).await {
+        match post(
+            &self.client,
+            &self.url(method),
+            &bytes,
+            &headers,
+            self.timeout,
+        )
+        .await
+        {
             Ok(answer) if answer.status.is_success() => {
                 let fields = serde_json::from_slice::<Value>(&answer.body)
                     .ok()

@@ -19,7 +19,12 @@ pub struct HookArgs {
     #[arg(long, env = "HUDDLE_REST_HOOK_FAIL_OPEN")]
     pub rest_hook_fail_open: Option<bool>,
     /// Comma-separated webhook URLs (signed JSON events) [default: none].
-    #[arg(long, env = "HUDDLE_WEBHOOK_URLS", value_delimiter = ',', value_name = "URL")]
+    #[arg(
+        long,
+        env = "HUDDLE_WEBHOOK_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
     pub webhook_urls: Option<Vec<String>>,
     /// HMAC-SHA256 secret signing every hook request [default: none].
     #[arg(long, env = "HUDDLE_WEBHOOK_SECRET", hide_env_values = true)]
