@@ -1,6 +1,8 @@
 //! `huddle`: the WebRTC chat-rooms server. With no arguments it serves HTTP on 8080, HTTPS on
 //! 8443 and media on UDP 40000; see `huddle --help` and `docs/CONFIG.md`.
 
+mod allocator;
+
 use std::io::Write as _;
 use std::process::ExitCode;
 

@@ -1,0 +1,17 @@
+//! The process's memory allocator: jemalloc, set to give freed memory back to the system.
+//!
+//! Measured with `e2e/abuse/memory_bench.js` (figures in docs/SECURITY.md): after 5,000 idle
+//! WebSockets closed, glibc's malloc kept all ~69 MiB they had used (and mimalloc 2.0 as well),
+//! while jemalloc with a background purging thread returned ~64 MiB of it within 2 s. A server
+//! that an attacker can make allocate (connections, messages) should not keep the high-water
+//! mark for good.
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's start-up options (the `MALLOC_CONF` environment variable of the `_rjem_`-prefixed
+/// build still overrides them, as `_RJEM_MALLOC_CONF`): a background thread purges unused
+/// pages, dirty pages go back after 1 s (default 10 s) and no "muzzy" stage keeps them longer.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
