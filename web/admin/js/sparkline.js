@@ -5,6 +5,7 @@ import { WINDOW_MS } from './history.js';
 
 const W = 120;
 const H = 28;
+const MIN_SPAN_MS = 5_000;
 
 /**
  * samples: [[t ms, value]...]; now: the newest poll time; floor: the smallest top of the scale
@@ -12,8 +13,12 @@ const H = 28;
  */
 export function sparkline(samples, now, { floor = 1, label = '' } = {}) {
   const top = Math.max(floor, ...samples.map(([, v]) => v));
+  // The time axis covers the history there is, up to a minute (at least MIN_SPAN_MS), so that a
+  // stream that just started draws a line rather than a dot at the right edge.
+  const oldest = samples.length ? samples[0][0] : now;
+  const span = Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, now - oldest));
   const points = samples.map(([t, v]) => {
-    const x = W - ((now - t) / WINDOW_MS) * W;
+    const x = W - ((now - t) / span) * W;
     const y = H - 2 - (v / top) * (H - 4);
     return `${x.toFixed(1)},${y.toFixed(1)}`;
   }).join(' ');
