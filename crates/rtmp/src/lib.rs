@@ -1,4 +1,5 @@
-//! RTMP ingest for Huddle: an RTMP encoder (OBS, ffmpeg, …) publishes into a room.
+//! RTMP for Huddle: an RTMP encoder (OBS, ffmpeg, …) publishes into a room, and RTMP
+//! players (ffplay, VLC, OBS media sources) play a room participant's stream.
 //!
 //! H.264 video passes through (AVCC → Annex-B, SPS/PPS in front of every keyframe); AAC-LC
 //! audio is decoded, resampled to 48 kHz and re-encoded as 20 ms Opus frames. The output is
@@ -22,9 +23,25 @@
 //! `NetStream.Publish.BadName`.
 //!
 //! Any other application name (not `live` or `live/…`) is rejected at `connect` time with
-//! `NetConnection.Connect.Rejected` and the connection is closed ([`CloseReason::UnknownApp`]):
-//! this server only ingests into rooms, it does not relay or play streams (a `play` request is
-//! refused likewise). One publish per connection.
+//! `NetConnection.Connect.Rejected` and the connection is closed ([`CloseReason::UnknownApp`]).
+//! One publish or one play per connection.
+//!
+//! # Play URL
+//!
+//! ```text
+//! rtmp://HOST:1935/live/<room>/<login>     (or app live, stream key <room>/<login>)
+//! ```
+//!
+//! The server asks [`IngestSink::play`] (default: refused) for a [`PlayerFeed`], normally
+//! from a [`LiveFeed`]: the embedder keeps one `LiveFeed` per played source and pushes the
+//! source's H.264 access units (Annex-B) and Opus packets into it with their RTP times
+//! ([`LiveFeed::push_h264`], [`LiveFeed::push_opus`]; they never block). The feed writes
+//! FLV for every player: `onMetaData`, the AVC sequence header built from SPS/PPS, H.264
+//! passed through as AVCC from a keyframe on, Opus transcoded to AAC-LC by one ffmpeg
+//! process per source shared by its players (`aac_encode.rs` says why ffmpeg), timestamps
+//! from 0. A refusal (`Err(reason)`) reaches the client as `NetStream.Play.Failed` with the
+//! reason, e.g. [`vp8_refusal`] for a VP8 source. Each player has a bounded queue: a slow
+//! one skips to the next keyframe, it never holds up the source or other players.
 //!
 //! # Media requirements
 //!
@@ -89,20 +106,28 @@
 //! and how long a publisher may stay silent; [`ServerConfig::max_connections`] caps the
 //! number of connections. Dropping the [`serve`] future closes all its connections.
 
+mod aac_encode;
 mod audio;
 pub mod avc;
+mod fanout;
 pub mod flv;
+pub mod flv_out;
 mod guard;
+mod live_feed;
 mod media;
 mod server;
 mod sink;
 
+pub use aac_encode::{AdtsReader, OpusToPcm};
 pub use audio::{AacToOpus, AudioConfig, AudioFrame, OPUS_FRAME, OPUS_RATE};
 pub use avc::AvcConfig;
+pub use fanout::{PlayTag, PlayerFeed, TagKind};
+pub use live_feed::{FeedConfig, LiveFeed};
 pub use media::{Media, MediaPipeline, VideoFrame};
-pub use server::{parse_publish_target, serve, serve_with_config, ServerConfig};
+pub use server::{parse_publish_target, serve, serve_with_config, vp8_refusal, ServerConfig};
 pub use sink::{
-    channel, ChannelSink, CloseHandle, IngestEvent, IngestSink, PublishReply, PublishRequest,
+    channel, ChannelSink, CloseHandle, IngestEvent, IngestSink, PlayRequest, PublishReply,
+    PublishRequest,
 };
 
 /// Identifies one RTMP connection for the life of a [`serve`] call.
@@ -169,6 +194,9 @@ pub enum CloseReason {
     /// stream.
     #[error("closed by the server: {0}")]
     Closed(String),
+    /// An RTMP play ended (the stream ended or the player stopped).
+    #[error("play ended: {0}")]
+    PlayEnded(String),
     /// A bug: a panic while handling this connection (the server goes on).
     #[error("internal error: {0}")]
     Internal(String),

@@ -17,7 +17,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
 
 use crate::guard::ChunkGuard;
+use crate::PlayTag;
+use play::Playing;
+
+#[path = "server_play.rs"]
+mod play;
 use crate::{CloseHandle, CloseReason, ConnId, IngestSink, Media, MediaPipeline, PublishRequest};
+pub use play::vp8_refusal;
 
 /// Read buffer per connection.
 const READ_BUF: usize = 64 * 1024;
@@ -31,6 +37,9 @@ pub struct ServerConfig {
     /// ([`CloseReason::ServerFull`]). Only accepted publishes hold one of these slots, so
     /// half-open sockets cannot take them from real encoders.
     pub max_connections: usize,
+    /// RTMP players served at once; a play beyond it is refused
+    /// ([`CloseReason::ServerFull`]). Like publishing slots, only accepted plays hold one.
+    pub max_players: usize,
     /// Connections not yet publishing (handshake, connect, publish request) at once; more
     /// are closed right after accept.
     pub max_pending: usize,
@@ -56,6 +65,7 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             max_connections: 64,
+            max_players: 64,
             max_pending: 64,
             max_per_ip: 8,
             handshake_timeout: Duration::from_secs(5),
@@ -85,6 +95,7 @@ pub async fn serve_with_config(
     let config = Arc::new(config);
     let slots = Slots {
         publishing: Arc::new(Semaphore::new(config.max_connections)),
+        players: Arc::new(Semaphore::new(config.max_players)),
         pending: Arc::new(Semaphore::new(config.max_pending)),
         per_ip: Arc::new(Mutex::new(HashMap::new())),
     };
@@ -112,6 +123,7 @@ pub async fn serve_with_config(
         let config = config.clone();
         let admitted = slots.admit(peer.ip(), &config);
         let publishing = slots.publishing.clone();
+        let players = slots.players.clone();
         tasks.spawn(async move {
             let reason = match admitted {
                 Err(reason) => reason,
@@ -125,6 +137,7 @@ pub async fn serve_with_config(
                         Permits {
                             pending: Some(pending),
                             publishing,
+                            players,
                             held: None,
                         },
                     )));
@@ -145,6 +158,7 @@ pub async fn serve_with_config(
 /// The server's connection slots.
 struct Slots {
     publishing: Arc<Semaphore>,
+    players: Arc<Semaphore>,
     pending: Arc<Semaphore>,
     per_ip: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
@@ -195,10 +209,12 @@ impl Slots {
     }
 }
 
-/// A connection's slots: pending until its publish is accepted, then publishing.
+/// A connection's slots: pending until its publish (or play) is accepted, then publishing
+/// (or playing).
 struct Permits {
     pending: Option<OwnedSemaphorePermit>,
     publishing: Arc<Semaphore>,
+    players: Arc<Semaphore>,
     held: Option<OwnedSemaphorePermit>,
 }
 
@@ -292,6 +308,8 @@ async fn run_connection<S: IngestSink>(
         config,
         session: None,
         publishing: None,
+        playing: None,
+        player_mode: false,
         pipeline: MediaPipeline::new(),
         media: Vec::new(),
         deadline: None,
@@ -318,6 +336,10 @@ struct Conn<S> {
     session: Option<ServerSession>,
     /// (app, stream key) once the publish was accepted.
     publishing: Option<(String, String)>,
+    /// The accepted play (taken out while a read or a tag is awaited).
+    playing: Option<Playing>,
+    /// A play was accepted: the client may stay silent (players send little).
+    player_mode: bool,
     pipeline: MediaPipeline,
     media: Vec<Media>,
     /// Until the publish is accepted: the time by which the current step (handshake, then
@@ -330,6 +352,16 @@ struct Conn<S> {
 }
 
 type Step<T> = Result<T, CloseReason>;
+
+/// What a playing connection waits for.
+enum Next {
+    Tag(Option<PlayTag>),
+    Bytes(Step<usize>),
+}
+
+/// Players send only acknowledgements, which may be far apart; a dead player is found by
+/// the write timeout instead.
+const PLAYER_SILENCE: Duration = Duration::from_secs(24 * 3600);
 
 fn protocol(e: impl std::fmt::Display) -> CloseReason {
     CloseReason::Protocol(e.to_string())
@@ -369,8 +401,27 @@ impl<S: IngestSink> Conn<S> {
             self.input(&leftover).await?;
         }
         loop {
-            let n = self.read(&mut buf).await?;
-            self.input(&buf[..n]).await?;
+            let Some(mut playing) = self.playing.take() else {
+                let n = self.read(&mut buf).await?;
+                self.input(&buf[..n]).await?;
+                continue;
+            };
+            let next = tokio::select! {
+                tag = playing.feed.recv() => Next::Tag(tag),
+                n = self.read(&mut buf) => Next::Bytes(n),
+            };
+            let step = match next {
+                Next::Tag(Some(tag)) => self.send_tag(&mut playing, tag).await,
+                Next::Tag(None) => self.end_play(&playing).await,
+                Next::Bytes(n) => {
+                    self.playing = Some(playing);
+                    let n = n?;
+                    self.input(&buf[..n]).await?;
+                    continue;
+                }
+            };
+            self.playing = Some(playing);
+            step?;
         }
     }
 
@@ -381,6 +432,7 @@ impl<S: IngestSink> Conn<S> {
                 d.saturating_duration_since(Instant::now()),
                 self.deadline_what,
             ),
+            None if self.player_mode => (PLAYER_SILENCE, "player sent nothing"),
             None => (self.config.idle_timeout, "publisher sent nothing"),
         };
         let closer = &mut self.closer;
@@ -496,14 +548,18 @@ impl<S: IngestSink> Conn<S> {
                 ..
             } => self.on_publish(request_id, app_name, stream_key).await,
             ServerSessionEvent::PublishStreamFinished { .. } => Err(CloseReason::Finished),
-            ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
-                let r = self.session().reject_request(
-                    request_id,
-                    "NetStream.Play.Failed",
-                    "this server only ingests; watch in the Huddle web app",
-                );
-                self.refuse(r, protocol("play requests are not served"))
+            ServerSessionEvent::PlayStreamRequested {
+                request_id,
+                app_name,
+                stream_key,
+                stream_id,
+                ..
+            } => {
+                self.on_play(request_id, app_name, stream_key, stream_id)
                     .await
+            }
+            ServerSessionEvent::PlayStreamFinished { .. } => {
+                Err(CloseReason::PlayEnded("the player stopped".into()))
             }
             ServerSessionEvent::ReleaseStreamRequested { request_id, .. } => {
                 self.session().accept_request(request_id).map_err(protocol)

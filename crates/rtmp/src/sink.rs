@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::{CloseReason, ConnId, Media};
+use crate::{CloseReason, ConnId, Media, PlayerFeed};
 
 /// A publish request that passed URL validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,24 @@ pub struct PublishRequest {
     /// The full stream key as sent by the client, e.g. `alice?token=abc`.
     pub stream_key: String,
     /// Closes this connection from the sink's side, e.g. when the room ended the stream.
+    pub close: CloseHandle,
+}
+
+/// A play request that passed URL validation: `rtmp://HOST/live/<room>/<login>` (or app
+/// `live`, stream key `<room>/<login>`), optionally `?token=…` on the stream key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlayRequest {
+    pub conn: ConnId,
+    pub peer: SocketAddr,
+    /// Room name.
+    pub room: String,
+    /// The login of the participant whose stream is asked for.
+    pub login: String,
+    /// The RTMP application as sent by the client, e.g. `live/room1`.
+    pub app: String,
+    /// The full stream key as sent by the client, e.g. `alice?token=abc`.
+    pub stream_key: String,
+    /// Ends this player's connection from the sink's side.
     pub close: CloseHandle,
 }
 
@@ -83,6 +101,16 @@ pub trait IngestSink: Send + Sync + 'static {
 
     /// Media of an accepted publish, in stream order.
     fn media(&self, conn: ConnId, media: Media) -> impl Future<Output = ()> + Send;
+
+    /// A client asks to play a room participant's stream. `Ok(feed)` accepts: the player gets
+    /// `NetStream.Play.Start` and then the feed's tags (usually from
+    /// [`crate::LiveFeed::subscribe`]); the play ends when the feed ends. `Err(reason)`
+    /// refuses with `NetStream.Play.Failed` and the reason (e.g. [`crate::vp8_refusal`]).
+    /// The default refuses every play.
+    fn play(&self, req: PlayRequest) -> impl Future<Output = Result<PlayerFeed, String>> + Send {
+        let _ = req;
+        async { Err("this server does not serve RTMP play".to_string()) }
+    }
 
     /// The connection is gone. Called exactly once per accepted TCP connection, after every
     /// other call for it — also for connections that never published.
