@@ -132,6 +132,14 @@ async fn a_recorded_room_records_its_rtmp_stream() {
         .expect("ffmpeg ends")
         .unwrap();
     assert!(exit.success(), "the push went through: {exit}");
+    // An RTMP ingest in a recorded room counts as a recording started (issue 12).
+    let (_, metrics) = http_get(server.http_addr(), "/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "huddle_recordings_started_total 1"),
+        "{metrics}"
+    );
     alice.expect_event("Rec", "UNPUBLISHED").await;
     alice.expect_event("Rec", "LEFT").await;
     alice.send_data("a2", "leave", json!({"name": "Rec"})).await;
