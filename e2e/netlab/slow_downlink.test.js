@@ -34,6 +34,7 @@ s.labScenario(SCENARIO, 'netlab: C has a 300 kbit/s downlink, then the limit is 
   const before = await s.quality(call.clients.C);
   const liftedAt = Date.now();
   await lab.set('C', 'down', 'rate=off');
+  console.log(`# limit lifted at ${new Date(liftedAt).toISOString()} (to read beside the server log)`);
   const resumeS = {};
   for (;;) {
     const now = await s.quality(call.clients.C);

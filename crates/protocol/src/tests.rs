@@ -187,6 +187,56 @@ fn play_outside_a_room() {
 }
 
 #[test]
+fn transport_tcp_marks_the_offer_for_the_media_plane() {
+    let tcp_only = huddle_room::media::TCP_ONLY_OFFER_LINE;
+    let c = command(
+        r#"{"message":"publishStream","data":[{"mediaSessionId":"m","name":"s","sdp":"v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n","transport":"TCP"}]}"#,
+    );
+    let Command::Publish(r) = c else { panic!() };
+    assert_eq!(
+        r.sdp,
+        format!("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{tcp_only}\r\n")
+    );
+    // An offer without a final line break, and the option in lower case.
+    let c = command(
+        r#"{"message":"playStream","data":[{"mediaSessionId":"m","name":"s","sdp":"v=0","transport":"tcp"}]}"#,
+    );
+    let Command::Play(r) = c else { panic!() };
+    assert_eq!(r.sdp, format!("v=0\r\n{tcp_only}\r\n"));
+    for transport in [r#","transport":"UDP""#, r#","transport":null"#, ""] {
+        let c = command(&format!(
+            r#"{{"message":"playStream","data":[{{"mediaSessionId":"m","name":"s","sdp":"v=0"{transport}}}]}}"#
+        ));
+        let Command::Play(r) = c else { panic!() };
+        assert_eq!(r.sdp, "v=0", "{transport}");
+    }
+}
+
+#[test]
+fn transport_other_than_udp_or_tcp_is_refused_on_the_stream() {
+    for transport in [r#""SCTP""#, "5", "true"] {
+        let frame = format!(
+            r#"{{"message":"publishStream","data":[{{"mediaSessionId":"m","name":"s","sdp":"v=0","transport":{transport}}}]}}"#
+        );
+        let err = parse(&frame).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ProtocolError::WrongType {
+                    field: "transport",
+                    ..
+                }
+            ),
+            "{frame}: {err:?}"
+        );
+        assert!(
+            matches!(err.reply(), Some(ErrorReply::Stream { media_session_id, .. }) if media_session_id == "m"),
+            "answered on the stream: {err:?}"
+        );
+    }
+}
+
+#[test]
 fn unpublish_and_stop_from_spec() {
     let c = command(
         r#"{"message":"unPublishStream","data":[{"mediaSessionId":"A-pub","name":"R-alice-1f0c","published":true,"hasVideo":true,"hasAudio":true,"status":"PUBLISHING","record":false}]}"#,

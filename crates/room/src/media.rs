@@ -63,3 +63,10 @@ pub enum MediaEvent {
         reason: String,
     },
 }
+
+/// The SDP line the protocol adds to an offer whose client asked for `transport: "TCP"` (the
+/// Flashphoner SDK's publish/play option): the media plane then answers with its ICE-TCP
+/// candidate only. It rides inside the offer so that the request reaches the media plane
+/// without a field in every command; the WebRTC stack ignores the unknown attribute. A client
+/// writing it into its own offer only restricts its own stream.
+pub const TCP_ONLY_OFFER_LINE: &str = "a=x-huddle-transport:TCP";

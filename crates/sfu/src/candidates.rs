@@ -2,6 +2,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use huddle_room::media::TCP_ONLY_OFFER_LINE;
+
+/// Whether the client asked for ICE over TCP only (the SDK's `transport: "TCP"`, which the
+/// protocol layer writes into the offer as [`TCP_ONLY_OFFER_LINE`]).
+pub fn tcp_only_offer(offer: &str) -> bool {
+    offer.lines().any(|l| l.trim_end() == TCP_ONLY_OFFER_LINE)
+}
+
 /// IPv4 addresses of the local interfaces (not link-local): non-loopback first, loopback
 /// last; never empty. Used when the configuration announces nothing.
 pub fn detect_local_ipv4() -> Vec<IpAddr> {
@@ -115,6 +123,110 @@ mod tests {
         assert_eq!(
             destination_for(bound, sa("10.0.0.7:9"), &c),
             sa("10.0.0.1:4000")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tcp_only_tests {
+    use std::time::Instant;
+
+    use str0m::format::CodecConfig;
+    use str0m::media::{Direction, MediaKind};
+
+    use super::*;
+    use crate::peer::RtcTemplate;
+
+    /// A browser-like offer (audio + video, sendrecv) made by a str0m client.
+    fn offer() -> String {
+        let mut client = str0m::Rtc::new(Instant::now());
+        let mut change = client.sdp_api();
+        change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        change.add_media(MediaKind::Video, Direction::SendRecv, None, None, None);
+        let (offer, _pending) = change.apply().expect("an offer");
+        offer.to_sdp_string()
+    }
+
+    fn template() -> RtcTemplate {
+        RtcTemplate {
+            cert: str0m::crypto::from_feature_flags()
+                .dtls_provider
+                .generate_certificate()
+                .expect("certificate"),
+            candidates: vec!["10.9.0.1:5000".parse().unwrap()],
+            tcp_candidates: vec!["10.9.0.1:5001".parse().unwrap()],
+        }
+    }
+
+    fn candidate_lines(answer: &str) -> Vec<String> {
+        answer
+            .lines()
+            .filter(|l| l.starts_with("a=candidate:"))
+            .map(|l| l.to_lowercase())
+            .collect()
+    }
+
+    #[test]
+    fn a_tcp_only_offer_is_answered_with_the_tcp_candidate_only() {
+        let mut marked = offer();
+        marked.push_str(TCP_ONLY_OFFER_LINE);
+        marked.push_str("\r\n");
+        assert!(tcp_only_offer(&marked) && !tcp_only_offer(&offer()));
+        let t = template();
+        let (_rtc, answer) = t
+            .accept(
+                &marked,
+                CodecConfig::new_with_defaults(),
+                true,
+                Instant::now(),
+            )
+            .expect("the marked offer is accepted");
+        let lines = candidate_lines(&answer);
+        assert!(!lines.is_empty(), "{answer}");
+        assert!(
+            lines.iter().all(|l| l.contains(" tcp ")
+                && l.contains("tcptype passive")
+                && l.contains(" 5001 ")),
+            "{lines:?}"
+        );
+        // Without the option both candidates are offered.
+        let (_rtc, answer) = t
+            .accept(
+                &offer(),
+                CodecConfig::new_with_defaults(),
+                true,
+                Instant::now(),
+            )
+            .expect("accepted");
+        let lines = candidate_lines(&answer);
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(" udp ") && l.contains(" 5000 ")),
+            "{lines:?}"
+        );
+        assert!(lines.iter().any(|l| l.contains(" tcp ")), "{lines:?}");
+    }
+
+    #[test]
+    fn without_ice_tcp_the_option_falls_back_to_udp() {
+        let mut marked = offer();
+        marked.push_str(TCP_ONLY_OFFER_LINE);
+        marked.push_str("\r\n");
+        let mut t = template();
+        t.tcp_candidates.clear();
+        let (_rtc, answer) = t
+            .accept(
+                &marked,
+                CodecConfig::new_with_defaults(),
+                false,
+                Instant::now(),
+            )
+            .expect("accepted");
+        let lines = candidate_lines(&answer);
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| l.contains(" udp ")),
+            "{lines:?}"
         );
     }
 }

@@ -7,7 +7,14 @@
 //! "keyframe storm"; mediasoup and LiveKit throttle the same way). The gate keeps at most one
 //! request in flight per [`KEYFRAME_INTERVAL`]; what arrives in between is remembered and sent
 //! once when the interval is over, unless a keyframe arrived meanwhile and answered it.
-//! No bypass: a late joiner's request waits like any other (at most one interval).
+//!
+//! One exception, for a player that has had no keyframe at all yet (it just connected or
+//! resumed): if the request in flight was already answered by a keyframe that came too early
+//! for this player, its request goes out after [`FRESH_GAP`] instead of waiting out the whole
+//! interval. Without it, a second player connecting just after the first one's keyframe waited
+//! up to a second more for its first picture (the netlab high-RTT run: 200 ms RTT to the
+//! publisher, first frames 1.9-2.7 s). It cannot make a storm: it needs a keyframe between two
+//! requests, and each player asks at most once per interval and only while it has no picture.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +22,9 @@ use str0m::media::KeyframeRequestKind;
 
 /// At most one keyframe request is sent to a publisher per this interval.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(1000);
+/// The shortest gap between two requests when the first one was answered and the second is a
+/// fresh player's (Chrome ignores a request within 300 ms of the previous one).
+pub const FRESH_GAP: Duration = Duration::from_millis(300);
 
 /// The keyframe-request state of one publisher.
 #[derive(Debug, Default)]
@@ -23,6 +33,10 @@ pub struct KeyframeGate {
     last_sent: Option<Instant>,
     /// A request that is waiting for the interval to pass (FIR wins over PLI).
     pending: Option<KeyframeRequestKind>,
+    /// The pending request includes one of a player that has had no keyframe yet.
+    pending_fresh: bool,
+    /// A keyframe arrived after the last request was sent (that request is answered).
+    answered: bool,
     /// Requests asked of the gate / sent to the publisher (for the stats).
     pub asked: u64,
     pub sent: u64,
@@ -40,22 +54,33 @@ impl KeyframeGate {
         });
     }
 
+    /// Like [`KeyframeGate::ask`], for a player that has had no keyframe yet (see the module
+    /// comment: it may go out before the interval is over).
+    pub fn ask_fresh(&mut self, kind: KeyframeRequestKind) {
+        self.ask(kind);
+        self.pending_fresh = true;
+    }
+
     /// A keyframe arrived from the publisher: it answers every request made before it.
     pub fn keyframe_arrived(&mut self) {
         self.pending = None;
+        self.pending_fresh = false;
+        self.answered = self.last_sent.is_some();
     }
 
     /// The request to send now, if one is pending and the interval allows it. The caller
     /// sends it; the gate counts it as sent.
     pub fn due(&mut self, now: Instant) -> Option<KeyframeRequestKind> {
         self.pending?;
-        if let Some(last) = self.last_sent {
-            if now.saturating_duration_since(last) < KEYFRAME_INTERVAL {
+        if let Some(due) = self.next_due() {
+            if now < due {
                 return None;
             }
         }
         self.last_sent = Some(now);
         self.sent += 1;
+        self.pending_fresh = false;
+        self.answered = false;
         self.pending.take()
     }
 
@@ -64,7 +89,12 @@ impl KeyframeGate {
     /// what stays pending always has a `last_sent`.
     pub fn next_due(&self) -> Option<Instant> {
         self.pending?;
-        self.last_sent.map(|t| t + KEYFRAME_INTERVAL)
+        let gap = if self.pending_fresh && self.answered {
+            FRESH_GAP
+        } else {
+            KEYFRAME_INTERVAL
+        };
+        self.last_sent.map(|t| t + gap)
     }
 }
 
@@ -102,5 +132,57 @@ mod tests {
         g.keyframe_arrived();
         assert_eq!(g.next_due(), None);
         assert_eq!(g.due(t0 + KEYFRAME_INTERVAL), None);
+    }
+
+    #[test]
+    fn a_fresh_player_missing_an_answered_keyframe_waits_only_the_fresh_gap() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut g = KeyframeGate::default();
+        g.ask_fresh(KeyframeRequestKind::Fir);
+        assert!(
+            g.due(t0).is_some(),
+            "the first player's request goes at once"
+        );
+        g.keyframe_arrived();
+        // A second player connects after that keyframe went by.
+        g.ask_fresh(KeyframeRequestKind::Fir);
+        assert_eq!(g.next_due(), Some(t0 + FRESH_GAP));
+        assert_eq!(g.due(ms(299)), None);
+        assert_eq!(g.due(ms(300)), Some(KeyframeRequestKind::Fir));
+        // Not answered yet: a third fresh player waits the whole interval.
+        g.ask_fresh(KeyframeRequestKind::Fir);
+        assert_eq!(g.due(ms(700)), None);
+        assert_eq!(g.next_due(), Some(ms(300) + KEYFRAME_INTERVAL));
+    }
+
+    #[test]
+    fn an_ordinary_request_after_an_answer_still_waits_the_interval() {
+        let t0 = Instant::now();
+        let mut g = KeyframeGate::default();
+        g.ask(KeyframeRequestKind::Pli);
+        assert!(g.due(t0).is_some());
+        g.keyframe_arrived();
+        g.ask(KeyframeRequestKind::Pli);
+        assert_eq!(g.due(t0 + FRESH_GAP), None, "a decoder's PLI is not fresh");
+        assert_eq!(g.next_due(), Some(t0 + KEYFRAME_INTERVAL));
+    }
+
+    #[test]
+    fn a_fresh_request_without_an_answer_waits_the_interval() {
+        let t0 = Instant::now();
+        let mut g = KeyframeGate::default();
+        g.ask(KeyframeRequestKind::Pli);
+        assert!(g.due(t0).is_some());
+        g.ask_fresh(KeyframeRequestKind::Fir);
+        assert_eq!(
+            g.due(t0 + FRESH_GAP),
+            None,
+            "the request in flight answers it"
+        );
+        assert_eq!(
+            g.due(t0 + KEYFRAME_INTERVAL),
+            Some(KeyframeRequestKind::Fir)
+        );
     }
 }

@@ -264,6 +264,7 @@ impl RtcTemplate {
         player: bool,
         now: Instant,
     ) -> Result<(Rtc, String), String> {
+        let offer_text = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("Bad SDP: {e}"))?;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut cfg = Rtc::builder()
@@ -277,7 +278,15 @@ impl RtcTemplate {
                 cfg = cfg.enable_bwe(Some(Bitrate::from(INITIAL_ESTIMATE_BPS as f64)));
             }
             let mut rtc = cfg.build(now);
-            for addr in &self.candidates {
+            // `transport: "TCP"`: the TCP candidate only (if ICE-TCP is on at all).
+            let tcp_only =
+                crate::candidates::tcp_only_offer(offer_text) && !self.tcp_candidates.is_empty();
+            let udp = if tcp_only {
+                &[][..]
+            } else {
+                &self.candidates[..]
+            };
+            for addr in udp {
                 match Candidate::host(*addr, "udp") {
                     Ok(c) => {
                         rtc.add_local_candidate(c);

@@ -198,6 +198,9 @@ impl Sfu {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };
+        if crate::candidates::tcp_only_offer(offer) {
+            self.udp_first.tcp_only(id);
+        }
 
         let mut state = Publisher {
             audio_mid: None,
@@ -337,6 +340,9 @@ impl Sfu {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };
+        if crate::candidates::tcp_only_offer(offer) {
+            self.udp_first.tcp_only(id);
+        }
 
         let mut state = Player {
             source,
@@ -385,11 +391,18 @@ impl Sfu {
             peer: id,
             sdp: answer,
         });
+        let has_video = state.video.is_some();
         let peer = Peer::new(id, rtc, Role::Player(state), now);
         self.peers.insert(id, peer);
         self.graph.add_player(source, id);
         Counters::add(&self.counters.players, 1);
         self.poll_peer(id);
+        if has_video {
+            // The player's first keyframe, asked for now: it travels from the publisher while
+            // the player connects (the netlab high-RTT run: asked on Connected, it came one
+            // publisher RTT late). The request on Connected follows through the same gate.
+            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, now);
+        }
     }
 
     fn close(&mut self, id: PeerId, now: Instant) {
@@ -702,6 +715,13 @@ impl Sfu {
                     .bwe()
                     .set_bitrate(Bitrate::from(minimum), Bitrate::from(desired));
             }
+            // Paused: a fresh estimator probes at once (bandwidth.rs, module comment).
+            if let Some(start) = tick
+                .then(|| state.bandwidth.estimator_restart(need, now))
+                .flatten()
+            {
+                peer.rtc.bwe().reset(Bitrate::from(start));
+            }
             if change == Some(VideoChange::Resumed) {
                 self.player_wants_keyframe(id, KeyframeRequestKind::Pli, now);
             }
@@ -913,7 +933,7 @@ impl Sfu {
         }
         if kind == MediaKind::Video && !data.contiguous {
             // We lost part of the publisher's video (NACK did not recover it in time).
-            self.ask_keyframe(id, KeyframeRequestKind::Pli, now);
+            self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
         }
         if let Some(rec) = self.recorders.get_mut(&id) {
             rec.frame(&frame);
@@ -971,17 +991,29 @@ impl Sfu {
             return;
         }
         p.last_keyframe_ask = Some(now);
-        let source = p.source;
-        self.ask_keyframe(source, kind, now);
+        // No picture yet (joined, resumed, drained): may bypass the rest of the gate's
+        // interval once a keyframe went by too early for it (keyframes.rs).
+        let (source, fresh) = (p.source, p.waiting_keyframe);
+        self.ask_keyframe(source, kind, fresh, now);
     }
 
     /// Asks a publisher's gate for a keyframe and sends what the gate lets through.
-    fn ask_keyframe(&mut self, publisher: PeerId, kind: KeyframeRequestKind, now: Instant) {
+    fn ask_keyframe(
+        &mut self,
+        publisher: PeerId,
+        kind: KeyframeRequestKind,
+        fresh: bool,
+        now: Instant,
+    ) {
         let Some(Role::Publisher(state)) = self.peers.get_mut(&publisher).map(|p| &mut p.role)
         else {
             return;
         };
-        state.keyframes.ask(kind);
+        if fresh {
+            state.keyframes.ask_fresh(kind);
+        } else {
+            state.keyframes.ask(kind);
+        }
         Counters::add(&self.counters.keyframe_requests_asked, 1);
         self.send_due_keyframe_request(publisher, now);
     }

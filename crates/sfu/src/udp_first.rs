@@ -8,9 +8,11 @@
 //! [`UDP_FRESH`]) and during [`TCP_HOLDBACK`] after its answer, the head start its UDP checks
 //! need. A browser whose UDP is blocked sends none, so its TCP checks are answered after the
 //! holdback (its retransmitted checks then succeed); one whose UDP dies mid-call can move to
-//! TCP once UDP has been silent for [`UDP_FRESH`].
+//! TCP once UDP has been silent for [`UDP_FRESH`]. A peer whose client asked for TCP only
+//! (`transport: "TCP"`, [`UdpFirst::tcp_only`]) has no UDP candidate to wait for: its TCP
+//! input is taken at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use huddle_room::PeerId;
@@ -24,6 +26,7 @@ pub const UDP_FRESH: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct UdpFirst {
     last_udp: HashMap<PeerId, Instant>,
+    tcp_only: HashSet<PeerId>,
 }
 
 impl UdpFirst {
@@ -34,6 +37,9 @@ impl UdpFirst {
             self.last_udp.insert(peer, now);
             return true;
         }
+        if self.tcp_only.contains(&peer) {
+            return true;
+        }
         if now.saturating_duration_since(created) < TCP_HOLDBACK {
             return false;
         }
@@ -42,8 +48,14 @@ impl UdpFirst {
             .is_none_or(|t| now.saturating_duration_since(*t) >= UDP_FRESH)
     }
 
+    /// The peer's answer offers only the ICE-TCP candidate: no holdback.
+    pub fn tcp_only(&mut self, peer: PeerId) {
+        self.tcp_only.insert(peer);
+    }
+
     pub fn forget(&mut self, peer: PeerId) {
         self.last_udp.remove(&peer);
+        self.tcp_only.remove(&peer);
     }
 }
 
@@ -70,5 +82,17 @@ mod tests {
         assert!(f.admit(tcp_peer, Protocol::Tcp, t0, ms(1000)));
         f.forget(udp_peer);
         assert!(f.admit(udp_peer, Protocol::Tcp, t0, ms(1500)));
+    }
+
+    #[test]
+    fn a_tcp_only_peer_has_no_holdback() {
+        let t0 = Instant::now();
+        let (tcp_only, other) = (PeerId(1), PeerId(2));
+        let mut f = UdpFirst::default();
+        f.tcp_only(tcp_only);
+        assert!(f.admit(tcp_only, Protocol::Tcp, t0, t0));
+        assert!(!f.admit(other, Protocol::Tcp, t0, t0));
+        f.forget(tcp_only);
+        assert!(!f.admit(tcp_only, Protocol::Tcp, t0, t0));
     }
 }
