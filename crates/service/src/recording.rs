@@ -531,7 +531,10 @@ mod tests {
         assert_eq!(board[0].output, format!("R-room-{started}.mkv"));
         assert_eq!(board[0].state, crate::mix_board::MixState::Done);
         assert_eq!(board[0].percent, 100.0);
-        assert!(board[0].duration_ms.is_some_and(|d| d >= 1_500), "{board:?}");
+        assert!(
+            board[0].duration_ms.is_some_and(|d| d >= 1_500),
+            "{board:?}"
+        );
         let out = dir.join(format!("R-room-{started}.mkv"));
         assert!(out.is_file(), "mixed output {}", out.display());
         // The room lasted from its start to the recording's last write (about 2 s).
