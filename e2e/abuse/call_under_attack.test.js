@@ -40,7 +40,7 @@ const SCENARIOS = [
       assert.ok(s.answers.failedAdmission > 0, 'admission refused publishes with a reason');
       assert.ok(c.huddle_media_admission_refused_total > 0, 'refusals counted');
     }],
-  ['clients that stop reading (8 non-readers fed 60 KB chats, replaced when dropped)',
+  ['clients that stop reading (8 non-readers in a room fed 60 KB chats by 6 senders)',
     (server) => attacks.slowReaders(server, { durationMs: ATTACK_MS }),
     (s, c) => assert.ok(c.huddle_slow_sessions_dropped_total >= 1, 'a non-reading client was dropped')],
   ['slowloris / descriptor exhaustion (1,200 trickling HTTP sockets from 6 addresses)',

@@ -126,7 +126,8 @@ async function publishFlood(server, { sdp, durationMs, socketsPerAddress = 10, a
 
 /**
  * Finding 2: clients that stop reading. They join a room and stop reading; senders fill
- * their queues with 60 KB chat messages. Dropped readers are replaced by new ones.
+ * their queues with 60 KB chat messages (the server's drops show in its counter: a paused
+ * socket does not even see its close).
  */
 async function slowReaders(server, { durationMs, readers = 8, senders = 6 }) {
   const room = h.uniqueRoom('abuse-slow');
@@ -142,7 +143,6 @@ async function slowReaders(server, { durationMs, readers = 8, senders = 6 }) {
     await h.sleep(200);
     ws.pause(); // from here on it reads nothing
     live.add(ws);
-    ws.socket.on('close', () => live.delete(ws));
   };
   for (let i = 0; i < readers; i++) await newReader();
   const { sockets: talkers } = await sessions(server, senders, (i) => attacker(13, i), (i) => `talker${i}`);
@@ -150,11 +150,10 @@ async function slowReaders(server, { durationMs, readers = 8, senders = 6 }) {
   await h.sleep(300);
   const text = 'x'.repeat(60 * 1024);
   let sent = 0;
-  let replaced = 0;
+  const targets = [...live];
   await until(durationMs, async (running) => {
     let op = 0;
-    while (running() && readerNo < 400) {
-      const targets = [...live];
+    while (running()) {
       for (const ws of talkers) {
         for (let k = 0; k < 10 && targets.length; k++) {
           const to = targets[(op + k) % targets.length].login;
@@ -162,16 +161,11 @@ async function slowReaders(server, { durationMs, readers = 8, senders = 6 }) {
           sent++;
         }
       }
-      // Keep `readers` non-reading clients alive: replace those the server dropped.
-      while (live.size < readers && readerNo < 400 && running()) {
-        await newReader();
-        replaced++;
-      }
       await h.sleep(250);
     }
   });
   for (const ws of [...live, ...talkers]) ws.destroy();
-  return { readersOpened: readerNo, replaced, chatSent: sent, chatBytesMiB: Math.round((sent * text.length) / 1048576) };
+  return { readers: readerNo, chatSent: sent, chatBytesMiB: Math.round((sent * text.length) / 1048576) };
 }
 
 /**
