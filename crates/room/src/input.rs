@@ -60,9 +60,12 @@ pub enum Command {
     },
     Publish(StreamRequest),
     /// A publish whose media arrives outside WebRTC (RTMP ingest). Checked and announced like
-    /// [`Command::Publish`]; `sdp` carries the media plane's codec description instead of an
-    /// offer and is passed through untouched.
-    Ingest(StreamRequest),
+    /// [`Command::Publish`]; there is no offer (`request.sdp` is not read): `codecs` say what
+    /// the encoder sends.
+    Ingest {
+        request: StreamRequest,
+        codecs: crate::IngestCodecs,
+    },
     Play(StreamRequest),
     Unpublish {
         media_session_id: String,

@@ -10,20 +10,22 @@ use crate::PeerId;
 pub enum MediaCommand {
     /// Accept a publisher's offer; answer with [`MediaEvent::Answer`] then report
     /// [`MediaEvent::Connected`] once ICE and DTLS are up.
+    ///
+    /// `room` is the publisher's room (`None`: a stream outside any room); a sharded media
+    /// plane keeps a room's peers together on one shard by it.
     Publish {
         peer: PeerId,
+        room: Option<String>,
         offer: String,
         record: Option<RecordRequest>,
     },
     /// Register a publisher whose media does not come over WebRTC (an RTMP ingest): there is
-    /// no offer and no answer; report [`MediaEvent::Connected`] once it is registered.
-    /// `description` is the request's codec description (e.g.
-    /// `video=h264:42c01f;audio=opus:2`), read only by the media plane; `name` is the stream
-    /// name its frames are addressed by.
+    /// no offer and no answer; report [`MediaEvent::Connected`] once it is registered. Its
+    /// frames are then addressed to `peer`.
     Ingest {
         peer: PeerId,
-        name: String,
-        description: String,
+        room: Option<String>,
+        codecs: IngestCodecs,
         record: Option<RecordRequest>,
     },
     /// Accept a player's offer for the media of `source` (a publisher peer).
@@ -34,6 +36,42 @@ pub enum MediaCommand {
     },
     /// Tear the peer down (and close its recording, if any).
     Close { peer: PeerId },
+}
+
+impl MediaCommand {
+    /// The peer the command is about.
+    pub fn peer(&self) -> PeerId {
+        match self {
+            MediaCommand::Publish { peer, .. }
+            | MediaCommand::Ingest { peer, .. }
+            | MediaCommand::Play { peer, .. }
+            | MediaCommand::Close { peer } => *peer,
+        }
+    }
+
+    /// Whether the command opens a new peer (everything but `Close`).
+    pub fn opens_peer(&self) -> bool {
+        !matches!(self, MediaCommand::Close { .. })
+    }
+}
+
+/// What an ingest publisher sends, as its encoder announced it (at least one of the two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct IngestCodecs {
+    pub video: Option<IngestVideo>,
+    pub audio: Option<IngestAudio>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngestVideo {
+    /// H.264 access units (Annex B); `profile_level_id` as in RFC 6184 (e.g. `0x42c01f`).
+    H264 { profile_level_id: u32 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngestAudio {
+    /// Opus packets of 20 ms at 48 kHz; `channels` is 1 or 2.
+    Opus { channels: u8 },
 }
 
 /// Where a publisher's media is written.
@@ -59,6 +97,12 @@ pub enum MediaEvent {
     },
     /// The peer failed or its media stopped arriving. The core answers with `Close`.
     Failed {
+        peer: PeerId,
+        reason: String,
+    },
+    /// The recording of a publisher could not be opened or written: its file is incomplete
+    /// or missing. The stream itself goes on.
+    RecordingFailed {
         peer: PeerId,
         reason: String,
     },

@@ -75,6 +75,8 @@ pub(crate) struct Publication {
     pub has_audio: bool,
     pub has_video: bool,
     pub record_name: Option<String>,
+    /// Why its recording failed (the media plane could not open or write the file).
+    pub recording_failed: Option<String>,
     pub started_unix_ms: u64,
     pub phase: Phase,
     /// Player peers of this stream: the forwarding graph's fan-out, mirrored in the SFU.

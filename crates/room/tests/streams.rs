@@ -19,12 +19,14 @@ fn publish_answers_then_announces_only_when_live() {
     let cmds = media_commands(&out);
     let MediaCommand::Publish {
         peer,
+        room,
         offer,
         record,
     } = &cmds[0]
     else {
         panic!("{cmds:?}")
     };
+    assert_eq!(room.as_deref(), Some("R"), "the room travels for shard placement");
     assert_eq!(offer, "offer");
     assert_eq!(record, &None);
     assert!(
@@ -353,21 +355,26 @@ fn every_opened_peer_is_closed_exactly_once() {
 fn ingest_is_checked_and_announced_like_a_publish_without_an_offer() {
     let mut h = two_in_room();
     let mut req = request("rtmp-1", "R-alice-rtmp", Some("R"));
-    req.sdp = "video=h264:42c01f;audio=opus:2".into();
     req.record = true;
-    let out = h.cmd(1, Command::Ingest(req));
+    let out = h.cmd(
+        1,
+        Command::Ingest {
+            request: req,
+            codecs: h264_opus(),
+        },
+    );
     let cmds = media_commands(&out);
     let MediaCommand::Ingest {
         peer,
-        name,
-        description,
+        room,
+        codecs,
         record,
     } = &cmds[0]
     else {
         panic!("{cmds:?}")
     };
-    assert_eq!(name, "R-alice-rtmp");
-    assert_eq!(description, "video=h264:42c01f;audio=opus:2");
+    assert_eq!(room.as_deref(), Some("R"));
+    assert_eq!(codecs, &h264_opus(), "the codecs pass through typed");
     assert_eq!(
         record.as_ref().map(|r| r.stream.as_str()),
         Some("R-alice-rtmp")
@@ -390,9 +397,14 @@ fn ingest_is_checked_and_announced_like_a_publish_without_an_offer() {
     let out = h.cmd(2, Command::Play(request("b1", "R-alice-rtmp", Some("R"))));
     assert!(matches!(media_commands(&out)[0], MediaCommand::Play { source, .. } if source == peer));
     // Same name checks as a publish.
-    let mut again = request("rtmp-2", "R-alice-rtmp", Some("R"));
-    again.sdp = "video=h264:42c01f".into();
-    let out = h.cmd(1, Command::Ingest(again));
+    let again = request("rtmp-2", "R-alice-rtmp", Some("R"));
+    let out = h.cmd(
+        1,
+        Command::Ingest {
+            request: again,
+            codecs: h264_opus(),
+        },
+    );
     assert!(media_commands(&out).is_empty());
     assert_eq!(
         statuses(&out, 1),
@@ -403,11 +415,90 @@ fn ingest_is_checked_and_announced_like_a_publish_without_an_offer() {
         )]
     );
     // Not in the room: refused.
-    let out = h.cmd(1, Command::Ingest(request("rtmp-3", "X-alice", Some("X"))));
+    let out = h.cmd(
+        1,
+        Command::Ingest {
+            request: request("rtmp-3", "X-alice", Some("X")),
+            codecs: h264_opus(),
+        },
+    );
     assert!(media_commands(&out).is_empty());
     assert_eq!(statuses(&out, 1)[0].1, StreamState::Failed);
     // Leaving ends it like a publication: UNPUBLISHED to the room, Close to the media plane.
     let out = h.leave(1, "R");
     assert!(events(&out, 2).contains(&RoomEvent::Unpublished(stream("alice", "R-alice-rtmp"))));
     assert!(media_commands(&out).contains(&MediaCommand::Close { peer }));
+}
+
+fn h264_opus() -> IngestCodecs {
+    IngestCodecs {
+        video: Some(IngestVideo::H264 {
+            profile_level_id: 0x42c01f,
+        }),
+        audio: Some(IngestAudio::Opus { channels: 2 }),
+    }
+}
+
+#[test]
+fn a_direct_client_joins_and_ingests_with_results_not_messages() {
+    let mut h = two_in_room();
+    h.input(Input::Connect {
+        session: SessionId(3),
+        login: Some("encoder".into()),
+        grants: None,
+    });
+    h.drain();
+    let now = h.now();
+    assert_eq!(
+        h.hub.join_direct(now, SessionId(3), "X"),
+        Ok(()),
+        "a new room is created for it"
+    );
+    let now = h.now();
+    assert!(h.hub.join_direct(now, SessionId(99), "R").is_err(), "unconnected");
+    h.drain();
+    let now = h.now();
+    let peer = h
+        .hub
+        .ingest_direct(
+            now,
+            SessionId(3),
+            request("rtmp-9", "X-encoder-rtmp", Some("X")),
+            h264_opus(),
+        )
+        .expect("ingest accepted");
+    let out = h.drain();
+    assert!(matches!(media_commands(&out)[..], [MediaCommand::Ingest { peer: p, .. }] if p == peer));
+    // Same checks as a publish: the name is taken now.
+    let now = h.now();
+    assert_eq!(
+        h.hub.ingest_direct(
+            now,
+            SessionId(3),
+            request("rtmp-10", "X-encoder-rtmp", Some("X")),
+            h264_opus(),
+        ),
+        Err("Stream name is already in use".to_string())
+    );
+}
+
+#[test]
+fn a_failed_recording_is_marked_on_its_stream_and_the_stream_goes_on() {
+    let mut h = two_in_room();
+    let mut req = request("m1", "R-alice-1", Some("R"));
+    req.record = true;
+    let out = h.cmd(1, Command::Publish(req));
+    let MediaCommand::Publish { peer, .. } = media_commands(&out)[0].clone() else {
+        panic!()
+    };
+    h.input(Input::Media(MediaEvent::Connected { peer }));
+    let out = h.input(Input::Media(MediaEvent::RecordingFailed {
+        peer,
+        reason: "disk full".into(),
+    }));
+    assert!(media_commands(&out).is_empty(), "the stream is not closed");
+    let snap = h.hub.snapshot();
+    let stream = &snap.rooms[0].streams[0];
+    assert_eq!(stream.recording_failed.as_deref(), Some("disk full"));
+    assert!(stream.live);
 }

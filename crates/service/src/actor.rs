@@ -17,6 +17,9 @@ use crate::recording::Recordings;
 
 pub(crate) use crate::outbound::Outbound;
 
+mod direct;
+pub(crate) use direct::{DirectMsg, Ended};
+
 /// What the sessions and the HTTP API ask of the actor.
 pub(crate) enum ActorMsg {
     /// A socket opened: messages for `session` go to `outbound`.
@@ -41,6 +44,8 @@ pub(crate) enum ActorMsg {
         input: Input,
         reply: oneshot::Sender<bool>,
     },
+    /// A client that is not the SDK (an RTMP encoder): typed requests, replies on channels.
+    Direct(DirectMsg),
     /// Stop after the messages already queued.
     Shutdown,
 }
@@ -67,6 +72,8 @@ pub(crate) struct RoomActor {
     metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Turns inputs and outputs into webhook events (`webhook_urls` set).
     hooks: Option<crate::hooks::ActorHooks>,
+    /// Sessions of non-SDK clients (see actor/direct.rs).
+    direct: direct::DirectSessions,
 }
 
 impl RoomActor {
@@ -91,6 +98,7 @@ impl RoomActor {
             recordings,
             metrics: None,
             hooks: None,
+            direct: Default::default(),
         }
     }
 
@@ -120,6 +128,9 @@ impl RoomActor {
                 },
                 Some(event) = media_events.recv() => {
                     log_media_event(&event);
+                    if let (MediaEvent::RecordingFailed { .. }, Some(m)) = (&event, &self.metrics) {
+                        m.recording_failures.inc();
+                    }
                     self.hub.handle_input(now(), Input::Media(event));
                 }
                 () = timer => self.hub.handle_timeout(now()),
@@ -170,6 +181,7 @@ impl RoomActor {
                 }
             }
             ActorMsg::Reply { session, message } => self.deliver(session, message),
+            ActorMsg::Direct(msg) => self.handle_direct(msg),
             ActorMsg::Stats(reply) => {
                 let _ = reply.send(self.hub.stats());
             }
@@ -267,7 +279,18 @@ impl RoomActor {
         }
     }
 
+    /// An input for the hub, shown to the hooks first.
+    fn input(&mut self, input: Input) {
+        if let Some(hooks) = &mut self.hooks {
+            hooks.input(&input);
+        }
+        self.hub.handle_input(now(), input);
+    }
+
     fn deliver(&mut self, session: SessionId, message: ServerMessage) {
+        if self.direct.contains(session) {
+            return self.direct.deliver(session, message);
+        }
         let Some(outbound) = self.sessions.get(&session) else {
             debug!(%session, "message for a closed session dropped");
             return;
@@ -318,11 +341,11 @@ fn log_media_command(command: &MediaCommand) {
         }
         MediaCommand::Ingest {
             peer,
-            name,
-            description,
+            room,
+            codecs,
             record,
         } => {
-            debug!(%peer, %name, %description, record = record.as_ref().map(|r| r.file_name.as_str()), "media: ingest")
+            debug!(%peer, ?room, ?codecs, record = record.as_ref().map(|r| r.file_name.as_str()), "media: ingest")
         }
         MediaCommand::Play { peer, source, .. } => debug!(%peer, %source, "media: play"),
         MediaCommand::Close { peer } => debug!(%peer, "media: close"),
@@ -334,5 +357,8 @@ fn log_media_event(event: &MediaEvent) {
         MediaEvent::Answer { peer, sdp } => debug!(%peer, sdp_bytes = sdp.len(), "media: answer"),
         MediaEvent::Connected { peer } => debug!(%peer, "media: connected"),
         MediaEvent::Failed { peer, reason } => debug!(%peer, %reason, "media: failed"),
+        MediaEvent::RecordingFailed { peer, reason } => {
+            warn!(%peer, %reason, "media: recording failed")
+        }
     }
 }

@@ -103,6 +103,9 @@ struct StreamJson {
     has_audio: bool,
     has_video: bool,
     record_name: Option<String>,
+    /// Why the recording failed (file incomplete or missing); absent when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recording_failed: Option<String>,
     started_unix_ms: u64,
     players: Vec<PlayerJson>,
 }
@@ -125,6 +128,7 @@ fn to_json(snapshot: Snapshot) -> serde_json::Value {
         has_audio: s.has_audio,
         has_video: s.has_video,
         record_name: s.record_name,
+        recording_failed: s.recording_failed,
         started_unix_ms: s.started_unix_ms,
         players: s
             .players

@@ -28,6 +28,10 @@ pub struct Config {
     /// TCP port of the media plane's ICE-TCP listener, for browsers whose UDP is blocked
     /// (`0` picks a free port). Same number as the UDP media port by default.
     pub media_tcp_port: u16,
+    /// Media shards: threads that each own the peers of some rooms, with their own UDP port
+    /// (`media_port + i`) and ICE-TCP port (`media_tcp_port + i`); `0` = one per core
+    /// (docs/SHARDS.md).
+    pub media_shards: usize,
     /// STUN/TURN servers handed to Huddle's web apps (`GET /api/ice-servers`) as given.
     pub ice_servers: Vec<crate::turn::IceServer>,
     /// TURN URLs handed out with fresh time-limited credentials made from `turn_secret`.
@@ -143,6 +147,7 @@ impl Default for Config {
             media_port: 40000,
             rtmp_port: 1935,
             media_tcp_port: 40000,
+            media_shards: 0,
             ice_servers: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: None,
@@ -233,8 +238,20 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls_cert and tls_key must be given together");
         }
-        if self.media_tcp_port != 0 && self.media_tcp_port == self.rtmp_port {
-            return invalid("media_tcp_port and rtmp_port must differ (both are TCP)");
+        let shards = self.media_shard_count() as u32;
+        if shards > 1024 {
+            return invalid("media_shards must be at most 1024");
+        }
+        let last = |first: u16| u32::from(first) + shards - 1;
+        if (self.media_port != 0 && last(self.media_port) > 65535)
+            || (self.media_tcp_port != 0 && last(self.media_tcp_port) > 65535)
+        {
+            return invalid("media_port + media_shards - 1 (and the TCP one) must be a port");
+        }
+        if self.media_tcp_port != 0
+            && (self.media_tcp_port..=last(self.media_tcp_port) as u16).contains(&self.rtmp_port)
+        {
+            return invalid("media_tcp_port and rtmp_port must differ (both are TCP; each media shard takes the next port)");
         }
         if !self.turn_urls.is_empty() && self.turn_secret.as_deref().unwrap_or("").is_empty() {
             return invalid("turn_urls need turn_secret (coturn's static-auth-secret)");
@@ -373,6 +390,14 @@ impl Config {
         SocketAddr::new(self.bind, self.media_tcp_port)
     }
 
+    /// How many media shards run: `media_shards`, or one per core when it is 0.
+    pub fn media_shard_count(&self) -> usize {
+        match self.media_shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// What `/api/ice-servers` hands out.
     pub fn ice_settings(&self) -> crate::turn::IceSettings {
         crate::turn::IceSettings {
@@ -441,6 +466,10 @@ pub struct ConfigArgs {
     /// ICE-TCP media port, for browsers whose UDP is blocked [default: 40000].
     #[arg(long, env = "HUDDLE_MEDIA_TCP_PORT")]
     pub media_tcp_port: Option<u16>,
+    /// Media shards (threads, each with ports media_port+i and media_tcp_port+i); 0 = one
+    /// per core [default: 0].
+    #[arg(long, env = "HUDDLE_MEDIA_SHARDS")]
+    pub media_shards: Option<usize>,
     /// Comma-separated TURN URLs handed to the web apps with generated credentials
     /// [default: none].
     #[arg(long, env = "HUDDLE_TURN_URLS", value_delimiter = ',')]
@@ -588,6 +617,7 @@ impl ConfigArgs {
         set(&mut c.media_port, &self.media_port);
         set(&mut c.rtmp_port, &self.rtmp_port);
         set(&mut c.media_tcp_port, &self.media_tcp_port);
+        set(&mut c.media_shards, &self.media_shards);
         set(&mut c.turn_urls, &self.turn_urls);
         if self.turn_secret.is_some() {
             c.turn_secret = self.turn_secret.clone();

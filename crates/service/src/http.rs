@@ -21,7 +21,7 @@ use crate::actor::ActorMsg;
 use crate::server::Shared;
 
 /// `GET /api/stats`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Stats {
     /// Open WebSocket connections.
     pub connections: usize,
@@ -33,6 +33,22 @@ pub struct Stats {
     pub players: usize,
     /// Live WebRTC peers in the media plane.
     pub media_peers: u64,
+    /// Per media shard, in shard order (docs/SHARDS.md).
+    #[serde(default)]
+    pub media_shards: Vec<ShardStats>,
+}
+
+/// One media shard in `GET /api/stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ShardStats {
+    /// Its UDP and ICE-TCP ports (announced in the answers of its rooms' peers).
+    pub udp_port: u16,
+    pub tcp_port: Option<u16>,
+    pub peers: u64,
+    pub publishers: u64,
+    pub players: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -107,10 +123,15 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let Ok(hub) = rx.await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
+    let shards = shared.media.shard_stats();
+    let total = shards
+        .iter()
+        .fold(huddle_sfu::MediaStats::default(), |sum, s| sum.plus(s));
     let body = shared.metrics.render(
         &hub,
         shared.connections.load(Ordering::Relaxed),
-        &shared.media.stats(),
+        &total,
+        &shards,
     );
     (
         [(
@@ -143,6 +164,21 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
         publishers: hub.publishers,
         players: hub.players,
         media_peers: shared.media.peers(),
+        media_shards: shared
+            .media
+            .shard_addrs()
+            .into_iter()
+            .zip(shared.media.shard_stats())
+            .map(|((udp, tcp), s)| ShardStats {
+                udp_port: udp.port(),
+                tcp_port: tcp.map(|a| a.port()),
+                peers: s.peers,
+                publishers: s.publishers,
+                players: s.players,
+                packets_in: s.packets_in,
+                packets_out: s.packets_out,
+            })
+            .collect(),
     })
     .into_response()
 }

@@ -32,6 +32,7 @@ mod records_access;
 mod records_http;
 pub mod rtmp_edge;
 mod server;
+pub mod shards;
 mod session;
 mod supervise;
 mod tls;
@@ -40,7 +41,7 @@ pub mod turn;
 use std::net::SocketAddr;
 
 pub use config::{Config, ConfigArgs, ConfigError};
-pub use http::Stats;
+pub use http::{ShardStats, Stats};
 pub use server::{start, start_with_media, Server};
 
 /// Why the server could not start.

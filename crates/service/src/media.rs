@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use huddle_room::{MediaCommand, MediaEvent};
+use huddle_room::{MediaCommand, MediaEvent, PeerId};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
@@ -25,6 +25,11 @@ pub trait MediaPlane: Send + Sync + 'static {
     fn tcp_addr(&self) -> Option<SocketAddr> {
         None
     }
+    /// Every shard's bound UDP address and ICE-TCP address, in shard order (one entry for a
+    /// plane without shards).
+    fn shard_addrs(&self) -> Vec<(SocketAddr, Option<SocketAddr>)> {
+        vec![(self.local_addr(), self.tcp_addr())]
+    }
     /// Live WebRTC peers (publishers + players).
     fn peers(&self) -> u64;
     /// Counters for `/metrics`; a media plane without them reports its peers only.
@@ -34,10 +39,14 @@ pub trait MediaPlane: Send + Sync + 'static {
             ..Default::default()
         }
     }
-    /// A frame for the ingest (RTMP) publisher registered under stream `name` by a
-    /// `MediaCommand::Ingest`; never blocks. A media plane without ingest drops it.
-    fn ingest(&self, name: &str, frame: huddle_sfu::IngestFrame) {
-        let _ = (name, frame);
+    /// Counters per media shard, in shard order (`/metrics` label `shard`).
+    fn shard_stats(&self) -> Vec<huddle_sfu::MediaStats> {
+        vec![self.stats()]
+    }
+    /// A frame for the ingest (RTMP) publisher `peer` opened by a `MediaCommand::Ingest`;
+    /// never blocks. A media plane without ingest drops it.
+    fn ingest(&self, peer: PeerId, frame: huddle_sfu::IngestFrame) {
+        let _ = (peer, frame);
     }
     /// Per-peer quality (bit rates, estimate, loss, RTT, NACKs, keyframe requests, paused
     /// video); a media plane without it reports none.
@@ -70,6 +79,9 @@ pub struct MediaSettings {
     pub records_dir: PathBuf,
     /// TCP address of the ICE-TCP listener; `None`: no ICE over TCP.
     pub tcp_bind: Option<SocketAddr>,
+    /// Media shards to run (at least 1): shard `i` binds `bind` and `tcp_bind` with the port
+    /// plus `i` (port 0: each its own ephemeral port).
+    pub shards: usize,
 }
 
 /// Starts a media plane that reports to `events`.
@@ -78,19 +90,54 @@ pub type MediaStarter = Box<
         + Send,
 >;
 
-/// The production media plane: `huddle-sfu` on one UDP port.
+/// The production media plane: `huddle-sfu`, one instance per shard (a single shard is
+/// used as is; several go behind [`crate::shards::ShardedMedia`]).
 pub fn sfu_starter() -> MediaStarter {
     Box::new(|settings, events| {
-        let config = huddle_sfu::SfuConfig {
-            bind: settings.bind,
-            announce: settings.announce,
-            records_dir: settings.records_dir,
-            tcp_bind: settings.tcp_bind,
-            tcp_limits: huddle_sfu::TcpLimits::default(),
-        };
-        let handle = huddle_sfu::start(config, events)?;
-        Ok(Arc::new(handle) as Arc<dyn MediaPlane>)
+        let count = settings.shards.max(1);
+        let mut shards: Vec<Arc<dyn MediaPlane>> = Vec::with_capacity(count);
+        for shard in 0..count {
+            let config = huddle_sfu::SfuConfig {
+                bind: shard_addr(settings.bind, shard)?,
+                announce: settings.announce.clone(),
+                records_dir: settings.records_dir.clone(),
+                tcp_bind: settings
+                    .tcp_bind
+                    .map(|a| shard_addr(a, shard))
+                    .transpose()?,
+                tcp_limits: huddle_sfu::TcpLimits::default(),
+                shard,
+            };
+            match huddle_sfu::start(config, events.clone()) {
+                Ok(handle) => shards.push(Arc::new(handle)),
+                Err(e) => {
+                    // Stop the shards already running before reporting.
+                    for s in &shards {
+                        s.shutdown();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        if shards.len() == 1 {
+            return Ok(shards.remove(0));
+        }
+        Ok(Arc::new(crate::shards::ShardedMedia::new(shards)) as Arc<dyn MediaPlane>)
     })
+}
+
+/// Shard `i`'s address: the port plus `i`, or port 0 (ephemeral) for every shard.
+fn shard_addr(base: SocketAddr, shard: usize) -> io::Result<SocketAddr> {
+    if base.port() == 0 {
+        return Ok(base);
+    }
+    let port = u16::try_from(usize::from(base.port()) + shard).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("media shard {shard} has no port above {}", base.port()),
+        )
+    })?;
+    Ok(SocketAddr::new(base.ip(), port))
 }
 
 impl MediaPlane for huddle_sfu::MediaHandle {
@@ -122,8 +169,8 @@ impl MediaPlane for huddle_sfu::MediaHandle {
         huddle_sfu::MediaHandle::stats(self)
     }
 
-    fn ingest(&self, name: &str, frame: huddle_sfu::IngestFrame) {
-        huddle_sfu::MediaHandle::ingest(self, name, frame);
+    fn ingest(&self, peer: PeerId, frame: huddle_sfu::IngestFrame) {
+        huddle_sfu::MediaHandle::ingest(self, peer, frame);
     }
 
     fn peer_stats(&self) -> Vec<huddle_sfu::PeerQuality> {

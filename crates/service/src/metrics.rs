@@ -3,7 +3,9 @@
 
 use huddle_room::HubStats;
 use huddle_sfu::MediaStats;
-use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub(crate) struct Metrics {
     registry: Registry,
@@ -24,6 +26,11 @@ pub(crate) struct Metrics {
     media_keyframe_requests_sent: IntCounter,
     media_video_frames_dropped: IntCounter,
     media_players_video_paused: IntGauge,
+    /// The same per media shard (label `shard`): where the load is.
+    shard_peers: IntGaugeVec,
+    shard_packets_in: IntCounterVec,
+    shard_packets_out: IntCounterVec,
+    shard_bytes_out: IntCounterVec,
     /// Frames that could not be parsed.
     pub protocol_errors: IntCounter,
     /// Connections refused for their access token.
@@ -32,6 +39,8 @@ pub(crate) struct Metrics {
     pub rate_limited: IntCounter,
     /// Publishes sent to the media plane with a recording.
     pub recordings_started: IntCounter,
+    /// Stream recordings that could not be opened, written or finished.
+    pub recording_failures: IntCounter,
     pub mixes_started: IntCounter,
     pub mixes_done: IntCounter,
     pub mixes_failed: IntCounter,
@@ -70,8 +79,38 @@ impl Metrics {
             r.register(Box::new(c.clone())).expect("unique metric");
             c
         }
+        fn per_shard_gauge(r: &Registry, name: &str, help: &str) -> IntGaugeVec {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["shard"]).expect("valid metric");
+            r.register(Box::new(g.clone())).expect("unique metric");
+            g
+        }
+        fn per_shard_counter(r: &Registry, name: &str, help: &str) -> IntCounterVec {
+            let c = IntCounterVec::new(Opts::new(name, help), &["shard"]).expect("valid metric");
+            r.register(Box::new(c.clone())).expect("unique metric");
+            c
+        }
         let r = &registry;
         Self {
+            shard_peers: per_shard_gauge(
+                r,
+                "huddle_media_shard_peers",
+                "Live peers per media shard.",
+            ),
+            shard_packets_in: per_shard_counter(
+                r,
+                "huddle_media_shard_packets_in_total",
+                "Packets received per media shard.",
+            ),
+            shard_packets_out: per_shard_counter(
+                r,
+                "huddle_media_shard_packets_out_total",
+                "Packets sent per media shard.",
+            ),
+            shard_bytes_out: per_shard_counter(
+                r,
+                "huddle_media_shard_bytes_out_total",
+                "Bytes sent per media shard.",
+            ),
             rooms: gauge(r, "huddle_rooms", "Rooms that exist."),
             participants: gauge(
                 r,
@@ -157,6 +196,11 @@ impl Metrics {
                 "huddle_recordings_started_total",
                 "Stream recordings started.",
             ),
+            recording_failures: counter(
+                r,
+                "huddle_recording_failures_total",
+                "Stream recordings that could not be opened, written or finished (file incomplete or missing).",
+            ),
             mixes_started: counter(r, "huddle_mixes_started_total", "Room mixes started."),
             mixes_done: counter(r, "huddle_mixes_done_total", "Room mixes finished."),
             mixes_failed: counter(r, "huddle_mixes_failed_total", "Room mixes that failed."),
@@ -215,7 +259,14 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges and media counters as of now.
-    pub(crate) fn render(&self, hub: &HubStats, connections: usize, media: &MediaStats) -> String {
+    /// `shards` are the media plane's counters per shard (`media` is their sum).
+    pub(crate) fn render(
+        &self,
+        hub: &HubStats,
+        connections: usize,
+        media: &MediaStats,
+        shards: &[MediaStats],
+    ) -> String {
         self.rooms.set(hub.rooms as i64);
         self.participants.set(hub.participants as i64);
         self.sessions.set(hub.sessions as i64);
@@ -242,6 +293,16 @@ impl Metrics {
         follow(&self.media_video_frames_dropped, media.video_frames_dropped);
         self.media_players_video_paused
             .set(media.players_video_paused as i64);
+        for (i, shard) in shards.iter().enumerate() {
+            let label = i.to_string();
+            let label = [label.as_str()];
+            self.shard_peers
+                .with_label_values(&label)
+                .set(shard.peers as i64);
+            follow(&self.shard_packets_in.with_label_values(&label), shard.packets_in);
+            follow(&self.shard_packets_out.with_label_values(&label), shard.packets_out);
+            follow(&self.shard_bytes_out.with_label_values(&label), shard.bytes_out);
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)

@@ -1,16 +1,16 @@
 //! The RTMP edge: bridges RTMP publishers (huddle-rtmp) to the room actor and the media plane.
 //!
-//! Each RTMP connection that asks to publish becomes one session in the room actor, like a
-//! WebSocket: `Connect { login }`, then `Join { room }`. The join's answer accepts or refuses
-//! the RTMP publish (a duplicate login is refused with the room's reason). Once the media is
-//! known — the first video keyframe after the H.264 configuration, or for audio-only
-//! publishers the audio configuration plus [`AUDIO_ONLY_AFTER`] — the edge sends
-//! `Command::Ingest` for the stream `<room>-<login>-rtmp` with a codec description for the
-//! media plane (`video=h264:<profile-level-id>;audio=opus:<channels>`), and from the moment
-//! the room reports it PUBLISHING pushes every frame with [`MediaPlane::ingest`]. When the
-//! encoder stops, the edge leaves the room (a clean leave: UNPUBLISHED, LEFT) and closes the
-//! session. When the room ends the stream instead (UNPUBLISHED or FAILED: a kick, the room
-//! closed by the operator, a media failure, a refused ingest) or the session is dropped, the
+//! An encoder is not an SDK client, so the edge uses the actor's direct entry points
+//! (actor/direct.rs), typed requests with replies on channels: `Join` opens a session for
+//! the encoder's login and joins its room (refused with the room's reason, e.g. a duplicate
+//! login). Once the media is known — the first video keyframe after the H.264
+//! configuration, or for audio-only publishers the audio configuration plus
+//! [`AUDIO_ONLY_AFTER`] — `Ingest` publishes the stream `<room>-<login>-rtmp` with its
+//! typed codecs ([`IngestCodecs`]) and answers with the media peer; from then every frame
+//! goes to [`MediaPlane::ingest`](crate::media::MediaPlane::ingest) addressed by that peer.
+//! When the encoder stops, the edge sends `Leave` (a clean leave: UNPUBLISHED, LEFT; the
+//! session closes). When the room ends the stream instead (a kick, the room closed by the
+//! operator, a media failure) or drops the session, the join's [`Ended`] resolves and the
 //! edge closes the encoder's TCP connection, so that the encoder sees its publish is over.
 
 use std::collections::HashMap;
@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use huddle_room::{Command, Input, ServerMessage, SessionId, StreamRequest, StreamState};
+use huddle_room::{IngestAudio, IngestCodecs, IngestVideo, PeerId, SessionId, StreamRequest};
 use huddle_rtmp::{CloseHandle, CloseReason, ConnId, IngestSink, Media, PublishRequest};
 use huddle_sfu::IngestFrame;
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::actor::ActorMsg;
+use crate::actor::{ActorMsg, DirectMsg, Ended};
 use crate::server::Shared;
 
 /// An audio-only publisher is published this long after its audio configuration when no
@@ -31,16 +32,14 @@ use crate::server::Shared;
 pub const AUDIO_ONLY_AFTER: Duration = Duration::from_secs(1);
 /// How long the room may take to answer the join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
-const JOIN_OP: &str = "rtmp-join";
-const LEAVE_OP: &str = "rtmp-leave";
 
-/// The stream name of an RTMP publisher.
 /// The `token` parameter of a stream key such as `alice?token=abc&x=1`.
 fn token_of(stream_key: &str) -> Option<&str> {
     let (_, query) = stream_key.split_once('?')?;
     query.split('&').find_map(|kv| kv.strip_prefix("token="))
 }
 
+/// The stream name of an RTMP publisher.
 pub fn stream_name(room: &str, login: &str) -> String {
     format!("{room}-{login}-rtmp")
 }
@@ -56,14 +55,18 @@ struct Conn {
     session: SessionId,
     room: String,
     name: String,
+    /// The stream's id in the room's session (the hub keys a session's streams by it).
     media_session_id: String,
-    video: Option<String>,
+    /// The encoder's H.264 profile-level-id, once its configuration came.
+    video: Option<u32>,
     audio_channels: Option<u8>,
     first_audio: Option<Instant>,
-    /// `Command::Ingest` was sent.
+    /// The ingest was asked for.
     requested: bool,
-    /// The room reported PUBLISHING (and not yet FAILED/UNPUBLISHED): frames go out.
-    live: Arc<AtomicBool>,
+    /// The media peer frames are addressed to, once the room accepted the ingest.
+    peer: Option<PeerId>,
+    /// The room ended the stream (or dropped the session): no more frames.
+    ended: Arc<AtomicBool>,
     /// Closes the encoder's connection.
     close: CloseHandle,
 }
@@ -76,91 +79,70 @@ impl RtmpEdge {
         }
     }
 
-    async fn to_actor(&self, msg: ActorMsg) -> bool {
-        self.shared.actor.send(msg).await.is_ok()
-    }
-
-    async fn input(&self, input: Input) -> bool {
-        self.to_actor(ActorMsg::Input(input)).await
+    /// Asks the room actor; `None` if it is gone (the server stops).
+    async fn ask<T>(&self, msg: impl FnOnce(oneshot::Sender<T>) -> DirectMsg) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.shared
+            .actor
+            .send(ActorMsg::Direct(msg(reply)))
+            .await
+            .ok()?;
+        answer.await.ok()
     }
 
     fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<ConnId, Conn>> {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Decides whether the stream can be announced now; returns the Ingest command to send.
-    fn ready_to_publish(conn: &mut Conn, now: Instant, keyframe: bool) -> Option<StreamRequest> {
+    /// Decides whether the stream can be published now; returns what to ask the room for.
+    fn ready_to_publish(
+        conn: &mut Conn,
+        now: Instant,
+        keyframe: bool,
+    ) -> Option<(StreamRequest, IngestCodecs)> {
         if conn.requested {
             return None;
         }
-        let description = match (&conn.video, conn.audio_channels) {
-            (Some(profile), audio) if keyframe => {
-                let mut d = format!("video=h264:{profile}");
-                if let Some(ch) = audio {
-                    d.push_str(&format!(";audio=opus:{ch}"));
-                }
-                d
-            }
-            (None, Some(ch))
-                if conn
-                    .first_audio
-                    .is_some_and(|t| now.duration_since(t) >= AUDIO_ONLY_AFTER) =>
+        let audio = conn
+            .audio_channels
+            .map(|channels| IngestAudio::Opus { channels });
+        let codecs = match conn.video {
+            Some(profile_level_id) if keyframe => IngestCodecs {
+                video: Some(IngestVideo::H264 { profile_level_id }),
+                audio,
+            },
+            None if conn
+                .first_audio
+                .is_some_and(|t| now.duration_since(t) >= AUDIO_ONLY_AFTER)
+                && audio.is_some() =>
             {
-                format!("audio=opus:{ch}")
+                IngestCodecs { video: None, audio }
             }
             _ => return None,
         };
         conn.requested = true;
-        Some(StreamRequest {
+        let request = StreamRequest {
             media_session_id: conn.media_session_id.clone(),
             name: conn.name.clone(),
             room: Some(conn.room.clone()),
-            has_video: description.contains("video="),
-            has_audio: description.contains("audio="),
-            sdp: description,
+            has_video: codecs.video.is_some(),
+            has_audio: codecs.audio.is_some(),
+            sdp: String::new(),
             record: false,
-        })
+        };
+        Some((request, codecs))
     }
 }
 
-/// Reads the session's messages after the join: learns when the stream is live or ends; when
-/// the room ends it, or drops the session, the encoder's connection is closed.
-async fn watch_session(
-    mut rx: crate::outbound::Inbox,
-    media_session_id: String,
-    live: Arc<AtomicBool>,
-    session: SessionId,
-    close: CloseHandle,
-) {
-    while let Some(msg) = rx.recv().await {
-        if let ServerMessage::StreamStatus(st) = msg {
-            if st.media_session_id != media_session_id {
-                continue;
-            }
-            match st.status {
-                StreamState::Publishing => {
-                    info!(%session, stream = %st.name, "rtmp stream publishing");
-                    live.store(true, Ordering::Relaxed);
-                }
-                StreamState::Failed | StreamState::Unpublished => {
-                    live.store(false, Ordering::Relaxed);
-                    if !close.is_closed() {
-                        info!(%session, stream = %st.name, status = ?st.status, info = %st.info, "rtmp stream ended by the room; closing the encoder's connection");
-                    }
-                    let why = if st.info.is_empty() {
-                        st.status.as_str().to_string()
-                    } else {
-                        format!("{}: {}", st.status.as_str(), st.info)
-                    };
-                    close.close(format!("stream {} {why}", st.name));
-                }
-                _ => {}
-            }
-        }
+/// Waits for the room to end the stream (or drop the session), then closes the encoder's
+/// connection so that the encoder sees its publish is over.
+async fn watch_session(ended: Ended, flag: Arc<AtomicBool>, session: SessionId, close: CloseHandle) {
+    let why = ended.await.unwrap_or_else(|_| "the session ended".to_string());
+    flag.store(true, Ordering::Relaxed);
+    if !close.is_closed() {
+        info!(%session, reason = %why, "rtmp stream ended by the room; closing the encoder's connection");
     }
-    // The actor dropped the session (server stopping, session too slow, disconnected).
-    live.store(false, Ordering::Relaxed);
-    close.close("the session ended");
+    close.close(why);
 }
 
 impl IngestSink for RtmpEdge {
@@ -179,64 +161,43 @@ impl IngestSink for RtmpEdge {
             },
         };
         let session = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
-        let (outbound, mut rx) = crate::outbound::channel(self.shared.config.max_queued_bytes);
-        if !self.to_actor(ActorMsg::Open { session, outbound }).await {
-            return Err("server is shutting down".into());
-        }
         info!(%session, conn = %req.conn, peer = %req.peer, room = %req.room, login = %req.login, "rtmp publish request");
-        self.input(Input::Connect {
-            session,
-            login: Some(req.login.clone()),
-            grants,
-        })
+        let (login, room) = (req.login.clone(), req.room.clone());
+        let answer = tokio::time::timeout(
+            JOIN_TIMEOUT,
+            self.ask(|reply| DirectMsg::Join {
+                session,
+                login,
+                grants,
+                room,
+                reply,
+            }),
+        )
         .await;
-        self.input(Input::Command {
-            session,
-            command: Command::Join {
-                op: JOIN_OP.into(),
-                room: req.room.clone(),
-                record: false,
-            },
-        })
-        .await;
-        let answer = tokio::time::timeout(JOIN_TIMEOUT, async {
-            while let Some(msg) = rx.recv().await {
-                if let ServerMessage::DataStatus { op, result } = msg {
-                    if op == JOIN_OP {
-                        return result;
-                    }
-                }
+        let ended = match answer {
+            Ok(Some(Ok(ended))) => ended,
+            Ok(Some(Err(reason))) => {
+                info!(%session, room = %req.room, login = %req.login, %reason, "rtmp publish refused");
+                return Err(reason);
             }
-            Err("server is shutting down".to_string())
-        })
-        .await
-        .unwrap_or_else(|_| Err("the room did not answer the join".into()));
-        if let Err(reason) = answer {
-            info!(%session, room = %req.room, login = %req.login, %reason, "rtmp publish refused");
-            self.input(Input::Disconnect { session }).await;
-            return Err(reason);
-        }
-        let media_session_id = format!("rtmp-{}", req.conn.0);
-        let live = Arc::new(AtomicBool::new(false));
-        tokio::spawn(watch_session(
-            rx,
-            media_session_id.clone(),
-            live.clone(),
-            session,
-            req.close.clone(),
-        ));
+            Ok(None) => return Err("server is shutting down".into()),
+            Err(_) => return Err("the room did not answer the join".into()),
+        };
+        let flag = Arc::new(AtomicBool::new(false));
+        tokio::spawn(watch_session(ended, flag.clone(), session, req.close.clone()));
         self.conns().insert(
             req.conn,
             Conn {
                 session,
                 name: stream_name(&req.room, &req.login),
                 room: req.room,
-                media_session_id,
+                media_session_id: format!("rtmp-{}", req.conn.0),
                 video: None,
                 audio_channels: None,
                 first_audio: None,
                 requested: false,
-                live,
+                peer: None,
+                ended: flag,
                 close: req.close,
             },
         );
@@ -245,7 +206,7 @@ impl IngestSink for RtmpEdge {
 
     async fn media(&self, conn: ConnId, media: Media) {
         let received = Instant::now();
-        let (request, session, frame, name) = {
+        let (request, session, frame, peer) = {
             let mut conns = self.conns();
             let Some(c) = conns.get_mut(&conn) else {
                 return;
@@ -253,9 +214,10 @@ impl IngestSink for RtmpEdge {
             let mut keyframe = false;
             let frame = match media {
                 Media::VideoConfig(cfg) => {
-                    let profile = cfg.profile_level_id_hex();
-                    if c.requested && c.video.as_deref() != Some(profile.as_str()) {
-                        warn!(%conn, %profile, "H.264 configuration changed mid-stream; players keep the first one");
+                    let [p, c1, l] = cfg.profile_level_id;
+                    let profile = u32::from_be_bytes([0, p, c1, l]);
+                    if c.requested && c.video != Some(profile) {
+                        warn!(%conn, profile = %cfg.profile_level_id_hex(), "H.264 configuration changed mid-stream; players keep the first one");
                     }
                     if !c.requested {
                         c.video = Some(profile);
@@ -287,20 +249,42 @@ impl IngestSink for RtmpEdge {
                 }
             };
             let request = Self::ready_to_publish(c, received, keyframe);
-            // Frames flow once the room has the stream live (the media plane knows the name).
-            let frame = frame.filter(|_| c.live.load(Ordering::Relaxed));
-            (request, c.session, frame, c.name.clone())
+            let live = !c.ended.load(Ordering::Relaxed);
+            let frame = frame.filter(|_| live);
+            (request, c.session, frame, c.peer)
         };
-        if let Some(req) = request {
-            info!(%session, stream = %req.name, description = %req.sdp, "rtmp stream ingest");
-            self.input(Input::Command {
-                session,
-                command: Command::Ingest(req),
-            })
-            .await;
+        let mut peer = peer;
+        if let Some((request, codecs)) = request {
+            info!(%session, stream = %request.name, ?codecs, "rtmp stream ingest");
+            let answer = self
+                .ask(|reply| DirectMsg::Ingest {
+                    session,
+                    request,
+                    codecs,
+                    reply,
+                })
+                .await;
+            match answer {
+                Some(Ok(p)) => {
+                    if let Some(c) = self.conns().get_mut(&conn) {
+                        c.peer = Some(p);
+                    }
+                    peer = Some(p);
+                }
+                Some(Err(reason)) => {
+                    info!(%session, %reason, "rtmp ingest refused");
+                    if let Some(c) = self.conns().get(&conn) {
+                        c.ended.store(true, Ordering::Relaxed);
+                        c.close.close(format!("ingest refused: {reason}"));
+                    }
+                }
+                None => {}
+            }
         }
-        if let Some(frame) = frame {
-            self.shared.media.ingest(&name, frame);
+        // The media plane has the ingest's command before the reply came, so frames addressed
+        // to the peer from here on find it (the first keyframe included).
+        if let (Some(frame), Some(peer)) = (frame, peer) {
+            self.shared.media.ingest(peer, frame);
         }
     }
 
@@ -310,18 +294,17 @@ impl IngestSink for RtmpEdge {
             return;
         };
         info!(session = %c.session, %conn, %reason, room = %c.room, "rtmp publisher gone: leaving the room");
-        c.live.store(false, Ordering::Relaxed);
+        c.ended.store(true, Ordering::Relaxed);
         // Already gone: the leave's UNPUBLISHED needs no close.
         c.close.close(reason.to_string());
-        self.input(Input::Command {
-            session: c.session,
-            command: Command::Leave {
-                op: LEAVE_OP.into(),
+        let _ = self
+            .shared
+            .actor
+            .send(ActorMsg::Direct(DirectMsg::Leave {
+                session: c.session,
                 room: c.room,
-            },
-        })
-        .await;
-        self.input(Input::Disconnect { session: c.session }).await;
+            }))
+            .await;
     }
 }
 
@@ -339,7 +322,8 @@ mod tests {
             audio_channels: None,
             first_audio: None,
             requested: false,
-            live: Arc::new(AtomicBool::new(false)),
+            peer: None,
+            ended: Arc::new(AtomicBool::new(false)),
             close: CloseHandle::default(),
         }
     }
@@ -350,10 +334,19 @@ mod tests {
         let mut c = conn();
         c.audio_channels = Some(1);
         assert!(RtmpEdge::ready_to_publish(&mut c, now, true).is_none());
-        c.video = Some("42c01e".into());
+        c.video = Some(0x42c01e);
         assert!(RtmpEdge::ready_to_publish(&mut c, now, false).is_none());
-        let req = RtmpEdge::ready_to_publish(&mut c, now, true).unwrap();
-        assert_eq!(req.sdp, "video=h264:42c01e;audio=opus:1");
+        let (req, codecs) = RtmpEdge::ready_to_publish(&mut c, now, true).unwrap();
+        assert_eq!(
+            codecs,
+            IngestCodecs {
+                video: Some(IngestVideo::H264 {
+                    profile_level_id: 0x42c01e
+                }),
+                audio: Some(IngestAudio::Opus { channels: 1 }),
+            }
+        );
+        assert!(req.sdp.is_empty(), "no codec text travels");
         assert_eq!(req.name, "R-enc-rtmp");
         assert_eq!(req.room.as_deref(), Some("R"));
         assert!(req.has_audio && req.has_video);
@@ -363,70 +356,31 @@ mod tests {
         );
     }
 
-    fn status(msid: &str, status: StreamState, info: &str) -> ServerMessage {
-        ServerMessage::StreamStatus(huddle_room::StreamStatus {
-            media_session_id: msid.into(),
-            name: "R-enc-rtmp".into(),
-            published: true,
-            has_audio: true,
-            has_video: true,
-            record: false,
-            status,
-            info: info.into(),
-            record_name: None,
-        })
-    }
-
     #[tokio::test]
     async fn the_room_ending_the_stream_closes_the_encoder() {
-        let (tx, rx) = crate::outbound::channel(1 << 20);
-        let live = Arc::new(AtomicBool::new(false));
+        let (tx, ended) = oneshot::channel();
+        let flag = Arc::new(AtomicBool::new(false));
         let close = CloseHandle::default();
-        let watcher = tokio::spawn(watch_session(
-            rx,
-            "rtmp-1".into(),
-            live.clone(),
-            SessionId(1),
-            close.clone(),
-        ));
-        tx.push(status("rtmp-1", StreamState::Publishing, ""))
+        let watcher = tokio::spawn(watch_session(ended, flag.clone(), SessionId(1), close.clone()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!close.is_closed(), "open while the stream lives");
+        tx.send("stream R-enc-rtmp FAILED: media failed".into())
             .unwrap();
-        // Another stream's end is not this one's.
-        tx.push(status("other", StreamState::Unpublished, ""))
-            .unwrap();
-        for _ in 0..100 {
-            if live.load(Ordering::Relaxed) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert!(live.load(Ordering::Relaxed));
-        assert!(!close.is_closed());
-        tx.push(status("rtmp-1", StreamState::Failed, "media failed"))
-            .unwrap();
-        for _ in 0..100 {
-            if close.is_closed() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert!(close.is_closed());
-        assert!(!live.load(Ordering::Relaxed));
-        drop(tx);
         tokio::time::timeout(Duration::from_secs(5), watcher)
             .await
             .unwrap()
             .unwrap();
+        assert!(close.is_closed());
+        assert!(flag.load(Ordering::Relaxed), "no more frames");
     }
 
     #[tokio::test]
     async fn a_dropped_session_closes_the_encoder() {
-        let (tx, rx) = crate::outbound::channel(1 << 20);
+        let (tx, ended) = oneshot::channel::<String>();
         let close = CloseHandle::default();
         let watcher = tokio::spawn(watch_session(
-            rx,
-            "rtmp-1".into(),
-            Arc::new(AtomicBool::new(true)),
+            ended,
+            Arc::new(AtomicBool::new(false)),
             SessionId(1),
             close.clone(),
         ));
@@ -455,8 +409,10 @@ mod tests {
         assert!(
             RtmpEdge::ready_to_publish(&mut c, t0 + Duration::from_millis(500), false).is_none()
         );
-        let req = RtmpEdge::ready_to_publish(&mut c, t0 + AUDIO_ONLY_AFTER, false).unwrap();
-        assert_eq!(req.sdp, "audio=opus:2");
+        let (req, codecs) =
+            RtmpEdge::ready_to_publish(&mut c, t0 + AUDIO_ONLY_AFTER, false).unwrap();
+        assert_eq!(codecs.audio, Some(IngestAudio::Opus { channels: 2 }));
+        assert!(codecs.video.is_none());
         assert!(req.has_audio && !req.has_video);
     }
 }

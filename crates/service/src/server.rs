@@ -116,6 +116,11 @@ impl Server {
         if let Some(tcp) = self.media_tcp_addr() {
             line.push_str(&format!(" media_tcp={tcp}"));
         }
+        let shards = self.media.shard_addrs();
+        if shards.len() > 1 {
+            let udp: Vec<String> = shards.iter().map(|(u, _)| u.port().to_string()).collect();
+            line.push_str(&format!(" media_shards={}", udp.join(",")));
+        }
         line
     }
 
@@ -174,6 +179,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         announce: announce.clone(),
         records_dir: config.records_dir.clone(),
         tcp_bind: Some(config.media_tcp_addr()),
+        shards: config.media_shard_count(),
     };
     let media = media(settings, events_tx).map_err(|source| StartError::Bind {
         what: "media",

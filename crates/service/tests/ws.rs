@@ -338,8 +338,11 @@ async fn static_files_and_stats_over_http() {
     assert_eq!((status, body.as_str()), (200, "console.log('hi')"));
     assert_eq!(http_get(http, "/missing.html").await.0, 404);
     assert_eq!(http_get(http, "/../../etc/passwd").await.0, 404);
-    let s = stats(&server).await;
+    let mut s = stats(&server).await;
+    let shards = std::mem::take(&mut s.media_shards);
     assert_eq!(s, huddle_service::Stats::default());
+    assert!(!shards.is_empty(), "every media shard is listed");
+    assert!(shards.iter().all(|sh| sh.peers == 0 && sh.udp_port != 0));
     server.shutdown().await;
 }
 

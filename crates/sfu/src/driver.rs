@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use huddle_room::{MediaCommand, MediaEvent};
+use huddle_room::{MediaCommand, MediaEvent, PeerId};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use str0m::net::Protocol;
@@ -46,8 +46,8 @@ const TCP_SWEEP: Duration = Duration::from_secs(1);
 
 pub(crate) enum Msg {
     Command(MediaCommand),
-    /// A frame for the ingest publisher of this stream name.
-    Ingest(String, IngestFrame),
+    /// A frame for this ingest publisher.
+    Ingest(PeerId, IngestFrame),
     /// Run the callback once every earlier command is applied and its recordings finished.
     Settle(Box<dyn FnOnce() + Send>),
     Shutdown,
@@ -55,7 +55,7 @@ pub(crate) enum Msg {
 
 /// Whether a command opens a new peer (and so counts against [`MAX_QUEUED_OPENS`]).
 pub(crate) fn opens_peer(cmd: &MediaCommand) -> bool {
-    !matches!(cmd, MediaCommand::Close { .. })
+    cmd.opens_peer()
 }
 
 /// How many bounded messages wait in the channel (the channel itself is unbounded so that
@@ -301,9 +301,9 @@ fn apply_commands(
                 }
                 sfu.handle_command(cmd, Instant::now());
             }
-            Ok(Msg::Ingest(name, frame)) => {
+            Ok(Msg::Ingest(peer, frame)) => {
                 gauge.frames.fetch_sub(1, Ordering::AcqRel);
-                sfu.handle_ingest(&name, frame, Instant::now());
+                sfu.handle_ingest(peer, frame, Instant::now());
             }
             Ok(Msg::Settle(done)) => recorder.settle(done),
             Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => return Applied::Shutdown,

@@ -1,5 +1,5 @@
 //! Ingest publishers: sources whose frames do not come over WebRTC (RTMP) and so have no
-//! str0m `Rtc`. They are registered by name, get frames through [`crate::MediaHandle::ingest`],
+//! str0m `Rtc`. They are registered by `PeerId`, get frames through [`crate::MediaHandle::ingest`],
 //! and feed the same forwarding and recording code as browser publishers.
 
 use std::sync::Arc;
@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use str0m::format::{Codec, CodecSpec, FormatParams, PayloadParams};
 use str0m::media::{Frequency, MediaKind, MediaTime, Pt};
+
+use huddle_room::{IngestAudio, IngestCodecs, IngestVideo};
 
 use crate::codecs::SourceCodecs;
 use crate::forward::Frame;
@@ -64,63 +66,49 @@ impl IngestFrame {
 const VIDEO_PT: u8 = 102;
 const AUDIO_PT: u8 = 111;
 
-/// The codecs of an ingest from its description, e.g. `video=h264:42c01f;audio=opus:2`
-/// (`video=h264:<profile-level-id hex>`, `audio=opus:<channels>`; either part may be absent,
-/// not both). H.264 is offered to players with packetization-mode 1 and the source's
-/// profile-level-id; Opus as `opus/48000/2`.
-pub fn codecs_from_description(description: &str) -> Result<SourceCodecs, String> {
+/// The source codecs of an ingest, as players are offered them: H.264 with
+/// packetization-mode 1 and the encoder's profile-level-id; Opus as `opus/48000/2` (a mono
+/// encoder's packets decode as stereo). At least one of the two.
+pub fn source_codecs(wanted: &IngestCodecs) -> Result<SourceCodecs, String> {
     let mut codecs = SourceCodecs::default();
-    for part in description
-        .split(';')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let bad = || format!("Bad ingest description: {description:?}");
-        let (kind, spec) = part.split_once('=').ok_or_else(bad)?;
-        let (codec, param) = spec.split_once(':').ok_or_else(bad)?;
-        match (kind, codec) {
-            ("video", "h264") => {
-                if param.len() != 6 {
-                    return Err(bad());
-                }
-                let plid = u32::from_str_radix(param, 16).map_err(|_| bad())?;
-                codecs.video = Some(PayloadParams::new(
-                    Pt::from(VIDEO_PT),
-                    None,
-                    CodecSpec {
-                        codec: Codec::H264,
-                        clock_rate: Frequency::NINETY_KHZ,
-                        channels: None,
-                        format: FormatParams {
-                            level_asymmetry_allowed: Some(true),
-                            packetization_mode: Some(1),
-                            profile_level_id: Some(plid),
-                            ..FormatParams::default()
-                        },
-                    },
-                ));
-            }
-            ("audio", "opus") => {
-                if !matches!(param, "1" | "2") {
-                    return Err(bad());
-                }
-                codecs.audio = Some(PayloadParams::new(
-                    Pt::from(AUDIO_PT),
-                    None,
-                    CodecSpec {
-                        codec: Codec::Opus,
-                        clock_rate: Frequency::FORTY_EIGHT_KHZ,
-                        channels: Some(2),
-                        format: FormatParams {
-                            min_p_time: Some(10),
-                            use_inband_fec: Some(true),
-                            ..FormatParams::default()
-                        },
-                    },
-                ));
-            }
-            _ => return Err(format!("Unsupported ingest codec: {part:?}")),
+    if let Some(IngestVideo::H264 { profile_level_id }) = wanted.video {
+        if profile_level_id > 0xff_ffff {
+            return Err(format!("Bad H.264 profile-level-id {profile_level_id:#x}"));
         }
+        codecs.video = Some(PayloadParams::new(
+            Pt::from(VIDEO_PT),
+            None,
+            CodecSpec {
+                codec: Codec::H264,
+                clock_rate: Frequency::NINETY_KHZ,
+                channels: None,
+                format: FormatParams {
+                    level_asymmetry_allowed: Some(true),
+                    packetization_mode: Some(1),
+                    profile_level_id: Some(profile_level_id),
+                    ..FormatParams::default()
+                },
+            },
+        ));
+    }
+    if let Some(IngestAudio::Opus { channels }) = wanted.audio {
+        if !matches!(channels, 1 | 2) {
+            return Err(format!("Unsupported Opus channel count {channels}"));
+        }
+        codecs.audio = Some(PayloadParams::new(
+            Pt::from(AUDIO_PT),
+            None,
+            CodecSpec {
+                codec: Codec::Opus,
+                clock_rate: Frequency::FORTY_EIGHT_KHZ,
+                channels: Some(2),
+                format: FormatParams {
+                    min_p_time: Some(10),
+                    use_inband_fec: Some(true),
+                    ..FormatParams::default()
+                },
+            },
+        ));
     }
     if codecs.audio.is_none() && codecs.video.is_none() {
         return Err("No common codecs".into());
@@ -169,9 +157,8 @@ impl LatencyStats {
     }
 }
 
-/// A registered ingest publisher.
+/// What an ingest publisher has beside its recorder (see source.rs).
 pub(crate) struct Ingest {
-    pub name: String,
     pub codecs: SourceCodecs,
     pub frames_in: u64,
     pub latency: LatencyStats,
@@ -181,27 +168,40 @@ pub(crate) struct Ingest {
 mod tests {
     use super::*;
 
+    fn h264(profile_level_id: u32) -> Option<IngestVideo> {
+        Some(IngestVideo::H264 { profile_level_id })
+    }
+
     #[test]
-    fn description_parses_to_h264_mode1_and_opus() {
-        let c = codecs_from_description("video=h264:42c01f;audio=opus:1").unwrap();
+    fn ingest_codecs_become_h264_mode1_and_stereo_opus() {
+        let c = source_codecs(&IngestCodecs {
+            video: h264(0x42c01f),
+            audio: Some(IngestAudio::Opus { channels: 1 }),
+        })
+        .unwrap();
         let v = c.video.unwrap().spec();
         assert_eq!(v.codec, Codec::H264);
         assert_eq!(v.format.profile_level_id, Some(0x42c01f));
         assert_eq!(v.format.packetization_mode, Some(1));
         let a = c.audio.unwrap().spec();
         assert_eq!((a.codec, a.channels), (Codec::Opus, Some(2)));
-        assert!(codecs_from_description("audio=opus:2")
-            .unwrap()
-            .video
-            .is_none());
+        let audio_only = IngestCodecs {
+            video: None,
+            audio: Some(IngestAudio::Opus { channels: 2 }),
+        };
+        assert!(source_codecs(&audio_only).unwrap().video.is_none());
         for bad in [
-            "",
-            "video=vp8:1",
-            "video=h264:zz",
-            "audio=opus:7",
-            "nonsense",
+            IngestCodecs::default(),
+            IngestCodecs {
+                video: h264(0x1_000_000),
+                audio: None,
+            },
+            IngestCodecs {
+                video: None,
+                audio: Some(IngestAudio::Opus { channels: 7 }),
+            },
         ] {
-            assert!(codecs_from_description(bad).is_err(), "{bad}");
+            assert!(source_codecs(&bad).is_err(), "{bad:?}");
         }
     }
 

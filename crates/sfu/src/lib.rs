@@ -35,6 +35,7 @@ mod record;
 mod sdp_fixups;
 mod sendbatch;
 mod sfu;
+mod source;
 mod stats;
 mod tcp;
 mod udp_first;
@@ -46,13 +47,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use huddle_room::{MediaCommand, MediaEvent};
+use huddle_room::{MediaCommand, MediaEvent, PeerId};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::candidates::detect_local_ipv4;
 pub use crate::codecs::SourceCodecs;
 pub use crate::forward::Frame;
-pub use crate::ingest::{codecs_from_description, IngestFrame, LatencyStats};
+pub use crate::ingest::{source_codecs, IngestFrame, LatencyStats};
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::{MediaStats, PeerQuality};
@@ -75,6 +76,9 @@ pub struct SfuConfig {
     pub tcp_bind: Option<SocketAddr>,
     /// Limits of the ICE-TCP listener.
     pub tcp_limits: TcpLimits,
+    /// Which media shard this is: names the threads `huddle-media-<shard>` and
+    /// `huddle-record-<shard>` (per-thread CPU in benchmarks reads these names).
+    pub shard: usize,
 }
 
 impl Default for SfuConfig {
@@ -85,6 +89,7 @@ impl Default for SfuConfig {
             records_dir: PathBuf::from("records"),
             tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 40000))),
             tcp_limits: TcpLimits::default(),
+            shard: 0,
         }
     }
 }
@@ -156,21 +161,16 @@ impl MediaHandle {
         Ok(())
     }
 
-    /// Queues a frame for the ingest (RTMP) publisher registered under stream `name` by a
-    /// [`MediaCommand::Ingest`]. Frames for an unknown name, and frames beyond
+    /// Queues a frame for the ingest (RTMP) publisher `peer` opened by a
+    /// [`MediaCommand::Ingest`]. Frames for an unknown peer, and frames beyond
     /// [`MAX_QUEUED_FRAMES`] waiting, are dropped and counted
     /// ([`MediaStats::ingest_dropped`]). Never blocks.
-    pub fn ingest(&self, name: &str, frame: IngestFrame) {
+    pub fn ingest(&self, peer: PeerId, frame: IngestFrame) {
         if !self.inner.gauge.admit_frame() {
             stats::Counters::add(&self.inner.counters.ingest_dropped, 1);
             return;
         }
-        if self
-            .inner
-            .tx
-            .send(Msg::Ingest(name.to_string(), frame))
-            .is_err()
-        {
+        if self.inner.tx.send(Msg::Ingest(peer, frame)).is_err() {
             self.inner.gauge.frames.fetch_sub(1, Ordering::Relaxed);
             return;
         }
@@ -286,7 +286,8 @@ pub fn start(
     let counters = Arc::new(Counters::default());
     let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
     sfu.set_tcp_candidates(tcp_candidates);
-    let (factory, queue, recorder) = record::spawn(config.records_dir.clone())?;
+    let (factory, queue, recorder) =
+        record::spawn(config.records_dir.clone(), config.shard, events.clone())?;
     sfu.set_recorder_factory(factory);
     let (tx, rx) = mpsc::channel();
     let gauge = Arc::new(QueueGauge::default());
@@ -294,7 +295,7 @@ pub fn start(
     let waker = sources.waker()?;
     let driver_gauge = gauge.clone();
     let media = std::thread::Builder::new()
-        .name("huddle-media".into())
+        .name(format!("huddle-media-{}", config.shard))
         .spawn(move || driver::run(sources, sfu, queue, rx, driver_gauge, events))?;
     Ok(MediaHandle {
         inner: Arc::new(Inner {

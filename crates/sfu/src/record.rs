@@ -10,7 +10,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use huddle_record::{Codec as RecCodec, StreamRecorder};
-use huddle_room::{PeerId, RecordRequest};
+use huddle_room::{MediaEvent, PeerId, RecordRequest};
+use tokio::sync::mpsc::UnboundedSender;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 
@@ -21,6 +22,7 @@ use crate::sfu::{FrameSink, RecorderFactory};
 enum RecMsg {
     Open {
         id: u64,
+        peer: PeerId,
         path: PathBuf,
         start_unix_ms: u64,
         epoch: Instant,
@@ -110,39 +112,44 @@ impl Drop for ChannelSink {
 /// Starts the recorder thread. The returned factory opens one recording per publisher with
 /// `record: Some(..)`; the thread ends (finishing every file) once the factory and all sinks
 /// are dropped.
+///
+/// A recording that cannot be opened, written or finished is reported to `events` as
+/// [`MediaEvent::RecordingFailed`] (the room marks the stream's recording failed).
 pub(crate) fn spawn(
     records_dir: PathBuf,
+    shard: usize,
+    events: UnboundedSender<MediaEvent>,
 ) -> std::io::Result<(RecorderFactory, RecorderQueue, JoinHandle<()>)> {
     let (tx, rx) = channel::<RecMsg>();
     let queue = RecorderQueue(tx.clone());
     let thread = std::thread::Builder::new()
-        .name("huddle-record".into())
-        .spawn(move || run(rx))?;
+        .name(format!("huddle-record-{shard}"))
+        .spawn(move || run(rx, events))?;
     let mut next_id = 0u64;
     let factory: RecorderFactory = Box::new(
         move |peer: PeerId, req: &RecordRequest, codecs: &SourceCodecs| {
             let video = codecs.video.and_then(|p| rec_codec(p.spec().codec));
             let audio = codecs.audio.and_then(|p| rec_codec(p.spec().codec));
             if video.is_none() && audio.is_none() {
-                tracing::warn!("{peer}: nothing recordable");
-                return None;
+                return Err("no recordable codec".to_string());
             }
             let Some(path) = safe_join(&records_dir, &req.file_name) else {
-                tracing::warn!("{peer}: refusing record file name {:?}", req.file_name);
-                return None;
+                return Err(format!("unsafe file name {:?}", req.file_name));
             };
             next_id += 1;
             let id = next_id;
             let open = RecMsg::Open {
                 id,
+                peer,
                 path,
                 start_unix_ms: req.started_unix_ms,
                 epoch: Instant::now(),
                 video,
                 audio,
             };
-            tx.send(open).ok()?;
-            Some(Box::new(ChannelSink {
+            tx.send(open)
+                .map_err(|_| "the recorder thread has stopped".to_string())?;
+            Ok(Box::new(ChannelSink {
                 id,
                 tx: tx.clone(),
                 closed: false,
@@ -162,16 +169,32 @@ fn safe_join(dir: &Path, name: &str) -> Option<PathBuf> {
     ok.then(|| dir.join(rel))
 }
 
-fn run(rx: Receiver<RecMsg>) {
-    let mut open: HashMap<u64, StreamRecorder> = HashMap::new();
+/// An open recording and the publisher it belongs to (for failure reports).
+struct Open {
+    peer: PeerId,
+    rec: StreamRecorder,
+}
+
+fn run(rx: Receiver<RecMsg>, events: UnboundedSender<MediaEvent>) {
+    let failed = |peer: PeerId, reason: String| {
+        tracing::warn!("{peer}: {reason}");
+        // The receiver is gone only while the server stops.
+        let _ = events.send(MediaEvent::RecordingFailed { peer, reason });
+    };
+    let mut open: HashMap<u64, Open> = HashMap::new();
     let mut last_flush = Instant::now();
     loop {
         if last_flush.elapsed() >= FLUSH_EVERY {
             // A quiet (muted) stream keeps its last cluster in memory until flushed.
-            for rec in open.values_mut() {
-                if let Err(e) = rec.flush() {
-                    tracing::warn!("flushing {} failed: {e}", rec.path().display());
+            let mut broken = Vec::new();
+            for (id, o) in open.iter_mut() {
+                if let Err(e) = o.rec.flush() {
+                    failed(o.peer, format!("flushing {} failed: {e}", o.rec.path().display()));
+                    broken.push(*id);
                 }
+            }
+            for id in broken {
+                open.remove(&id);
             }
             last_flush = Instant::now();
         }
@@ -183,6 +206,7 @@ fn run(rx: Receiver<RecMsg>) {
         match msg {
             RecMsg::Open {
                 id,
+                peer,
                 path,
                 start_unix_ms,
                 epoch,
@@ -190,10 +214,10 @@ fn run(rx: Receiver<RecMsg>) {
                 audio,
             } => match StreamRecorder::create_with_epoch(&path, start_unix_ms, epoch, video, audio)
             {
-                Ok(r) => {
-                    open.insert(id, r);
+                Ok(rec) => {
+                    open.insert(id, Open { peer, rec });
                 }
-                Err(e) => tracing::warn!("cannot record to {}: {e}", path.display()),
+                Err(e) => failed(peer, format!("cannot record to {}: {e}", path.display())),
             },
             RecMsg::Frame {
                 id,
@@ -203,37 +227,37 @@ fn run(rx: Receiver<RecMsg>) {
                 keyframe,
                 data,
             } => {
-                let Some(rec) = open.get_mut(&id) else {
+                let Some(o) = open.get_mut(&id) else {
                     continue;
                 };
                 let r = if video {
-                    rec.write_video(rtp_ts, arrival, keyframe, &data)
+                    o.rec.write_video(rtp_ts, arrival, keyframe, &data)
                 } else {
-                    rec.write_audio(rtp_ts, arrival, &data)
+                    o.rec.write_audio(rtp_ts, arrival, &data)
                 };
                 if let Err(e) = r {
-                    tracing::warn!("recording {} failed: {e}", rec.path().display());
+                    failed(o.peer, format!("recording {} failed: {e}", o.rec.path().display()));
                     open.remove(&id);
                 }
             }
             RecMsg::Close { id } => {
-                if let Some(rec) = open.remove(&id) {
-                    finish(rec);
+                if let Some(o) = open.remove(&id) {
+                    finish(o, &failed);
                 }
             }
             RecMsg::Settle(done) => done(),
         }
     }
-    for (_, rec) in open.drain() {
-        finish(rec);
+    for (_, o) in open.drain() {
+        finish(o, &failed);
     }
 }
 
-fn finish(rec: StreamRecorder) {
-    let path = rec.path().to_path_buf();
-    match rec.finish() {
+fn finish(o: Open, failed: &impl Fn(PeerId, String)) {
+    let path = o.rec.path().to_path_buf();
+    match o.rec.finish() {
         Ok(stats) => tracing::info!("recording {} done: {stats:?}", path.display()),
-        Err(e) => tracing::warn!("recording {} did not finish: {e}", path.display()),
+        Err(e) => failed(o.peer, format!("recording {} did not finish: {e}", path.display())),
     }
 }
 

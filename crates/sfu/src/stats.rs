@@ -35,6 +35,28 @@ pub struct MediaStats {
     pub players_video_paused: u64,
 }
 
+impl MediaStats {
+    /// The sum of two planes' counters (media shards report their total this way).
+    pub fn plus(&self, o: &MediaStats) -> MediaStats {
+        MediaStats {
+            peers: self.peers + o.peers,
+            publishers: self.publishers + o.publishers,
+            players: self.players + o.players,
+            packets_in: self.packets_in + o.packets_in,
+            packets_out: self.packets_out + o.packets_out,
+            bytes_in: self.bytes_in + o.bytes_in,
+            bytes_out: self.bytes_out + o.bytes_out,
+            dropped: self.dropped + o.dropped,
+            frames_forwarded: self.frames_forwarded + o.frames_forwarded,
+            ingest_dropped: self.ingest_dropped + o.ingest_dropped,
+            keyframe_requests_asked: self.keyframe_requests_asked + o.keyframe_requests_asked,
+            keyframe_requests_sent: self.keyframe_requests_sent + o.keyframe_requests_sent,
+            video_frames_dropped: self.video_frames_dropped + o.video_frames_dropped,
+            players_video_paused: self.players_video_paused + o.players_video_paused,
+        }
+    }
+}
+
 /// How one WebRTC peer is doing, from str0m's stats events (about once a second). Serializes
 /// to a flat JSON object (peer ids as numbers).
 #[derive(Debug, Clone, PartialEq, Serialize)]

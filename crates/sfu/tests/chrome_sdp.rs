@@ -119,6 +119,7 @@ fn chrome_publish_vp8_opus_then_play() {
     sfu.handle_command(
         MediaCommand::Publish {
             peer: PeerId(1),
+            room: None,
             offer: pub_offer,
             record: None,
         },
@@ -197,6 +198,7 @@ fn chrome_publish_prefers_h264_when_offered_first_and_screen_share_order() {
     sfu.handle_command(
         MediaCommand::Publish {
             peer: PeerId(1),
+            room: None,
             offer: o,
             record: None,
         },
@@ -218,6 +220,7 @@ fn chrome_publish_prefers_h264_when_offered_first_and_screen_share_order() {
     sfu.handle_command(
         MediaCommand::Publish {
             peer: PeerId(2),
+            room: None,
             offer: o,
             record: None,
         },

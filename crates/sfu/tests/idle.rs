@@ -62,7 +62,7 @@ fn media_thread_id() -> Option<String> {
     for entry in std::fs::read_dir("/proc/self/task").ok()? {
         let path = entry.ok()?.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == "huddle-media" {
+        if comm.trim() == "huddle-media-0" {
             return path.file_name().map(|n| n.to_string_lossy().into_owned());
         }
     }

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{assert_window, audio_frame, garbage, video_frame, Client};
-use huddle_room::{MediaCommand, MediaEvent, PeerId};
+use huddle_room::{
+    IngestAudio, IngestCodecs, IngestVideo, MediaCommand, MediaEvent, PeerId,
+};
 use huddle_sfu::{check_answer, IngestFrame, Sfu};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -133,6 +135,7 @@ impl World {
         self.clients.push(client);
         self.command(MediaCommand::Publish {
             peer,
+            room: None,
             offer,
             record: None,
         });
@@ -388,6 +391,7 @@ fn bad_sdp_fails_without_panic() {
         let peer = PeerId(100 + i as u64);
         w.command(MediaCommand::Publish {
             peer,
+            room: None,
             offer: sdp.to_string(),
             record: None,
         });
@@ -546,31 +550,38 @@ fn bench_fanout() {
 fn ingest_frames_reach_a_player() {
     let mut w = World::new();
     let source = PeerId(1);
-    let name = "R-encoder-rtmp";
     w.command(MediaCommand::Ingest {
         peer: source,
-        name: name.into(),
-        description: "video=h264:42c01f;audio=opus:2".into(),
+        room: Some("R".into()),
+        codecs: IngestCodecs {
+            video: Some(IngestVideo::H264 {
+                profile_level_id: 0x42c01f,
+            }),
+            audio: Some(IngestAudio::Opus { channels: 2 }),
+        },
         record: None,
     });
     assert!(w.connected(source), "an ingest is live at once");
     assert!(w.answer_for(source).is_none(), "an ingest has no SDP");
     assert_eq!(w.sfu.stats().publishers, 1);
-    // The same name twice is refused.
+    // The same peer id twice is refused.
     w.command(MediaCommand::Ingest {
-        peer: PeerId(9),
-        name: name.into(),
-        description: "audio=opus:1".into(),
+        peer: source,
+        room: Some("R".into()),
+        codecs: IngestCodecs {
+            video: None,
+            audio: Some(IngestAudio::Opus { channels: 1 }),
+        },
         record: None,
     });
     assert_eq!(
-        w.failed(PeerId(9)).as_deref(),
-        Some("Stream name is already in use")
+        w.failed(source).as_deref(),
+        Some("Failed by error: peer id already in use")
     );
     w.command(MediaCommand::Ingest {
         peer: PeerId(10),
-        name: "other".into(),
-        description: "video=vp9:1".into(),
+        room: None,
+        codecs: IngestCodecs::default(),
         record: None,
     });
     assert!(w.failed(PeerId(10)).is_some());
@@ -592,9 +603,9 @@ fn ingest_frames_reach_a_player() {
     let (mut next_video, mut next_audio) = (w.now, w.now);
     let mut cpu = Duration::ZERO;
     let mut cpu_frames = 0u32;
-    // A frame for a name nobody registered.
+    // A frame for a peer that is not an ingest.
     w.sfu.handle_ingest(
-        "nobody",
+        PeerId(77),
         IngestFrame::Audio {
             opus: audio_frame(Codec::Opus, 0).into(),
             rtp_time_48k: 0,
@@ -610,7 +621,7 @@ fn ingest_frames_reach_a_player() {
             let t = Instant::now();
             let now = w.now;
             w.sfu.handle_ingest(
-                name,
+                source,
                 IngestFrame::Video {
                     annexb: frame.clone().into(),
                     keyframe: vi % 15 == 0,
@@ -630,7 +641,7 @@ fn ingest_frames_reach_a_player() {
             let frame = audio_frame(Codec::Opus, ai);
             let now = w.now;
             w.sfu.handle_ingest(
-                name,
+                source,
                 IngestFrame::Audio {
                     opus: frame.clone().into(),
                     rtp_time_48k: ai * 960,
@@ -690,7 +701,7 @@ fn ingest_frames_reach_a_player() {
     let dropped = w.sfu.stats().ingest_dropped;
     let now = w.now;
     w.sfu.handle_ingest(
-        name,
+        source,
         IngestFrame::Audio {
             opus: audio_frame(Codec::Opus, 1).into(),
             rtp_time_48k: 0,

@@ -39,6 +39,7 @@ fn config(limits: TcpLimits) -> SfuConfig {
         records_dir: std::env::temp_dir(),
         tcp_bind: Some("127.0.0.1:0".parse().unwrap()),
         tcp_limits: limits,
+        shard: 0,
     }
 }
 
@@ -306,6 +307,7 @@ fn publisher(a: SocketAddr) -> (Client, String) {
 fn publish(peer: PeerId) -> impl FnOnce(String) -> MediaCommand {
     move |offer| MediaCommand::Publish {
         peer,
+        room: None,
         offer,
         record: None,
     }
@@ -454,6 +456,7 @@ fn a_publish_flood_does_not_stop_the_media_plane_reading() {
             for _ in 0..200 {
                 let cmd = MediaCommand::Publish {
                     peer: PeerId(next_id),
+                    room: None,
                     offer: offer.clone(),
                     record: None,
                 };

@@ -163,6 +163,7 @@ fn loopback_publish_play_with_garbage_then_close() {
         },
         |offer| MediaCommand::Publish {
             peer: publisher,
+            room: None,
             offer,
             record: Some(RecordRequest {
                 file_name: "room1/alice-stream.mkv".into(),
@@ -327,6 +328,7 @@ fn loopback_bad_offer_and_shutdown() {
     net.handle
         .send(MediaCommand::Publish {
             peer: PeerId(7),
+            room: None,
             offer: "v=0\r\nthis is not sdp".into(),
             record: None,
         })

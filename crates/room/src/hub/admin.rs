@@ -40,6 +40,8 @@ pub struct StreamSnapshot {
     pub has_audio: bool,
     pub has_video: bool,
     pub record_name: Option<String>,
+    /// Why its recording failed, if it did (the file is incomplete or missing).
+    pub recording_failed: Option<String>,
     pub started_unix_ms: u64,
     /// By peer id.
     pub players: Vec<PlayerSnapshot>,
@@ -68,6 +70,7 @@ impl Hub {
             has_audio: p.has_audio,
             has_video: p.has_video,
             record_name: p.record_name.clone(),
+            recording_failed: p.recording_failed.clone(),
             started_unix_ms: p.started_unix_ms,
             players: p
                 .players

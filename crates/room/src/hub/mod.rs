@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 mod admin;
+mod direct;
 mod membership;
 mod streams;
 pub use admin::{ParticipantSnapshot, PlayerSnapshot, RoomSnapshot, Snapshot, StreamSnapshot};
@@ -155,8 +156,12 @@ impl Hub {
                 let result = Err(format!("Unknown command: {command}"));
                 self.reply_then_flush(session, op, result);
             }
-            Command::Publish(req) => self.publish(now, session, req, false),
-            Command::Ingest(req) => self.publish(now, session, req, true),
+            Command::Publish(req) => {
+                let _ = self.publish(now, session, req, None);
+            }
+            Command::Ingest { request, codecs } => {
+                let _ = self.publish(now, session, request, Some(codecs));
+            }
             Command::Play(req) => self.play(session, req),
             Command::Unpublish { media_session_id } | Command::Stop { media_session_id } => {
                 self.stop_by_client(session, &media_session_id)
@@ -203,7 +208,7 @@ impl Hub {
                     result: Err(reason),
                 },
             ),
-            Command::Publish(req) | Command::Ingest(req) => {
+            Command::Publish(req) | Command::Ingest { request: req, .. } => {
                 let status = request_status(&req, true, StreamState::Failed, &reason);
                 self.send(session, ServerMessage::StreamStatus(status));
             }

@@ -5,20 +5,19 @@ use super::*;
 impl Hub {
     // ---- streams ----
 
-    /// `publishStream`, or with `ingest` an RTMP publish (no offer: `req.sdp` is a codec
-    /// description for the media plane).
+    /// `publishStream`, or with `ingest` an RTMP publish (no offer: the encoder's codecs).
     pub(super) fn publish(
         &mut self,
         now: Now,
         session: SessionId,
         req: StreamRequest,
-        ingest: bool,
-    ) {
+        ingest: Option<crate::IngestCodecs>,
+    ) -> Result<PeerId, String> {
         if let Err(reason) = self.check_publish(session, &req) {
             info!(%session, stream = %req.name, reason = %reason, "publish refused");
             let status = request_status(&req, true, StreamState::Failed, &reason);
             self.send(session, ServerMessage::StreamStatus(status));
-            return;
+            return Err(reason);
         }
         let login = self.sessions[&session].login.clone();
         let room_records = req
@@ -43,7 +42,7 @@ impl Hub {
             }
         });
         let peer = self.allocate_peer();
-        info!(%session, %peer, stream = %req.name, room = ?req.room, record = record.is_some(), ingest, "publish requested");
+        info!(%session, %peer, stream = %req.name, room = ?req.room, record = record.is_some(), ingest = ingest.is_some(), "publish requested");
         self.stream_names.insert(req.name.clone(), peer);
         self.sessions
             .get_mut(&session)
@@ -51,19 +50,20 @@ impl Hub {
             .media
             .insert(req.media_session_id.clone(), peer);
         let record_name = record.as_ref().map(|r| r.file_name.clone());
-        let command = if ingest {
-            MediaCommand::Ingest {
+        let room = req.room.clone();
+        let command = match ingest {
+            Some(codecs) => MediaCommand::Ingest {
                 peer,
-                name: req.name.clone(),
-                description: req.sdp,
+                room,
+                codecs,
                 record,
-            }
-        } else {
-            MediaCommand::Publish {
+            },
+            None => MediaCommand::Publish {
                 peer,
+                room,
                 offer: req.sdp,
                 record,
-            }
+            },
         };
         self.publications.insert(
             peer,
@@ -76,12 +76,14 @@ impl Hub {
                 has_audio: req.has_audio,
                 has_video: req.has_video,
                 record_name,
+                recording_failed: None,
                 started_unix_ms: now.unix_ms,
                 phase: Phase::Pending,
                 players: BTreeSet::new(),
             },
         );
         self.outputs.push_back(Output::Media(command));
+        Ok(peer)
     }
 
     pub(super) fn check_publish(
@@ -300,6 +302,13 @@ impl Hub {
             MediaEvent::Failed { peer, reason } => {
                 info!(%peer, reason = %reason, "media failed");
                 self.end_peer(peer, StopCause::Failure(&reason));
+            }
+            MediaEvent::RecordingFailed { peer, reason } => {
+                // The stream goes on; the operator sees the failure in the snapshot.
+                if let Some(p) = self.publications.get_mut(&peer) {
+                    tracing::warn!(%peer, stream = %p.name, reason = %reason, "recording failed");
+                    p.recording_failed.get_or_insert(reason);
+                }
             }
         }
     }

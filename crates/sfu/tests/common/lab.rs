@@ -228,6 +228,7 @@ impl Lab {
         let i = self.add(client);
         self.command(MediaCommand::Publish {
             peer,
+            room: None,
             offer,
             record: None,
         });
