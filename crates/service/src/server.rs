@@ -200,6 +200,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let hooks =
         crate::hooks::Hooks::start(&config, &metrics, &shutdown_rx).map_err(StartError::Tls)?;
+    hooks.watch_mixes(&mixes, &shutdown_rx);
     let (actor_task, fatal) = crate::supervise::spawn_vital(
         "room actor",
         RoomActor::new(hub, media.clone(), recordings)

@@ -37,6 +37,15 @@ pub(crate) enum Event {
     StreamUnpublished(Stream),
     /// A recorded stream ended: its file is closed by the media plane right after.
     RecordingFinished(Stream),
+    /// A room's mix finished (`ok`) or failed (from the mixer's board: [`super::mix_watch`]).
+    MixFinished {
+        room: String,
+        /// The mix file in the records folder.
+        file: String,
+        ok: bool,
+        duration_ms: Option<u64>,
+        finished_unix_ms: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +81,7 @@ impl Lifecycle {
         match input {
             Input::Command {
                 session,
-                command: Command::Publish(req) | Command::Ingest(req),
+                command: Command::Publish(req) | Command::Ingest { request: req, .. },
             } => {
                 let key = (*session, req.media_session_id.clone());
                 if self.publications.contains_key(&key) {

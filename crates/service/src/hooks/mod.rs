@@ -10,6 +10,7 @@
 mod delivery;
 mod http;
 pub(crate) mod lifecycle;
+mod mix_watch;
 pub(crate) mod rest;
 pub(crate) mod session;
 mod settings;
@@ -113,6 +114,17 @@ impl Hooks {
             _ => None,
         };
         Ok(Self { rest, webhooks })
+    }
+
+    /// Sends `mix_finished` for the mixes on `board` (webhooks on).
+    pub(crate) fn watch_mixes(
+        &self,
+        board: &Arc<crate::mix_board::MixBoard>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        if let Some(webhooks) = &self.webhooks {
+            mix_watch::spawn(board.clone(), webhooks.clone(), shutdown.clone());
+        }
     }
 
     /// The room actor's part, when webhooks are on.

@@ -41,6 +41,7 @@ pub(crate) fn name(event: &Event) -> &'static str {
         Event::StreamPublished(_) => "stream_published",
         Event::StreamUnpublished(_) => "stream_unpublished",
         Event::RecordingFinished(_) => "recording_finished",
+        Event::MixFinished { .. } => "mix_finished",
     }
 }
 
@@ -96,6 +97,19 @@ pub(crate) fn body(event: &Event, unix_ms: u64, id: &str) -> Value {
                 }),
             );
         }
+        Event::MixFinished {
+            room,
+            file,
+            ok,
+            duration_ms,
+            ..
+        } => {
+            object.insert("room".into(), json!({ "name": room }));
+            object.insert(
+                "mix".into(),
+                json!({ "file": file, "ok": ok, "durationMs": duration_ms }),
+            );
+        }
     }
     body
 }
@@ -147,5 +161,21 @@ mod tests {
         assert_eq!(rec["recording"]["file"], "R-alice-cam.mkv");
         assert_eq!(rec["room"]["name"], "R");
         assert_ne!(new_id(), new_id());
+        let mix = body(
+            &Event::MixFinished {
+                room: "R".into(),
+                file: "R-1.mkv".into(),
+                ok: true,
+                duration_ms: Some(61_000),
+                finished_unix_ms: 9000,
+            },
+            9000,
+            "EV_3",
+        );
+        assert_eq!(mix["event"], "mix_finished");
+        assert_eq!(
+            mix["mix"],
+            json!({"file": "R-1.mkv", "ok": true, "durationMs": 61_000})
+        );
     }
 }
