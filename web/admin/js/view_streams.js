@@ -15,7 +15,9 @@ export function streamsTable(streams, ctx) {
     const media = [s.has_audio && 'audio', s.has_video && 'video'].filter(Boolean).join('+') || 'no media';
     rows.push(row('stream', s.peer, [
       el('td', { className: 'name' }, s.name, ' ', el('span', { className: 'muted' }, `(${media})`),
-        s.record_name ? el('span', { className: 'badge rec', title: s.record_name }, 'REC') : null),
+        s.record_name ? el('span', { className: 'badge rec', title: s.record_name }, 'REC') : null,
+        s.recording_failed
+          ? el('span', { className: 'badge failed', title: s.recording_failed }, 'recording failed') : null),
       el('td', {}, s.login),
       el('td', {}, s.status),
     ], ctx));
