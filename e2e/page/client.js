@@ -58,6 +58,7 @@
     const name = s.streamName();
     if (H.playing[name]) return;
     const opts = { unmutePlayOnStart: true, constraints: { audio: { deviceId: 'default' } } };
+    if (H.playTransport) opts.transport = H.playTransport; // the SDK's "UDP" / "TCP" option
     const stream = s.play(displayFor(name), opts);
     H.playing[name] = stream;
     ev('PLAY_REQUESTED', { name: name, login: participant.name() });
@@ -164,6 +165,7 @@
     if (screen) { publishOpts.name = opts.name || 'screenShare'; publishOpts.cacheLocalResources = false; }
     else if (opts.name) publishOpts.name = opts.name;
     if (opts.stripCodecs) publishOpts.stripCodecs = opts.stripCodecs;
+    if (opts.transport) publishOpts.transport = opts.transport;
     return bounded(new Promise((resolve, reject) => {
       const stream = H.room.publish(publishOpts);
       stream.on(STREAM_STATUS.PUBLISHING, (st) => {

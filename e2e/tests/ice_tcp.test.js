@@ -133,4 +133,61 @@ describe('ICE over TCP with the official SDK', { timeout: 300000 }, () => {
     assert.ok(now - before >= 20, `only ${now - before} frames decoded over TCP in 2 s`);
     console.log(`# ice-tcp: both directions decoding ${ms} ms after the joins; ${now - before} frames in 2 s over TCP`);
   });
+
+  test('the SDK\'s transport: "TCP" option: answers offer the TCP candidate only, publish and play run over TCP', { timeout: 120000 }, async () => {
+    const room = h.uniqueRoom('tcpopt');
+    // An ordinary browser (UDP open): only the option makes it use TCP.
+    const dave = await h.newClient(browser, web.url, 'dave');
+    const erin = await h.newClient(browser, web.url, 'erin');
+    clients.push(dave, erin);
+    await dave.eval(() => { window.H.playTransport = 'TCP'; });
+    const t0 = Date.now();
+    for (const c of [erin, dave]) {
+      assert.equal(await c.connect(server.wsUrl), 'ESTABLISHED');
+      await c.join(room);
+    }
+    await erin.publish({ constraints: CAMERA });
+    await dave.publish({ constraints: CAMERA, transport: 'TCP' });
+    const daveStats = await waitDecoding(dave, 1);
+    const erinStats = await waitDecoding(erin, 1);
+    const ms = Date.now() - t0;
+
+    // Every answer dave applied has candidates, all of them TCP; erin's have UDP too.
+    const candidates = (c) => c.eval(() => (window.__pcs || []).filter((pc) => pc.remoteDescription).map((pc) =>
+      pc.remoteDescription.sdp.split('\r\n').filter((l) => l.startsWith('a=candidate:'))));
+    const daveAnswers = await candidates(dave);
+    assert.ok(daveAnswers.length >= 2, `dave has a publish and a play connection: ${JSON.stringify(daveAnswers)}`);
+    for (const lines of daveAnswers) {
+      assert.ok(lines.length > 0 && lines.every((l) => / tcp /i.test(l)), `dave's answer offers TCP only: ${JSON.stringify(lines)}`);
+    }
+    assert.ok((await candidates(erin)).flat().some((l) => / udp /i.test(l)), 'erin\'s answers offer UDP');
+
+    const [fromErin] = Object.values(daveStats);
+    assert.equal(fromErin.ice.protocol, 'tcp', `dave plays over TCP: ${JSON.stringify(fromErin.ice)}`);
+    assert.equal(fromErin.ice.remote, server.addrs.media_tcp, 'to the ICE-TCP port');
+    const [fromDave] = Object.values(erinStats);
+    assert.equal(fromDave.ice.protocol, 'udp', `erin plays over UDP: ${JSON.stringify(fromDave.ice)}`);
+    const daveOut = await dave.eval(async () => {
+      for (const pc of window.__pcs || []) {
+        if (pc.connectionState !== 'connected' || !pc.getSenders().some((s) => s.track)) continue;
+        const st = await pc.getStats();
+        let proto = null;
+        st.forEach((s) => {
+          if (s.type === 'transport' && s.selectedCandidatePairId) {
+            const pair = st.get(s.selectedCandidatePairId);
+            const l = pair && st.get(pair.localCandidateId);
+            proto = l && l.protocol;
+          }
+        });
+        return proto;
+      }
+      return null;
+    });
+    assert.equal(daveOut, 'tcp', 'dave publishes over TCP');
+    const before = fromErin.video.framesDecoded;
+    await h.sleep(2000);
+    const now = Object.values(await dave.remoteStats())[0].video.framesDecoded;
+    assert.ok(now - before >= 20, `only ${now - before} frames decoded over TCP in 2 s`);
+    console.log(`# ice-tcp transport option: both directions decoding ${ms} ms after the joins; ${now - before} frames in 2 s over TCP`);
+  });
 });

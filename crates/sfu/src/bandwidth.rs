@@ -180,6 +180,11 @@ impl VideoGate {
             self.estimate_bps.unwrap_or(0) / 1000,
             (need * RESUME_AT) as u64 / 1000
         );
+        tracing::debug!(
+            "paused player: estimate {} kbit/s, resume at {} kbit/s",
+            self.estimate_bps.unwrap_or(0) / 1000,
+            (need * RESUME_AT) as u64 / 1000
+        );
         let desired = if self.probe_flip {
             need * 1.5
         } else {
