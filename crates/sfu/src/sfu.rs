@@ -19,6 +19,7 @@ use crate::codecs::{self, SourceCodecs};
 use crate::early_nomination;
 use crate::forward::{self, Frame, Graph, Written};
 use crate::ingest::{self, Ingest, IngestFrame};
+use crate::source::Source;
 use crate::keyframes::KEYFRAME_INTERVAL;
 use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
 use crate::sdp_fixups;
@@ -42,9 +43,10 @@ pub trait FrameSink: Send {
     fn close(&mut self);
 }
 
-/// Opens a recorder for a publisher.
-pub type RecorderFactory =
-    Box<dyn FnMut(PeerId, &RecordRequest, &SourceCodecs) -> Option<Box<dyn FrameSink>> + Send>;
+/// Opens a recorder for a publisher, or says why it cannot.
+pub type RecorderFactory = Box<
+    dyn FnMut(PeerId, &RecordRequest, &SourceCodecs) -> Result<Box<dyn FrameSink>, String> + Send,
+>;
 
 pub struct Sfu {
     template: RtcTemplate,
@@ -56,10 +58,10 @@ pub struct Sfu {
     events: VecDeque<MediaEvent>,
     /// Rtc events waiting to be handled, with the peer they came from.
     work: VecDeque<(PeerId, Event)>,
-    recorders: HashMap<PeerId, Box<dyn FrameSink>>,
-    /// Ingest (RTMP) publishers: no Rtc, frames arrive through [`Sfu::handle_ingest`].
-    ingests: HashMap<PeerId, Ingest>,
-    ingest_names: HashMap<String, PeerId>,
+    /// Every publisher (WebRTC or ingest) with what it owns beside its Rtc: its recorder,
+    /// and for an ingest its codecs and counters. A WebRTC publisher's Rtc is in `peers`,
+    /// its players in `graph`; [`Sfu::close`] is the one path that ends all of it.
+    sources: HashMap<PeerId, Source>,
     recorder_factory: Option<RecorderFactory>,
     counters: Arc<Counters>,
     next_housekeeping: Instant,
@@ -89,9 +91,7 @@ impl Sfu {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             work: VecDeque::new(),
-            recorders: HashMap::new(),
-            ingests: HashMap::new(),
-            ingest_names: HashMap::new(),
+            sources: HashMap::new(),
             recorder_factory: None,
             counters,
             next_housekeeping: now + HOUSEKEEPING,
@@ -149,7 +149,7 @@ impl Sfu {
 
     /// WebRTC peers and ingest publishers.
     pub fn peer_count(&self) -> usize {
-        self.peers.len() + self.ingests.len()
+        self.peers.len() + self.sources.values().filter(|s| s.ingest.is_some()).count()
     }
 
     // ---------------------------------------------------------------- commands
@@ -160,13 +160,14 @@ impl Sfu {
                 peer,
                 offer,
                 record,
+                ..
             } => self.publish(peer, &offer, record, now),
             MediaCommand::Ingest {
                 peer,
-                name,
-                description,
+                codecs,
                 record,
-            } => self.open_ingest(peer, name, &description, record),
+                ..
+            } => self.open_ingest(peer, &codecs, record),
             MediaCommand::Play {
                 peer,
                 source,
@@ -244,11 +245,14 @@ impl Sfu {
         if state.audio_mid.is_none() && state.video_mid.is_none() {
             return self.fail_new(id, "No common codecs");
         }
-        if let (Some(req), Some(factory)) = (&record, self.recorder_factory.as_mut()) {
-            if let Some(sink) = factory(id, req, &state.codecs) {
-                self.recorders.insert(id, sink);
-            }
-        }
+        let recorder = self.open_recorder(id, record.as_ref(), &state.codecs);
+        self.sources.insert(
+            id,
+            Source {
+                recorder,
+                ingest: None,
+            },
+        );
 
         tracing::info!(
             "publish {id}: audio {:?} video {:?}",
@@ -266,38 +270,51 @@ impl Sfu {
         self.poll_peer(id);
     }
 
+    /// Opens a publisher's recorder, if it asked for one; a recorder that cannot be opened
+    /// is reported ([`MediaEvent::RecordingFailed`]), the stream goes on without it.
+    fn open_recorder(
+        &mut self,
+        id: PeerId,
+        record: Option<&RecordRequest>,
+        codecs: &SourceCodecs,
+    ) -> Option<Box<dyn FrameSink>> {
+        let req = record?;
+        let factory = self.recorder_factory.as_mut()?;
+        match factory(id, req, codecs) {
+            Ok(sink) => Some(sink),
+            Err(reason) => {
+                tracing::warn!("{id}: recording {:?} not started: {reason}", req.file_name);
+                self.events.push_back(MediaEvent::RecordingFailed { peer: id, reason });
+                None
+            }
+        }
+    }
+
     /// Registers an ingest publisher; it is live at once (Connected right away).
     fn open_ingest(
         &mut self,
         id: PeerId,
-        name: String,
-        description: &str,
+        wanted: &huddle_room::IngestCodecs,
         record: Option<RecordRequest>,
     ) {
-        if self.peers.contains_key(&id) || self.ingests.contains_key(&id) {
+        if self.peers.contains_key(&id) || self.sources.contains_key(&id) {
             return self.fail_new(id, "Failed by error: peer id already in use");
         }
-        if self.ingest_names.contains_key(&name) {
-            return self.fail_new(id, "Stream name is already in use");
-        }
-        let codecs = match ingest::codecs_from_description(description) {
+        let codecs = match ingest::source_codecs(wanted) {
             Ok(c) => c,
             Err(reason) => return self.fail_new(id, &reason),
         };
-        if let (Some(req), Some(factory)) = (&record, self.recorder_factory.as_mut()) {
-            if let Some(sink) = factory(id, req, &codecs) {
-                self.recorders.insert(id, sink);
-            }
-        }
-        tracing::info!("ingest {id} {name:?}: {description}");
-        self.ingest_names.insert(name.clone(), id);
-        self.ingests.insert(
+        let recorder = self.open_recorder(id, record.as_ref(), &codecs);
+        tracing::info!("ingest {id}: {wanted:?}");
+        self.sources.insert(
             id,
-            Ingest {
-                name,
-                codecs,
-                frames_in: 0,
-                latency: Default::default(),
+            Source {
+                recorder,
+                ingest: Some(Ingest {
+                    codecs,
+                    frames_in: 0,
+                    latency: Default::default(),
+                }),
             },
         );
         self.graph.add_publisher(id);
@@ -305,18 +322,20 @@ impl Sfu {
         self.events.push_back(MediaEvent::Connected { peer: id });
     }
 
-    /// A frame for the ingest publisher registered as `name`; dropped (and counted) when no
-    /// such ingest is open.
-    pub fn handle_ingest(&mut self, name: &str, frame: IngestFrame, now: Instant) {
-        let Some(&id) = self.ingest_names.get(name) else {
+    /// A frame for the ingest publisher `id`; dropped (and counted) when no such ingest is
+    /// open (it was refused or closed).
+    pub fn handle_ingest(&mut self, id: PeerId, frame: IngestFrame, now: Instant) {
+        let Some(source) = self.sources.get_mut(&id) else {
             Counters::add(&self.counters.ingest_dropped, 1);
             return;
         };
+        let Some(ing) = source.ingest.as_mut() else {
+            Counters::add(&self.counters.ingest_dropped, 1);
+            return;
+        };
+        ing.frames_in += 1;
         let frame = frame.into_frame();
-        if let Some(ing) = self.ingests.get_mut(&id) {
-            ing.frames_in += 1;
-        }
-        if let Some(rec) = self.recorders.get_mut(&id) {
+        if let Some(rec) = source.recorder.as_mut() {
             rec.frame(&frame);
         }
         self.forward(id, &frame, now);
@@ -330,7 +349,7 @@ impl Sfu {
         }
         let source_codecs = match self.peers.get(&source).map(|p| &p.role) {
             Some(Role::Publisher(p)) => p.codecs.clone(),
-            _ => match self.ingests.get(&source) {
+            _ => match self.sources.get(&source).and_then(|s| s.ingest.as_ref()) {
                 Some(ing) => ing.codecs.clone(),
                 None => return self.fail_new(id, "Stream not found"),
             },
@@ -405,42 +424,20 @@ impl Sfu {
         }
     }
 
+    /// Ends a peer of any kind: a source (WebRTC publisher or ingest) with its recorder and
+    /// fan-out, or a player. The one close path.
     fn close(&mut self, id: PeerId, now: Instant) {
-        if let Some(ing) = self.ingests.remove(&id) {
-            self.ingest_names.remove(&ing.name);
+        if let Some(source) = self.sources.remove(&id) {
             self.graph.remove_publisher(id);
             Counters::sub(&self.counters.publishers, 1);
-            if let Some(mut rec) = self.recorders.remove(&id) {
-                rec.close();
-            }
-            let l = &ing.latency;
-            tracing::info!(
-                "closed ingest {id} {:?}: frames_in={} player_writes={} added_latency_ms mean={:.2} p50={} p95={} max={:.2}",
-                ing.name,
-                ing.frames_in,
-                l.writes,
-                l.mean().as_secs_f64() * 1000.0,
-                l.quantile_ms(0.5),
-                l.quantile_ms(0.95),
-                l.max.as_secs_f64() * 1000.0,
-            );
-            return;
+            source.close(id);
         }
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
-        match &peer.role {
-            Role::Publisher(_) => {
-                self.graph.remove_publisher(id);
-                Counters::sub(&self.counters.publishers, 1);
-                if let Some(mut rec) = self.recorders.remove(&id) {
-                    rec.close();
-                }
-            }
-            Role::Player(p) => {
-                self.graph.remove_player(p.source, id);
-                Counters::sub(&self.counters.players, 1);
-            }
+        if let Role::Player(p) = &peer.role {
+            self.graph.remove_player(p.source, id);
+            Counters::sub(&self.counters.players, 1);
         }
         self.by_addr.retain(|_, p| *p != id);
         self.udp_first.forget(id);
@@ -470,12 +467,11 @@ impl Sfu {
     /// Stops everything (recordings closed cleanly). Peers are dropped.
     pub fn shutdown(&mut self, now: Instant) {
         let mut ids: Vec<PeerId> = self.peers.keys().copied().collect();
-        ids.extend(self.ingests.keys().copied());
+        ids.extend(self.sources.keys().copied());
+        ids.sort_unstable();
+        ids.dedup();
         for id in ids {
             self.close(id, now);
-        }
-        for (_, mut rec) in self.recorders.drain() {
-            rec.close();
         }
     }
 
@@ -928,7 +924,7 @@ impl Sfu {
             // We lost part of the publisher's video (NACK did not recover it in time).
             self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
         }
-        if let Some(rec) = self.recorders.get_mut(&id) {
+        if let Some(rec) = self.sources.get_mut(&id).and_then(|s| s.recorder.as_mut()) {
             rec.frame(&frame);
         }
         self.forward(id, &frame, now);
@@ -945,7 +941,7 @@ impl Sfu {
             match forward::write_frame(player, frame, now) {
                 Written::Yes => {
                     Counters::add(&self.counters.frames_forwarded, 1);
-                    if let Some(ing) = self.ingests.get_mut(&source) {
+                    if let Some(ing) = self.sources.get_mut(&source).and_then(|s| s.ingest.as_mut()) {
                         ing.latency
                             .add(now.saturating_duration_since(frame.network_time));
                     }
