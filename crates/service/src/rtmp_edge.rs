@@ -162,6 +162,17 @@ impl IngestSink for RtmpEdge {
         };
         let session = SessionId(self.shared.next_session.fetch_add(1, Ordering::Relaxed));
         info!(%session, conn = %req.conn, peer = %req.peer, room = %req.room, login = %req.login, "rtmp publish request");
+        // The app backend's `publishStream` REST hook, if any (docs/HOOKS.md).
+        crate::hooks::session::authorize_rtmp(
+            &self.shared.hooks,
+            session,
+            &format!("rtmp-{}", req.conn.0),
+            &stream_name(&req.room, &req.login),
+            &req.room,
+            &req.login,
+            &req.stream_key,
+        )
+        .await?;
         let (login, room) = (req.login.clone(), req.room.clone());
         let answer = tokio::time::timeout(
             JOIN_TIMEOUT,

@@ -674,3 +674,81 @@ async fn a_full_webhook_queue_drops_its_oldest_events() {
     );
     server.shutdown().await;
 }
+
+// ---- RTMP encoders ----
+
+/// Pushes a short test pattern with Debian's ffmpeg; returns whether it succeeded.
+async fn rtmp_push(url: &str, secs: u32) -> bool {
+    let mut child = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=320x240:rate=15:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={secs}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-bf",
+            "0",
+            "-g",
+            "15",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+        ])
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs");
+    tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("ffmpeg ends in time")
+        .unwrap()
+        .success()
+}
+
+#[tokio::test]
+async fn an_rtmp_encoder_is_asked_for_like_a_publish() {
+    let backend = Backend::start(|path, body| match path {
+        "/publishStream" if body["custom"]["login"] == "mallory" => (
+            403,
+            json!({"info": "No encoders for mallory"}),
+            Duration::ZERO,
+        ),
+        _ => ok(),
+    })
+    .await;
+    let server = start(with_rest_hooks("hooks-rtmp", &backend.url())).await;
+    let rtmp = server.rtmp_addr();
+
+    assert!(
+        !rtmp_push(&format!("rtmp://{rtmp}/live/R/mallory"), 2).await,
+        "refused by the backend"
+    );
+    assert_eq!(stats(&server).await.rooms, 0, "nothing joined");
+
+    let url = format!("rtmp://{rtmp}/live/R/alice");
+    let pushing = tokio::spawn(async move { rtmp_push(&url, 3).await });
+    wait_stats(&server, "the encoder joined", |s| s.participants == 1).await;
+    let asked = backend.at("/publishStream");
+    let alice = &asked.last().unwrap().body;
+    assert_eq!(alice["appKey"], "rtmp");
+    assert_eq!(alice["mediaProvider"], "RTMP");
+    assert_eq!(alice["published"], true);
+    assert_eq!(alice["status"], "NEW");
+    assert_eq!(
+        alice["name"],
+        huddle_service::rtmp_edge::stream_name("R", "alice")
+    );
+    assert_eq!(
+        alice["custom"],
+        json!({"name": "R", "login": "alice", "streamKey": "alice"})
+    );
+    assert!(pushing.await.unwrap());
+    server.shutdown().await;
+}

@@ -78,6 +78,36 @@ pub(crate) async fn authorize_media(
     }
 }
 
+/// `publishStream` for an RTMP encoder, before it joins its room: `Err(reason)` refuses.
+pub(crate) async fn authorize_rtmp(
+    hooks: &Hooks,
+    session: SessionId,
+    media_session_id: &str,
+    name: &str,
+    room: &str,
+    login: &str,
+    stream_key: &str,
+) -> Result<(), String> {
+    let Some(rest) = &hooks.rest else {
+        return Ok(());
+    };
+    let body = wcs::rtmp_publish(
+        &session.to_string(),
+        media_session_id,
+        name,
+        room,
+        login,
+        stream_key,
+    );
+    match rest.authorize("publishStream", &body).await {
+        Verdict::Allow(_) => Ok(()),
+        Verdict::Deny(reason) => {
+            info!(%session, %room, %login, reason, "rtmp publish refused by the REST hook");
+            Err(reason)
+        }
+    }
+}
+
 /// A message on its way to the client: its session's ESTABLISHED and its streams' statuses
 /// are told to the backend.
 pub(crate) fn outgoing(

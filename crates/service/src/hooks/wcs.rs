@@ -73,6 +73,34 @@ pub(crate) fn stream_request(
     body
 }
 
+/// `publishStream` for an RTMP encoder (no `connect` precedes it): the stream as the room will
+/// name it, with the encoder's login, room and raw stream key (its `?token=` included) in
+/// `custom`.
+pub(crate) fn rtmp_publish(
+    session_id: &str,
+    media_session_id: &str,
+    name: &str,
+    room: &str,
+    login: &str,
+    stream_key: &str,
+) -> Value {
+    json!({
+        "nodeId": NODE_ID,
+        "appKey": "rtmp",
+        "sessionId": session_id,
+        "mediaSessionId": media_session_id,
+        "name": name,
+        "published": true,
+        "hasVideo": true,
+        "hasAudio": true,
+        "status": "NEW",
+        "record": false,
+        "mediaProvider": "RTMP",
+        "mediaType": "publish",
+        "custom": {"name": room, "login": login, "streamKey": stream_key},
+    })
+}
+
 /// `StreamStatusEvent`: a stream's new status as its client is told it.
 pub(crate) fn stream_status(app_key: &str, session_id: &str, status: &StreamStatus) -> Value {
     let mut body = json!({
