@@ -27,6 +27,7 @@ mod driver;
 mod early_nomination;
 mod forward;
 mod framing;
+mod h264_profile;
 mod ingest;
 mod keyframes;
 mod peer;
@@ -37,6 +38,7 @@ mod sendbatch;
 mod sfu;
 mod source;
 mod stats;
+mod tap;
 mod tcp;
 mod udp_first;
 
@@ -53,10 +55,14 @@ use tokio::sync::mpsc::UnboundedSender;
 pub use crate::candidates::detect_local_ipv4;
 pub use crate::codecs::SourceCodecs;
 pub use crate::forward::Frame;
+pub use crate::h264_profile::{
+    check_player as check_h264_player, profile_of as h264_profile_of, H264Profile,
+};
 pub use crate::ingest::{source_codecs, IngestFrame, LatencyStats};
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::{MediaStats, PeerQuality};
+pub use crate::tap::{TapId, Taps};
 pub use crate::tcp::TcpLimits;
 
 use crate::driver::{Msg, QueueGauge};
