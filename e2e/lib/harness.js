@@ -202,6 +202,14 @@ async function startServer(opts = {}) {
     }
   }
   for (const [k, a] of Object.entries(addrs)) {
+    // media_shards=<udp port>,<udp port>,...: one media port per shard (docs/SHARDS.md).
+    if (k === 'media_shards') {
+      if (!a.split(',').every((p) => /^[1-9][0-9]*$/.test(p))) {
+        await stop();
+        throw new Error(`huddle media_shards is ${a}, expected a list of real ports`);
+      }
+      continue;
+    }
     if (!(a.startsWith(`${bind}:`) && /:[1-9][0-9]*$/.test(a))) {
       await stop();
       throw new Error(`huddle ${k} is on ${a}, expected ${bind} with a real port only`);
