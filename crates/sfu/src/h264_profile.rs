@@ -129,7 +129,10 @@ mod tests {
         assert!(check_player("42c01e", &CHROMIUM).is_ok());
         assert!(check_player("4d0028", &CHROMIUM).is_ok()); // level 4.0 > offered 3.1: allowed
         let err = check_player("640028", &CHROMIUM).unwrap_err();
-        assert!(err.contains("High") && err.contains("-profile:v baseline"), "{err}");
+        assert!(
+            err.contains("High") && err.contains("-profile:v baseline"),
+            "{err}"
+        );
         assert!(check_player("640028", &CHROME).is_ok());
         assert!(check_player("64001f", &["42e01f"]).is_err());
         assert!(check_player("nonsense", &CHROME).is_err());

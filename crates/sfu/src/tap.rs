@@ -76,7 +76,10 @@ mod tests {
 
     impl FrameSink for Probe {
         fn frame(&mut self, frame: &Frame) {
-            self.log.lock().unwrap().push((self.name, frame.time.numer()));
+            self.log
+                .lock()
+                .unwrap()
+                .push((self.name, frame.time.numer()));
         }
         fn close(&mut self) {
             self.log.lock().unwrap().push((self.name, u64::MAX));
@@ -96,7 +99,12 @@ mod tests {
     #[test]
     fn taps_get_frames_until_removed_and_are_closed_once() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let probe = |name| Box::new(Probe { name, log: log.clone() });
+        let probe = |name| {
+            Box::new(Probe {
+                name,
+                log: log.clone(),
+            })
+        };
         let mut taps = Taps::default();
         taps.add(1, probe(1));
         taps.add(2, probe(2));
@@ -118,8 +126,20 @@ mod tests {
     fn adding_an_existing_id_replaces_the_tap() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut taps = Taps::default();
-        taps.add(7, Box::new(Probe { name: 1, log: log.clone() }));
-        taps.add(7, Box::new(Probe { name: 2, log: log.clone() }));
+        taps.add(
+            7,
+            Box::new(Probe {
+                name: 1,
+                log: log.clone(),
+            }),
+        );
+        taps.add(
+            7,
+            Box::new(Probe {
+                name: 2,
+                log: log.clone(),
+            }),
+        );
         assert_eq!(taps.len(), 1);
         taps.frame(&frame(5));
         assert_eq!(*log.lock().unwrap(), vec![(1, u64::MAX), (2, 5)]);
