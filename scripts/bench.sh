@@ -13,6 +13,13 @@
 #   BENCH_OUT        report path (default docs/BENCHMARKS.md)
 #   BENCH_NICE       nice value for servers and load generator (default -10; 0 to disable)
 #   BENCH_NO_BUILD   set to use the existing target/release binaries
+#   BENCH_MEDIA_SHARDS  --media-shards for Huddle (default 1: the one-core comparison with
+#                    Janus pinned to one core; the rooms:R:N scenarios always run R shards)
+#
+# Scenario rooms:R:N (R rooms, each a fan-out 1 -> N) is Huddle only: its server gets every
+# core (taskset -c 0-(R-1)), because it shows that R rooms on R media shards use R cores; the
+# load generator then shares a core with it. The line printed per run gives each media
+# shard's CPU ("shards cpu huddle-media-0 x% huddle-media-1 y%", /proc/<pid>/task/*/stat).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,6 +30,7 @@ WARMUP="${BENCH_WARMUP:-2}"
 SERVERS="${BENCH_SERVERS:-huddle janus}"
 OUT="${BENCH_OUT:-docs/BENCHMARKS.md}"
 NICE="${BENCH_NICE:--10}"
+MEDIA_SHARDS="${BENCH_MEDIA_SHARDS:-1}"
 NS="hbench$$"
 WORK="$(mktemp -d /tmp/huddle-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"
@@ -102,11 +110,13 @@ start_janus() {
   sleep 0.5
 }
 
-start_huddle() {
+start_huddle() { # [cpus] [shards]
+  local cpus="${1:-$SERVER_CPU}" shards="${2:-$MEDIA_SHARDS}"
   mkdir -p "$WORK/records"
   : >"$WORK/huddle.out"
-  RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$SERVER_CPU" "$HUDDLE" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
+  RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$cpus" "$HUDDLE" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
     --http-port 0 --https-port 0 --media-port 0 --media-tcp-port 0 --records-dir "$WORK/records" --web-dir "$ROOT/web" \
+    --media-shards "$shards" \
     `# every load client comes from 127.0.0.1: lift the per-address abuse limits (docs/SECURITY.md)` \
     --max-connections-per-ip 0 --max-pending-media 100000 --max-pending-media-per-ip 100000 \
     --media-requests-per-sec-per-ip 100000 \
@@ -124,6 +134,18 @@ COMMON=(--duration "$DURATION" --warmup "$WARMUP" --out "$RESULTS" --setup-timeo
 IFS=',' read -r -a LIST <<<"$SCENARIOS"
 log "servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU; scenarios: $SCENARIOS"
 for s in "${LIST[@]}"; do
+  case "$s" in rooms:*)
+    # Huddle only: R rooms on R media shards, the server on R cores (at most all of them).
+    rooms="$(cut -d: -f2 <<<"$s")"
+    last=$(( rooms <= NCPU ? rooms - 1 : NCPU - 1 ))
+    if [ "$want_huddle" = 1 ]; then
+      start_huddle "0-$last" "$rooms"
+      "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
+        --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" "${COMMON[@]}" || true
+      stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+    fi
+    continue ;;
+  esac
   if [ "$want_huddle" = 1 ]; then
     start_huddle
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \

@@ -129,7 +129,7 @@ fn check(c: &Common) -> Result<(), String> {
 fn print_line(r: &ScenarioResult) {
     let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
     eprintln!(
-        "{:<7} {:<14} subs {:>4}/{:<4} rx {:>8.0} pkt/s {:>7.1} Mbit/s loss {:.3}% (audio frames lost in run {}) video p50/p99 {}/{} ms audio p50/p99 {}/{} ms server cpu {}% {} us/pkt rss {} KiB ({} KiB/sub) loadgen cpu {}% runq wait {}/{}% load {}{}",
+        "{:<7} {:<14} subs {:>4}/{:<4} rx {:>8.0} pkt/s {:>7.1} Mbit/s loss {:.3}% (audio frames lost in run {}) video p50/p99 {}/{} ms audio p50/p99 {}/{} ms server cpu {}% {} us/pkt rss {} KiB ({} KiB/sub) loadgen cpu {}% runq wait {}/{}% load {}{}{}",
         r.server,
         r.scenario,
         r.subscribers_receiving,
@@ -150,8 +150,23 @@ fn print_line(r: &ScenarioResult) {
         f(r.server_runq_wait_pct),
         f(r.loadgen_runq_wait_pct),
         f(r.loadavg),
+        shard_cpu(r),
         r.error.as_ref().map(|e| format!(" ERROR: {e}")).unwrap_or_default(),
     );
+}
+
+/// ` shards cpu huddle-media-0 41.2% huddle-media-1 39.8%`, or nothing.
+fn shard_cpu(r: &ScenarioResult) -> String {
+    let parts: Vec<String> = r
+        .shard_cpu_pct
+        .iter()
+        .map(|(name, pct)| format!("{name} {pct:.1}%"))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" shards cpu {}", parts.join(" "))
+    }
 }
 
 fn main() {

@@ -15,7 +15,9 @@ use crate::flashphoner::FpClient;
 use crate::janus::JanusClient;
 use crate::media::MediaShape;
 use crate::peer::{BoxError, Ctx, Peer, Role};
-use crate::stats::{clk_tck, percentile_ms, runqueue_wait_secs, sample_proc, Stats};
+use crate::stats::{
+    clk_tck, percentile_ms, runqueue_wait_secs, sample_proc, sample_threads, Stats,
+};
 
 /// Which server and how to reach it.
 #[derive(Debug, Clone)]
@@ -49,6 +51,9 @@ pub enum Scenario {
     Meeting(usize),
     /// P audio-only publishers, S subscribers each playing all P.
     Audio { pubs: usize, subs: usize },
+    /// R rooms, each a fan-out of 1 publisher → N subscribers (rooms land on different
+    /// media shards: the per-shard CPU shows whether they use different cores).
+    Rooms { rooms: usize, subs: usize },
 }
 
 impl Scenario {
@@ -71,7 +76,13 @@ impl Scenario {
                 pubs: num(1)?,
                 subs: num(2)?,
             }),
-            _ => Err(format!("unknown scenario {s} (fanout:N, meeting:N, audio:P:S)").into()),
+            "rooms" => Ok(Scenario::Rooms {
+                rooms: num(1)?,
+                subs: num(2)?,
+            }),
+            _ => Err(
+                format!("unknown scenario {s} (fanout:N, meeting:N, audio:P:S, rooms:R:N)").into(),
+            ),
         }
     }
 
@@ -80,6 +91,7 @@ impl Scenario {
             Scenario::Fanout(n) => format!("fanout:{n}"),
             Scenario::Meeting(n) => format!("meeting:{n}"),
             Scenario::Audio { pubs, subs } => format!("audio:{pubs}:{subs}"),
+            Scenario::Rooms { rooms, subs } => format!("rooms:{rooms}:{subs}"),
         }
     }
 
@@ -92,6 +104,9 @@ impl Scenario {
             Scenario::Audio { pubs, subs } => {
                 format!("(c) audio only: {pubs} publishers → {subs} subscribers of each")
             }
+            Scenario::Rooms { rooms, subs } => {
+                format!("(d) {rooms} rooms, each 1 publisher → {subs} subscribers, VP8 1.5 Mbit/s + Opus")
+            }
         }
     }
 
@@ -100,6 +115,7 @@ impl Scenario {
             Scenario::Fanout(_) => 1,
             Scenario::Meeting(n) => n,
             Scenario::Audio { pubs, .. } => pubs,
+            Scenario::Rooms { rooms, .. } => rooms,
         }
     }
 
@@ -108,6 +124,7 @@ impl Scenario {
             Scenario::Fanout(n) => n,
             Scenario::Meeting(n) => n * (n - 1),
             Scenario::Audio { pubs, subs } => pubs * subs,
+            Scenario::Rooms { rooms, subs } => rooms * subs,
         }
     }
 }
@@ -176,6 +193,9 @@ pub struct ScenarioResult {
     /// Same for the load generator.
     #[serde(default)]
     pub loadgen_runq_wait_pct: Option<f64>,
+    /// CPU of each media shard thread (`huddle-media-N`), % of one core during the window.
+    #[serde(default)]
+    pub shard_cpu_pct: Vec<(String, f64)>,
     pub error: Option<String>,
 }
 
@@ -376,7 +396,24 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
         )
         .await
     } else {
-        let setup = setup(opts, &ctx, &room, scen, &mut participants);
+        let setup = async {
+            match scen {
+                // One fan-out per room, one room after the other.
+                Scenario::Rooms { rooms, subs } => {
+                    let mut errors = Vec::new();
+                    for r in 0..rooms {
+                        let room = Room {
+                            name: format!("{}-r{r}", room.name),
+                            id: room.id + r as u64,
+                        };
+                        let fanout = Scenario::Fanout(subs);
+                        errors.extend(setup(opts, &ctx, &room, fanout, &mut participants).await);
+                    }
+                    errors
+                }
+                _ => setup(opts, &ctx, &room, scen, &mut participants).await,
+            }
+        };
         tokio::time::timeout(opts.setup_timeout * 2, setup).await
     };
     let mut errors: Vec<String> = match setup_result {
@@ -402,6 +439,7 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     stats.take_latencies();
     let s0 = stats.snapshot();
     let p0 = server_sample();
+    let t0_threads = pid.as_deref().map(|p| sample_threads(p, "huddle-media", tck));
     let l0 = sample_proc("self", tck);
     let w0 = (
         pid.as_deref().and_then(runqueue_wait_secs),
@@ -412,6 +450,7 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     stats.measuring.store(false, Relaxed);
     let s1 = stats.snapshot();
     let p1 = server_sample();
+    let t1_threads = pid.as_deref().map(|p| sample_threads(p, "huddle-media", tck));
     let l1 = sample_proc("self", tck);
     let w1 = (
         pid.as_deref().and_then(runqueue_wait_secs),
@@ -457,6 +496,15 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     res.lat_video_p99_ms = percentile_ms(&lv, 99.0);
     res.lat_audio_p50_ms = percentile_ms(&la, 50.0);
     res.lat_audio_p99_ms = percentile_ms(&la, 99.0);
+    if let (Some(a), Some(b)) = (&t0_threads, &t1_threads) {
+        res.shard_cpu_pct = b
+            .iter()
+            .filter_map(|(name, end)| {
+                let (_, start) = a.iter().find(|(n, _)| n == name)?;
+                Some((name.clone(), 100.0 * (end - start) / secs))
+            })
+            .collect();
+    }
     if let (Some(a), Some(b)) = (p0, p1) {
         let cpu = b.cpu_secs - a.cpu_secs;
         let wall = (b.at - a.at).as_secs_f64();
@@ -499,7 +547,7 @@ async fn setup(
     let mut errors = Vec::new();
     let c = opts.concurrency;
     let (pub_logins, audio_only): (Vec<String>, bool) = match scen {
-        Scenario::Fanout(_) => (vec!["pub0".into()], false),
+        Scenario::Fanout(_) | Scenario::Rooms { .. } => (vec!["pub0".into()], false),
         Scenario::Meeting(n) => ((0..n).map(|i| format!("p{i}")).collect(), false),
         Scenario::Audio { pubs, .. } => ((0..pubs).map(|i| format!("apub{i}")).collect(), true),
     };
@@ -541,7 +589,7 @@ async fn setup(
             out.append(&mut publishers);
             r
         }
-        Scenario::Fanout(n) | Scenario::Audio { subs: n, .. } => {
+        Scenario::Fanout(n) | Scenario::Audio { subs: n, .. } | Scenario::Rooms { subs: n, .. } => {
             out.append(&mut publishers);
             let subs = std::cell::RefCell::new(Vec::new());
             let keys = &keys;

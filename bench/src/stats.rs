@@ -196,3 +196,27 @@ mod tests {
         assert!(s.cpu_secs >= 0.0);
     }
 }
+
+/// CPU seconds (utime + stime) of each thread of `pid` whose name starts with `prefix`
+/// (e.g. the media shards `huddle-media-0`, `huddle-media-1`), by thread name.
+pub fn sample_threads(pid: &str, prefix: &str, tck: f64) -> Vec<(String, f64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, f64)> = tasks
+        .filter_map(|t| {
+            let path = t.ok()?.path();
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            let name = &stat[stat.find('(')? + 1..stat.rfind(')')?];
+            if !name.starts_with(prefix) {
+                return None;
+            }
+            let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((name.to_string(), (utime + stime) / tck))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
