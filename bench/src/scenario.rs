@@ -439,7 +439,9 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     stats.take_latencies();
     let s0 = stats.snapshot();
     let p0 = server_sample();
-    let t0_threads = pid.as_deref().map(|p| sample_threads(p, "huddle-media", tck));
+    let t0_threads = pid
+        .as_deref()
+        .map(|p| sample_threads(p, "huddle-media", tck));
     let l0 = sample_proc("self", tck);
     let w0 = (
         pid.as_deref().and_then(runqueue_wait_secs),
@@ -450,7 +452,9 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     stats.measuring.store(false, Relaxed);
     let s1 = stats.snapshot();
     let p1 = server_sample();
-    let t1_threads = pid.as_deref().map(|p| sample_threads(p, "huddle-media", tck));
+    let t1_threads = pid
+        .as_deref()
+        .map(|p| sample_threads(p, "huddle-media", tck));
     let l1 = sample_proc("self", tck);
     let w1 = (
         pid.as_deref().and_then(runqueue_wait_secs),

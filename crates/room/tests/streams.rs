@@ -26,7 +26,11 @@ fn publish_answers_then_announces_only_when_live() {
     else {
         panic!("{cmds:?}")
     };
-    assert_eq!(room.as_deref(), Some("R"), "the room travels for shard placement");
+    assert_eq!(
+        room.as_deref(),
+        Some("R"),
+        "the room travels for shard placement"
+    );
     assert_eq!(offer, "offer");
     assert_eq!(record, &None);
     assert!(
@@ -455,7 +459,10 @@ fn a_direct_client_joins_and_ingests_with_results_not_messages() {
         "a new room is created for it"
     );
     let now = h.now();
-    assert!(h.hub.join_direct(now, SessionId(99), "R").is_err(), "unconnected");
+    assert!(
+        h.hub.join_direct(now, SessionId(99), "R").is_err(),
+        "unconnected"
+    );
     h.drain();
     let now = h.now();
     let peer = h
@@ -468,7 +475,9 @@ fn a_direct_client_joins_and_ingests_with_results_not_messages() {
         )
         .expect("ingest accepted");
     let out = h.drain();
-    assert!(matches!(media_commands(&out)[..], [MediaCommand::Ingest { peer: p, .. }] if p == peer));
+    assert!(
+        matches!(media_commands(&out)[..], [MediaCommand::Ingest { peer: p, .. }] if p == peer)
+    );
     // Same checks as a publish: the name is taken now.
     let now = h.now();
     assert_eq!(

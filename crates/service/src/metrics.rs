@@ -299,9 +299,18 @@ impl Metrics {
             self.shard_peers
                 .with_label_values(&label)
                 .set(shard.peers as i64);
-            follow(&self.shard_packets_in.with_label_values(&label), shard.packets_in);
-            follow(&self.shard_packets_out.with_label_values(&label), shard.packets_out);
-            follow(&self.shard_bytes_out.with_label_values(&label), shard.bytes_out);
+            follow(
+                &self.shard_packets_in.with_label_values(&label),
+                shard.packets_in,
+            );
+            follow(
+                &self.shard_packets_out.with_label_values(&label),
+                shard.packets_out,
+            );
+            follow(
+                &self.shard_bytes_out.with_label_values(&label),
+                shard.bytes_out,
+            );
         }
         let mut out = Vec::new();
         TextEncoder::new()

@@ -313,7 +313,13 @@ mod tests {
     }
 
     fn peers_on(shard: &FakeShard) -> Vec<u64> {
-        shard.taken.lock().unwrap().iter().map(|c| c.peer().0).collect()
+        shard
+            .taken
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.peer().0)
+            .collect()
     }
 
     #[test]
@@ -324,8 +330,16 @@ mod tests {
         media.try_send(play(3, 1)).unwrap();
         media.try_send(publish(4, Some("A"))).unwrap();
         media.try_send(play(5, 2)).unwrap();
-        assert_eq!(peers_on(&shards[0]), vec![1, 3, 4], "room A with its players");
-        assert_eq!(peers_on(&shards[1]), vec![2, 5], "room B on the other shard");
+        assert_eq!(
+            peers_on(&shards[0]),
+            vec![1, 3, 4],
+            "room A with its players"
+        );
+        assert_eq!(
+            peers_on(&shards[1]),
+            vec![2, 5],
+            "room B on the other shard"
+        );
         // A third room goes to the least-loaded shard (B's: 2 peers against 3).
         media.try_send(publish(6, Some("C"))).unwrap();
         assert_eq!(peers_on(&shards[1]), vec![2, 5, 6]);

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use huddle_record::{Codec as RecCodec, StreamRecorder};
 use huddle_room::{MediaEvent, PeerId, RecordRequest};
-use tokio::sync::mpsc::UnboundedSender;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::codecs::SourceCodecs;
 use crate::forward::Frame;
@@ -189,7 +189,10 @@ fn run(rx: Receiver<RecMsg>, events: UnboundedSender<MediaEvent>) {
             let mut broken = Vec::new();
             for (id, o) in open.iter_mut() {
                 if let Err(e) = o.rec.flush() {
-                    failed(o.peer, format!("flushing {} failed: {e}", o.rec.path().display()));
+                    failed(
+                        o.peer,
+                        format!("flushing {} failed: {e}", o.rec.path().display()),
+                    );
                     broken.push(*id);
                 }
             }
@@ -236,7 +239,10 @@ fn run(rx: Receiver<RecMsg>, events: UnboundedSender<MediaEvent>) {
                     o.rec.write_audio(rtp_ts, arrival, &data)
                 };
                 if let Err(e) = r {
-                    failed(o.peer, format!("recording {} failed: {e}", o.rec.path().display()));
+                    failed(
+                        o.peer,
+                        format!("recording {} failed: {e}", o.rec.path().display()),
+                    );
                     open.remove(&id);
                 }
             }
@@ -257,7 +263,10 @@ fn finish(o: Open, failed: &impl Fn(PeerId, String)) {
     let path = o.rec.path().to_path_buf();
     match o.rec.finish() {
         Ok(stats) => tracing::info!("recording {} done: {stats:?}", path.display()),
-        Err(e) => failed(o.peer, format!("recording {} did not finish: {e}", path.display())),
+        Err(e) => failed(
+            o.peer,
+            format!("recording {} did not finish: {e}", path.display()),
+        ),
     }
 }
 

@@ -19,10 +19,10 @@ use crate::codecs::{self, SourceCodecs};
 use crate::early_nomination;
 use crate::forward::{self, Frame, Graph, Written};
 use crate::ingest::{self, Ingest, IngestFrame};
-use crate::source::Source;
 use crate::keyframes::KEYFRAME_INTERVAL;
 use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
 use crate::sdp_fixups;
+use crate::source::Source;
 use crate::stats::{Counters, PeerQuality};
 
 /// How often liveness is checked even when no Rtc asks for a timeout.
@@ -284,7 +284,8 @@ impl Sfu {
             Ok(sink) => Some(sink),
             Err(reason) => {
                 tracing::warn!("{id}: recording {:?} not started: {reason}", req.file_name);
-                self.events.push_back(MediaEvent::RecordingFailed { peer: id, reason });
+                self.events
+                    .push_back(MediaEvent::RecordingFailed { peer: id, reason });
                 None
             }
         }
@@ -941,7 +942,11 @@ impl Sfu {
             match forward::write_frame(player, frame, now) {
                 Written::Yes => {
                     Counters::add(&self.counters.frames_forwarded, 1);
-                    if let Some(ing) = self.sources.get_mut(&source).and_then(|s| s.ingest.as_mut()) {
+                    if let Some(ing) = self
+                        .sources
+                        .get_mut(&source)
+                        .and_then(|s| s.ingest.as_mut())
+                    {
                         ing.latency
                             .add(now.saturating_duration_since(frame.network_time));
                     }

@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{assert_window, audio_frame, garbage, video_frame, Client};
-use huddle_room::{
-    IngestAudio, IngestCodecs, IngestVideo, MediaCommand, MediaEvent, PeerId,
-};
+use huddle_room::{IngestAudio, IngestCodecs, IngestVideo, MediaCommand, MediaEvent, PeerId};
 use huddle_sfu::{check_answer, IngestFrame, Sfu};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
