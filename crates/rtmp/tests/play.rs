@@ -373,3 +373,56 @@ async fn a_stalled_player_does_not_hold_up_another() {
     pusher.abort();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Figures: how late each tag leaves the feed compared with its timestamp (video is passed
+/// through; audio goes through the AAC encoder). Printed, not asserted: a speed goal, not
+/// behaviour. Asserted: both kinds arrive, each in timestamp order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_output_delay_figures() {
+    let video = h264_access_units(4, "320x240", "300k");
+    let audio = opus_packets(200);
+    let feed = LiveFeed::spawn(FeedConfig::default());
+    let mut player = feed.subscribe();
+    let pusher = tokio::spawn(publish_in_real_time(feed.clone(), video, audio));
+    let mut arrivals: Vec<(bool, u64, Instant)> = Vec::new();
+    let until = Instant::now() + Duration::from_secs(4);
+    while let Ok(Some(tag)) = tokio::time::timeout_at(until.into(), player.recv()).await {
+        match tag.kind {
+            huddle_rtmp::TagKind::Video { .. } => arrivals.push((true, tag.ts_ms, Instant::now())),
+            huddle_rtmp::TagKind::Audio => arrivals.push((false, tag.ts_ms, Instant::now())),
+            _ => {}
+        }
+    }
+    pusher.abort();
+    // Lag relative to the first video tag: (arrival - first arrival) - (ts - first ts).
+    let (_, ts0, t0) = *arrivals.iter().find(|a| a.0).expect("video tags");
+    let lag = |is_video: bool| -> Vec<i64> {
+        let mut v: Vec<i64> = arrivals
+            .iter()
+            .filter(|a| a.0 == is_video)
+            .map(|(_, ts, at)| at.duration_since(t0).as_millis() as i64 - (*ts as i64 - ts0 as i64))
+            .collect();
+        v.sort();
+        v
+    };
+    let (v, a) = (lag(true), lag(false));
+    assert!(!a.is_empty(), "no audio tags");
+    for kind in [true, false] {
+        let ts: Vec<u64> = arrivals
+            .iter()
+            .filter(|x| x.0 == kind)
+            .map(|x| x.1)
+            .collect();
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "timestamps out of order"
+        );
+    }
+    println!(
+        "feed output delay vs video: video p50 {} ms max {} ms; audio (Opus->AAC via ffmpeg) p50 {} ms max {} ms",
+        v[v.len() / 2],
+        v[v.len() - 1],
+        a[a.len() / 2],
+        a[a.len() - 1]
+    );
+}
