@@ -177,26 +177,6 @@ pub fn runqueue_wait_secs(pid: &str) -> Option<f64> {
     Some(total as f64 / 1e9)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles() {
-        let v: Vec<u32> = (1..=100).map(|x| x * 1000).collect();
-        assert_eq!(percentile_ms(&v, 50.0), Some(51.0));
-        assert_eq!(percentile_ms(&v, 99.0), Some(99.0));
-        assert_eq!(percentile_ms(&[], 50.0), None);
-    }
-
-    #[test]
-    fn reads_own_proc() {
-        let s = sample_proc("self", clk_tck()).expect("own /proc");
-        assert!(s.rss_kib > 0);
-        assert!(s.cpu_secs >= 0.0);
-    }
-}
-
 /// CPU seconds (utime + stime) of each thread of `pid` whose name starts with `prefix`
 /// (e.g. the media shards `huddle-media-0`, `huddle-media-1`), by thread name.
 pub fn sample_threads(pid: &str, prefix: &str, tck: f64) -> Vec<(String, f64)> {
@@ -219,4 +199,24 @@ pub fn sample_threads(pid: &str, prefix: &str, tck: f64) -> Vec<(String, f64)> {
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<u32> = (1..=100).map(|x| x * 1000).collect();
+        assert_eq!(percentile_ms(&v, 50.0), Some(51.0));
+        assert_eq!(percentile_ms(&v, 99.0), Some(99.0));
+        assert_eq!(percentile_ms(&[], 50.0), None);
+    }
+
+    #[test]
+    fn reads_own_proc() {
+        let s = sample_proc("self", clk_tck()).expect("own /proc");
+        assert!(s.rss_kib > 0);
+        assert!(s.cpu_secs >= 0.0);
+    }
 }
