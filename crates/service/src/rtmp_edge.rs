@@ -136,8 +136,15 @@ impl RtmpEdge {
 
 /// Waits for the room to end the stream (or drop the session), then closes the encoder's
 /// connection so that the encoder sees its publish is over.
-async fn watch_session(ended: Ended, flag: Arc<AtomicBool>, session: SessionId, close: CloseHandle) {
-    let why = ended.await.unwrap_or_else(|_| "the session ended".to_string());
+async fn watch_session(
+    ended: Ended,
+    flag: Arc<AtomicBool>,
+    session: SessionId,
+    close: CloseHandle,
+) {
+    let why = ended
+        .await
+        .unwrap_or_else(|_| "the session ended".to_string());
     flag.store(true, Ordering::Relaxed);
     if !close.is_closed() {
         info!(%session, reason = %why, "rtmp stream ended by the room; closing the encoder's connection");
@@ -195,7 +202,12 @@ impl IngestSink for RtmpEdge {
             Err(_) => return Err("the room did not answer the join".into()),
         };
         let flag = Arc::new(AtomicBool::new(false));
-        tokio::spawn(watch_session(ended, flag.clone(), session, req.close.clone()));
+        tokio::spawn(watch_session(
+            ended,
+            flag.clone(),
+            session,
+            req.close.clone(),
+        ));
         self.conns().insert(
             req.conn,
             Conn {
@@ -372,7 +384,12 @@ mod tests {
         let (tx, ended) = oneshot::channel();
         let flag = Arc::new(AtomicBool::new(false));
         let close = CloseHandle::default();
-        let watcher = tokio::spawn(watch_session(ended, flag.clone(), SessionId(1), close.clone()));
+        let watcher = tokio::spawn(watch_session(
+            ended,
+            flag.clone(),
+            SessionId(1),
+            close.clone(),
+        ));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!close.is_closed(), "open while the stream lives");
         tx.send("stream R-enc-rtmp FAILED: media failed".into())
