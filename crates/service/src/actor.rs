@@ -138,6 +138,9 @@ impl RoomActor {
             self.drain();
         }
         self.finalize_all_rooms();
+        // The finalized rooms' job files are written on the job thread: wait for them, so a
+        // process that exits right after shutdown leaves completed jobs, not open ones.
+        self.recordings.jobs_written().await;
         info!("room actor stopped");
     }
 

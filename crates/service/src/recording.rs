@@ -155,8 +155,7 @@ impl Recordings {
         });
     }
 
-    /// Resolves once every job file write queued before is done.
-    #[cfg(test)]
+    /// Resolves once every job file write queued before is done (shutdown and tests wait on it).
     pub(crate) async fn jobs_written(&self) {
         let (done, written) = tokio::sync::oneshot::channel();
         self.jobs.submit(JobOp::Written(done));

@@ -33,7 +33,6 @@ pub(super) enum JobOp {
         then: Box<dyn FnOnce(PathBuf) + Send>,
     },
     /// Every operation queued before is done (for tests and orderly waits).
-    #[cfg_attr(not(test), allow(dead_code))]
     Written(tokio::sync::oneshot::Sender<()>),
 }
 
