@@ -12,6 +12,12 @@
 //! audio + video need for [`PAUSE_AFTER`], and resumed (with a keyframe, by the caller) once
 //! it has been at or above the need for [`RESUME_AFTER`] and the pause lasted at least
 //! [`MIN_PAUSE`]. Audio is never paused.
+//!
+//! A stall of the server's own media loop ([`VideoGate::excuse_stall`]) is not the player's
+//! congestion: for [`STALL_GRACE`] after it no low estimate and no backed-up queue counts
+//! toward a pause (the backlog, late feedback and datagrams the socket dropped meanwhile
+//! are ours), and an estimate the stall dragged down is put back afterwards
+//! ([`VideoGate::estimator_reset_due`]).
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +40,13 @@ pub const STARVED_RECENTLY: Duration = Duration::from_millis(1000);
 /// every this long: a momentary dip of the source (an encoder between keyframes, a busy
 /// publisher) must not resume a player the link cannot carry.
 pub const NEED_PEAK_HALF_LIFE: Duration = Duration::from_secs(10);
+/// After a stall of the media loop, its effects settle for this long: the pacer drains the
+/// frames that piled up, feedback read late or lost in the socket reaches the estimator.
+/// Nothing in this window counts as the player's congestion.
+pub const STALL_GRACE: Duration = Duration::from_millis(2000);
+/// After the grace, an estimate below this share of the one before the stall is the
+/// stall's doing: the estimator restarts from the estimate before the stall.
+pub const STALL_ESTIMATE_DROP: f64 = 0.9;
 
 /// A change of a player's video state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +73,9 @@ pub struct VideoGate {
     /// The source's recent peak need (bit/s) and when it was last updated.
     need_peak: f64,
     need_peak_at: Option<Instant>,
+    /// Until when the effects of our own stall are excused, and the estimate before it.
+    stall_excused_until: Option<Instant>,
+    estimate_before_stall: Option<u64>,
 }
 
 impl VideoGate {
@@ -74,8 +90,50 @@ impl VideoGate {
         self.paused || self.below_since.is_some()
     }
 
-    /// The player's video send queue backed up: the link carries less than video needs.
+    /// The server's media loop did not run for `stalled` until `now`. Whatever the player's
+    /// signals say until [`STALL_GRACE`] after `now` is not its congestion: the pause timer
+    /// restarts and neither a low estimate nor a backed-up queue starts it again meanwhile.
+    /// A paused player stays paused (its resume needs a good estimate anyway).
+    pub fn excuse_stall(&mut self, now: Instant, stalled: Duration) {
+        tracing::debug!("excusing a media-loop stall of {stalled:?}");
+        if self.stall_excused_until.is_none() {
+            // A second stall inside the grace keeps the estimate from before the first.
+            self.estimate_before_stall = self.estimate_bps;
+        }
+        self.stall_excused_until = Some(now + STALL_GRACE);
+        self.below_since = None;
+        self.last_starved = None;
+    }
+
+    /// Within the grace after our own stall.
+    fn stall_excused(&self, now: Instant) -> bool {
+        self.stall_excused_until.is_some_and(|until| now < until)
+    }
+
+    /// Once the grace after a stall is over: the bit rate the player's estimator should
+    /// restart from (`rtc.bwe().reset`) when the stall dragged the estimate below
+    /// [`STALL_ESTIMATE_DROP`] of what it was before; None otherwise. Answers once per stall.
+    pub fn estimator_reset_due(&mut self, now: Instant) -> Option<u64> {
+        let until = self.stall_excused_until?;
+        if now < until {
+            return None;
+        }
+        self.stall_excused_until = None;
+        let before = self.estimate_before_stall.take()?;
+        let current = self.estimate_bps?;
+        if (current as f64) >= before as f64 * STALL_ESTIMATE_DROP {
+            return None;
+        }
+        self.estimate_bps = Some(before);
+        Some(before)
+    }
+
+    /// The player's video send queue backed up: the link carries less than video needs
+    /// (unless our own stall piled it up: see [`VideoGate::excuse_stall`]).
     pub fn note_starved(&mut self, now: Instant) {
+        if self.stall_excused(now) {
+            return;
+        }
         self.last_starved = Some(now);
         self.below_since.get_or_insert(now);
     }
@@ -103,7 +161,8 @@ impl VideoGate {
             let starved = self
                 .last_starved
                 .is_some_and(|t| now.saturating_duration_since(t) < STARVED_RECENTLY);
-            if need_bps == 0 || (estimate >= need * PAUSE_BELOW && !starved) {
+            let excused = self.stall_excused(now);
+            if need_bps == 0 || excused || (estimate >= need * PAUSE_BELOW && !starved) {
                 self.below_since = None;
                 return None;
             }
@@ -317,6 +376,82 @@ mod tests {
             g.evaluate(200_000, later + RESUME_AFTER),
             Some(VideoChange::Resumed)
         );
+    }
+
+    /// The publish-flood abuse run: the media loop stalled 870 ms, the player's queue backed
+    /// up and its estimate fell (feedback lost in the socket); the player's video was paused
+    /// for 12 s. Our own stall must not pause anyone.
+    #[test]
+    fn a_stall_of_our_own_loop_does_not_pause_a_player() {
+        let t0 = Instant::now();
+        let need = 300_000;
+        let mut g = VideoGate::default();
+        g.on_estimate(1_000_000);
+        assert_eq!(g.evaluate(need, t0), None);
+        let woke = t0 + 1000 * MS;
+        g.excuse_stall(woke, 870 * MS);
+        // What the stall leaves behind: a backed-up queue and a dragged-down estimate.
+        g.on_estimate(150_000);
+        let mut t = woke;
+        while t < woke + STALL_GRACE {
+            g.note_starved(t);
+            assert_eq!(g.evaluate(need, t), None, "paused {:?} after the stall", t - woke);
+            assert_eq!(g.estimator_reset_due(t), None, "reset inside the grace");
+            t += 100 * MS;
+        }
+        // Grace over: the estimator restarts from the estimate before the stall, once.
+        assert_eq!(g.estimator_reset_due(t), Some(1_000_000));
+        assert_eq!(g.estimate_bps, Some(1_000_000));
+        assert_eq!(g.estimator_reset_due(t + 100 * MS), None);
+        for i in 0..50 {
+            assert_eq!(g.evaluate(need, t + i * 100 * MS), None);
+        }
+        assert!(!g.paused && g.pauses == 0);
+    }
+
+    /// The excuse covers the stall's aftermath only: a player whose link is really too slow
+    /// is paused once the grace is over, PAUSE_AFTER later.
+    #[test]
+    fn real_congestion_after_a_stall_still_pauses() {
+        let t0 = Instant::now();
+        let need = 300_000;
+        let mut g = VideoGate::default();
+        g.on_estimate(1_000_000);
+        g.excuse_stall(t0, 500 * MS);
+        g.on_estimate(100_000);
+        let end = t0 + STALL_GRACE;
+        assert_eq!(g.evaluate(need, end - MS), None);
+        assert_eq!(g.estimator_reset_due(end), Some(1_000_000));
+        // The restarted estimator finds the slow link again.
+        g.on_estimate(100_000);
+        let mut paused_at = None;
+        let mut t = end;
+        while t < end + 4000 * MS && paused_at.is_none() {
+            if g.evaluate(need, t) == Some(VideoChange::Paused) {
+                paused_at = Some(t - end);
+            }
+            t += 100 * MS;
+        }
+        assert_eq!(paused_at, Some(PAUSE_AFTER));
+    }
+
+    /// An estimate the stall did not drag down is left alone (no needless restart).
+    #[test]
+    fn no_estimator_restart_when_the_estimate_held() {
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(1_000_000);
+        g.excuse_stall(t0, 300 * MS);
+        g.on_estimate(950_000);
+        assert_eq!(g.estimator_reset_due(t0 + STALL_GRACE), None);
+        // A second stall within the grace keeps the estimate from before the first.
+        g.excuse_stall(t0 + STALL_GRACE * 2, 300 * MS);
+        g.on_estimate(200_000);
+        g.excuse_stall(t0 + STALL_GRACE * 2 + 500 * MS, 300 * MS);
+        g.on_estimate(100_000);
+        let end = t0 + STALL_GRACE * 3 + 500 * MS;
+        assert_eq!(g.estimator_reset_due(end - MS), None);
+        assert_eq!(g.estimator_reset_due(end), Some(950_000));
     }
 
     #[test]

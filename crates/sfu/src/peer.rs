@@ -174,8 +174,10 @@ impl Peer {
         let excuse = |t: Instant| (t + stalled).min(now).max(t);
         self.last_rx = excuse(self.last_rx);
         self.created = excuse(self.created);
-        if let Role::Publisher(p) = &mut self.role {
-            p.last_media = p.last_media.map(excuse);
+        match &mut self.role {
+            Role::Publisher(p) => p.last_media = p.last_media.map(excuse),
+            // Nor is the backlog and estimate drop it leaves a player's congestion.
+            Role::Player(p) => p.bandwidth.excuse_stall(now, stalled),
         }
         if self.connected.is_some() {
             self.connected = self.connected.map(excuse);

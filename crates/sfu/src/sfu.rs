@@ -681,6 +681,13 @@ impl Sfu {
             let Role::Player(state) = &mut peer.role else {
                 return;
             };
+            if let Some(bps) = state.bandwidth.estimator_reset_due(now) {
+                tracing::info!(
+                    "{id}: estimate dragged down by a media-loop stall; estimator restarts from {} kbit/s",
+                    bps / 1000
+                );
+                peer.rtc.bwe().reset(Bitrate::from(bps as f64));
+            }
             let change = state.bandwidth.evaluate(need, now);
             let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
             match change {
