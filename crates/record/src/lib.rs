@@ -17,9 +17,9 @@ mod recorder;
 
 pub use list::{list_recordings, RecordingEntry, RECORDING_EXTENSIONS};
 pub use mix::{
-    build_filter_graph, ffmpeg_args, grid, probe_input, read_start_unix_ms, run_mix,
-    run_mix_with_progress, spawn_mix, MixError, MixHandle, MixInput, MixJob, MixOutcome,
-    MixerConfig, ProbedInput,
+    build_filter_graph, build_live_filter_graph, ffmpeg_args, grid, probe_input,
+    read_start_unix_ms, run_mix, run_mix_with_progress, spawn_mix, MixError, MixHandle, MixInput,
+    MixJob, MixOutcome, MixerConfig, ProbedInput,
 };
 pub use progress::{ProgressParser, ProgressReport};
 pub use recorder::{Codec, RecorderStats, StreamRecorder};

@@ -310,14 +310,25 @@ pub fn build_filter_graph(
     inputs: &[ProbedInput],
     duration_ms: u64,
 ) -> String {
-    let dur = duration_ms as f64 / 1000.0;
+    grid_graph(config, inputs, Some(duration_ms as f64 / 1000.0))
+}
+
+/// The same layout for a live mix (the room restream): no end, so the canvas and the audio
+/// are not cut or padded to a duration; the graph runs as long as its inputs deliver.
+pub fn build_live_filter_graph(config: &MixerConfig, inputs: &[ProbedInput]) -> String {
+    grid_graph(config, inputs, None)
+}
+
+/// The grid layout and audio mix; `duration_s` bounds the output (offline mix) or not (live).
+fn grid_graph(config: &MixerConfig, inputs: &[ProbedInput], duration_s: Option<f64>) -> String {
     let bg = &config.background;
     let (w, h, fps) = (config.width, config.height, config.fps);
     let mut g = String::new();
-    let _ = write!(
-        g,
-        "color=c={bg}:s={w}x{h}:r={fps}:d={dur:.3},format=yuv420p[base]"
-    );
+    let _ = write!(g, "color=c={bg}:s={w}x{h}:r={fps}");
+    if let Some(dur) = duration_s {
+        let _ = write!(g, ":d={dur:.3}");
+    }
+    g.push_str(",format=yuv420p[base]");
     let videos: Vec<(usize, f64)> = inputs
         .iter()
         .enumerate()
@@ -365,7 +376,11 @@ pub fn build_filter_graph(
         );
     }
     if audios.is_empty() {
-        let _ = write!(g, ";anullsrc=r={sr}:cl=stereo,atrim=end={dur:.3}[aout]");
+        let _ = write!(g, ";anullsrc=r={sr}:cl=stereo");
+        if let Some(dur) = duration_s {
+            let _ = write!(g, ",atrim=end={dur:.3}");
+        }
+        g.push_str("[aout]");
     } else {
         g.push(';');
         for k in 0..audios.len() {
@@ -373,10 +388,13 @@ pub fn build_filter_graph(
         }
         let _ = write!(
             g,
-            "amix=inputs={}:duration=longest:dropout_transition=0:normalize=0,\
-             apad=whole_dur={dur:.3},atrim=end={dur:.3}[aout]",
+            "amix=inputs={}:duration=longest:dropout_transition=0:normalize=0",
             audios.len()
         );
+        if let Some(dur) = duration_s {
+            let _ = write!(g, ",apad=whole_dur={dur:.3},atrim=end={dur:.3}");
+        }
+        g.push_str("[aout]");
     }
     g
 }
@@ -931,6 +949,38 @@ mod tests {
         );
         assert!(g.contains("[base][v0]overlay=x=0:y=0:eof_action=pass:format=yuv420[vout]"));
         assert!(g.contains("anullsrc=r=48000:cl=stereo,atrim=end=3.000[aout]"));
+    }
+
+    #[test]
+    fn live_graph_has_the_offline_layout_without_an_end() {
+        let cfg = MixerConfig {
+            width: 640,
+            height: 360,
+            ..Default::default()
+        };
+        let both = ProbedInput {
+            video_delay_s: Some(0.0),
+            audio_delay_s: Some(0.0),
+        };
+        let live = build_live_filter_graph(&cfg, &[both, both]);
+        let offline = build_filter_graph(&cfg, &[both, both], 5_000);
+        assert!(live.starts_with("color=c=black:s=640x360:r=30,format=yuv420p[base];"));
+        assert!(!live.contains(":d=") && !live.contains("atrim") && !live.contains("apad"));
+        assert!(
+            live.ends_with("amix=inputs=2:duration=longest:dropout_transition=0:normalize=0[aout]")
+        );
+        // The tiles are the offline mix's: two side by side.
+        for tile in ["[base][v0]overlay=x=0:y=0:", "[o0][v1]overlay=x=320:y=0:"] {
+            assert!(live.contains(tile) && offline.contains(tile), "{tile}");
+        }
+        let silent = build_live_filter_graph(
+            &cfg,
+            &[ProbedInput {
+                video_delay_s: Some(0.0),
+                audio_delay_s: None,
+            }],
+        );
+        assert!(silent.ends_with(";anullsrc=r=48000:cl=stereo[aout]"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::codec;
 use crate::mkv::{MkvWriter, TrackKind, TrackSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -125,6 +125,21 @@ impl TrackClock {
     }
 }
 
+/// At least one codec, each of its kind.
+fn check_codecs(video: Option<Codec>, audio: Option<Codec>) -> io::Result<()> {
+    let bad = |m: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, m.to_string()));
+    if video.is_none() && audio.is_none() {
+        return bad("a recording needs a video or an audio codec");
+    }
+    if video.is_some_and(|c| !c.is_video()) {
+        return bad("video codec must be H264 or VP8");
+    }
+    if audio.is_some_and(|c| c.is_video()) {
+        return bad("audio codec must be Opus, PCMU or PCMA");
+    }
+    Ok(())
+}
+
 /// Counters, e.g. for logs and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RecorderStats {
@@ -182,22 +197,41 @@ impl StreamRecorder {
         video: Option<Codec>,
         audio: Option<Codec>,
     ) -> io::Result<Self> {
-        let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_string());
-        if video.is_none() && audio.is_none() {
-            return Err(bad("a recording needs a video or an audio codec"));
-        }
-        if video.is_some_and(|c| !c.is_video()) {
-            return Err(bad("video codec must be H264 or VP8"));
-        }
-        if audio.is_some_and(|c| c.is_video()) {
-            return Err(bad("audio codec must be Opus, PCMU or PCMA"));
-        }
+        check_codecs(video, audio)?;
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 fs::create_dir_all(parent)?;
             }
         }
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        Self::with_file(file, path, start_unix_ms, epoch, video, audio)
+    }
+
+    /// A live Matroska stream into `file`, which may be a pipe or a socket (the room
+    /// restream feeds ffmpeg this way): the same frames, clocks and key-frame start as a
+    /// recording. `label` only names it in logs. Such a stream cannot be finalized (no
+    /// seeking): drop it instead of calling [`StreamRecorder::finish`] — dropping writes the
+    /// buffered cluster.
+    pub fn live(
+        file: File,
+        label: &Path,
+        start_unix_ms: u64,
+        epoch: Instant,
+        video: Option<Codec>,
+        audio: Option<Codec>,
+    ) -> io::Result<Self> {
+        check_codecs(video, audio)?;
+        Self::with_file(file, label, start_unix_ms, epoch, video, audio)
+    }
+
+    fn with_file(
+        file: File,
+        path: &Path,
+        start_unix_ms: u64,
+        epoch: Instant,
+        video: Option<Codec>,
+        audio: Option<Codec>,
+    ) -> io::Result<Self> {
         let doc_type = if Codec::extension(video, audio) == "webm" {
             "webm"
         } else {
