@@ -15,6 +15,11 @@
 #   BENCH_NO_BUILD   set to use the existing target/release binaries
 #   BENCH_MEDIA_SHARDS  --media-shards for Huddle (default 1: the one-core comparison with
 #                    Janus pinned to one core; the rooms:R:N scenarios always run R shards)
+#   HUDDLE_BASELINE_BIN  another huddle binary (e.g. built from an older commit in its own
+#                    worktree): run right after Huddle on every scenario, same flags and cores
+#                    (--media-shards only if it has the flag), and compared side by side
+#                    (CPU/pkt, RSS, memory per subscription, p99, loss; ratio = now / baseline),
+#                    printed and written to bench/results/baseline-compare.md
 #
 # Scenario rooms:R:N (R rooms, each a fan-out 1 -> N) is Huddle only: its server gets every
 # core (taskset -c 0-(R-1)), because it shows that R rooms on R media shards use R cores; the
@@ -114,9 +119,12 @@ start_huddle() { # [cpus] [shards]
   local cpus="${1:-$SERVER_CPU}" shards="${2:-$MEDIA_SHARDS}"
   mkdir -p "$WORK/records"
   : >"$WORK/huddle.out"
-  RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$cpus" "$HUDDLE" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
+  local bin="${3:-$HUDDLE}" shard_flags=(--media-shards "$shards")
+  # A baseline from before the media shards has no such flag (it runs one media thread).
+  "$bin" --help 2>/dev/null | grep -q -- --media-shards || shard_flags=()
+  RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$cpus" "$bin" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
     --http-port 0 --https-port 0 --media-port 0 --media-tcp-port 0 --records-dir "$WORK/records" --web-dir "$ROOT/web" \
-    --media-shards "$shards" \
+    "${shard_flags[@]}" \
     `# every load client comes from 127.0.0.1: lift the per-address abuse limits (docs/SECURITY.md)` \
     --max-connections-per-ip 0 --max-pending-media 100000 --max-pending-media-per-ip 100000 \
     --media-requests-per-sec-per-ip 100000 \
@@ -131,6 +139,17 @@ start_huddle() { # [cpus] [shards]
 }
 
 COMMON=(--duration "$DURATION" --warmup "$WARMUP" --out "$RESULTS" --setup-timeout 20)
+BASELINE="${HUDDLE_BASELINE_BIN:-}"
+BASE_RESULTS="$WORK/baseline.jsonl"
+[ -z "$BASELINE" ] || [ -x "$BASELINE" ] || { log "HUDDLE_BASELINE_BIN $BASELINE is not executable"; exit 1; }
+run_baseline() { # scenario cpus shards: the same run against the baseline binary
+  [ -n "$BASELINE" ] && [ "$want_huddle" = 1 ] || return 0
+  start_huddle "$2" "$3" "$BASELINE"
+  "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
+    --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$1" \
+    --duration "$DURATION" --warmup "$WARMUP" --out "$BASE_RESULTS" --setup-timeout 20 || true
+  stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+}
 IFS=',' read -r -a LIST <<<"$SCENARIOS"
 log "servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU; scenarios: $SCENARIOS"
 for s in "${LIST[@]}"; do
@@ -143,6 +162,7 @@ for s in "${LIST[@]}"; do
       "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
         --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" "${COMMON[@]}" || true
       stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+      run_baseline "$s" "0-$last" "$rooms"
     fi
     continue ;;
   esac
@@ -151,6 +171,7 @@ for s in "${LIST[@]}"; do
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
       --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" "${COMMON[@]}" || true
     stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+    run_baseline "$s" "$SERVER_CPU" "$MEDIA_SHARDS"
   fi
   if [ "$want_janus" = 1 ]; then
     start_janus
@@ -170,3 +191,22 @@ NOTES="Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU
 "$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$NOTES"
 mkdir -p bench/results && cp "$RESULTS" bench/results/latest.jsonl
 log "wrote $OUT"
+if [ -s "$BASE_RESULTS" ]; then
+  # Side by side: this tree's Huddle vs the baseline binary, per scenario; ratio = now / base.
+  {
+    echo "Huddle $(git rev-parse --short HEAD) vs baseline $BASELINE ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)); ratio = now / baseline, lower is better except rx fps."
+    echo
+    echo "| Scenario | CPU µs/pkt now / base (ratio) | server CPU % now / base | RSS MiB now / base | KiB per subscription now / base | video p99 ms now / base (ratio) | loss % now / base | rx video fps now / base | load avg now / base |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    jq -rs --slurpfile base "$BASE_RESULTS" '
+      def r(a; b): if (a != null and b != null and b > 0) then ((a / b * 100 | round) / 100 | tostring) else "-" end;
+      def f(x): if x == null then "-" else (x * 10 | round) / 10 | tostring end;
+      def m(k): if k == null then "-" else f(k / 1024) end;
+      .[] | select(.server == "huddle") as $n
+      | ($base | map(select(.scenario == $n.scenario and .server == "huddle")) | last) as $b
+      | select($b != null)
+      | "| \($n.scenario) | \(f($n.server_cpu_us_per_pkt)) / \(f($b.server_cpu_us_per_pkt)) (\(r($n.server_cpu_us_per_pkt; $b.server_cpu_us_per_pkt))) | \(f($n.server_cpu_pct)) / \(f($b.server_cpu_pct)) | \(m($n.server_rss_kib)) / \(m($b.server_rss_kib)) | \(f($n.server_kib_per_subscription)) / \(f($b.server_kib_per_subscription)) | \(f($n.lat_video_p99_ms)) / \(f($b.lat_video_p99_ms)) (\(r($n.lat_video_p99_ms; $b.lat_video_p99_ms))) | \(f($n.loss_pct)) / \(f($b.loss_pct)) | \(f($n.rx_video_fps)) / \(f($b.rx_video_fps)) | \(f($n.loadavg)) / \(f($b.loadavg)) |"
+    ' "$RESULTS"
+  } | tee bench/results/baseline-compare.md >&2
+  cp "$BASE_RESULTS" bench/results/baseline.jsonl
+fi
