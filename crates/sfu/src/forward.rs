@@ -142,6 +142,7 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
                 return Written::Skipped;
             }
             state.waiting_keyframe = false;
+            tracing::debug!(target: "huddle_sfu::timeline", "{}: keyframe out, the picture (re)starts", player.id);
         }
     }
     let Some(writer) = player.rtc.writer(mid) else {

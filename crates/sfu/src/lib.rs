@@ -28,6 +28,7 @@ mod early_nomination;
 mod forward;
 mod framing;
 mod h264_profile;
+mod headroom;
 mod ingest;
 mod keyframes;
 mod peer;

@@ -71,6 +71,8 @@ pub struct Player {
     /// When this player last asked its publisher for a keyframe (one per PLAYER_KEYFRAME_GAP).
     pub last_keyframe_ask: Option<Instant>,
     pub video_frames_dropped: u64,
+    /// Restarts the estimator when the pacer, not the link, holds video back (headroom.rs).
+    pub headroom: crate::headroom::Headroom,
 }
 
 impl Player {

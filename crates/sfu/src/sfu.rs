@@ -373,6 +373,7 @@ impl Sfu {
             starved: false,
             last_keyframe_ask: None,
             video_frames_dropped: 0,
+            headroom: Default::default(),
         };
         let mut wanted_any = false;
         for m in codecs::parse_offer(offer) {
@@ -688,6 +689,22 @@ impl Sfu {
                 );
                 peer.rtc.bwe().reset(Bitrate::from(bps as f64));
             }
+            // A lossy but fast link: the pacer, not the link, holds video back (headroom.rs).
+            if let Some((mid, _)) = state.video {
+                let age = crate::headroom::video_queue_age(&mut peer.rtc, mid, now);
+                let estimate = state.bandwidth.estimate_bps;
+                if let Some(bps) = state.headroom.restart_due(age, estimate, need, now) {
+                    tracing::info!(
+                        "{id}: video waited {} ms in the pacer, estimate {} kbit/s for a {} kbit/s stream on an uncongested link: estimator restarts from {} kbit/s",
+                        age.as_millis(),
+                        estimate.unwrap_or(0) / 1000,
+                        need / 1000,
+                        bps / 1000
+                    );
+                    peer.rtc.bwe().reset(Bitrate::from(bps as f64));
+                    state.bandwidth.estimate_bps = Some(bps);
+                }
+            }
             let change = state.bandwidth.evaluate(need, now);
             let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
             match change {
@@ -861,6 +878,7 @@ impl Sfu {
             Event::EgressBitrateEstimate(
                 BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
             ) => {
+                tracing::debug!(target: "huddle_sfu::timeline", "{id}: estimate {} kbit/s", estimate.as_u64() / 1000);
                 if let Some(Role::Player(p)) = self.peers.get_mut(&id).map(|p| &mut p.role) {
                     p.bandwidth.on_estimate(estimate.as_u64());
                     let source = p.source;
@@ -873,13 +891,18 @@ impl Sfu {
                 }
             }
             Event::MediaIngressStats(s) => {
+                tracing::debug!(target: "huddle_sfu::timeline", "{id}: in {}: {} NACKs, {} PLIs, {} FIRs out; loss {:?}", s.mid, s.nacks, s.plis, s.firs, s.loss);
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_ingress(&s);
                 }
             }
             Event::MediaEgressStats(s) => {
+                tracing::debug!(target: "huddle_sfu::timeline", "{id}: out {}: {} NACKs, {} PLIs, {} FIRs in; loss {:?}, rtt {:?}", s.mid, s.nacks, s.plis, s.firs, s.loss, s.rtt);
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_egress(&s);
+                    if let (Role::Player(pl), Some(rtt)) = (&mut p.role, s.rtt) {
+                        pl.headroom.on_rtt(rtt);
+                    }
                 }
             }
             Event::Closed => {
@@ -926,9 +949,11 @@ impl Sfu {
         }
         let frame = Frame::from_media_data(kind, &data);
         if frame.keyframe {
+            tracing::debug!(target: "huddle_sfu::timeline", "{id}: keyframe in ({} bytes)", frame.data.len());
             state.keyframes.keyframe_arrived();
         }
         if kind == MediaKind::Video && !data.contiguous {
+            tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame lost on the way in (NACKs did not recover it)");
             // We lost part of the publisher's video (NACK did not recover it in time).
             self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
         }
@@ -968,6 +993,7 @@ impl Sfu {
 
     /// A player's PLI/FIR. Ignored while the player's own link is too slow (bandwidth.rs).
     fn on_keyframe_request(&mut self, id: PeerId, kind: KeyframeRequestKind, now: Instant) {
+        tracing::debug!(target: "huddle_sfu::timeline", "{id}: {kind:?} from the player");
         if let Some(Role::Player(p)) = self.peers.get(&id).map(|p| &p.role) {
             if p.bandwidth.struggling() {
                 return;
@@ -1029,6 +1055,7 @@ impl Sfu {
         let Some(kind) = state.keyframes.due(now) else {
             return;
         };
+        tracing::debug!(target: "huddle_sfu::timeline", "{publisher}: {kind:?} sent to the publisher");
         Counters::add(&self.counters.keyframe_requests_sent, 1);
         if forward::send_keyframe_request(peer, kind, now) {
             self.poll_peer(publisher);

@@ -1,0 +1,164 @@
+//! Pacer headroom for a player on a lossy but fast link.
+//!
+//! str0m paces a player's video at 1.1x its bandwidth estimate, and that budget also carries
+//! the player's audio, the NACK resends and str0m's own padding (50 kbit/s of RTX while the
+//! queue is empty). Under random loss (the netlab's 5 %, a Wi-Fi link) str0m's loss-based
+//! controller settles the estimate just above what is actually sent, so the pacer falls
+//! behind the stream although the link carries it: the video queue grows by a few packets a
+//! second until it is "backed up" (forward.rs) and the player's video is dropped until a
+//! keyframe, then paused (bandwidth.rs) — a freeze of one to several seconds on a link that
+//! only loses packets. Measured in `tests/loss.rs`: 3.5 s frozen in 30 s, before this.
+//!
+//! The rule: when a player's oldest unsent video packet has waited longer than [`LAG`]
+//! while its link shows no congestion — the round trip is within [`RTT_SLACK`] of the
+//! lowest seen (a bottleneck queue would add its delay to it) and the estimate is still at
+//! least [`MIN_SHARE`] of what the source needs (a slow link's estimate is far below) — the
+//! queue is the pacer's, not the link's: the estimator is restarted from
+//! [`RESTART_FACTOR`] x the need. str0m re-learns the link from there (on a fast link it
+//! stays up for seconds; on a link that really is slow the round trip grows and the
+//! ordinary pause of bandwidth.rs takes over). At most once per [`RESTART_GAP`].
+
+use std::time::{Duration, Instant};
+
+use str0m::media::Mid;
+use str0m::Rtc;
+
+/// A queue this old while the estimate covers the need is the pacer lagging (forward.rs
+/// drops video at 400 ms; this must act well before).
+pub const LAG: Duration = Duration::from_millis(150);
+/// The estimate a restart starts from, as a multiple of the source's need (libwebrtc paces
+/// at 2.5x its estimate; str0m at 1.1x).
+pub const RESTART_FACTOR: f64 = 2.5;
+/// No two restarts of one player's estimator within this.
+pub const RESTART_GAP: Duration = Duration::from_secs(2);
+/// The round trip counts as uncongested up to the lowest seen plus half of it plus this.
+/// It comes from receiver reports, so it lags by a second or more: a late veto only.
+pub const RTT_SLACK: Duration = Duration::from_millis(20);
+/// The estimate must be at least this share of the need: the fast signal. Under 5 % random
+/// loss str0m's estimate settles at 0.8-1.0x what is sent (tests/loss.rs: 0.92); on a link
+/// that is really slow it falls far below (tests/network.rs, 300 kbit/s for a 1 Mbit/s
+/// stream: 0.71 while the queue first lags, then 0.25).
+pub const MIN_SHARE: f64 = 0.8;
+
+/// One player's pacer-lag state.
+#[derive(Debug, Default)]
+pub struct Headroom {
+    last_restart: Option<Instant>,
+    /// The lowest and the latest round trip the player's receiver reports gave.
+    min_rtt: Option<Duration>,
+    last_rtt: Option<Duration>,
+    /// Estimator restarts so far (for the stats and the log).
+    pub restarts: u64,
+}
+
+impl Headroom {
+    /// A round trip measured from the player's receiver reports.
+    pub fn on_rtt(&mut self, rtt: Duration) {
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        self.last_rtt = Some(rtt);
+    }
+
+    /// The latest round trip is close to the lowest: no queue builds up on the path.
+    fn uncongested(&self) -> bool {
+        match (self.min_rtt, self.last_rtt) {
+            (Some(min), Some(last)) => last <= min + min / 2 + RTT_SLACK,
+            _ => false,
+        }
+    }
+
+    /// The estimate (bit/s) to restart the player's estimator from now, if it should be.
+    /// `queue_age`: how long the oldest unsent video packet has waited; `estimate` and
+    /// `need` in bit/s (need 0: the source sends no video).
+    pub fn restart_due(
+        &mut self,
+        queue_age: Duration,
+        estimate: Option<u64>,
+        need: u64,
+        now: Instant,
+    ) -> Option<u64> {
+        let covered = estimate.is_some_and(|e| e as f64 >= need as f64 * MIN_SHARE);
+        if need == 0 || queue_age <= LAG || !covered || !self.uncongested() {
+            return None;
+        }
+        if self
+            .last_restart
+            .is_some_and(|t| now.saturating_duration_since(t) < RESTART_GAP)
+        {
+            return None;
+        }
+        self.last_restart = Some(now);
+        self.restarts += 1;
+        Some((need as f64 * RESTART_FACTOR) as u64)
+    }
+}
+
+/// How long the oldest unsent video packet of `mid` has waited in the Rtc's pacer queue.
+pub fn video_queue_age(rtc: &mut Rtc, mid: Mid, now: Instant) -> Duration {
+    rtc.direct_api()
+        .stream_tx_by_mid(mid, None)
+        .and_then(|s| s.queue_info().and_then(|q| q.first_unsent()))
+        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn uncongested() -> Headroom {
+        let mut h = Headroom::default();
+        h.on_rtt(60 * MS);
+        h.on_rtt(70 * MS);
+        h
+    }
+
+    #[test]
+    fn a_lagging_queue_on_an_uncongested_link_restarts_once_per_gap() {
+        let t0 = Instant::now();
+        let mut h = uncongested();
+        let lag = LAG + MS;
+        assert_eq!(h.restart_due(LAG, Some(300_000), 200_000, t0), None);
+        assert_eq!(
+            h.restart_due(lag, Some(300_000), 200_000, t0),
+            Some(500_000)
+        );
+        assert_eq!(
+            h.restart_due(lag, Some(300_000), 200_000, t0 + RESTART_GAP - MS),
+            None
+        );
+        assert_eq!(
+            h.restart_due(lag, Some(160_000), 200_000, t0 + RESTART_GAP),
+            Some(500_000)
+        );
+        assert_eq!(h.restarts, 2);
+    }
+
+    #[test]
+    fn a_slow_link_or_a_source_without_video_is_left_alone() {
+        let t0 = Instant::now();
+        let mut h = uncongested();
+        let lag = LAG * 3;
+        assert_eq!(h.restart_due(lag, Some(159_999), 200_000, t0), None);
+        assert_eq!(h.restart_due(lag, None, 200_000, t0), None);
+        assert_eq!(h.restart_due(lag, Some(300_000), 0, t0), None);
+        assert_eq!(h.restarts, 0);
+    }
+
+    #[test]
+    fn a_round_trip_grown_by_a_queue_on_the_path_is_congestion() {
+        let t0 = Instant::now();
+        let lag = LAG * 3;
+        let mut h = Headroom::default();
+        assert_eq!(
+            h.restart_due(lag, Some(300_000), 200_000, t0),
+            None,
+            "no round trip known yet"
+        );
+        h.on_rtt(50 * MS);
+        h.on_rtt(96 * MS); // 50 + 25 + 20 = 95 ms is the most that counts as uncongested
+        assert_eq!(h.restart_due(lag, Some(300_000), 200_000, t0), None);
+        h.on_rtt(95 * MS);
+        assert!(h.restart_due(lag, Some(300_000), 200_000, t0).is_some());
+    }
+}

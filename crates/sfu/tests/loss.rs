@@ -1,0 +1,171 @@
+//! Issue 11's lossy participant, deterministic: 5 % random loss both ways and 60 ms RTT on C's
+//! links, no rate limit, 30 s in simulated time. Mirrors `e2e/netlab/loss.test.js` (A publishes
+//! on a perfect link, C plays A; C publishes through its lossy uplink, B plays C on a perfect
+//! link) without a browser, so what the server does about loss is measured without the
+//! machine's load in the figures.
+//!
+//! "Frozen" is counted as Chrome counts it (`totalFreezesDuration`): a gap between two
+//! delivered video frames longer than max(3 x the mean frame interval, mean + 150 ms); here at
+//! 30 fps, any gap over 200 ms, all of it counted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::lab::{Lab, Source};
+use huddle_room::PeerId;
+use huddle_sfu::PeerQuality;
+use str0m::format::Codec;
+use str0m::media::MediaKind;
+
+const AV: &[MediaKind] = &[MediaKind::Audio, MediaKind::Video];
+const VP8_OPUS: &[Codec] = &[Codec::Opus, Codec::Vp8];
+/// A video frame of the synthetic camera: 800 bytes at 30 fps is about 190 kbit/s, what
+/// Chrome's fake camera at 320x240 sends in the browser scenario.
+const FRAME_BYTES: usize = 800;
+const FREEZE_GAP: Duration = Duration::from_millis(200);
+
+/// What one player got in the measuring window.
+#[derive(Debug)]
+struct Picture {
+    frames: usize,
+    frozen: Duration,
+    freezes: usize,
+    longest_gap: Duration,
+}
+
+fn picture(lab: &Lab, node: usize, from: Instant, to: Instant) -> Picture {
+    let c = &lab.nodes[node].client;
+    let times: Vec<Instant> = c
+        .received
+        .iter()
+        .zip(&c.received_at)
+        .filter(|((k, _, _), t)| *k == MediaKind::Video && **t >= from && **t < to)
+        .map(|(_, t)| *t)
+        .collect();
+    let mut p = Picture {
+        frames: times.len(),
+        frozen: Duration::ZERO,
+        freezes: 0,
+        longest_gap: Duration::ZERO,
+    };
+    // The window's edges count as frames: a player that gets nothing is frozen throughout.
+    let edges: Vec<Instant> = std::iter::once(from)
+        .chain(times)
+        .chain(std::iter::once(to))
+        .collect();
+    for w in edges.windows(2) {
+        let gap = w[1] - w[0];
+        p.longest_gap = p.longest_gap.max(gap);
+        if gap > FREEZE_GAP {
+            p.frozen += gap;
+            p.freezes += 1;
+        }
+    }
+    p
+}
+
+fn row(lab: &Lab, peer: PeerId) -> PeerQuality {
+    lab.sfu
+        .peer_stats()
+        .into_iter()
+        .find(|q| q.peer == peer)
+        .expect("a stats row per peer")
+}
+
+fn run(lab: &mut Lab, sources: &mut [&mut Source], d: Duration) {
+    let end = lab.now + d;
+    while lab.now < end {
+        for s in sources.iter_mut() {
+            s.run(lab);
+        }
+        lab.pump();
+        lab.tick();
+    }
+}
+
+/// C's downlink loses 5 % and C's uplink loses 5 %, 30 ms each way: what C plays of A (loss
+/// repaired by RTX from our resend cache) and what B plays of C (loss repaired by our NACKs
+/// to C) stay fluid: frozen < 1 s in 30 s, as issue 11 asks of the browsers.
+#[test]
+fn five_percent_loss_both_ways_keeps_the_picture_fluid() {
+    let mut lab = Lab::new();
+    let (a, c_pub, c_plays_a, b_plays_c) = (PeerId(1), PeerId(2), PeerId(3), PeerId(4));
+    let na = lab.publish(a, VP8_OPUS, AV);
+    let nc = lab.publish(c_pub, VP8_OPUS, AV);
+    let mut src_a = Source::new(na, FRAME_BYTES, lab.now);
+    let mut src_c = Source::new(nc, FRAME_BYTES, lab.now);
+    let n_ca = lab.play(c_plays_a, a);
+    let n_bc = lab.play(b_plays_c, c_pub);
+    run(
+        &mut lab,
+        &mut [&mut src_a, &mut src_c],
+        Duration::from_secs(2),
+    );
+
+    // C's links: publish uplink and play downlink, 5 % loss, 30 ms each way.
+    for (node, up, down) in [(nc, true, true), (n_ca, true, true)] {
+        let n = &mut lab.nodes[node];
+        for (on, link) in [(up, &mut n.up), (down, &mut n.down)] {
+            if on {
+                link.loss = 0.05;
+                link.delay = Duration::from_millis(30);
+            }
+        }
+    }
+    // Settle into the loss (the browsers' measuring window starts after C's join), then 30 s.
+    run(
+        &mut lab,
+        &mut [&mut src_a, &mut src_c],
+        Duration::from_secs(3),
+    );
+    let from = lab.now;
+    let (ka, kc) = (src_a.keyframes, src_c.keyframes);
+    run(
+        &mut lab,
+        &mut [&mut src_a, &mut src_c],
+        Duration::from_secs(30),
+    );
+    let to = lab.now;
+
+    let ca = picture(&lab, n_ca, from, to);
+    let bc = picture(&lab, n_bc, from, to);
+    let (qa, qc) = (row(&lab, c_plays_a), row(&lab, b_plays_c));
+    let qpub = row(&lab, c_pub);
+    println!(
+        "C <- A (C's lossy downlink): {} frames, frozen {:.2} s in {} freezes, longest gap {} ms; \
+         NACKs from C {}, estimate {:?} kbit/s, paused {} times, {} video frames dropped; A's keyframes {}",
+        ca.frames,
+        ca.frozen.as_secs_f64(),
+        ca.freezes,
+        ca.longest_gap.as_millis(),
+        qa.nacks_in,
+        qa.estimate_bps.map(|e| e / 1000),
+        qa.video_pauses,
+        qa.video_frames_dropped,
+        src_a.keyframes - ka,
+    );
+    println!(
+        "B <- C (C's lossy uplink): {} frames, frozen {:.2} s in {} freezes, longest gap {} ms; \
+         NACKs to C {}, keyframe requests to C {}, C's keyframes {}; B paused {} times",
+        bc.frames,
+        bc.frozen.as_secs_f64(),
+        bc.freezes,
+        bc.longest_gap.as_millis(),
+        qpub.nacks_out,
+        qpub.keyframe_requests_out,
+        src_c.keyframes - kc,
+        qc.video_pauses,
+    );
+    assert!(
+        ca.frozen < Duration::from_secs(1),
+        "C <- A frozen {:?} ({ca:?}, {qa:?})",
+        ca.frozen
+    );
+    assert!(
+        bc.frozen < Duration::from_secs(1),
+        "B <- C frozen {:?} ({bc:?}, {qc:?})",
+        bc.frozen
+    );
+    assert_eq!(qa.video_pauses, 0, "random loss is not a slow link: {qa:?}");
+}
