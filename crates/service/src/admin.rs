@@ -20,6 +20,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/admin/rooms", get(rooms))
         .route("/admin/rooms/{room}/close", post(close))
+        .route(
+            "/admin/rooms/{room}/restream",
+            post(crate::restream::http::start).delete(crate::restream::http::stop),
+        )
         .route("/admin/rooms/{room}/kick/{login}", post(kick))
         .route("/admin/records", get(records))
         .route("/admin/media/peers", get(media_peers))
@@ -45,7 +49,7 @@ async fn media_peers(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
 }
 
 /// The refusal: 404 when the API is off, 401 without the right bearer secret.
-fn denied(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn denied(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let Some(secret) = &shared.config.admin_secret else {
         return Some(StatusCode::NOT_FOUND.into_response());
     };
@@ -83,6 +87,8 @@ struct RoomJson {
     started_unix_ms: u64,
     participants: Vec<ParticipantJson>,
     streams: Vec<StreamJson>,
+    /// The room's restream to RTMP, if any (`docs/RESTREAM.md`).
+    restream: Option<crate::restream::RestreamStatus>,
 }
 
 #[derive(Serialize)]
@@ -119,7 +125,10 @@ struct PlayerJson {
     status: &'static str,
 }
 
-fn to_json(snapshot: Snapshot) -> serde_json::Value {
+fn to_json(
+    snapshot: Snapshot,
+    mut restreams: std::collections::HashMap<String, crate::restream::RestreamStatus>,
+) -> serde_json::Value {
     let stream = |s: huddle_room::StreamSnapshot| StreamJson {
         name: s.name,
         login: s.login,
@@ -144,6 +153,8 @@ fn to_json(snapshot: Snapshot) -> serde_json::Value {
         .rooms
         .into_iter()
         .map(|r| RoomJson {
+            // Before `name` moves out (fields are evaluated in this order).
+            restream: restreams.remove(&r.name),
             name: r.name,
             record: r.record,
             started_unix_ms: r.started_unix_ms,
@@ -175,7 +186,7 @@ async fn rooms(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
         return unavailable();
     }
     match rx.await {
-        Ok(snapshot) => Json(to_json(snapshot)).into_response(),
+        Ok(snapshot) => Json(to_json(snapshot, shared.restreams.all())).into_response(),
         Err(_) => unavailable(),
     }
 }

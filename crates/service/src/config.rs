@@ -118,6 +118,8 @@ pub struct Config {
     pub media_requests_per_sec: u32,
     /// Room mixes (ffmpeg) run at once; more wait their turn.
     pub max_concurrent_mixes: usize,
+    /// Room restreams to RTMP (one ffmpeg each) at once; `0` turns restreaming off.
+    pub restream_max: usize,
     /// Base URL of the Flashphoner WCS REST hooks (`<url>/connect`, `/publishStream`, ...);
     /// absent: no REST hooks. See docs/HOOKS.md.
     pub rest_hook_url: Option<String>,
@@ -188,6 +190,7 @@ impl Default for Config {
             media_requests_per_sec_per_ip: 20,
             media_requests_per_sec: 200,
             max_concurrent_mixes: 2,
+            restream_max: 2,
             rest_hook_url: None,
             hook_timeout_ms: 3000,
             rest_hook_fail_open: false,
@@ -594,6 +597,9 @@ pub struct ConfigArgs {
     /// Room mixes (ffmpeg) at once [default: 2].
     #[arg(long, env = "HUDDLE_MAX_CONCURRENT_MIXES")]
     pub max_concurrent_mixes: Option<usize>,
+    /// Room restreams to RTMP at once, 0 = off [default: 2].
+    #[arg(long, env = "HUDDLE_RESTREAM_MAX")]
+    pub restream_max: Option<usize>,
     /// The application backend's hooks (REST hooks, webhooks).
     #[command(flatten)]
     pub hooks: crate::hooks::HookArgs,
@@ -685,6 +691,7 @@ impl ConfigArgs {
         );
         set(&mut c.media_requests_per_sec, &self.media_requests_per_sec);
         set(&mut c.max_concurrent_mixes, &self.max_concurrent_mixes);
+        set(&mut c.restream_max, &self.restream_max);
         self.hooks.apply(&mut c);
         c.validate()?;
         Ok(c)

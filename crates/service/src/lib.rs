@@ -31,6 +31,7 @@ mod recording;
 mod records_access;
 mod records_http;
 pub mod rtmp_edge;
+pub mod restream;
 pub mod rtmp_play;
 mod server;
 mod session;

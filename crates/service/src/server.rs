@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub admission: crate::admission::Admission,
     /// The application backend's REST hooks and webhooks (each off unless configured).
     pub hooks: crate::hooks::Hooks,
+    /// Rooms restreamed to RTMP (`POST /admin/rooms/{room}/restream`).
+    pub restreams: Arc<crate::restream::Restreams>,
 }
 
 /// A running server. Drop does not stop it: call [`Server::shutdown`].
@@ -62,6 +64,7 @@ pub struct Server {
     tls: axum_server::tls_rustls::RustlsConfig,
     /// Orders and renews the ACME certificate while the server runs (`acme_domain` set).
     _acme: Option<acme::Acme>,
+    restreams: Arc<crate::restream::Restreams>,
 }
 
 impl Server {
@@ -137,6 +140,8 @@ impl Server {
         }
         self.rtmp_task.abort();
         let _ = self.rtmp_task.await;
+        let restreams = self.restreams.clone();
+        let _ = tokio::task::spawn_blocking(move || restreams.stop_all("server stopping")).await;
         let _ = self.actor.send(ActorMsg::Shutdown).await;
         let _ = self.actor_task.await;
         let media = self.media.clone();
@@ -209,6 +214,13 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             .run(actor_rx, events_rx),
     );
 
+    let restreams = Arc::new(crate::restream::Restreams::new(
+        config.restream_max,
+        config.mixer()?,
+        crate::restream::EncodeSettings::default(),
+        Arc::new(crate::restream::MediaTaps::new(media.clone())),
+        std::env::temp_dir(),
+    ));
     let shared = Arc::new(Shared {
         config: config.clone(),
         actor: actor_tx.clone(),
@@ -232,6 +244,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             std::time::Instant::now(),
         ),
         hooks,
+        restreams: restreams.clone(),
     });
     rtmp_listener
         .set_nonblocking(true)
@@ -308,5 +321,6 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         media,
         tls,
         _acme: acme,
+        restreams,
     })
 }
