@@ -1,0 +1,119 @@
+//! Writing one source packet into one player (RTP mode): the same gates as frame mode
+//! (`forward::write_frame`: connected, paused, send queue backed up, waiting for a keyframe),
+//! then the player's numbering ([`Rewriter`]) and `write_rtp` with the shared payload.
+
+use std::time::Instant;
+
+use str0m::media::MediaKind;
+use str0m::rtp::RtpWrite;
+
+use super::packet::SourcePacket;
+use super::rewrite::Rewriter;
+use crate::forward::{Written, MAX_VIDEO_QUEUE_DELAY};
+use crate::peer::{Peer, Role};
+
+/// A player's rewriters, one per track.
+#[derive(Debug)]
+pub struct PlayerTracks {
+    pub audio: Rewriter,
+    pub video: Rewriter,
+}
+
+impl Default for PlayerTracks {
+    fn default() -> Self {
+        PlayerTracks {
+            audio: Rewriter::new(false),
+            video: Rewriter::new(true),
+        }
+    }
+}
+
+/// Writes one packet of the player's source into the player.
+pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Written {
+    if player.failed || player.connected.is_none() {
+        return Written::Skipped;
+    }
+    let Role::Player(state) = &player.role else {
+        return Written::Skipped;
+    };
+    let Some((mid, pt)) = state.track(p.kind) else {
+        return Written::Skipped;
+    };
+    if let Err(e) = player.advance(now) {
+        return Written::Failed(format!("Failed by error: {e}"));
+    }
+    let Role::Player(state) = &mut player.role else {
+        return Written::Skipped;
+    };
+    let mut api = player.rtc.direct_api();
+    let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+        return Written::Skipped;
+    };
+    if p.kind == MediaKind::Video {
+        // A frame is dropped whole: the gates look at its first packet only. A frame
+        // already started goes on to its end (a cut frame is worse than a late one).
+        if state.bandwidth.paused {
+            if state.rtp.video.started() {
+                state.rtp.video.restart();
+            }
+            if p.marker {
+                state.video_frames_dropped += 1;
+            }
+            return Written::Dropped;
+        }
+        let queued_since = stream.queue_info().and_then(|q| q.first_unsent());
+        let backed_up =
+            queued_since.is_some_and(|t| now.saturating_duration_since(t) > MAX_VIDEO_QUEUE_DELAY);
+        if backed_up {
+            if !state.starved {
+                tracing::info!("{}: video send queue backed up, dropping video", player.id);
+            }
+            state.starved = true;
+            state.bandwidth.note_starved(now);
+            state.waiting_keyframe = true;
+            state.rtp.video.restart();
+            if p.marker {
+                state.video_frames_dropped += 1;
+            }
+            return Written::Dropped;
+        }
+        state.starved = false;
+        if state.waiting_keyframe {
+            if !p.input.starts_keyframe {
+                return Written::Skipped;
+            }
+            state.waiting_keyframe = false;
+            state.rtp.video.restart();
+        }
+    }
+    let rewriter = match p.kind {
+        MediaKind::Audio => &mut state.rtp.audio,
+        MediaKind::Video => &mut state.rtp.video,
+    };
+    let Some(out) = rewriter.rewrite(&p.input, now) else {
+        return Written::Skipped;
+    };
+    let mut write = RtpWrite::new(pt, out.seq.into(), out.time, p.arrived, p.payload.clone())
+        .marker(p.marker)
+        .ext_vals(p.ext.clone())
+        // Video answers the player's NACKs from str0m's resend cache (which holds this
+        // same shared payload); audio is not resent (RED's job, not NACK's).
+        .nackable(p.kind == MediaKind::Video);
+    if out.picture_id.is_some() || out.tl0_pic_idx.is_some() {
+        if let Some(d) = p.vp8 {
+            let mut b = d.patch();
+            if let Some(id) = out.picture_id {
+                b = b.picture_id(id);
+            }
+            if let Some(t) = out.tl0_pic_idx {
+                b = b.tl0_pic_idx(t);
+            }
+            match b.build() {
+                Ok(patch) => write = write.vp8_patch(patch),
+                Err(e) => tracing::debug!("{}: VP8 patch not applied: {e}", player.id),
+            }
+        }
+    }
+    stream.write_rtp(write);
+    Written::Yes
+}
