@@ -948,6 +948,12 @@ impl Sfu {
             MediaKind::Video => state.video_rate.add(data.data.len(), now),
         }
         let frame = Frame::from_media_data(kind, &data);
+        let held = now.saturating_duration_since(data.network_time);
+        if kind == MediaKind::Video && held > std::time::Duration::from_millis(80) {
+            // str0m waits for NACKed packets before it hands a frame over; every player then
+            // gets this frame (and those behind it) this much later, in a burst.
+            tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame held {} ms for missing packets", held.as_millis());
+        }
         if frame.keyframe {
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: keyframe in ({} bytes)", frame.data.len());
             state.keyframes.keyframe_arrived();
