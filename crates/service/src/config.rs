@@ -118,6 +118,9 @@ pub struct Config {
     pub media_requests_per_sec: u32,
     /// Room mixes (ffmpeg) run at once; more wait their turn.
     pub max_concurrent_mixes: usize,
+    /// Bytes of recorded frames that may wait for the disk, per media shard; over it frames
+    /// are dropped up to the next keyframe and the recording is reported (docs/SECURITY.md).
+    pub recording_queue_bytes: usize,
     /// Room restreams to RTMP (one ffmpeg each) at once; `0` turns restreaming off.
     pub restream_max: usize,
     /// Base URL of the Flashphoner WCS REST hooks (`<url>/connect`, `/publishStream`, ...);
@@ -190,6 +193,7 @@ impl Default for Config {
             media_requests_per_sec_per_ip: 20,
             media_requests_per_sec: 200,
             max_concurrent_mixes: 2,
+            recording_queue_bytes: huddle_sfu::DEFAULT_RECORDING_QUEUE_BYTES,
             restream_max: 2,
             rest_hook_url: None,
             hook_timeout_ms: 3000,
@@ -351,6 +355,11 @@ impl Config {
             "media_requests_per_sec",
             u64::from(self.media_requests_per_sec),
             1,
+        )?;
+        at_least(
+            "recording_queue_bytes",
+            self.recording_queue_bytes as u64,
+            1 << 20,
         )?;
         at_least("max_concurrent_mixes", self.max_concurrent_mixes as u64, 1)
     }
@@ -597,6 +606,9 @@ pub struct ConfigArgs {
     /// Room mixes (ffmpeg) at once [default: 2].
     #[arg(long, env = "HUDDLE_MAX_CONCURRENT_MIXES")]
     pub max_concurrent_mixes: Option<usize>,
+    /// Bytes of recorded frames waiting for the disk, per media shard [default: 67108864].
+    #[arg(long, env = "HUDDLE_RECORDING_QUEUE_BYTES")]
+    pub recording_queue_bytes: Option<usize>,
     /// Room restreams to RTMP at once, 0 = off [default: 2].
     #[arg(long, env = "HUDDLE_RESTREAM_MAX")]
     pub restream_max: Option<usize>,
@@ -691,6 +703,7 @@ impl ConfigArgs {
         );
         set(&mut c.media_requests_per_sec, &self.media_requests_per_sec);
         set(&mut c.max_concurrent_mixes, &self.max_concurrent_mixes);
+        set(&mut c.recording_queue_bytes, &self.recording_queue_bytes);
         set(&mut c.restream_max, &self.restream_max);
         self.hooks.apply(&mut c);
         c.validate()?;

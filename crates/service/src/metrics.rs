@@ -25,6 +25,7 @@ pub(crate) struct Metrics {
     media_keyframe_requests_asked: IntCounter,
     media_keyframe_requests_sent: IntCounter,
     media_video_frames_dropped: IntCounter,
+    recording_dropped_frames: IntCounter,
     media_players_video_paused: IntGauge,
     /// The same per media shard (label `shard`): where the load is.
     shard_peers: IntGaugeVec,
@@ -171,6 +172,11 @@ impl Metrics {
                 "huddle_media_video_frames_dropped_total",
                 "Video frames not sent to players (paused for bandwidth or queue backed up).",
             ),
+            recording_dropped_frames: counter(
+                r,
+                "huddle_recording_dropped_frames_total",
+                "Recorded frames dropped because the disk fell behind (recording queue full).",
+            ),
             media_players_video_paused: gauge(
                 r,
                 "huddle_media_players_video_paused",
@@ -291,6 +297,10 @@ impl Metrics {
             media.keyframe_requests_sent,
         );
         follow(&self.media_video_frames_dropped, media.video_frames_dropped);
+        follow(
+            &self.recording_dropped_frames,
+            media.recording_dropped_frames,
+        );
         self.media_players_video_paused
             .set(media.players_video_paused as i64);
         for (i, shard) in shards.iter().enumerate() {

@@ -6,7 +6,9 @@
 //! Each turn does a bounded amount of every kind of work, so no kind starves another: up to
 //! [`READ_BURST`] datagrams, the TCP connections that are ready, commands for at most
 //! [`COMMAND_BUDGET`] (at least one), then due timers. A flood of publish commands (each
-//! builds an `Rtc`, ~3 ms) therefore cannot stop the thread from reading live peers' packets.
+//! builds an `Rtc`, ~3 ms) therefore cannot stop the thread from reading live peers' packets,
+//! and opening peers is paced to a quarter of the thread's time ([`OpenPacer`]): an open that
+//! finds no credit waits (with everything queued behind it, in order) until there is some.
 //! A turn that still runs long (or a process that was suspended) is reported to the core as
 //! a stall ([`Sfu::note_stall`]), so live peers are not failed for the server's own silence.
 
@@ -25,6 +27,7 @@ use str0m::net::Protocol;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::ingest::IngestFrame;
+use crate::open_pacer::OpenPacer;
 use crate::record::RecorderQueue;
 use crate::sendbatch::{Sender, BATCH};
 use crate::sfu::{Sfu, Transmit};
@@ -115,6 +118,15 @@ impl Sources {
 struct Backlog {
     udp: bool,
     commands: bool,
+    /// An open is held back by the pacer until this time (commands wait behind it).
+    paced_until: Option<Instant>,
+}
+
+impl Backlog {
+    /// Commands that can be applied now.
+    fn commands_ready(&self, now: Instant) -> bool {
+        self.commands && self.paced_until.is_none_or(|t| t <= now)
+    }
 }
 
 pub(crate) fn run(
@@ -142,15 +154,23 @@ pub(crate) fn run(
     let mut backlog = Backlog {
         udp: true,
         commands: true,
+        paced_until: None,
     };
+    let mut pacer = OpenPacer::new(Instant::now());
+    // A command taken from the channel that the pacer held back: applied first next time.
+    let mut held: Option<Msg> = None;
     let mut next_sweep = Instant::now() + TCP_SWEEP;
     let mut turn_started = Instant::now();
     loop {
         // ---- wait
         let now = Instant::now();
-        let busy =
-            backlog.udp || backlog.commands || src.tcp.as_ref().is_some_and(|t| t.has_backlog());
+        let busy = backlog.udp
+            || backlog.commands_ready(now)
+            || src.tcp.as_ref().is_some_and(|t| t.has_backlog());
         let mut deadline = sfu.poll_timeout();
+        if let Some(t) = backlog.paced_until {
+            deadline = deadline.min(t);
+        }
         if src.tcp.as_ref().is_some_and(|t| t.len() > 0) {
             deadline = deadline.min(next_sweep);
         }
@@ -210,12 +230,22 @@ pub(crate) fn run(
         }
 
         // ---- commands (time-boxed)
-        if backlog.commands {
-            match apply_commands(
-                &mut sfu, &commands, &gauge, &recorder, &mut src, &events, &mut out,
-            ) {
+        if backlog.commands_ready(Instant::now()) {
+            backlog.paced_until = None;
+            let mut cx = CommandCx {
+                commands: &commands,
+                held: &mut held,
+                pacer: &mut pacer,
+                gauge: &gauge,
+                recorder: &recorder,
+            };
+            match apply_commands(&mut sfu, &mut cx, &mut src, &events, &mut out) {
                 Applied::Drained => backlog.commands = false,
                 Applied::More => backlog.commands = true,
+                Applied::Paced(until) => {
+                    backlog.commands = true;
+                    backlog.paced_until = Some(until);
+                }
                 Applied::Shutdown => {
                     sfu.shutdown(Instant::now());
                     flush(&mut sfu, &mut src, &events, &mut out);
@@ -280,27 +310,46 @@ fn read_tcp(tcp: &mut TcpConns, poll: &Poll, token: Token, sfu: &mut Sfu) {
 enum Applied {
     Drained,
     More,
+    /// An open waits for the pacer until then; the commands behind it wait too (in order).
+    Paced(Instant),
     Shutdown,
+}
+
+/// The command side of the loop.
+struct CommandCx<'a> {
+    commands: &'a Receiver<Msg>,
+    held: &'a mut Option<Msg>,
+    pacer: &'a mut OpenPacer,
+    gauge: &'a QueueGauge,
+    recorder: &'a RecorderQueue,
 }
 
 fn apply_commands(
     sfu: &mut Sfu,
-    commands: &Receiver<Msg>,
-    gauge: &QueueGauge,
-    recorder: &RecorderQueue,
+    cx: &mut CommandCx,
     src: &mut Sources,
     events: &UnboundedSender<MediaEvent>,
     out: &mut Out,
 ) -> Applied {
+    let (gauge, recorder) = (cx.gauge, cx.recorder);
     let start = Instant::now();
     loop {
-        match commands.try_recv() {
-            Ok(Msg::Command(cmd)) => {
-                if opens_peer(&cmd) {
-                    gauge.opens.fetch_sub(1, Ordering::AcqRel);
+        let next = match cx.held.take() {
+            Some(msg) => Ok(msg),
+            None => cx.commands.try_recv(),
+        };
+        match next {
+            Ok(Msg::Command(cmd)) if opens_peer(&cmd) => {
+                let now = Instant::now();
+                if let Err(until) = cx.pacer.may_open(now) {
+                    *cx.held = Some(Msg::Command(cmd));
+                    return Applied::Paced(until);
                 }
-                sfu.handle_command(cmd, Instant::now());
+                gauge.opens.fetch_sub(1, Ordering::AcqRel);
+                sfu.handle_command(cmd, now);
+                cx.pacer.spent(now.elapsed());
             }
+            Ok(Msg::Command(cmd)) => sfu.handle_command(cmd, Instant::now()),
             Ok(Msg::Ingest(peer, frame)) => {
                 gauge.frames.fetch_sub(1, Ordering::AcqRel);
                 sfu.handle_ingest(peer, frame, Instant::now());

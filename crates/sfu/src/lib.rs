@@ -18,7 +18,7 @@
 //! (recorder thread), `stats` (atomics), `bandwidth` (per-player estimate, video paused when
 //! the link is too slow), `keyframes` (keyframe requests coalesced per publisher), `quality`
 //! (per-peer stats from str0m), `early_nomination` (DTLS need not wait for the browser's
-//! nomination).
+//! nomination), `open_pacer` (opening peers limited to a share of the media thread's time).
 
 mod bandwidth;
 mod candidates;
@@ -31,6 +31,7 @@ mod h264_profile;
 mod headroom;
 mod ingest;
 mod keyframes;
+mod open_pacer;
 mod peer;
 mod quality;
 mod record;
@@ -60,6 +61,7 @@ pub use crate::h264_profile::{
     check_player as check_h264_player, profile_of as h264_profile_of, H264Profile,
 };
 pub use crate::ingest::{source_codecs, IngestFrame, LatencyStats};
+pub use crate::record::DEFAULT_RECORDING_QUEUE_BYTES;
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::{MediaStats, PeerQuality};
@@ -86,6 +88,10 @@ pub struct SfuConfig {
     /// Which media shard this is: names the threads `huddle-media-<shard>` and
     /// `huddle-record-<shard>` (per-thread CPU in benchmarks reads these names).
     pub shard: usize,
+    /// Bytes of recorded frames that may wait for the disk (this shard's recorder thread);
+    /// over it frames are dropped, video up to the next keyframe (see record.rs).
+    /// Default [`DEFAULT_RECORDING_QUEUE_BYTES`] (64 MiB).
+    pub recording_queue_bytes: usize,
 }
 
 impl Default for SfuConfig {
@@ -97,6 +103,7 @@ impl Default for SfuConfig {
             tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 40000))),
             tcp_limits: TcpLimits::default(),
             shard: 0,
+            recording_queue_bytes: DEFAULT_RECORDING_QUEUE_BYTES,
         }
     }
 }
@@ -293,8 +300,13 @@ pub fn start(
     let counters = Arc::new(Counters::default());
     let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
     sfu.set_tcp_candidates(tcp_candidates);
-    let (factory, queue, recorder) =
-        record::spawn(config.records_dir.clone(), config.shard, events.clone())?;
+    let (factory, queue, recorder) = record::spawn(
+        config.records_dir.clone(),
+        config.shard,
+        config.recording_queue_bytes,
+        counters.clone(),
+        events.clone(),
+    )?;
     sfu.set_recorder_factory(factory);
     let (tx, rx) = mpsc::channel();
     let gauge = Arc::new(QueueGauge::default());

@@ -1,9 +1,19 @@
 //! Recording: publishers' frames go over a channel to one recorder thread, which owns the
 //! blocking file I/O (huddle-record's Matroska `StreamRecorder`). The media thread never
 //! touches the disk; frames are shared (`Arc<[u8]>`), not copied.
+//!
+//! The frames waiting for the recorder thread are bounded in bytes ([`QueueBound`], per
+//! shard): a disk slower than the recorded bit rate (or stalled) would otherwise grow memory
+//! without limit. Over the bound a frame is dropped, never waited for (the media thread must
+//! not block); video then skips to the next keyframe (a delta frame without its references
+//! does not decode) and the sink asks the publisher for one once there is room again. Each
+//! dropped frame is counted (`MediaStats::recording_dropped_frames`), and the first drop of a
+//! recording is reported as [`MediaEvent::RecordingFailed`] (the file has a gap): the room
+//! marks it and the operator sees it in `/admin/rooms`, while the recording goes on.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +28,54 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::codecs::SourceCodecs;
 use crate::forward::Frame;
 use crate::sfu::{FrameSink, RecorderFactory};
+use crate::stats::Counters;
+
+/// Default of [`crate::SfuConfig::recording_queue_bytes`]: 64 MiB per shard, ~13 s of twenty
+/// 2 Mbit/s recorded publishers (a disk hiccup of that long loses nothing).
+pub const DEFAULT_RECORDING_QUEUE_BYTES: usize = 64 << 20;
+
+/// Bytes of frames queued for the recorder thread, shared by the media thread (adds) and the
+/// recorder thread (subtracts once a frame is written or thrown away).
+pub(crate) struct QueueBound {
+    queued: AtomicUsize,
+    limit: usize,
+}
+
+impl QueueBound {
+    fn new(limit: usize) -> QueueBound {
+        QueueBound {
+            queued: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// Takes `n` bytes of the bound; false (nothing taken) when they do not fit.
+    fn reserve(&self, n: usize) -> bool {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q + n <= self.limit).then_some(q + n)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// At most half full: a keyframe asked for now will most likely fit when it comes.
+    fn has_room(&self) -> bool {
+        self.queued.load(Ordering::Acquire) <= self.limit / 2
+    }
+
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
+/// Called on the recorder thread before each frame is written: (video, keyframe, RTP time).
+/// Tests use it to stall the writer as a blocked disk would; production passes a no-op.
+type BeforeWrite = Box<dyn FnMut(bool, bool, u32) + Send>;
 
 enum RecMsg {
     Open {
@@ -75,24 +133,79 @@ pub fn rec_codec(c: Codec) -> Option<RecCodec> {
     }
 }
 
-/// Sends one publisher's frames to the recorder thread.
+/// Sends one publisher's frames to the recorder thread, within the shard's [`QueueBound`].
 struct ChannelSink {
     id: u64,
+    peer: PeerId,
     tx: Sender<RecMsg>,
+    bound: Arc<QueueBound>,
+    counters: Arc<Counters>,
+    events: UnboundedSender<MediaEvent>,
+    /// Video frames were dropped: the next one recorded must be a keyframe.
+    video_gap: bool,
+    /// Frames of this recording dropped so far (the first one is reported).
+    dropped: u64,
     closed: bool,
+}
+
+impl ChannelSink {
+    fn drop_frame(&mut self, video: bool) {
+        if video {
+            self.video_gap = true;
+        }
+        self.dropped += 1;
+        Counters::add(&self.counters.recording_dropped_frames, 1);
+        if self.dropped == 1 {
+            let reason = format!(
+                "the recorder fell behind (more than {} bytes queued for the disk): frames \
+                 dropped, the recording has a gap and goes on at the next keyframe",
+                self.bound.limit
+            );
+            tracing::warn!("{}: {reason}", self.peer);
+            // The receiver is gone only while the server stops.
+            let _ = self.events.send(MediaEvent::RecordingFailed {
+                peer: self.peer,
+                reason,
+            });
+        }
+    }
 }
 
 impl FrameSink for ChannelSink {
     fn frame(&mut self, frame: &Frame) {
-        let _ = self.tx.send(RecMsg::Frame {
+        if self.closed {
+            return;
+        }
+        let video = frame.kind == MediaKind::Video;
+        if video && self.video_gap && !frame.keyframe {
+            self.drop_frame(true);
+            return;
+        }
+        let len = frame.data.len();
+        if !self.bound.reserve(len) {
+            self.drop_frame(video);
+            return;
+        }
+        if video {
+            self.video_gap = false;
+        }
+        let sent = self.tx.send(RecMsg::Frame {
             id: self.id,
-            video: frame.kind == MediaKind::Video,
+            video,
             // The recorder works with wrapping 32-bit RTP time deltas.
             rtp_ts: frame.time.numer() as u32,
             arrival: frame.network_time,
             keyframe: frame.keyframe,
             data: frame.data.clone(),
         });
+        if sent.is_err() {
+            // The recorder thread is gone (the server stops): nothing will release it.
+            self.bound.release(len);
+        }
+    }
+
+    fn wants_keyframe(&self) -> bool {
+        self.video_gap && !self.closed && self.bound.has_room()
     }
 
     fn close(&mut self) {
@@ -115,17 +228,18 @@ impl Drop for ChannelSink {
 ///
 /// A recording that cannot be opened, written or finished is reported to `events` as
 /// [`MediaEvent::RecordingFailed`] (the room marks the stream's recording failed).
+///
+/// At most `queue_bytes` of frames wait for the disk (see [`QueueBound`]); dropped frames are
+/// counted in `counters`.
 pub(crate) fn spawn(
     records_dir: PathBuf,
     shard: usize,
+    queue_bytes: usize,
+    counters: Arc<Counters>,
     events: UnboundedSender<MediaEvent>,
 ) -> std::io::Result<(RecorderFactory, RecorderQueue, JoinHandle<()>)> {
-    let (tx, rx) = channel::<RecMsg>();
-    let queue = RecorderQueue(tx.clone());
-    let thread = std::thread::Builder::new()
-        .name(format!("huddle-record-{shard}"))
-        .spawn(move || run(rx, events))?;
-    let mut next_id = 0u64;
+    let (mut opener, queue, thread) =
+        spawn_with(shard, queue_bytes, counters, events, Box::new(|_, _, _| {}))?;
     let factory: RecorderFactory = Box::new(
         move |peer: PeerId, req: &RecordRequest, codecs: &SourceCodecs| {
             let video = codecs.video.and_then(|p| rec_codec(p.spec().codec));
@@ -136,27 +250,83 @@ pub(crate) fn spawn(
             let Some(path) = safe_join(&records_dir, &req.file_name) else {
                 return Err(format!("unsafe file name {:?}", req.file_name));
             };
-            next_id += 1;
-            let id = next_id;
-            let open = RecMsg::Open {
-                id,
-                peer,
-                path,
-                start_unix_ms: req.started_unix_ms,
-                epoch: Instant::now(),
-                video,
-                audio,
-            };
-            tx.send(open)
-                .map_err(|_| "the recorder thread has stopped".to_string())?;
-            Ok(Box::new(ChannelSink {
-                id,
-                tx: tx.clone(),
-                closed: false,
-            }) as Box<dyn FrameSink>)
+            let sink = opener.open(peer, path, req.started_unix_ms, video, audio)?;
+            Ok(Box::new(sink) as Box<dyn FrameSink>)
         },
     );
     Ok((factory, queue, thread))
+}
+
+/// Opens recordings on the recorder thread (the factory's work once the request is checked).
+struct Opener {
+    tx: Sender<RecMsg>,
+    bound: Arc<QueueBound>,
+    counters: Arc<Counters>,
+    events: UnboundedSender<MediaEvent>,
+    next_id: u64,
+}
+
+impl Opener {
+    fn open(
+        &mut self,
+        peer: PeerId,
+        path: PathBuf,
+        start_unix_ms: u64,
+        video: Option<RecCodec>,
+        audio: Option<RecCodec>,
+    ) -> Result<ChannelSink, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let open = RecMsg::Open {
+            id,
+            peer,
+            path,
+            start_unix_ms,
+            epoch: Instant::now(),
+            video,
+            audio,
+        };
+        self.tx
+            .send(open)
+            .map_err(|_| "the recorder thread has stopped".to_string())?;
+        Ok(ChannelSink {
+            id,
+            peer,
+            tx: self.tx.clone(),
+            bound: self.bound.clone(),
+            counters: self.counters.clone(),
+            events: self.events.clone(),
+            video_gap: false,
+            dropped: 0,
+            closed: false,
+        })
+    }
+}
+
+/// The recorder thread with a hook run on it before each frame is written.
+fn spawn_with(
+    shard: usize,
+    queue_bytes: usize,
+    counters: Arc<Counters>,
+    events: UnboundedSender<MediaEvent>,
+    before_write: BeforeWrite,
+) -> std::io::Result<(Opener, RecorderQueue, JoinHandle<()>)> {
+    let (tx, rx) = channel::<RecMsg>();
+    let queue = RecorderQueue(tx.clone());
+    let bound = Arc::new(QueueBound::new(queue_bytes));
+    let thread_bound = bound.clone();
+    let thread_events = events.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("huddle-record-{shard}"))
+        .spawn(move || run(rx, thread_events, thread_bound, before_write))?;
+    let opener = Opener {
+        tx,
+        bound,
+        counters,
+        events,
+        next_id: 0,
+    };
+    Ok((opener, queue, thread))
 }
 
 /// `dir/name`, refusing absolute names and `..` (names are made safe upstream; belt and braces).
@@ -175,7 +345,12 @@ struct Open {
     rec: StreamRecorder,
 }
 
-fn run(rx: Receiver<RecMsg>, events: UnboundedSender<MediaEvent>) {
+fn run(
+    rx: Receiver<RecMsg>,
+    events: UnboundedSender<MediaEvent>,
+    bound: Arc<QueueBound>,
+    mut before_write: BeforeWrite,
+) {
     let failed = |peer: PeerId, reason: String| {
         tracing::warn!("{peer}: {reason}");
         // The receiver is gone only while the server stops.
@@ -230,9 +405,12 @@ fn run(rx: Receiver<RecMsg>, events: UnboundedSender<MediaEvent>) {
                 keyframe,
                 data,
             } => {
+                // Released whether the frame is written or not (its recording is gone).
+                let _release = Release(&bound, data.len());
                 let Some(o) = open.get_mut(&id) else {
                     continue;
                 };
+                before_write(video, keyframe, rtp_ts);
                 let r = if video {
                     o.rec.write_video(rtp_ts, arrival, keyframe, &data)
                 } else {
@@ -259,6 +437,15 @@ fn run(rx: Receiver<RecMsg>, events: UnboundedSender<MediaEvent>) {
     }
 }
 
+/// Gives a frame's bytes back to the bound when dropped (after the write, or on `continue`).
+struct Release<'a>(&'a QueueBound, usize);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
 fn finish(o: Open, failed: &impl Fn(PeerId, String)) {
     let path = o.rec.path().to_path_buf();
     match o.rec.finish() {
@@ -269,6 +456,10 @@ fn finish(o: Open, failed: &impl Fn(PeerId, String)) {
         ),
     }
 }
+
+#[cfg(test)]
+#[path = "record_stall_tests.rs"]
+mod stall_tests;
 
 #[cfg(test)]
 mod tests {

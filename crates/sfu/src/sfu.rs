@@ -41,6 +41,11 @@ pub struct Transmit {
 pub trait FrameSink: Send {
     fn frame(&mut self, frame: &Frame);
     fn close(&mut self);
+    /// The sink dropped video and needs a keyframe to go on (a recorder that fell behind
+    /// the disk); the core asks the publisher for one, through its keyframe gate.
+    fn wants_keyframe(&self) -> bool {
+        false
+    }
 }
 
 /// Opens a recorder for a publisher, or says why it cannot.
@@ -965,6 +970,9 @@ impl Sfu {
         }
         if let Some(rec) = self.sources.get_mut(&id).and_then(|s| s.recorder.as_mut()) {
             rec.frame(&frame);
+            if rec.wants_keyframe() {
+                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
+            }
         }
         self.forward(id, &frame, now);
     }

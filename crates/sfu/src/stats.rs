@@ -33,6 +33,9 @@ pub struct MediaStats {
     pub video_frames_dropped: u64,
     /// Players whose video is paused for bandwidth now (as of the last housekeeping tick).
     pub players_video_paused: u64,
+    /// Frames of recorded publishers not recorded because the recorder thread fell behind
+    /// the disk by more than its queue bound (see record.rs).
+    pub recording_dropped_frames: u64,
 }
 
 impl MediaStats {
@@ -53,6 +56,7 @@ impl MediaStats {
             keyframe_requests_sent: self.keyframe_requests_sent + o.keyframe_requests_sent,
             video_frames_dropped: self.video_frames_dropped + o.video_frames_dropped,
             players_video_paused: self.players_video_paused + o.players_video_paused,
+            recording_dropped_frames: self.recording_dropped_frames + o.recording_dropped_frames,
         }
     }
 }
@@ -106,6 +110,7 @@ pub(crate) struct Counters {
     pub keyframe_requests_sent: AtomicU64,
     pub video_frames_dropped: AtomicU64,
     pub players_video_paused: AtomicU64,
+    pub recording_dropped_frames: AtomicU64,
     quality: Mutex<Vec<PeerQuality>>,
 }
 
@@ -145,6 +150,7 @@ impl Counters {
             keyframe_requests_sent: get(&self.keyframe_requests_sent),
             video_frames_dropped: get(&self.video_frames_dropped),
             players_video_paused: get(&self.players_video_paused),
+            recording_dropped_frames: get(&self.recording_dropped_frames),
         }
     }
 

@@ -40,6 +40,7 @@ fn config(limits: TcpLimits) -> SfuConfig {
         tcp_bind: Some("127.0.0.1:0".parse().unwrap()),
         tcp_limits: limits,
         shard: 0,
+        ..SfuConfig::default()
     }
 }
 
