@@ -204,6 +204,7 @@ fn restreams(plane: Arc<SyntheticPlane>, max: usize) -> Restreams {
 fn stream(name: &str) -> LiveStream {
     LiveStream {
         name: name.into(),
+        peer: huddle_room::PeerId(1),
         has_video: true,
         has_audio: true,
     }
@@ -452,6 +453,45 @@ fn a_dead_target_shows_the_error_and_stopping_does_not_hang() {
     );
     let t = Instant::now();
     assert!(restreams.stop("r2", "test over"));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(plane.active_taps(), 0);
+    assert_eq!(restream_ffmpegs(), 0);
+}
+
+#[test]
+fn a_listener_killed_mid_stream_shows_the_error_and_stopping_does_not_hang() {
+    let plane = plane();
+    let restreams = restreams(plane.clone(), 2);
+    let port = free_port();
+    let out = temp("killed.flv");
+    let mut listener = rtmp_listener(port, &out);
+    restreams
+        .start(
+            "r5",
+            &format!("rtmp://127.0.0.1:{port}/live/k"),
+            vec![stream("red"), stream("blue")],
+        )
+        .unwrap();
+    wait_until("2 s of output", Duration::from_secs(40), || {
+        status(&restreams, "r5")
+            .progress
+            .is_some_and(|p| p.out_time_ms >= 2_000)
+    });
+    listener.kill().unwrap();
+    listener.wait().unwrap();
+    let killed = Instant::now();
+    wait_until("the error", Duration::from_secs(30), || {
+        status(&restreams, "r5").last_error.is_some()
+    });
+    let s = status(&restreams, "r5");
+    println!("listener killed: error after {:?}: {s:?}", killed.elapsed());
+    assert!(s.last_error.unwrap().contains("ffmpeg exited"));
+    let t = Instant::now();
+    assert!(restreams.stop("r5", "test over"));
     assert!(
         t.elapsed() < Duration::from_secs(5),
         "stop took {:?}",

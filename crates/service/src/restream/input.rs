@@ -185,6 +185,8 @@ struct Writer {
 }
 
 const POLL: Duration = Duration::from_millis(20);
+/// A source quiet for this long has its buffered frames pushed to ffmpeg.
+const QUIET_FLUSH: Duration = Duration::from_secs(1);
 
 impl Writer {
     fn next(&self, timeout: Duration) -> Result<Option<Frame>, String> {
@@ -234,11 +236,19 @@ impl Writer {
         };
         let mut recorder = self.recorder(stream, &first)?;
         self.write(&mut recorder, &first)?;
+        let mut last = Instant::now();
         loop {
-            match self.next(Duration::from_secs(1))? {
-                Some(frame) => self.write(&mut recorder, &frame)?,
+            match self.next(POLL * 10)? {
+                Some(frame) => {
+                    self.write(&mut recorder, &frame)?;
+                    last = Instant::now();
+                }
                 // Quiet source: push out the buffered cluster so ffmpeg is not kept waiting.
-                None => recorder.flush().map_err(|e| self.write_error(e))?,
+                None if last.elapsed() >= QUIET_FLUSH => {
+                    recorder.flush().map_err(|e| self.write_error(e))?;
+                    last = Instant::now();
+                }
+                None => {}
             }
         }
     }

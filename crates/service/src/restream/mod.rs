@@ -32,7 +32,7 @@ use huddle_record::MixerConfig;
 /// What a restream needs from the media plane (shared with RTMP play).
 pub use crate::rtmp_play::TapPlane;
 pub use ffmpeg::{valid_bitrate, EncodeSettings, Progress};
-pub use plane::MediaTaps;
+pub use plane::{MediaTaps, RestreamPlane};
 pub use session::{LiveStream, RestreamStatus};
 pub use target::Target;
 
@@ -82,7 +82,7 @@ pub struct Restreams {
     max: usize,
     layout: MixerConfig,
     encode: EncodeSettings,
-    plane: Arc<dyn TapPlane + Send + Sync>,
+    plane: Arc<dyn RestreamPlane>,
     work_dir: PathBuf,
     sessions: Mutex<HashMap<String, Session>>,
     next_id: Mutex<u64>,
@@ -95,7 +95,7 @@ impl Restreams {
         max: usize,
         layout: MixerConfig,
         encode: EncodeSettings,
-        plane: Arc<dyn TapPlane + Send + Sync>,
+        plane: Arc<dyn RestreamPlane>,
         work_dir: PathBuf,
     ) -> Restreams {
         Restreams {

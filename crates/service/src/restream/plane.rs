@@ -4,10 +4,31 @@ use std::sync::Arc;
 
 use huddle_sfu::{FrameSink, TapId};
 
+use super::LiveStream;
 use crate::media::MediaPlane;
 use crate::rtmp_play::TapPlane;
 
-/// Taps through the server's media plane.
+/// Adds and removes taps on a room's publishers.
+pub trait RestreamPlane: Send + Sync {
+    /// Adds `sink` as tap `id` on the stream's source; it gets every frame from the next
+    /// keyframe on (the plane asks the publisher for one). Replaces a tap with the same id.
+    fn tap(&self, stream: &LiveStream, id: TapId, sink: Box<dyn FrameSink>) -> Result<(), String>;
+    /// Removes (and closes) the tap.
+    fn untap(&self, stream: &LiveStream, id: TapId);
+}
+
+/// Any RTMP-play plane (taps by stream name) serves the restream too.
+impl<T: TapPlane + Send + Sync> RestreamPlane for T {
+    fn tap(&self, stream: &LiveStream, id: TapId, sink: Box<dyn FrameSink>) -> Result<(), String> {
+        TapPlane::tap(self, &stream.name, id, sink)
+    }
+
+    fn untap(&self, stream: &LiveStream, id: TapId) {
+        TapPlane::untap(self, &stream.name, id)
+    }
+}
+
+/// Taps through the server's media plane, by the publisher's media peer.
 pub struct MediaTaps {
     media: Arc<dyn MediaPlane>,
 }
@@ -18,13 +39,19 @@ impl MediaTaps {
     }
 }
 
-impl TapPlane for MediaTaps {
-    fn tap(&self, source: &str, _id: TapId, _sink: Box<dyn FrameSink>) -> Result<(), String> {
+impl RestreamPlane for MediaTaps {
+    fn tap(
+        &self,
+        stream: &LiveStream,
+        _id: TapId,
+        _sink: Box<dyn FrameSink>,
+    ) -> Result<(), String> {
         let _ = &self.media;
         Err(format!(
-            "cannot tap {source}: the media plane does not offer taps yet"
+            "cannot tap {}: the media plane does not offer taps yet",
+            stream.name
         ))
     }
 
-    fn untap(&self, _source: &str, _id: TapId) {}
+    fn untap(&self, _stream: &LiveStream, _id: TapId) {}
 }

@@ -16,14 +16,17 @@ use tracing::{info, warn};
 
 use super::ffmpeg::{self, EncodeSettings, LiveMix, MixSource, Progress};
 use super::input::{socket_path, Input};
+use super::plane::RestreamPlane;
 use super::target::Target;
-use crate::rtmp_play::TapPlane;
+use huddle_room::PeerId;
 
 /// A publisher of the room as the restream sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveStream {
-    /// The stream name (the tap's source).
+    /// The stream name.
     pub name: String,
+    /// Its publisher's media peer (the tap's source in the media plane).
+    pub peer: PeerId,
     pub has_video: bool,
     pub has_audio: bool,
 }
@@ -60,7 +63,7 @@ pub(crate) struct Spec {
     pub target: Target,
     pub layout: MixerConfig,
     pub encode: EncodeSettings,
-    pub plane: Arc<dyn TapPlane + Send + Sync>,
+    pub plane: Arc<dyn RestreamPlane>,
     /// Parent of the runs' private socket folders.
     pub work_dir: PathBuf,
 }
@@ -180,9 +183,9 @@ pub(crate) fn run(
 /// One ffmpeg over a fixed set of publishers.
 struct Run {
     dir: PathBuf,
-    inputs: Vec<(Input, TapId)>,
+    inputs: Vec<(Input, TapId, LiveStream)>,
     mix: Option<LiveMix>,
-    plane: Arc<dyn TapPlane + Send + Sync>,
+    plane: Arc<dyn RestreamPlane>,
 }
 
 impl Run {
@@ -213,14 +216,14 @@ impl Run {
             )
             .map_err(|e| format!("input {}: {e}", stream.name))?;
             let id = NEXT_TAP.fetch_add(1, Ordering::Relaxed);
-            let tapped = spec.plane.tap(&stream.name, id, Box::new(input.tap()));
-            run.inputs.push((input, id));
+            let tapped = spec.plane.tap(stream, id, Box::new(input.tap()));
+            run.inputs.push((input, id, stream.clone()));
             tapped.map_err(|e| format!("tapping {}: {e}", stream.name))?;
         }
         let sources: Vec<MixSource> = run
             .inputs
             .iter()
-            .map(|(i, _)| MixSource {
+            .map(|(i, _, _)| MixSource {
                 socket: &i.socket,
                 has_video: i.has_video,
                 has_audio: i.has_audio,
@@ -236,9 +239,9 @@ impl Run {
 
     /// Re-taps inputs that need a keyframe (a new tap asks the publisher for one).
     fn retap_where_wanted(&self, spec: &Spec) {
-        for (input, id) in &self.inputs {
+        for (input, id, stream) in &self.inputs {
             if input.state.take_keyframe_wish() {
-                if let Err(e) = spec.plane.tap(&input.source, *id, Box::new(input.tap())) {
+                if let Err(e) = spec.plane.tap(stream, *id, Box::new(input.tap())) {
                     warn!(room = %spec.room, source = %input.source, error = %e, "restream re-tap failed");
                 }
             }
@@ -248,7 +251,7 @@ impl Run {
     fn dropped_frames(&self) -> u64 {
         self.inputs
             .iter()
-            .map(|(i, _)| i.state.dropped_frames.load(Ordering::Relaxed))
+            .map(|(i, _, _)| i.state.dropped_frames.load(Ordering::Relaxed))
             .sum()
     }
 
@@ -267,7 +270,7 @@ impl Run {
                 mix.stderr_tail()
             ));
         }
-        let broken = self.inputs.iter().find_map(|(i, _)| {
+        let broken = self.inputs.iter().find_map(|(i, _, _)| {
             let error = i.state.error.lock().unwrap_or_else(|e| e.into_inner());
             error.as_ref().map(|e| format!("input {}: {e}", i.source))
         })?;
@@ -291,13 +294,14 @@ impl Drop for Run {
     /// Untaps, kills ffmpeg (its sockets close, so the writers end at once), joins the
     /// writers and removes the folder; also after a run that failed half-way through its start.
     fn drop(&mut self) {
-        for (input, id) in &self.inputs {
-            self.plane.untap(&input.source, *id);
+        for (input, id, stream) in &self.inputs {
+            let _ = input;
+            self.plane.untap(stream, *id);
         }
         if let Some(mix) = self.mix.take() {
             mix.stop();
         }
-        for (mut input, _) in self.inputs.drain(..) {
+        for (mut input, _, _) in self.inputs.drain(..) {
             input.stop();
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -22,6 +22,7 @@ pub fn live_streams(room: &RoomSnapshot) -> Vec<LiveStream> {
         .filter(|s| s.live && (s.has_video || s.has_audio))
         .map(|s| LiveStream {
             name: s.name.clone(),
+            peer: s.peer,
             has_video: s.has_video,
             has_audio: s.has_audio,
         })
