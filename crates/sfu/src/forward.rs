@@ -145,9 +145,17 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
             tracing::debug!(target: "huddle_sfu::timeline", "{}: keyframe out, the picture (re)starts", player.id);
         }
     }
-    let Some(writer) = player.rtc.writer(mid) else {
+    let delay = match &player.role {
+        Role::Player(state) if kind == MediaKind::Video => state.playout.delay(now),
+        _ => None,
+    };
+    let Some(mut writer) = player.rtc.writer(mid) else {
         return Written::Skipped;
     };
+    if let Some((min, max)) = delay {
+        let ms = |d: Duration| MediaTime::from_millis(d.as_millis() as u64);
+        writer = writer.playout_delay(ms(min), ms(max));
+    }
     match writer.write(pt, frame.network_time, frame.time, frame.data.clone()) {
         Ok(()) => Written::Yes,
         Err(e) => Written::Failed(format!("Failed by error: {e}")),

@@ -33,6 +33,7 @@ mod ingest;
 mod keyframes;
 mod open_pacer;
 mod peer;
+mod playout;
 mod quality;
 mod record;
 mod sdp_fixups;

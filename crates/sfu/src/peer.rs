@@ -73,6 +73,8 @@ pub struct Player {
     pub video_frames_dropped: u64,
     /// Restarts the estimator when the pacer, not the link, holds video back (headroom.rs).
     pub headroom: crate::headroom::Headroom,
+    /// A jitter-buffer floor for the player's video while loss delays it (playout.rs).
+    pub playout: crate::playout::Playout,
 }
 
 impl Player {
@@ -274,6 +276,8 @@ impl RtcTemplate {
             let mut cfg = Rtc::builder()
                 .set_ice_lite(true)
                 .set_send_buffer_video(VIDEO_SEND_BUFFER)
+                // Chrome offers it (id 5 in its offers); players' video carries it under loss.
+                .set_extension(5, str0m::rtp::Extension::PlayoutDelay)
                 .set_dtls_cert(self.cert.clone())
                 .set_stats_interval(Some(STATS_INTERVAL))
                 .clear_codecs();

@@ -379,6 +379,7 @@ impl Sfu {
             last_keyframe_ask: None,
             video_frames_dropped: 0,
             headroom: Default::default(),
+            playout: Default::default(),
         };
         let mut wanted_any = false;
         for m in codecs::parse_offer(offer) {
@@ -908,6 +909,9 @@ impl Sfu {
                     if let (Role::Player(pl), Some(rtt)) = (&mut p.role, s.rtt) {
                         pl.headroom.on_rtt(rtt);
                     }
+                    if let (Role::Player(pl), Some(loss)) = (&mut p.role, s.loss) {
+                        pl.playout.on_downlink_loss(loss, now);
+                    }
                 }
             }
             Event::Closed => {
@@ -959,6 +963,7 @@ impl Sfu {
             // gets this frame (and those behind it) this much later, in a burst.
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame held {} ms for missing packets", held.as_millis());
         }
+        let source_held = kind == MediaKind::Video && held > std::time::Duration::from_millis(80);
         if frame.keyframe {
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: keyframe in ({} bytes)", frame.data.len());
             state.keyframes.keyframe_arrived();
@@ -967,6 +972,15 @@ impl Sfu {
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame lost on the way in (NACKs did not recover it)");
             // We lost part of the publisher's video (NACK did not recover it in time).
             self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
+        }
+        if source_held {
+            // Its players get this frame late: raise their jitter buffers (playout.rs).
+            for i in 0..self.graph.player_count(id) {
+                let player = self.graph.players(id)[i];
+                if let Some(Role::Player(pl)) = self.peers.get_mut(&player).map(|p| &mut p.role) {
+                    pl.playout.on_source_held(now);
+                }
+            }
         }
         if let Some(rec) = self.sources.get_mut(&id).and_then(|s| s.recorder.as_mut()) {
             rec.frame(&frame);

@@ -83,6 +83,11 @@ impl FrameSink for InputTap {
     }
 
     fn close(&mut self) {}
+
+    /// The media core asks the publisher for a keyframe while this tap waits for one.
+    fn wants_keyframe(&self) -> bool {
+        self.waiting_for_key || self.state.wants_keyframe.load(Ordering::Relaxed)
+    }
 }
 
 impl InputTap {
