@@ -73,6 +73,8 @@ mod tests {
         assert_eq!(p.delay(t0), Some((MIN_DELAY, MAX_DELAY)));
         assert_eq!(p.delay(t0 + HOLD_FOR), None, "gone after HOLD_FOR");
         p.on_source_held(t0 + HOLD_FOR);
-        assert!(p.delay(t0 + HOLD_FOR * 2 - Duration::from_millis(1)).is_some());
+        assert!(p
+            .delay(t0 + HOLD_FOR * 2 - Duration::from_millis(1))
+            .is_some());
     }
 }
