@@ -11,6 +11,7 @@ export function roomsView(rooms, ctx, actions) {
     el('div', { className: 'room-head' },
       el('h3', {}, room.name),
       room.record ? el('span', { className: 'badge rec' }, 'recording') : null,
+      room.restream ? restreamBadge(room.restream) : null,
       el('span', { className: 'muted' },
         `open for ${fmt.duration(ctx.now - room.started_unix_ms)} · ${room.participants.length} participant(s) · ${room.streams.length} stream(s)`),
       el('button', {
@@ -27,4 +28,14 @@ export function roomsView(rooms, ctx, actions) {
           on: { click: () => actions.kick(room.name, p.login) },
         }, 'Kick')))),
     streamsTable(room.streams, ctx)));
+}
+
+/** The room's restream to RTMP (docs/RESTREAM.md): state, target (key hidden), output time;
+ * the last error as its tooltip. */
+function restreamBadge(r) {
+  const time = r.progress && r.progress.out_time_ms ? ` · ${fmt.duration(r.progress.out_time_ms)}` : '';
+  const restarts = r.restarts ? ` · ${r.restarts} restart(s)` : '';
+  return el('span', {
+    className: 'badge restream', dataset: { restream: r.state }, title: r.last_error || '',
+  }, `restream ${r.state} → ${r.url}${time}${restarts}`);
 }
