@@ -1,28 +1,26 @@
-//! A jitter-buffer floor for players whose video arrives late because of loss.
+//! A jitter-buffer floor for players whose own downlink loses packets.
 //!
 //! Chrome sizes its video jitter buffer from the arrival jitter it sees and leaves frames
-//! repaired by retransmission out of that estimate, so on a lossy path its buffer stays at a
-//! few tens of milliseconds and every frame that waited for a resend comes too late: the
-//! picture freezes (a gap over 200 ms counts as a freeze) or, when newer frames are already
-//! there, the late one is skipped and the decoder asks for a keyframe. Two cases in the netlab
-//! loss run (5 % loss, 60 ms RTT on C's link):
-//!
-//! * the player's own downlink loses packets (C playing A and B): a frame waits one or two
-//!   NACK round trips for its resend;
-//! * the publisher's uplink loses packets (A and B playing C, on perfect links): str0m holds a
-//!   frame until the server's NACKs are answered (80-235 ms measured) and the players get it
-//!   and the frames behind it late, in a burst; both players asked for keyframes at the same
-//!   moments (2-16 PLIs each per 30 s).
+//! repaired by retransmission out of that estimate, so on a lossy downlink its buffer stays at
+//! a few tens of milliseconds and every frame that waits one or two NACK round trips for its
+//! resend comes too late: the picture freezes (a gap over 200 ms counts as a freeze). In the
+//! netlab loss run (5 % loss, 60 ms RTT on C's link) C's plays of A and B froze 3-4 times per
+//! 30 s that way, 1.0-1.3 s in all, without a single PLI.
 //!
 //! The `playout-delay` RTP header extension (negotiated where the browser offers it; Chrome
 //! does) tells the receiver a minimum delay: with [`MIN_DELAY`] a frame repaired within it is
-//! shown on time. It is only sent while one of the two cases was seen in the last
-//! [`HOLD_FOR`], so a clean call keeps its low latency.
+//! shown on time. It is only sent while the player's receiver reports said it lost at least
+//! [`LOSSY`] in the last [`HOLD_FOR`], so a clean call keeps its low latency.
+//!
+//! Not done for the players of a publisher whose *uplink* is lossy (str0m holds its frames
+//! 80-235 ms for our NACKs, and they reach the players late, in a burst): tried on 30 Nov, the
+//! players' simultaneous keyframe requests for such a stream did not go away (10-15 PLIs per
+//! 30 s with the floor, 2-16 without), so it would only have added latency for everyone.
 
 use std::time::{Duration, Instant};
 
 /// The receiver's minimum playout delay while loss is seen: two NACK round trips at 60 ms RTT
-/// plus str0m's NACK interval, the longest holds measured in the netlab (235 ms) included.
+/// plus the receiver's NACK and our pacing delays, with margin.
 pub const MIN_DELAY: Duration = Duration::from_millis(250);
 /// The maximum sent with it: the receiver's own choice up to this.
 pub const MAX_DELAY: Duration = Duration::from_secs(10);
@@ -43,11 +41,6 @@ impl Playout {
         if fraction >= LOSSY {
             self.lossy_until = Some(now + HOLD_FOR);
         }
-    }
-
-    /// A frame of the player's source was held for missing packets on the way in.
-    pub fn on_source_held(&mut self, now: Instant) {
-        self.lossy_until = Some(now + HOLD_FOR);
     }
 
     /// The (minimum, maximum) playout delay to put on the player's video now, if any.
@@ -72,7 +65,7 @@ mod tests {
         p.on_downlink_loss(0.05, t0);
         assert_eq!(p.delay(t0), Some((MIN_DELAY, MAX_DELAY)));
         assert_eq!(p.delay(t0 + HOLD_FOR), None, "gone after HOLD_FOR");
-        p.on_source_held(t0 + HOLD_FOR);
+        p.on_downlink_loss(0.02, t0 + HOLD_FOR);
         assert!(p
             .delay(t0 + HOLD_FOR * 2 - Duration::from_millis(1))
             .is_some());

@@ -963,7 +963,6 @@ impl Sfu {
             // gets this frame (and those behind it) this much later, in a burst.
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame held {} ms for missing packets", held.as_millis());
         }
-        let source_held = kind == MediaKind::Video && held > std::time::Duration::from_millis(80);
         if frame.keyframe {
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: keyframe in ({} bytes)", frame.data.len());
             state.keyframes.keyframe_arrived();
@@ -972,15 +971,6 @@ impl Sfu {
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame lost on the way in (NACKs did not recover it)");
             // We lost part of the publisher's video (NACK did not recover it in time).
             self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
-        }
-        if source_held {
-            // Its players get this frame late: raise their jitter buffers (playout.rs).
-            for i in 0..self.graph.player_count(id) {
-                let player = self.graph.players(id)[i];
-                if let Some(Role::Player(pl)) = self.peers.get_mut(&player).map(|p| &mut p.role) {
-                    pl.playout.on_source_held(now);
-                }
-            }
         }
         if let Some(rec) = self.sources.get_mut(&id).and_then(|s| s.recorder.as_mut()) {
             rec.frame(&frame);
