@@ -1,4 +1,4 @@
-use huddle_room::media::TCP_ONLY_OFFER_LINE;
+use huddle_room::media::Transport;
 use huddle_room::{Command, StreamRequest};
 use serde_json::{Map, Value};
 
@@ -308,12 +308,11 @@ fn stream_request(
         None => None,
         Some(custom) => ctx.opt_string(custom, "name", "custom.name")?,
     };
-    let mut sdp = ctx.string(data, "sdp", "sdp")?;
-    if tcp_only(ctx, data)? {
-        mark_tcp_only(&mut sdp);
-    }
+    let sdp = ctx.string(data, "sdp", "sdp")?;
+    let transport = transport(ctx, data)?;
     Ok(StreamRequest {
         sdp,
+        transport,
         has_audio: ctx.bool(data, "hasAudio", "hasAudio", true)?,
         has_video: ctx.bool(data, "hasVideo", "hasVideo", true)?,
         record: ctx.bool(data, "record", "record", false)?,
@@ -325,22 +324,13 @@ fn stream_request(
 
 /// The SDK's `transport` option: `"TCP"` asks for ICE over TCP only, `"UDP"` (or none) for
 /// the default (UDP, with the TCP candidate beside it). Case is ignored.
-fn tcp_only(ctx: &Ctx, data: &Map<String, Value>) -> Result<bool, ProtocolError> {
+fn transport(ctx: &Ctx, data: &Map<String, Value>) -> Result<Transport, ProtocolError> {
     match ctx.opt_string(data, "transport", "transport")? {
-        None => Ok(false),
-        Some(t) if t.eq_ignore_ascii_case("tcp") => Ok(true),
-        Some(t) if t.eq_ignore_ascii_case("udp") => Ok(false),
+        None => Ok(Transport::Udp),
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Ok(Transport::Tcp),
+        Some(t) if t.eq_ignore_ascii_case("udp") => Ok(Transport::Udp),
         Some(_) => Err(ctx.wrong_type("transport", "\"UDP\" or \"TCP\"")),
     }
-}
-
-/// Appends [`TCP_ONLY_OFFER_LINE`] to the offer (see its documentation).
-fn mark_tcp_only(sdp: &mut String) {
-    if !sdp.is_empty() && !sdp.ends_with('\n') {
-        sdp.push_str("\r\n");
-    }
-    sdp.push_str(TCP_ONLY_OFFER_LINE);
-    sdp.push_str("\r\n");
 }
 
 fn media_session_id(ctx: &Ctx, payload: Option<&Value>) -> Result<String, ProtocolError> {

@@ -187,28 +187,31 @@ fn play_outside_a_room() {
 }
 
 #[test]
-fn transport_tcp_marks_the_offer_for_the_media_plane() {
-    let tcp_only = huddle_room::media::TCP_ONLY_OFFER_LINE;
+fn the_transport_option_is_a_typed_field_and_the_offer_is_untouched() {
+    use huddle_room::Transport;
+    let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n";
     let c = command(
         r#"{"message":"publishStream","data":[{"mediaSessionId":"m","name":"s","sdp":"v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n","transport":"TCP"}]}"#,
     );
     let Command::Publish(r) = c else { panic!() };
-    assert_eq!(
-        r.sdp,
-        format!("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n{tcp_only}\r\n")
-    );
-    // An offer without a final line break, and the option in lower case.
+    assert_eq!(r.transport, Transport::Tcp);
+    assert_eq!(r.sdp, offer);
+    // The option in lower case, on a play.
     let c = command(
         r#"{"message":"playStream","data":[{"mediaSessionId":"m","name":"s","sdp":"v=0","transport":"tcp"}]}"#,
     );
     let Command::Play(r) = c else { panic!() };
-    assert_eq!(r.sdp, format!("v=0\r\n{tcp_only}\r\n"));
+    assert_eq!((r.transport, r.sdp.as_str()), (Transport::Tcp, "v=0"));
     for transport in [r#","transport":"UDP""#, r#","transport":null"#, ""] {
         let c = command(&format!(
             r#"{{"message":"playStream","data":[{{"mediaSessionId":"m","name":"s","sdp":"v=0"{transport}}}]}}"#
         ));
         let Command::Play(r) = c else { panic!() };
-        assert_eq!(r.sdp, "v=0", "{transport}");
+        assert_eq!(
+            (r.transport, r.sdp.as_str()),
+            (Transport::Udp, "v=0"),
+            "{transport}"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 use std::time::Instant;
 
+use crate::media::Transport;
 use crate::{Grants, MediaEvent, SessionId};
 
 /// The time of an input: monotonic for timers, wall clock (Unix ms) for names and reports.
@@ -86,6 +87,8 @@ pub struct StreamRequest {
     pub room: Option<String>,
     /// The browser's SDP offer.
     pub sdp: String,
+    /// The SDK's `transport` option: which ICE transports the answer may offer.
+    pub transport: Transport,
     pub has_audio: bool,
     pub has_video: bool,
     /// `record: true` on publish.

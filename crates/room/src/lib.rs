@@ -26,7 +26,9 @@ pub use hub::{
 };
 pub use ids::{PeerId, SessionId};
 pub use input::{Command, Input, Now, StreamRequest};
-pub use media::{IngestAudio, IngestCodecs, IngestVideo, MediaCommand, MediaEvent, RecordRequest};
+pub use media::{
+    IngestAudio, IngestCodecs, IngestVideo, MediaCommand, MediaEvent, RecordRequest, Transport,
+};
 pub use output::{
     FinalizedRoom, Output, RecordedStream, RoomEvent, ServerMessage, StateEntry, StreamInfo,
     StreamState, StreamStatus,

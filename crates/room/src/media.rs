@@ -17,6 +17,8 @@ pub enum MediaCommand {
         peer: PeerId,
         room: Option<String>,
         offer: String,
+        /// Which ICE transports the answer may offer (the client's `transport` option).
+        transport: Transport,
         record: Option<RecordRequest>,
     },
     /// Register a publisher whose media does not come over WebRTC (an RTMP ingest): there is
@@ -33,6 +35,8 @@ pub enum MediaCommand {
         peer: PeerId,
         source: PeerId,
         offer: String,
+        /// Which ICE transports the answer may offer (the client's `transport` option).
+        transport: Transport,
     },
     /// Tear the peer down (and close its recording, if any).
     Close { peer: PeerId },
@@ -108,9 +112,14 @@ pub enum MediaEvent {
     },
 }
 
-/// The SDP line the protocol adds to an offer whose client asked for `transport: "TCP"` (the
-/// Flashphoner SDK's publish/play option): the media plane then answers with its ICE-TCP
-/// candidate only. It rides inside the offer so that the request reaches the media plane
-/// without a field in every command; the WebRTC stack ignores the unknown attribute. A client
-/// writing it into its own offer only restricts its own stream.
-pub const TCP_ONLY_OFFER_LINE: &str = "a=x-huddle-transport:TCP";
+/// The ICE transports a client asked for: the Flashphoner SDK's `transport` publish/play
+/// option (`"UDP"`, the default, or `"TCP"`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP host candidates, with the ICE-TCP candidate (if configured) beside them: the
+    /// browser uses TCP only when UDP does not get through.
+    #[default]
+    Udp,
+    /// The ICE-TCP candidate only (when ICE-TCP is configured; otherwise as `Udp`).
+    Tcp,
+}

@@ -21,11 +21,13 @@ fn publish_answers_then_announces_only_when_live() {
         peer,
         room,
         offer,
+        transport,
         record,
     } = &cmds[0]
     else {
         panic!("{cmds:?}")
     };
+    assert_eq!(*transport, Transport::Udp, "the default");
     assert_eq!(
         room.as_deref(),
         Some("R"),
@@ -95,6 +97,48 @@ fn play_connects_the_player_to_the_source() {
         vec![("b1".into(), StreamState::Playing, String::new())]
     );
     assert_eq!(h.hub.stats().players, 1);
+}
+
+/// The SDK's `transport: "TCP"` reaches the media plane as a field of the publish and play
+/// commands (it decides which ICE candidates the answers offer).
+#[test]
+fn the_transport_option_travels_to_the_media_plane() {
+    let mut h = two_in_room();
+    let tcp = |msid: &str, name: &str| StreamRequest {
+        transport: Transport::Tcp,
+        ..request(msid, name, Some("R"))
+    };
+    let out = h.cmd(1, Command::Publish(tcp("m1", "R-alice-1")));
+    let cmds = media_commands(&out);
+    let MediaCommand::Publish {
+        peer, transport, ..
+    } = cmds[0].clone()
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(transport, Transport::Tcp);
+    h.input(Input::Media(MediaEvent::Answer {
+        peer,
+        sdp: "a".into(),
+    }));
+    h.input(Input::Media(MediaEvent::Connected { peer }));
+    let out = h.cmd(2, Command::Play(tcp("b1", "R-alice-1")));
+    let cmds = media_commands(&out);
+    assert!(
+        matches!(&cmds[0], MediaCommand::Play { transport: Transport::Tcp, source, .. } if *source == peer),
+        "{cmds:?}"
+    );
+    let out = h.cmd(2, Command::Play(request("b2", "R-alice-1", Some("R"))));
+    assert!(
+        matches!(
+            &media_commands(&out)[0],
+            MediaCommand::Play {
+                transport: Transport::Udp,
+                ..
+            }
+        ),
+        "a play without the option keeps the default"
+    );
 }
 
 #[test]

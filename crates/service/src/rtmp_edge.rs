@@ -128,6 +128,7 @@ impl RtmpEdge {
             has_video: codecs.video.is_some(),
             has_audio: codecs.audio.is_some(),
             sdp: String::new(),
+            transport: Default::default(),
             record: false,
         };
         Some((request, codecs))

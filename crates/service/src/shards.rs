@@ -296,6 +296,7 @@ mod tests {
             peer: PeerId(peer),
             room: room.map(str::to_string),
             offer: "offer".into(),
+            transport: Default::default(),
             record: None,
         }
     }
@@ -305,6 +306,7 @@ mod tests {
             peer: PeerId(peer),
             source: PeerId(source),
             offer: "offer".into(),
+            transport: Default::default(),
         }
     }
 

@@ -2,14 +2,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use huddle_room::media::TCP_ONLY_OFFER_LINE;
-
-/// Whether the client asked for ICE over TCP only (the SDK's `transport: "TCP"`, which the
-/// protocol layer writes into the offer as [`TCP_ONLY_OFFER_LINE`]).
-pub fn tcp_only_offer(offer: &str) -> bool {
-    offer.lines().any(|l| l.trim_end() == TCP_ONLY_OFFER_LINE)
-}
-
 /// IPv4 addresses of the local interfaces (not link-local): non-loopback first, loopback
 /// last; never empty. Used when the configuration announces nothing.
 pub fn detect_local_ipv4() -> Vec<IpAddr> {
@@ -134,7 +126,8 @@ mod tcp_only_tests {
     use str0m::format::CodecConfig;
     use str0m::media::{Direction, MediaKind};
 
-    use super::*;
+    use huddle_room::Transport;
+
     use crate::peer::RtcTemplate;
 
     /// A browser-like offer (audio + video, sendrecv) made by a str0m client.
@@ -166,23 +159,24 @@ mod tcp_only_tests {
             .collect()
     }
 
-    #[test]
-    fn a_tcp_only_offer_is_answered_with_the_tcp_candidate_only() {
-        let mut marked = offer();
-        marked.push_str(TCP_ONLY_OFFER_LINE);
-        marked.push_str("\r\n");
-        assert!(tcp_only_offer(&marked) && !tcp_only_offer(&offer()));
-        let t = template();
+    fn answer(t: &RtcTemplate, transport: Transport) -> Vec<String> {
         let (_rtc, answer) = t
             .accept(
-                &marked,
+                &offer(),
                 CodecConfig::new_with_defaults(),
                 true,
+                transport,
                 Instant::now(),
             )
-            .expect("the marked offer is accepted");
-        let lines = candidate_lines(&answer);
-        assert!(!lines.is_empty(), "{answer}");
+            .expect("the offer is accepted");
+        candidate_lines(&answer)
+    }
+
+    #[test]
+    fn a_tcp_only_request_is_answered_with_the_tcp_candidate_only() {
+        let t = template();
+        let lines = answer(&t, Transport::Tcp);
+        assert!(!lines.is_empty());
         assert!(
             lines.iter().all(|l| l.contains(" tcp ")
                 && l.contains("tcptype passive")
@@ -190,15 +184,7 @@ mod tcp_only_tests {
             "{lines:?}"
         );
         // Without the option both candidates are offered.
-        let (_rtc, answer) = t
-            .accept(
-                &offer(),
-                CodecConfig::new_with_defaults(),
-                true,
-                Instant::now(),
-            )
-            .expect("accepted");
-        let lines = candidate_lines(&answer);
+        let lines = answer(&t, Transport::Udp);
         assert!(
             lines
                 .iter()
@@ -210,20 +196,9 @@ mod tcp_only_tests {
 
     #[test]
     fn without_ice_tcp_the_option_falls_back_to_udp() {
-        let mut marked = offer();
-        marked.push_str(TCP_ONLY_OFFER_LINE);
-        marked.push_str("\r\n");
         let mut t = template();
         t.tcp_candidates.clear();
-        let (_rtc, answer) = t
-            .accept(
-                &marked,
-                CodecConfig::new_with_defaults(),
-                false,
-                Instant::now(),
-            )
-            .expect("accepted");
-        let lines = candidate_lines(&answer);
+        let lines = answer(&t, Transport::Tcp);
         assert!(
             !lines.is_empty() && lines.iter().all(|l| l.contains(" udp ")),
             "{lines:?}"

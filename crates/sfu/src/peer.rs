@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use huddle_room::PeerId;
+use huddle_room::{PeerId, Transport};
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
@@ -268,9 +268,9 @@ impl RtcTemplate {
         offer: &str,
         codecs: CodecConfig,
         player: bool,
+        transport: Transport,
         now: Instant,
     ) -> Result<(Rtc, String), String> {
-        let offer_text = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("Bad SDP: {e}"))?;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut cfg = Rtc::builder()
@@ -287,8 +287,7 @@ impl RtcTemplate {
             }
             let mut rtc = cfg.build(now);
             // `transport: "TCP"`: the TCP candidate only (if ICE-TCP is on at all).
-            let tcp_only =
-                crate::candidates::tcp_only_offer(offer_text) && !self.tcp_candidates.is_empty();
+            let tcp_only = transport == Transport::Tcp && !self.tcp_candidates.is_empty();
             let udp = if tcp_only {
                 &[][..]
             } else {

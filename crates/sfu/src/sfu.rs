@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest};
+use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest, Transport};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{DatagramRecv, Protocol, Receive};
@@ -164,9 +164,10 @@ impl Sfu {
             MediaCommand::Publish {
                 peer,
                 offer,
+                transport,
                 record,
                 ..
-            } => self.publish(peer, &offer, record, now),
+            } => self.publish(peer, &offer, transport, record, now),
             MediaCommand::Ingest {
                 peer,
                 codecs,
@@ -177,13 +178,21 @@ impl Sfu {
                 peer,
                 source,
                 offer,
-            } => self.play(peer, source, &offer, now),
+                transport,
+            } => self.play(peer, source, &offer, transport, now),
             MediaCommand::Close { peer } => self.close(peer, now),
         }
         self.process_work(now);
     }
 
-    fn publish(&mut self, id: PeerId, offer: &str, record: Option<RecordRequest>, now: Instant) {
+    fn publish(
+        &mut self,
+        id: PeerId,
+        offer: &str,
+        transport: Transport,
+        record: Option<RecordRequest>,
+        now: Instant,
+    ) {
         if self.peers.contains_key(&id) {
             self.fail_new(id, "Failed by error: peer id already in use");
             return;
@@ -200,11 +209,11 @@ impl Sfu {
             }
         };
         let config = str0m::format::CodecConfig::new_from_payload_params(chosen);
-        let (rtc, answer) = match self.template.accept(offer, config, false, now) {
+        let (rtc, answer) = match self.template.accept(offer, config, false, transport, now) {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };
-        if crate::candidates::tcp_only_offer(offer) {
+        if transport == Transport::Tcp {
             self.udp_first.tcp_only(id);
         }
 
@@ -348,7 +357,14 @@ impl Sfu {
         self.process_work(now);
     }
 
-    fn play(&mut self, id: PeerId, source: PeerId, offer: &str, now: Instant) {
+    fn play(
+        &mut self,
+        id: PeerId,
+        source: PeerId,
+        offer: &str,
+        transport: Transport,
+        now: Instant,
+    ) {
         if self.peers.contains_key(&id) {
             self.fail_new(id, "Failed by error: peer id already in use");
             return;
@@ -361,11 +377,11 @@ impl Sfu {
             },
         };
         let config = codecs::player_config(&source_codecs);
-        let (mut rtc, answer) = match self.template.accept(offer, config, true, now) {
+        let (mut rtc, answer) = match self.template.accept(offer, config, true, transport, now) {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };
-        if crate::candidates::tcp_only_offer(offer) {
+        if transport == Transport::Tcp {
             self.udp_first.tcp_only(id);
         }
 

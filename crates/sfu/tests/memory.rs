@@ -135,6 +135,7 @@ impl World {
             peer,
             room: None,
             offer,
+            transport: Default::default(),
             record: None,
         });
         let answer = self.answer_for(peer).unwrap_or_else(|| {
@@ -157,6 +158,7 @@ impl World {
             peer,
             source,
             offer,
+            transport: Default::default(),
         });
         let answer = self.answer_for(peer).unwrap_or_else(|| {
             panic!("no answer for play: {:?}", self.failed(peer));
@@ -391,6 +393,7 @@ fn bad_sdp_fails_without_panic() {
             peer,
             room: None,
             offer: sdp.to_string(),
+            transport: Default::default(),
             record: None,
         });
         let reason = w.failed(peer).unwrap_or_else(|| panic!("no Failed for {sdp:?}"));
@@ -404,6 +407,7 @@ fn bad_sdp_fails_without_panic() {
         peer: PeerId(200),
         source: PeerId(999),
         offer: "x".into(),
+        transport: Default::default(),
     });
     assert_eq!(w.failed(PeerId(200)).as_deref(), Some("Stream not found"));
     w.publish(
@@ -415,6 +419,7 @@ fn bad_sdp_fails_without_panic() {
         peer: PeerId(201),
         source: PeerId(1),
         offer: "v=0\r\nnonsense".into(),
+        transport: Default::default(),
     });
     assert!(w.failed(PeerId(201)).unwrap().starts_with("Bad SDP"));
     assert_eq!(w.sfu.stats().peers, 1);
@@ -431,6 +436,7 @@ fn player_without_the_source_codec_fails() {
         peer: PeerId(2),
         source: PeerId(1),
         offer,
+        transport: Default::default(),
     });
     assert_eq!(w.failed(PeerId(2)).as_deref(), Some("No common codecs"));
 }

@@ -310,6 +310,7 @@ fn publish(peer: PeerId) -> impl FnOnce(String) -> MediaCommand {
         peer,
         room: None,
         offer,
+        transport: Default::default(),
         record: None,
     }
 }
@@ -319,6 +320,7 @@ fn play(peer: PeerId, source: PeerId) -> impl FnOnce(String) -> MediaCommand {
         peer,
         source,
         offer,
+        transport: Default::default(),
     }
 }
 
@@ -459,6 +461,7 @@ fn a_publish_flood_does_not_stop_the_media_plane_reading() {
                     peer: PeerId(next_id),
                     room: None,
                     offer: offer.clone(),
+                    transport: Default::default(),
                     record: None,
                 };
                 next_id += 1;

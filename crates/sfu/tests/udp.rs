@@ -165,6 +165,7 @@ fn loopback_publish_play_with_garbage_then_close() {
             peer: publisher,
             room: None,
             offer,
+            transport: Default::default(),
             record: Some(RecordRequest {
                 file_name: "room1/alice-stream.mkv".into(),
                 room: Some("room1".into()),
@@ -181,6 +182,7 @@ fn loopback_publish_play_with_garbage_then_close() {
             peer: player,
             source: publisher,
             offer,
+            transport: Default::default(),
         },
     );
 
@@ -330,6 +332,7 @@ fn loopback_bad_offer_and_shutdown() {
             peer: PeerId(7),
             room: None,
             offer: "v=0\r\nthis is not sdp".into(),
+            transport: Default::default(),
             record: None,
         })
         .unwrap();

@@ -62,6 +62,7 @@ impl Hub {
                 peer,
                 room,
                 offer: req.sdp,
+                transport: req.transport,
                 record,
             },
         };
@@ -150,6 +151,7 @@ impl Hub {
             peer,
             source,
             offer: req.sdp,
+            transport: req.transport,
         }));
     }
 

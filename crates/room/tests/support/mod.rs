@@ -191,6 +191,7 @@ pub fn request(msid: &str, name: &str, room: Option<&str>) -> StreamRequest {
         name: name.into(),
         room: room.map(Into::into),
         sdp: "offer".into(),
+        transport: Default::default(),
         has_audio: true,
         has_video: true,
         record: false,
