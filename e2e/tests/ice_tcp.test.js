@@ -58,8 +58,46 @@ async function waitDecoding(client, count, timeout = 30000) {
   }
 }
 
+/** Connect each client and join it to `room`, in order. */
+async function joinAll(room, clients) {
+  for (const c of clients) {
+    assert.equal(await c.connect(server.wsUrl), 'ESTABLISHED');
+    await c.join(room);
+  }
+}
+
+/** The protocol ('udp'/'tcp') of the local candidate of `client`'s publishing connection. */
+function publishProtocol(client) {
+  return client.eval(async () => {
+    for (const pc of window.__pcs || []) {
+      if (pc.connectionState !== 'connected' || !pc.getSenders().some((s) => s.track)) continue;
+      const st = await pc.getStats();
+      let proto = null;
+      st.forEach((s) => {
+        if (s.type === 'transport' && s.selectedCandidatePairId) {
+          const pair = st.get(s.selectedCandidatePairId);
+          const l = pair && st.get(pair.localCandidateId);
+          proto = l && l.protocol;
+        }
+      });
+      return proto;
+    }
+    return null;
+  });
+}
+
+/** Frames of `client`'s first remote stream decoded in the next 2 s (from `stream`, its stats now). */
+async function framesInTwoSeconds(client, stream) {
+  const before = stream.video.framesDecoded;
+  await h.sleep(2000);
+  const frames = Object.values(await client.remoteStats())[0].video.framesDecoded - before;
+  assert.ok(frames >= 20, `only ${frames} frames decoded over TCP in 2 s`);
+  return frames;
+}
+
+let server;
+
 describe('ICE over TCP with the official SDK', { timeout: 300000 }, () => {
-  let server;
   let web;
   let browser;
   let clients = [];
@@ -89,11 +127,8 @@ describe('ICE over TCP with the official SDK', { timeout: 300000 }, () => {
     const alice = await h.newClient(browser, web.url, 'alice');
     clients.push(carol, alice);
     const t0 = Date.now();
-    for (const c of [alice, carol]) {
-      assert.equal(await c.connect(server.wsUrl), 'ESTABLISHED');
-      await c.join(room);
-      await c.publish({ constraints: CAMERA });
-    }
+    await joinAll(room, [alice, carol]);
+    for (const c of [alice, carol]) await c.publish({ constraints: CAMERA });
     const carolStats = await waitDecoding(carol, 1);
     const aliceStats = await waitDecoding(alice, 1);
     const ms = Date.now() - t0;
@@ -107,31 +142,10 @@ describe('ICE over TCP with the official SDK', { timeout: 300000 }, () => {
     assert.equal(fromCarol.ice.protocol, 'udp', `alice plays over UDP: ${JSON.stringify(fromCarol)}`);
     assert.equal(fromCarol.ice.remote, server.mediaAddr);
     // carol's own publish reached alice, so it ran over TCP too (carol has no UDP); check its pair.
-    const carolOut = await carol.eval(async () => {
-      for (const pc of window.__pcs || []) {
-        if (pc.connectionState !== 'connected') continue;
-        if (!pc.getSenders().some((s) => s.track)) continue;
-        const st = await pc.getStats();
-        let proto = null;
-        st.forEach((s) => {
-          if (s.type === 'transport' && s.selectedCandidatePairId) {
-            const pair = st.get(s.selectedCandidatePairId);
-            const l = pair && st.get(pair.localCandidateId);
-            proto = l && l.protocol;
-          }
-        });
-        return proto;
-      }
-      return null;
-    });
-    assert.equal(carolOut, 'tcp', 'carol publishes over TCP');
-
+    assert.equal(await publishProtocol(carol), 'tcp', 'carol publishes over TCP');
     // Frames keep flowing over TCP.
-    const before = fromAlice.video.framesDecoded;
-    await h.sleep(2000);
-    const now = Object.values(await carol.remoteStats())[0].video.framesDecoded;
-    assert.ok(now - before >= 20, `only ${now - before} frames decoded over TCP in 2 s`);
-    console.log(`# ice-tcp: both directions decoding ${ms} ms after the joins; ${now - before} frames in 2 s over TCP`);
+    const frames = await framesInTwoSeconds(carol, fromAlice);
+    console.log(`# ice-tcp: both directions decoding ${ms} ms after the joins; ${frames} frames in 2 s over TCP`);
   });
 
   test('the SDK\'s transport: "TCP" option: answers offer the TCP candidate only, publish and play run over TCP', { timeout: 120000 }, async () => {
@@ -142,10 +156,7 @@ describe('ICE over TCP with the official SDK', { timeout: 300000 }, () => {
     clients.push(dave, erin);
     await dave.eval(() => { window.H.playTransport = 'TCP'; });
     const t0 = Date.now();
-    for (const c of [erin, dave]) {
-      assert.equal(await c.connect(server.wsUrl), 'ESTABLISHED');
-      await c.join(room);
-    }
+    await joinAll(room, [erin, dave]);
     await erin.publish({ constraints: CAMERA });
     await dave.publish({ constraints: CAMERA, transport: 'TCP' });
     const daveStats = await waitDecoding(dave, 1);
@@ -167,27 +178,8 @@ describe('ICE over TCP with the official SDK', { timeout: 300000 }, () => {
     assert.equal(fromErin.ice.remote, server.addrs.media_tcp, 'to the ICE-TCP port');
     const [fromDave] = Object.values(erinStats);
     assert.equal(fromDave.ice.protocol, 'udp', `erin plays over UDP: ${JSON.stringify(fromDave.ice)}`);
-    const daveOut = await dave.eval(async () => {
-      for (const pc of window.__pcs || []) {
-        if (pc.connectionState !== 'connected' || !pc.getSenders().some((s) => s.track)) continue;
-        const st = await pc.getStats();
-        let proto = null;
-        st.forEach((s) => {
-          if (s.type === 'transport' && s.selectedCandidatePairId) {
-            const pair = st.get(s.selectedCandidatePairId);
-            const l = pair && st.get(pair.localCandidateId);
-            proto = l && l.protocol;
-          }
-        });
-        return proto;
-      }
-      return null;
-    });
-    assert.equal(daveOut, 'tcp', 'dave publishes over TCP');
-    const before = fromErin.video.framesDecoded;
-    await h.sleep(2000);
-    const now = Object.values(await dave.remoteStats())[0].video.framesDecoded;
-    assert.ok(now - before >= 20, `only ${now - before} frames decoded over TCP in 2 s`);
-    console.log(`# ice-tcp transport option: both directions decoding ${ms} ms after the joins; ${now - before} frames in 2 s over TCP`);
+    assert.equal(await publishProtocol(dave), 'tcp', 'dave publishes over TCP');
+    const frames = await framesInTwoSeconds(dave, fromErin);
+    console.log(`# ice-tcp transport option: both directions decoding ${ms} ms after the joins; ${frames} frames in 2 s over TCP`);
   });
 });
