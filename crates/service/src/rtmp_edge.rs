@@ -135,6 +135,24 @@ impl RtmpEdge {
     }
 }
 
+/// The stream an RTMP player asks for with `<room>/<key>`: the room's live stream named
+/// `key`, else the live stream of the participant `key` (the oldest, i.e. the camera, if it
+/// has several).
+fn find_stream(snapshot: &Snapshot, room: &str, key: &str) -> Result<String, String> {
+    let room_streams = snapshot
+        .rooms
+        .iter()
+        .find(|r| r.name == room)
+        .map(|r| r.streams.as_slice())
+        .ok_or_else(|| format!("no room {room}"))?;
+    let live = || room_streams.iter().filter(|s| s.live);
+    live()
+        .find(|s| s.name == key)
+        .or_else(|| live().find(|s| s.login == key))
+        .map(|s| s.name.clone())
+        .ok_or_else(|| format!("{key} publishes no stream in room {room}"))
+}
+
 /// Waits for the room to end the stream (or drop the session), then closes the encoder's
 /// connection so that the encoder sees its publish is over.
 async fn watch_session(

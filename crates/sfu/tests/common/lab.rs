@@ -230,7 +230,6 @@ impl Lab {
             peer,
             room: None,
             offer,
-            transport: Default::default(),
             record: None,
         });
         let answer = self.answer_for(peer).expect("publish answer");
@@ -254,7 +253,6 @@ impl Lab {
             peer,
             source,
             offer,
-            transport: Default::default(),
         });
         let answer = self
             .answer_for(peer)
