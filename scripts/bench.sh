@@ -13,6 +13,10 @@
 #   BENCH_OUT        report path (default docs/BENCHMARKS.md)
 #   BENCH_NICE       nice value for servers and load generator (default -10; 0 to disable)
 #   BENCH_NO_BUILD   set to use the existing target/release binaries
+#   BENCH_FORWARDING "frame rtp" (default): Huddle runs every scenario once per forwarding mode
+#                    (--forwarding); the rtp runs are rows `huddle-rtp` with ratios rtp/frame
+#   BENCH_FLOOR      "all" (default): the no-server floor (`direct`) for every scenario; "small"
+#                    for fanout:10 and meeting:4 only
 #   BENCH_MEDIA_SHARDS  --media-shards for Huddle (default 1: the one-core comparison with
 #                    Janus pinned to one core; the rooms:R:N scenarios always run R shards)
 #   HUDDLE_BASELINE_BIN  another huddle binary (e.g. built from an older commit in its own
@@ -36,6 +40,8 @@ SERVERS="${BENCH_SERVERS:-huddle janus}"
 OUT="${BENCH_OUT:-docs/BENCHMARKS.md}"
 NICE="${BENCH_NICE:--10}"
 MEDIA_SHARDS="${BENCH_MEDIA_SHARDS:-1}"
+FORWARDING="${BENCH_FORWARDING:-frame rtp}"
+FLOOR="${BENCH_FLOOR:-all}"
 NS="hbench$$"
 WORK="$(mktemp -d /tmp/huddle-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"
@@ -115,16 +121,18 @@ start_janus() {
   sleep 0.5
 }
 
-start_huddle() { # [cpus] [shards]
+start_huddle() { # [cpus] [shards] [binary] [forwarding]
   local cpus="${1:-$SERVER_CPU}" shards="${2:-$MEDIA_SHARDS}"
   mkdir -p "$WORK/records"
   : >"$WORK/huddle.out"
   local bin="${3:-$HUDDLE}" shard_flags=(--media-shards "$shards")
   # A baseline from before the media shards has no such flag (it runs one media thread).
   "$bin" --help 2>/dev/null | grep -q -- --media-shards || shard_flags=()
+  local forwarding_flags=()
+  [ -z "${4:-}" ] || forwarding_flags=(--forwarding "$4")
   RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$cpus" "$bin" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
     --http-port 0 --https-port 0 --media-port 0 --media-tcp-port 0 --records-dir "$WORK/records" --web-dir "$ROOT/web" \
-    "${shard_flags[@]}" \
+    "${shard_flags[@]}" "${forwarding_flags[@]}" \
     `# every load client comes from 127.0.0.1: lift the per-address abuse limits (docs/SECURITY.md)` \
     --max-connections-per-ip 0 --max-pending-media 100000 --max-pending-media-per-ip 100000 \
     --media-requests-per-sec-per-ip 100000 \
@@ -167,10 +175,16 @@ for s in "${LIST[@]}"; do
     continue ;;
   esac
   if [ "$want_huddle" = 1 ]; then
-    start_huddle
-    "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
-      --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" "${COMMON[@]}" || true
-    stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+    for mode in $FORWARDING; do
+      start_huddle "$SERVER_CPU" "$MEDIA_SHARDS" "$HUDDLE" "$mode"
+      # rtp-mode rows are relabelled `huddle-rtp` (the report compares them with frame mode).
+      MODE_OUT="$WORK/mode.jsonl"; : >"$MODE_OUT"
+      "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
+        --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" \
+        --duration "$DURATION" --warmup "$WARMUP" --out "$MODE_OUT" --setup-timeout 20 || true
+      if [ "$mode" = rtp ]; then jq -c '.server = "huddle-rtp"' "$MODE_OUT" >>"$RESULTS"; else cat "$MODE_OUT" >>"$RESULTS"; fi
+      stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+    done
     run_baseline "$s" "$SERVER_CPU" "$MEDIA_SHARDS"
   fi
   if [ "$want_janus" = 1 ]; then
@@ -179,14 +193,14 @@ for s in "${LIST[@]}"; do
       --server-url ws://127.0.0.1:8188 --client-ip 127.0.0.2 --server-pid "$JANUS_PID" --scenarios "$s" "${COMMON[@]}" || true
     stop_pid "$JANUS_PID"; JANUS_PID=""
   fi
-  # No-server floor of the load generator itself, for the smaller scenarios.
-  case "$s" in fanout:10|meeting:4)
+  # No-server floor of the load generator itself (every scenario unless BENCH_FLOOR=small).
+  case "$FLOOR:$s" in all:*|*:fanout:10|*:meeting:4)
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server direct --scenarios "$s" "${COMMON[@]}" || true ;;
   esac
 done
 
 JANUS_VER="$( (janus --version 2>/dev/null || true) | head -1)"
-NOTES="Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3). Window ${DURATION} s after ${WARMUP} s warm-up per scenario; each scenario on a freshly started server."
+NOTES="Huddle forwarding modes: $FORWARDING. Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3). Window ${DURATION} s after ${WARMUP} s warm-up per scenario; each scenario on a freshly started server."
 [ -s "$RESULTS" ] || { log "no results"; exit 1; }
 "$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$NOTES"
 mkdir -p bench/results && cp "$RESULTS" bench/results/latest.jsonl

@@ -149,6 +149,53 @@ fn summary_line(
     s
 }
 
+/// Rows of Huddle run with `--forwarding rtp` (bench.sh relabels them).
+pub const HUDDLE_RTP: &str = "huddle-rtp";
+
+/// RTP mode against frame mode for one scenario.
+fn rtp_line(
+    scenario: &str,
+    frame: Option<&ScenarioResult>,
+    rtp: Option<&ScenarioResult>,
+    floor: Option<&ScenarioResult>,
+) -> String {
+    let (Some(f), Some(r)) = (frame, rtp) else {
+        return format!("- **{scenario}**: only one forwarding mode produced a result.");
+    };
+    let mut s = format!(
+        "- **{scenario}**: CPU per forwarded packet {} vs {} µs (ratio **{}**); {} vs {} KiB per subscription (ratio **{}**); video p99 {} vs {} ms; loss {:.3}% vs {:.3}%; packets/s per core at 100 %: {} vs {}.",
+        f2(r.server_cpu_us_per_pkt),
+        f2(f.server_cpu_us_per_pkt),
+        f2(ratio(r.server_cpu_us_per_pkt, f.server_cpu_us_per_pkt)),
+        f1(r.server_kib_per_subscription),
+        f1(f.server_kib_per_subscription),
+        f2(ratio(r.server_kib_per_subscription, f.server_kib_per_subscription)),
+        f2(r.lat_video_p99_ms),
+        f2(f.lat_video_p99_ms),
+        r.loss_pct,
+        f.loss_pct,
+        per_core(r),
+        per_core(f),
+    );
+    if let Some(floor) = floor.and_then(|d| d.lat_video_p99_ms) {
+        let _ = write!(
+            s,
+            " Video p99 added over the no-server floor ({floor:.2} ms): rtp {} ms, frame {} ms.",
+            f2(r.lat_video_p99_ms.map(|v| v - floor)),
+            f2(f.lat_video_p99_ms.map(|v| v - floor)),
+        );
+    }
+    s
+}
+
+/// Packets per second one core would forward at this CPU cost per packet.
+fn per_core(r: &ScenarioResult) -> String {
+    match r.server_cpu_us_per_pkt {
+        Some(us) if us > 0.0 => format!("{:.0}", 1e6 / us),
+        _ => "–".into(),
+    }
+}
+
 pub fn write_report(files: &[PathBuf], out: &Path, notes: &str) -> Result<(), BoxError> {
     let mut all = Vec::new();
     for f in files {
@@ -222,6 +269,29 @@ below saturation, ≤ 200 KB per subscription.\n"
             )
         );
     }
+    if all.iter().any(|r| r.server == HUDDLE_RTP) {
+        let _ = writeln!(
+            md,
+            "\n## Huddle: RTP-mode vs frame-mode forwarding (same run)\n"
+        );
+        let _ = writeln!(
+            md,
+            "Rows `{HUDDLE_RTP}`: the same server with `--forwarding rtp` (packets forwarded as they are, \
+payload shared by every subscriber; docs/CONFIG.md). Ratio = rtp / frame, lower is better.\n"
+        );
+        for sc in &order {
+            let _ = writeln!(
+                md,
+                "{}",
+                rtp_line(
+                    sc,
+                    find(sc, "huddle"),
+                    find(sc, HUDDLE_RTP),
+                    find(sc, "direct")
+                )
+            );
+        }
+    }
     let _ = writeln!(md, "\n## Results\n");
     let _ = writeln!(
         md,
@@ -232,7 +302,7 @@ below saturation, ≤ 200 KB per subscription.\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for sc in &order {
-        for server in ["huddle", "janus", "direct"] {
+        for server in ["huddle", HUDDLE_RTP, "janus", "direct"] {
             let Some(r) = find(sc, server) else { continue };
             let _ = writeln!(
                 md,

@@ -32,6 +32,9 @@ pub struct Config {
     /// (`media_port + i`) and ICE-TCP port (`media_tcp_port + i`); `0` = one per core
     /// (docs/SHARDS.md).
     pub media_shards: usize,
+    /// How publishers' media reaches players: `frame` (str0m re-packetizes every frame per
+    /// player) or `rtp` (packets forwarded as they are, payload shared; docs/CONFIG.md).
+    pub forwarding: huddle_sfu::Forwarding,
     /// STUN/TURN servers handed to Huddle's web apps (`GET /api/ice-servers`) as given.
     pub ice_servers: Vec<crate::turn::IceServer>,
     /// TURN URLs handed out with fresh time-limited credentials made from `turn_secret`.
@@ -153,6 +156,7 @@ impl Default for Config {
             rtmp_port: 1935,
             media_tcp_port: 40000,
             media_shards: 0,
+            forwarding: huddle_sfu::Forwarding::Frame,
             ice_servers: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: None,
@@ -482,6 +486,10 @@ pub struct ConfigArgs {
     /// per core [default: 0].
     #[arg(long, env = "HUDDLE_MEDIA_SHARDS")]
     pub media_shards: Option<usize>,
+    /// Forwarding: "frame" (re-packetize per player) or "rtp" (forward packets as they
+    /// are) [default: frame].
+    #[arg(long, env = "HUDDLE_FORWARDING")]
+    pub forwarding: Option<huddle_sfu::Forwarding>,
     /// Comma-separated TURN URLs handed to the web apps with generated credentials
     /// [default: none].
     #[arg(long, env = "HUDDLE_TURN_URLS", value_delimiter = ',')]
@@ -636,6 +644,7 @@ impl ConfigArgs {
         set(&mut c.rtmp_port, &self.rtmp_port);
         set(&mut c.media_tcp_port, &self.media_tcp_port);
         set(&mut c.media_shards, &self.media_shards);
+        set(&mut c.forwarding, &self.forwarding);
         set(&mut c.turn_urls, &self.turn_urls);
         if self.turn_secret.is_some() {
             c.turn_secret = self.turn_secret.clone();

@@ -82,6 +82,8 @@ pub struct MediaSettings {
     /// Media shards to run (at least 1): shard `i` binds `bind` and `tcp_bind` with the port
     /// plus `i` (port 0: each its own ephemeral port).
     pub shards: usize,
+    /// Frame or RTP-mode forwarding (`forwarding` setting).
+    pub forwarding: huddle_sfu::Forwarding,
     /// Bytes of recorded frames that may wait for the disk, per shard.
     pub recording_queue_bytes: usize,
 }
@@ -110,6 +112,7 @@ pub fn sfu_starter() -> MediaStarter {
                 tcp_limits: huddle_sfu::TcpLimits::default(),
                 shard,
                 recording_queue_bytes: settings.recording_queue_bytes,
+                forwarding: settings.forwarding,
             };
             match huddle_sfu::start(config, events.clone()) {
                 Ok(handle) => shards.push(Arc::new(handle)),

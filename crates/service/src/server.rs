@@ -185,6 +185,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         records_dir: config.records_dir.clone(),
         tcp_bind: Some(config.media_tcp_addr()),
         shards: config.media_shard_count(),
+        forwarding: config.forwarding,
         recording_queue_bytes: config.recording_queue_bytes,
     };
     let media = media(settings, events_tx).map_err(|source| StartError::Bind {

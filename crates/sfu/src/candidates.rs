@@ -165,6 +165,7 @@ mod tcp_only_tests {
                 &offer(),
                 CodecConfig::new_with_defaults(),
                 true,
+                false,
                 transport,
                 Instant::now(),
             )

@@ -40,6 +40,8 @@ const LISTENER: Token = Token(2);
 
 /// Datagrams read in one turn before commands and timers get a turn.
 const READ_BURST: usize = 256;
+/// Datagrams of a backlog read between two sends (see `read_udp`).
+const SEND_EVERY: usize = 8;
 /// Time per turn for queued commands (at least one command is applied per turn).
 const COMMAND_BUDGET: Duration = Duration::from_millis(2);
 /// A turn this long, or a wait that overran its timeout by this much, is a stall.
@@ -279,13 +281,22 @@ fn read_udp(
     events: &UnboundedSender<MediaEvent>,
     out: &mut Out,
 ) -> bool {
-    for _ in 0..READ_BURST {
+    for i in 0..READ_BURST {
         match src.udp.recv_from(buf) {
             Ok((n, source)) => {
                 sfu.handle_datagram(Instant::now(), source, local, &buf[..n]);
-                flush(sfu, src, events, out);
+                // Sent every few datagrams of a backlog, not after each: in RTP mode a
+                // player's Rtc is then advanced and polled once for several packets (the
+                // costly part), and sendmmsg gets fuller batches. Without a backlog the
+                // next read is WouldBlock and everything goes out at once.
+                if i % SEND_EVERY == SEND_EVERY - 1 {
+                    flush(sfu, src, events, out);
+                }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                flush(sfu, src, events, out);
+                return false;
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
                 // e.g. ICMP port unreachable reported on a later read: not fatal.

@@ -179,7 +179,15 @@ pub fn send_keyframe_request(
         return false;
     }
     let _ = publisher.advance(now);
+    if state_is_rtp_mode(publisher) {
+        return crate::rtp::keyframe::request(publisher, mid);
+    }
     request_on(publisher, mid, kind)
+}
+
+/// A publisher in RTP mode has no `Writer` (str0m panics on `Rtc::writer` then).
+fn state_is_rtp_mode(publisher: &Peer) -> bool {
+    matches!(&publisher.role, Role::Publisher(s) if s.rtp.is_some())
 }
 
 fn request_on(publisher: &mut Peer, mid: Mid, kind: KeyframeRequestKind) -> bool {

@@ -36,6 +36,7 @@ mod peer;
 mod playout;
 mod quality;
 mod record;
+mod rtp;
 mod sdp_fixups;
 mod sendbatch;
 mod sfu;
@@ -63,6 +64,7 @@ pub use crate::h264_profile::{
 };
 pub use crate::ingest::{source_codecs, IngestFrame, LatencyStats};
 pub use crate::record::DEFAULT_RECORDING_QUEUE_BYTES;
+pub use crate::rtp::Forwarding;
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::{MediaStats, PeerQuality};
@@ -89,6 +91,9 @@ pub struct SfuConfig {
     /// Which media shard this is: names the threads `huddle-media-<shard>` and
     /// `huddle-record-<shard>` (per-thread CPU in benchmarks reads these names).
     pub shard: usize,
+    /// How publishers' media reaches players: str0m frames re-packetized per player, or RTP
+    /// packets forwarded as they are (rtp/). Default [`Forwarding::Frame`].
+    pub forwarding: Forwarding,
     /// Bytes of recorded frames that may wait for the disk (this shard's recorder thread);
     /// over it frames are dropped, video up to the next keyframe (see record.rs).
     /// Default [`DEFAULT_RECORDING_QUEUE_BYTES`] (64 MiB).
@@ -104,6 +109,7 @@ impl Default for SfuConfig {
             tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 40000))),
             tcp_limits: TcpLimits::default(),
             shard: 0,
+            forwarding: Forwarding::Frame,
             recording_queue_bytes: DEFAULT_RECORDING_QUEUE_BYTES,
         }
     }
@@ -301,6 +307,7 @@ pub fn start(
     let counters = Arc::new(Counters::default());
     let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
     sfu.set_tcp_candidates(tcp_candidates);
+    sfu.set_forwarding(config.forwarding);
     let (factory, queue, recorder) = record::spawn(
         config.records_dir.clone(),
         config.shard,

@@ -42,6 +42,8 @@ pub struct Publisher {
     /// What the publisher sends, per kind: what each of its players' video needs.
     pub audio_rate: RateMeter,
     pub video_rate: RateMeter,
+    /// RTP mode (`forwarding = "rtp"`): packet parsing and frame assembly (rtp/source.rs).
+    pub rtp: Option<Box<crate::rtp::source::SourceRtp>>,
 }
 
 impl Publisher {
@@ -71,6 +73,8 @@ pub struct Player {
     /// When this player last asked its publisher for a keyframe (one per PLAYER_KEYFRAME_GAP).
     pub last_keyframe_ask: Option<Instant>,
     pub video_frames_dropped: u64,
+    /// RTP mode: the player's sequence numbers, timestamps and VP8 ids (rtp/rewrite.rs).
+    pub rtp: crate::rtp::write::PlayerTracks,
     /// Restarts the estimator when the pacer, not the link, holds video back (headroom.rs).
     pub headroom: crate::headroom::Headroom,
     /// A jitter-buffer floor for the player's video while loss delays it (playout.rs).
@@ -268,6 +272,7 @@ impl RtcTemplate {
         offer: &str,
         codecs: CodecConfig,
         player: bool,
+        rtp_mode: bool,
         transport: Transport,
         now: Instant,
     ) -> Result<(Rtc, String), String> {
@@ -280,6 +285,7 @@ impl RtcTemplate {
                 .set_extension(5, str0m::rtp::Extension::PlayoutDelay)
                 .set_dtls_cert(self.cert.clone())
                 .set_stats_interval(Some(STATS_INTERVAL))
+                .set_rtp_mode(rtp_mode)
                 .clear_codecs();
             *cfg.codec_config() = codecs;
             if player {

@@ -75,6 +75,13 @@ pub struct Sfu {
     scratch: Vec<PeerId>,
     /// Keeps peers that can use UDP off ICE-TCP.
     udp_first: crate::udp_first::UdpFirst,
+    /// Frame or RTP-mode forwarding for publishers opened from now on (rtp/).
+    forwarding: crate::rtp::Forwarding,
+    /// RTP mode: players written to since their Rtc was last advanced and polled, and the
+    /// time of the last write. Flushed together (one advance + poll per player for a batch
+    /// of packets, not per packet) before transmits are taken: see [`Sfu::flush_rtp`].
+    rtp_dirty: Vec<PeerId>,
+    rtp_dirty_now: Option<Instant>,
 }
 
 impl Sfu {
@@ -103,6 +110,9 @@ impl Sfu {
             earliest: now,
             scratch: Vec::new(),
             udp_first: Default::default(),
+            forwarding: Default::default(),
+            rtp_dirty: Vec::new(),
+            rtp_dirty_now: None,
         }
     }
 
@@ -126,6 +136,11 @@ impl Sfu {
         }
     }
 
+    /// How publishers opened from now on reach their players ([`crate::rtp::Forwarding`]).
+    pub fn set_forwarding(&mut self, forwarding: crate::rtp::Forwarding) {
+        self.forwarding = forwarding;
+    }
+
     pub fn set_recorder_factory(&mut self, f: RecorderFactory) {
         self.recorder_factory = Some(f);
     }
@@ -135,6 +150,9 @@ impl Sfu {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if !self.rtp_dirty.is_empty() {
+            self.flush_rtp();
+        }
         self.transmits.pop_front()
     }
 
@@ -144,6 +162,9 @@ impl Sfu {
 
     /// When [`Sfu::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Instant {
+        if let (false, Some(t)) = (self.rtp_dirty.is_empty(), self.rtp_dirty_now) {
+            return t; // written players wait for their flush
+        }
         self.earliest.min(self.next_housekeeping)
     }
 
@@ -209,7 +230,11 @@ impl Sfu {
             }
         };
         let config = str0m::format::CodecConfig::new_from_payload_params(chosen);
-        let (rtc, answer) = match self.template.accept(offer, config, false, transport, now) {
+        let rtp_mode = self.forwarding == crate::rtp::Forwarding::Rtp;
+        let (rtc, answer) = match self
+            .template
+            .accept(offer, config, false, rtp_mode, transport, now)
+        {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };
@@ -225,6 +250,7 @@ impl Sfu {
             keyframes: Default::default(),
             audio_rate: Default::default(),
             video_rate: Default::default(),
+            rtp: rtp_mode.then(Default::default),
         };
         for m in &offered {
             let (Some(kind), Some(mid)) = (m.kind, m.mid.as_deref()) else {
@@ -377,7 +403,14 @@ impl Sfu {
             },
         };
         let config = codecs::player_config(&source_codecs);
-        let (mut rtc, answer) = match self.template.accept(offer, config, true, transport, now) {
+        // Players of a publisher in RTP mode are in RTP mode too; players of an ingest
+        // (frames, not packets) stay in frame mode.
+        let rtp_mode = matches!(self.peers.get(&source).map(|p| &p.role),
+            Some(Role::Publisher(p)) if p.rtp.is_some());
+        let (rtc, answer) = match self
+            .template
+            .accept(offer, config, true, rtp_mode, transport, now)
+        {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
         };
@@ -396,6 +429,7 @@ impl Sfu {
             video_frames_dropped: 0,
             headroom: Default::default(),
             playout: Default::default(),
+            rtp: Default::default(),
         };
         let mut wanted_any = false;
         for m in codecs::parse_offer(offer) {
@@ -408,9 +442,11 @@ impl Sfu {
             wanted_any = true;
             let mid = Mid::from(mid);
             // str0m rejects (port 0) an m-line without a common codec; check it is live.
+            // (What `Writer::match_params` does; a Writer does not exist in RTP mode.)
             let pt = rtc
-                .writer(mid)
-                .and_then(|w| w.match_params(*params))
+                .codec_config()
+                .match_params(*params)
+                .map(|p| p.pt())
                 .filter(|pt| {
                     rtc.media(mid).is_some_and(|m| {
                         !m.disabled() && m.direction().is_sending() && m.remote_pts().contains(pt)
@@ -605,6 +641,7 @@ impl Sfu {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.flush_rtp();
         let housekeeping = now >= self.next_housekeeping;
         let mut due = std::mem::take(&mut self.scratch);
         due.clear();
@@ -896,6 +933,7 @@ impl Sfu {
                 }
             }
             Event::MediaData(data) => self.on_media(id, data, now),
+            Event::RtpPacket(packet) => self.on_rtp(id, packet, now),
             Event::KeyframeRequest(req) => self.on_keyframe_request(id, req.kind, now),
             Event::EgressBitrateEstimate(
                 BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
@@ -955,6 +993,87 @@ impl Sfu {
             // publisher's gate like every request: N joiners make one keyframe).
             self.player_wants_keyframe(id, KeyframeRequestKind::Fir, now);
         }
+    }
+
+    /// RTP mode: one packet of a publisher, parsed once and written to each of its players
+    /// with its payload shared (rtp/); frames are assembled only for a recorder or taps.
+    fn on_rtp(&mut self, id: PeerId, packet: str0m::rtp::RtpPacket, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let Role::Publisher(state) = &mut peer.role else {
+            return;
+        };
+        let mids = (state.audio_mid, state.video_mid);
+        let Some(rtp) = state.rtp.as_mut() else {
+            return;
+        };
+        let Some(p) = rtp.parse(&mut peer.rtc, mids, &state.codecs, &packet) else {
+            return;
+        };
+        state.last_media = Some(now);
+        match p.kind {
+            MediaKind::Audio => state.audio_rate.add(p.payload.len(), now),
+            MediaKind::Video => state.video_rate.add(p.payload.len(), now),
+        }
+        if p.input.starts_keyframe {
+            state.keyframes.keyframe_arrived();
+        }
+        if let Some(rec) = self.sources.get_mut(&id).and_then(|s| s.recorder.as_mut()) {
+            rtp.frames(&state.codecs, &p, &packet, |f| rec.frame(&f));
+            if rec.wants_keyframe() {
+                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
+            }
+        }
+        let frame_end = p.marker || p.kind == MediaKind::Audio;
+        let n = self.graph.player_count(id);
+        for i in 0..n {
+            let player_id = self.graph.players(id)[i];
+            let Some(player) = self.peers.get_mut(&player_id) else {
+                continue;
+            };
+            let written = crate::rtp::write::write_packet(player, &p, now);
+            if written == Written::Yes && crate::rtp::write::mark_pending(player) {
+                self.rtp_dirty.push(player_id);
+                self.rtp_dirty_now = Some(now);
+            }
+            match written {
+                Written::Yes => {
+                    if frame_end {
+                        Counters::add(&self.counters.frames_forwarded, 1);
+                    }
+                }
+                Written::Dropped if frame_end => {
+                    Counters::add(&self.counters.video_frames_dropped, 1)
+                }
+                Written::Dropped | Written::Skipped => {}
+                Written::Failed(reason) => self.fail(player_id, &reason),
+            }
+        }
+    }
+
+    /// RTP mode: advances and polls every player written to since the last flush, once
+    /// each. Runs before transmits are taken and on every timeout, so a written packet waits
+    /// at most until the driver next sends (it reads a few datagrams between sends).
+    fn flush_rtp(&mut self) {
+        let Some(now) = self.rtp_dirty_now else {
+            return;
+        };
+        let dirty = std::mem::take(&mut self.rtp_dirty);
+        for &id in &dirty {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            crate::rtp::write::clear_pending(peer);
+            if let Err(e) = peer.advance(now) {
+                self.fail(id, &format!("Failed by error: {e}"));
+                continue;
+            }
+            self.poll_peer(id);
+        }
+        self.rtp_dirty = dirty;
+        self.rtp_dirty.clear();
+        self.process_work(now);
     }
 
     fn on_media(&mut self, id: PeerId, data: str0m::media::MediaData, now: Instant) {

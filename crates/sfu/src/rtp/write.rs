@@ -17,6 +17,8 @@ use crate::peer::{Peer, Role};
 pub struct PlayerTracks {
     pub audio: Rewriter,
     pub video: Rewriter,
+    /// Written to since the core last advanced and polled this player's Rtc.
+    pending: bool,
 }
 
 impl Default for PlayerTracks {
@@ -24,6 +26,7 @@ impl Default for PlayerTracks {
         PlayerTracks {
             audio: Rewriter::new(false),
             video: Rewriter::new(true),
+            pending: false,
         }
     }
 }
@@ -39,9 +42,9 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
     let Some((mid, pt)) = state.track(p.kind) else {
         return Written::Skipped;
     };
-    if let Err(e) = player.advance(now) {
-        return Written::Failed(format!("Failed by error: {e}"));
-    }
+    // No `advance` here (frame mode does one per frame): str0m timestamps written packets at
+    // the next timeout, so the core advances and polls each written player once per batch
+    // of packets (`Sfu::flush_rtp`), not once per packet and player.
     let Role::Player(state) = &mut player.role else {
         return Written::Skipped;
     };
@@ -116,4 +119,21 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
     }
     stream.write_rtp(write);
     Written::Yes
+}
+
+/// Marks a player as written to; true the first time since the last [`clear_pending`].
+pub fn mark_pending(player: &mut Peer) -> bool {
+    match &mut player.role {
+        Role::Player(p) if !p.rtp.pending => {
+            p.rtp.pending = true;
+            true
+        }
+        _ => false,
+    }
+}
+
+pub fn clear_pending(player: &mut Peer) {
+    if let Role::Player(p) = &mut player.role {
+        p.rtp.pending = false;
+    }
 }
