@@ -210,6 +210,8 @@ async function startServer(opts = {}) {
       }
       continue;
     }
+    // node=<id>: this node's id in a cluster (--redis-url, docs/SCALING.md); not an address.
+    if (k === 'node') continue;
     if (!(a.startsWith(`${bind}:`) && /:[1-9][0-9]*$/.test(a))) {
       await stop();
       throw new Error(`huddle ${k} is on ${a}, expected ${bind} with a real port only`);
@@ -226,6 +228,8 @@ async function startServer(opts = {}) {
     logPath,
     log: () => lines.join('\n'),
     exited: () => exited,
+    // A crash, for tests of node loss: the process gets `signal` (default SIGKILL) at once.
+    kill: (signal = 'SIGKILL') => { if (!exited) child.kill(signal); return exitPromise; },
     stop,
   });
 }

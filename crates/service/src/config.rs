@@ -144,6 +144,9 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     /// Longest wait between two tries (the wait doubles from 250 ms), in milliseconds.
     pub webhook_max_backoff_ms: u64,
+    /// Redis of a multi-node cluster (`redis://host:port[/db]`): rooms are shared with the
+    /// other nodes using the same Redis (docs/SCALING.md). Absent: a single node.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Config {
@@ -207,6 +210,7 @@ impl Default for Config {
             webhook_queue_size: 1000,
             webhook_max_attempts: 8,
             webhook_max_backoff_ms: 30_000,
+            redis_url: None,
         }
     }
 }
@@ -248,6 +252,11 @@ impl Config {
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return invalid("tls_cert and tls_key must be given together");
+        }
+        if let Some(url) = &self.redis_url {
+            if !url.starts_with("redis://") && !url.starts_with("unix://") {
+                return invalid("redis_url must be redis://host:port[/db] or unix:///path");
+            }
         }
         let shards = self.media_shard_count() as u32;
         if shards > 1024 {
@@ -623,6 +632,9 @@ pub struct ConfigArgs {
     /// The application backend's hooks (REST hooks, webhooks).
     #[command(flatten)]
     pub hooks: crate::hooks::HookArgs,
+    /// Redis of a multi-node cluster, redis://host:port [default: none, single node].
+    #[arg(long, env = "HUDDLE_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
 }
 
 impl ConfigArgs {
@@ -715,6 +727,9 @@ impl ConfigArgs {
         set(&mut c.recording_queue_bytes, &self.recording_queue_bytes);
         set(&mut c.restream_max, &self.restream_max);
         self.hooks.apply(&mut c);
+        if self.redis_url.is_some() {
+            c.redis_url = self.redis_url.clone();
+        }
         c.validate()?;
         Ok(c)
     }

@@ -17,6 +17,7 @@ mod admin;
 mod admin_page;
 mod admission;
 pub mod auth;
+mod cluster;
 pub mod config;
 mod conn_limit;
 pub mod hooks;

@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub hooks: crate::hooks::Hooks,
     /// Rooms restreamed to RTMP (`POST /admin/rooms/{room}/restream`).
     pub restreams: Arc<crate::restream::Restreams>,
+    /// Membership of a multi-node cluster (`redis_url` set).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// A running server. Drop does not stop it: call [`Server::shutdown`].
@@ -65,6 +67,7 @@ pub struct Server {
     /// Orders and renews the ACME certificate while the server runs (`acme_domain` set).
     _acme: Option<acme::Acme>,
     restreams: Arc<crate::restream::Restreams>,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Server {
@@ -79,6 +82,11 @@ impl Server {
     /// panicked): the process should then exit non-zero so that it is restarted.
     pub async fn failed(&self) -> String {
         self.fatal.clone().wait().await
+    }
+
+    /// This node's id in its cluster (`redis_url` set).
+    pub fn node_id(&self) -> Option<&str> {
+        self.cluster.as_deref().map(|c| c.node_id())
     }
 
     /// The bound HTTP address (the real port when the config asked for 0).
@@ -124,6 +132,9 @@ impl Server {
             let udp: Vec<String> = shards.iter().map(|(u, _)| u.port().to_string()).collect();
             line.push_str(&format!(" media_shards={}", udp.join(",")));
         }
+        if let Some(node) = self.node_id() {
+            line.push_str(&format!(" node={node}"));
+        }
         line
     }
 
@@ -140,6 +151,10 @@ impl Server {
         }
         self.rtmp_task.abort();
         let _ = self.rtmp_task.await;
+        // The sessions have relayed their disconnects: give the rooms up to the other nodes.
+        if let Some(cluster) = &self.cluster {
+            cluster.stop().await;
+        }
         let restreams = self.restreams.clone();
         let _ = tokio::task::spawn_blocking(move || restreams.stop_all("server stopping")).await;
         let _ = self.actor.send(ActorMsg::Shutdown).await;
@@ -223,6 +238,27 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         Arc::new(crate::restream::MediaTaps::new(media.clone())),
         std::env::temp_dir(),
     ));
+    let cluster = match &config.redis_url {
+        None => None,
+        Some(url) => {
+            let me = crate::cluster::NodeInfo {
+                id: format!("{:08x}", rand::random::<u32>()),
+                http: http_addr.to_string(),
+                media: media_addr.to_string(),
+                started_unix_ms: crate::actor::now().unix_ms,
+            };
+            let cluster = crate::cluster::Cluster::start(
+                url,
+                me,
+                actor_tx.clone(),
+                config.max_queued_bytes,
+                shutdown_rx.clone(),
+            )
+            .await
+            .map_err(|e| StartError::Config(crate::ConfigError::Invalid(e)))?;
+            Some(cluster)
+        }
+    };
     let shared = Arc::new(Shared {
         config: config.clone(),
         actor: actor_tx.clone(),
@@ -247,6 +283,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         ),
         hooks,
         restreams: restreams.clone(),
+        cluster: cluster.clone(),
     });
     rtmp_listener
         .set_nonblocking(true)
@@ -324,5 +361,6 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         tls,
         _acme: acme,
         restreams,
+        cluster,
     })
 }

@@ -31,6 +31,8 @@ enum End {
     AuthFailed,
     TooManyRequests,
     DroppedByServer,
+    /// The node owning one of the session's rooms is gone (multi-node, docs/SCALING.md).
+    RoomNodeLost(String),
     /// One write to the socket took longer than `send_timeout_secs`.
     SendTimeout,
     /// The `connection` message broke a limit: refused like a bad token.
@@ -48,6 +50,7 @@ impl std::fmt::Display for End {
             End::AuthFailed => f.write_str("access token refused"),
             End::TooManyRequests => f.write_str("too many requests"),
             End::DroppedByServer => f.write_str("too slow to read its messages"),
+            End::RoomNodeLost(why) => write!(f, "room relay ended: {why}"),
             End::SendTimeout => f.write_str("a write timed out"),
             End::BadConnection => f.write_str("connection message refused"),
             End::ServerShutdown => f.write_str("server shutdown"),
@@ -68,6 +71,8 @@ struct Session {
     remote: SocketAddr,
     /// Publish/play requests admitted and not yet settled (by mediaSessionId).
     pending_media: HashSet<String>,
+    /// The relay of the session's rooms owned by other nodes (`redis_url` set).
+    edge: Option<crate::cluster::EdgeSession>,
 }
 
 pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: SocketAddr) {
@@ -101,6 +106,10 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
         refusal: None,
         remote,
         pending_media: HashSet::new(),
+        edge: shared
+            .cluster
+            .clone()
+            .map(|cluster| crate::cluster::EdgeSession::new(cluster, id)),
     };
     let send_timeout = shared.config.send_timeout();
     let period = shared.config.ping_interval();
@@ -130,12 +139,24 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
             message = messages.recv() => {
                 let Some(message) = message else { break End::DroppedByServer };
                 session.settle_media(&message);
+                if let (ServerMessage::Established { login }, Some(edge)) = (&message, &mut session.edge) {
+                    edge.established(login);
+                }
                 crate::hooks::session::outgoing(&shared.hooks, session.connection.as_ref(), id, &message);
                 let text = session.encode(&message);
                 if let Err(end) = send(&mut socket, text, send_timeout).await {
                     break end;
                 }
             }
+            relayed = relayed(&mut session.edge) => match relayed {
+                crate::cluster::Relayed::Message { text, settles } => {
+                    session.settle_relayed(settles.as_deref());
+                    if let Err(end) = send(&mut socket, text, send_timeout).await {
+                        break end;
+                    }
+                }
+                crate::cluster::Relayed::Lost(why) => break End::RoomNodeLost(why),
+            },
             _ = ping.tick() => {
                 if unanswered >= shared.config.max_missed_pongs {
                     break End::MissedPongs;
@@ -165,6 +186,9 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
         shared.metrics.slow_sessions_dropped.inc();
     }
     session.release_all_media();
+    if let Some(edge) = session.edge.take() {
+        edge.close().await;
+    }
     let _ = shared
         .actor
         .send(ActorMsg::Input(Input::Disconnect { session: id }))
@@ -192,6 +216,7 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
         End::MissedPongs => Some((close_code::POLICY, "missed pongs")),
         End::TooManyBadFrames => Some((close_code::POLICY, "too many bad frames")),
         End::DroppedByServer => Some((close_code::AGAIN, "too slow")),
+        End::RoomNodeLost(_) => Some((close_code::AWAY, "room node lost")),
         End::ServerShutdown => Some((close_code::AWAY, "server shutdown")),
     };
     if let Some((code, reason)) = close {
@@ -210,6 +235,14 @@ async fn send(socket: &mut WebSocket, text: String, limit: Duration) -> Result<(
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(End::SocketError(e.to_string())),
         Err(_) => Err(End::SendTimeout),
+    }
+}
+
+/// The next message relayed from another node; never resolves on a single node.
+async fn relayed(edge: &mut Option<crate::cluster::EdgeSession>) -> crate::cluster::Relayed {
+    match edge {
+        Some(edge) => edge.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -273,6 +306,9 @@ impl Session {
                     }
                 };
                 self.connection = Some(request);
+                if let Some(edge) = &mut self.edge {
+                    edge.set_grants(grants.clone());
+                }
                 self.to_actor(ActorMsg::Input(Input::Connect {
                     session: self.id,
                     login,
@@ -322,6 +358,9 @@ impl Session {
                             message: refusal,
                         })
                         .await;
+                }
+                if self.edge.is_some() {
+                    return self.route_command(text, command).await;
                 }
                 self.to_actor(ActorMsg::Input(Input::Command {
                     session: self.id,
@@ -396,6 +435,54 @@ impl Session {
         }
     }
 
+    /// Multi-node: the command goes to the node owning its room (this one or another).
+    async fn route_command(
+        &mut self,
+        text: &str,
+        command: huddle_room::Command,
+    ) -> Result<(), End> {
+        let Some(edge) = &mut self.edge else {
+            return Ok(());
+        };
+        let relayed = match edge.route(&command).await {
+            Ok(crate::cluster::Route::Local) => None,
+            Ok(crate::cluster::Route::Remote(node)) => Some(edge.relay(&node, text).await),
+            Err(reason) => Some(Err(reason)),
+        };
+        match relayed {
+            None => {
+                self.to_actor(ActorMsg::Input(Input::Command {
+                    session: self.id,
+                    command,
+                }))
+                .await
+            }
+            Some(Ok(())) => Ok(()),
+            Some(Err(reason)) => {
+                warn!(session = %self.id, %reason, "command not relayed");
+                match refused(command, &reason) {
+                    Some(message) => {
+                        self.to_actor(ActorMsg::Reply {
+                            session: self.id,
+                            message,
+                        })
+                        .await
+                    }
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// A relayed stream status settles an admitted request as a local one does.
+    fn settle_relayed(&mut self, media_session_id: Option<&str>) {
+        if let Some(id) = media_session_id {
+            if self.pending_media.remove(id) {
+                self.shared.admission.release(self.remote.ip());
+            }
+        }
+    }
+
     fn release_all_media(&mut self) {
         for _ in self.pending_media.drain() {
             self.shared.admission.release(self.remote.ip());
@@ -446,18 +533,22 @@ impl Session {
 
 /// The FAILED answer to a command over the rate limit (stops get none).
 fn too_many_requests(command: huddle_room::Command) -> Option<ServerMessage> {
+    refused(command, "Too many requests")
+}
+
+/// The FAILED answer to a refused command (stops get none).
+fn refused(command: huddle_room::Command, info: &str) -> Option<ServerMessage> {
     use huddle_room::Command;
-    const INFO: &str = "Too many requests";
     match command {
         Command::Join { op, .. }
         | Command::Leave { op, .. }
         | Command::SendMessage { op, .. }
         | Command::UnknownData { op, .. } => Some(ServerMessage::DataStatus {
             op,
-            result: Err(INFO.into()),
+            result: Err(info.into()),
         }),
-        Command::Publish(req) => Some(stream_failed(req, true, INFO)),
-        Command::Play(req) => Some(stream_failed(req, false, INFO)),
+        Command::Publish(req) => Some(stream_failed(req, true, info)),
+        Command::Play(req) => Some(stream_failed(req, false, info)),
         _ => None,
     }
 }
