@@ -502,6 +502,59 @@ fn a_listener_killed_mid_stream_shows_the_error_and_stopping_does_not_hang() {
 }
 
 #[test]
+fn a_new_publisher_gets_a_new_layout() {
+    let plane = plane();
+    let restreams = restreams(plane.clone(), 2);
+    let port = free_port();
+    // `-listen 1` takes one connection: listen again after each (the restart reconnects).
+    let done = Arc::new(AtomicBool::new(false));
+    let relisten = {
+        let done = done.clone();
+        thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) && n < 10 {
+                let mut l = rtmp_listener(port, &temp(&format!("layout{n}.flv")));
+                while !done.load(Ordering::SeqCst)
+                    && !wait_child(&mut l, Duration::from_millis(200))
+                {}
+                let _ = l.kill();
+                let _ = l.wait();
+                n += 1;
+            }
+        })
+    };
+    let url = format!("rtmp://127.0.0.1:{port}/live/k");
+    restreams.start("r6", &url, vec![stream("red")]).unwrap();
+    wait_until("output with one input", Duration::from_secs(40), || {
+        let s = status(&restreams, "r6");
+        s.state == "running" && s.progress.is_some_and(|p| p.out_time_ms >= 1_000)
+    });
+    let changed = Instant::now();
+    restreams.update("r6", vec![stream("red"), stream("blue")]);
+    wait_until("output with two inputs", Duration::from_secs(40), || {
+        let s = status(&restreams, "r6");
+        s.inputs.len() == 2 && s.state == "running" && s.progress.is_some_and(|p| p.out_time_ms > 0)
+    });
+    let s = status(&restreams, "r6");
+    println!(
+        "new layout: output again {:?} after the change: {s:?}",
+        changed.elapsed()
+    );
+    assert!(s.restarts >= 1, "{s:?}");
+    assert_eq!(plane.active_taps(), 2);
+    // The same set again changes nothing.
+    let restarts = s.restarts;
+    restreams.update("r6", vec![stream("red"), stream("blue")]);
+    thread::sleep(Duration::from_millis(600));
+    assert_eq!(status(&restreams, "r6").restarts, restarts);
+    assert!(restreams.stop("r6", "test over"));
+    done.store(true, Ordering::SeqCst);
+    relisten.join().unwrap();
+    assert_eq!(plane.active_taps(), 0);
+    assert_eq!(restream_ffmpegs(), 0);
+}
+
+#[test]
 fn bad_urls_doubles_and_the_limit_are_refused() {
     let plane = plane();
     let restreams = restreams(plane, 1);
