@@ -395,7 +395,12 @@ mod tests {
         let mut t = woke;
         while t < woke + STALL_GRACE {
             g.note_starved(t);
-            assert_eq!(g.evaluate(need, t), None, "paused {:?} after the stall", t - woke);
+            assert_eq!(
+                g.evaluate(need, t),
+                None,
+                "paused {:?} after the stall",
+                t - woke
+            );
             assert_eq!(g.estimator_reset_due(t), None, "reset inside the grace");
             t += 100 * MS;
         }
