@@ -230,6 +230,7 @@ impl Lab {
             peer,
             room: None,
             offer,
+            transport: Default::default(),
             record: None,
         });
         let answer = self.answer_for(peer).expect("publish answer");
@@ -253,6 +254,7 @@ impl Lab {
             peer,
             source,
             offer,
+            transport: Default::default(),
         });
         let answer = self
             .answer_for(peer)
