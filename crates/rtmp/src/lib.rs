@@ -18,7 +18,7 @@
 //! * Also accepted: application `live` with stream key `<room>/<login>`.
 //!
 //! A query string on the stream key (`alice?token=…`) is stripped from the login and kept in
-//! [`PublishRequest::stream_key`] so the sink can check a token. Room and login must be 1–64
+//! [`RtmpRequest::stream_key`] so the sink can check a token. Room and login must be 1–64
 //! characters of `A–Z a–z 0–9 _ - .`; anything else is refused with
 //! `NetStream.Publish.BadName`.
 //!
@@ -74,7 +74,7 @@
 //! [`IngestSink::publish`] (if the client gets that far), then, if accepted, [`Media`] in
 //! stream order, and always exactly one [`IngestSink::closed`] last — also for connections that
 //! never published (garbage, port scans), which a sink can ignore. To end a publish from its
-//! side (the room kicked the encoder), the sink keeps [`PublishRequest::close`] and calls
+//! side (the room kicked the encoder), the sink keeps [`RtmpRequest::close`] and calls
 //! [`CloseHandle::close`]: the TCP connection is closed and `closed` reports
 //! [`CloseReason::Closed`].
 //!
@@ -122,12 +122,11 @@ pub use aac_encode::{AdtsReader, OpusToPcm};
 pub use audio::{AacToOpus, AudioConfig, AudioFrame, OPUS_FRAME, OPUS_RATE};
 pub use avc::AvcConfig;
 pub use fanout::{PlayTag, PlayerFeed, TagKind};
-pub use live_feed::{FeedConfig, LiveFeed};
+pub use live_feed::{FeedConfig, LiveFeed, WeakFeed};
 pub use media::{Media, MediaPipeline, VideoFrame};
 pub use server::{parse_publish_target, serve, serve_with_config, vp8_refusal, ServerConfig};
 pub use sink::{
-    channel, ChannelSink, CloseHandle, IngestEvent, IngestSink, PlayRequest, PublishReply,
-    PublishRequest,
+    channel, ChannelSink, CloseHandle, IngestEvent, IngestSink, PublishReply, RtmpRequest,
 };
 
 /// Identifies one RTMP connection for the life of a [`serve`] call.

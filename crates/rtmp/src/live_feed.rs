@@ -130,6 +130,44 @@ impl LiveFeed {
     }
 }
 
+/// A [`LiveFeed`] that does not keep the stream alive: it ends for its players when the
+/// last `LiveFeed` clone (the one feeding it) is dropped, while the holder of this handle can
+/// still add players and count them. For a registry of played streams.
+#[derive(Clone)]
+pub struct WeakFeed {
+    input: mpsc::WeakSender<FeedInput>,
+    fanout: Arc<Mutex<Fanout>>,
+}
+
+impl LiveFeed {
+    pub fn downgrade(&self) -> WeakFeed {
+        WeakFeed {
+            input: self.input.downgrade(),
+            fanout: self.fanout.clone(),
+        }
+    }
+}
+
+impl WeakFeed {
+    /// See [`LiveFeed::subscribe`]; on an ended feed the player's queue ends at once.
+    pub fn subscribe(&self) -> PlayerFeed {
+        if self.is_closed() {
+            // A fan-out of its own, dropped at once: the queue's sender is gone.
+            return Fanout::new(1).subscribe();
+        }
+        lock(&self.fanout).subscribe()
+    }
+
+    pub fn players(&self) -> usize {
+        lock(&self.fanout).players()
+    }
+
+    /// The feeding side is gone, or the feed's task ended.
+    pub fn is_closed(&self) -> bool {
+        self.input.upgrade().is_none_or(|tx| tx.is_closed())
+    }
+}
+
 fn lock(m: &Mutex<Fanout>) -> std::sync::MutexGuard<'_, Fanout> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -22,7 +22,7 @@ use play::Playing;
 
 #[path = "server_play.rs"]
 mod play;
-use crate::{CloseHandle, CloseReason, ConnId, IngestSink, Media, MediaPipeline, PublishRequest};
+use crate::{CloseHandle, CloseReason, ConnId, IngestSink, Media, MediaPipeline, RtmpRequest};
 pub use play::vp8_refusal;
 
 /// Read buffer per connection.
@@ -641,7 +641,7 @@ impl<S: IngestSink> Conn<S> {
             );
             return self.refuse(r, CloseReason::ServerFull(max)).await;
         };
-        let req = PublishRequest {
+        let req = RtmpRequest {
             conn: self.conn,
             peer: self.peer,
             room,

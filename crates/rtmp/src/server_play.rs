@@ -7,7 +7,7 @@ use tokio::time::timeout;
 
 use super::{parse_publish_target, protocol, Conn, Step};
 use crate::fanout::{PlayTag, PlayerFeed, TagKind};
-use crate::{CloseReason, IngestSink, PlayRequest};
+use crate::{CloseReason, IngestSink, RtmpRequest};
 
 /// FLV codec ids for `onMetaData`.
 const FLV_AVC: u32 = 7;
@@ -68,7 +68,7 @@ impl<S: IngestSink> Conn<S> {
             );
             return self.refuse(r, CloseReason::ServerFull(max)).await;
         };
-        let req = PlayRequest {
+        let req = RtmpRequest {
             conn: self.conn,
             peer: self.peer,
             room,

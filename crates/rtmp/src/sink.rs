@@ -8,9 +8,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{CloseReason, ConnId, Media, PlayerFeed};
 
-/// A publish request that passed URL validation.
+/// A publish or play request that passed URL validation (one URL parser for both):
+/// `rtmp://HOST/live/<room>/<login>` (or app `live/<room>` with stream key `<login>`, or app
+/// `live` with stream key `<room>/<login>`), optionally `?token=…` on the stream key. For a
+/// publish, `login` is the encoder's own participant; for a play, the participant whose
+/// stream is asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublishRequest {
+pub struct RtmpRequest {
     pub conn: ConnId,
     pub peer: SocketAddr,
     /// Room name (from `live/<room>`).
@@ -22,24 +26,6 @@ pub struct PublishRequest {
     /// The full stream key as sent by the client, e.g. `alice?token=abc`.
     pub stream_key: String,
     /// Closes this connection from the sink's side, e.g. when the room ended the stream.
-    pub close: CloseHandle,
-}
-
-/// A play request that passed URL validation: `rtmp://HOST/live/<room>/<login>` (or app
-/// `live`, stream key `<room>/<login>`), optionally `?token=…` on the stream key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlayRequest {
-    pub conn: ConnId,
-    pub peer: SocketAddr,
-    /// Room name.
-    pub room: String,
-    /// The login of the participant whose stream is asked for.
-    pub login: String,
-    /// The RTMP application as sent by the client, e.g. `live/room1`.
-    pub app: String,
-    /// The full stream key as sent by the client, e.g. `alice?token=abc`.
-    pub stream_key: String,
-    /// Ends this player's connection from the sink's side.
     pub close: CloseHandle,
 }
 
@@ -97,7 +83,7 @@ impl Eq for CloseHandle {}
 pub trait IngestSink: Send + Sync + 'static {
     /// A client asks to publish. `Ok(())` accepts; `Err(reason)` refuses: the client gets
     /// `NetStream.Publish.Rejected` with the reason and the connection is closed.
-    fn publish(&self, req: PublishRequest) -> impl Future<Output = Result<(), String>> + Send;
+    fn publish(&self, req: RtmpRequest) -> impl Future<Output = Result<(), String>> + Send;
 
     /// Media of an accepted publish, in stream order.
     fn media(&self, conn: ConnId, media: Media) -> impl Future<Output = ()> + Send;
@@ -107,7 +93,7 @@ pub trait IngestSink: Send + Sync + 'static {
     /// [`crate::LiveFeed::subscribe`]); the play ends when the feed ends. `Err(reason)`
     /// refuses with `NetStream.Play.Failed` and the reason (e.g. [`crate::vp8_refusal`]).
     /// The default refuses every play.
-    fn play(&self, req: PlayRequest) -> impl Future<Output = Result<PlayerFeed, String>> + Send {
+    fn play(&self, req: RtmpRequest) -> impl Future<Output = Result<PlayerFeed, String>> + Send {
         let _ = req;
         async { Err("this server does not serve RTMP play".to_string()) }
     }
@@ -122,7 +108,7 @@ pub trait IngestSink: Send + Sync + 'static {
 pub enum IngestEvent {
     /// Answer through `reply` (dropping it refuses the publish).
     Publish {
-        request: PublishRequest,
+        request: RtmpRequest,
         reply: PublishReply,
     },
     Media {
@@ -163,7 +149,7 @@ pub fn channel(capacity: usize) -> (ChannelSink, mpsc::Receiver<IngestEvent>) {
 }
 
 impl IngestSink for ChannelSink {
-    async fn publish(&self, request: PublishRequest) -> Result<(), String> {
+    async fn publish(&self, request: RtmpRequest) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
         let ev = IngestEvent::Publish {
             request,

@@ -14,7 +14,7 @@ use huddle_record::codec::annexb_nals as split_annexb;
 use huddle_rtmp::avc::nal_type;
 use huddle_rtmp::{
     serve_with_config, AudioConfig, AudioFrame, AvcConfig, CloseReason, ConnId, IngestEvent, Media,
-    PublishRequest, ServerConfig, VideoFrame,
+    RtmpRequest, ServerConfig, VideoFrame,
 };
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,7 +24,7 @@ use tokio::time::{timeout, Instant};
 
 #[derive(Debug, Default)]
 struct ConnLog {
-    publish: Option<PublishRequest>,
+    publish: Option<RtmpRequest>,
     video_config: Vec<AvcConfig>,
     audio_config: Vec<AudioConfig>,
     video: Vec<(Instant, VideoFrame)>,

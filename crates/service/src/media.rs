@@ -48,6 +48,19 @@ pub trait MediaPlane: Send + Sync + 'static {
     fn ingest(&self, peer: PeerId, frame: huddle_sfu::IngestFrame) {
         let _ = (peer, frame);
     }
+    /// Adds a frame tap on the source `source` (see `huddle_sfu::Sfu::tap`): the sink is told
+    /// the source's codecs (it may refuse them) and then gets every frame the source publishes,
+    /// on the media thread (it must never block). An unknown source closes the sink. Never
+    /// blocks. A media plane without taps closes the sink at once.
+    fn tap(&self, source: PeerId, id: huddle_sfu::TapId, sink: Box<dyn huddle_sfu::FrameSink>) {
+        let (_, mut sink) = (id, sink);
+        let _ = source;
+        sink.close();
+    }
+    /// Removes (and closes) a tap added by [`MediaPlane::tap`].
+    fn untap(&self, source: PeerId, id: huddle_sfu::TapId) {
+        let _ = (source, id);
+    }
     /// Per-peer quality (bit rates, estimate, loss, RTT, NACKs, keyframe requests, paused
     /// video); a media plane without it reports none.
     fn peer_stats(&self) -> Vec<huddle_sfu::PeerQuality> {
@@ -184,6 +197,14 @@ impl MediaPlane for huddle_sfu::MediaHandle {
     }
 
     fn shutdown(&self) {
+    fn tap(&self, source: PeerId, id: huddle_sfu::TapId, sink: Box<dyn huddle_sfu::FrameSink>) {
+        huddle_sfu::MediaHandle::tap(self, source, id, sink);
+    }
+
+    fn untap(&self, source: PeerId, id: huddle_sfu::TapId) {
+        huddle_sfu::MediaHandle::untap(self, source, id);
+    }
+
         huddle_sfu::MediaHandle::shutdown(self);
     }
 

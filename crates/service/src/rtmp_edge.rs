@@ -18,13 +18,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use huddle_room::Snapshot;
 use huddle_room::{IngestAudio, IngestCodecs, IngestVideo, PeerId, SessionId, StreamRequest};
-use huddle_rtmp::{CloseHandle, CloseReason, ConnId, IngestSink, Media, PublishRequest};
+use huddle_rtmp::{
+    CloseHandle, CloseReason, ConnId, FeedConfig, IngestSink, Media, PlayerFeed, RtmpRequest,
+};
 use huddle_sfu::IngestFrame;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::actor::{ActorMsg, DirectMsg, Ended};
+use crate::rtmp_play::{MediaTaps, RtmpPlays};
 use crate::server::Shared;
 
 /// An audio-only publisher is published this long after its audio configuration when no
@@ -48,6 +52,9 @@ pub fn stream_name(room: &str, login: &str) -> String {
 pub(crate) struct RtmpEdge {
     shared: Arc<Shared>,
     conns: Mutex<HashMap<ConnId, Conn>>,
+    /// RTMP players: one feed per played source (rtmp_play.rs).
+    plays: RtmpPlays,
+    taps: MediaTaps,
 }
 
 /// One accepted RTMP publish.
@@ -74,6 +81,8 @@ struct Conn {
 impl RtmpEdge {
     pub(crate) fn new(shared: Arc<Shared>) -> RtmpEdge {
         RtmpEdge {
+            taps: MediaTaps::new(shared.media.clone()),
+            plays: RtmpPlays::new(FeedConfig::default()),
             shared,
             conns: Mutex::new(HashMap::new()),
         }
@@ -172,7 +181,7 @@ async fn watch_session(
 }
 
 impl IngestSink for RtmpEdge {
-    async fn publish(&self, req: PublishRequest) -> Result<(), String> {
+    async fn publish(&self, req: RtmpRequest) -> Result<(), String> {
         // With access control on, an encoder needs a token too: `<login>?token=<jwt>` as the
         // stream key, checked exactly like the SDK's `custom.token`.
         let grants = match &self.shared.auth {
@@ -330,7 +339,55 @@ impl IngestSink for RtmpEdge {
         }
     }
 
+    async fn play(&self, req: RtmpRequest) -> Result<PlayerFeed, String> {
+        // With access control on, a player needs a token for the room, as a publisher does
+        // (`<login>?token=<jwt>`); the token's own login is the player's, whoever it plays.
+        if let Some(verifier) = &self.shared.auth {
+            let allowed = verifier
+                .verify_any(token_of(&req.stream_key))
+                .and_then(|(_, grants)| {
+                    if grants.allows_room(&req.room) {
+                        Ok(())
+                    } else {
+                        Err(format!("Access token is not for room {}", req.room))
+                    }
+                });
+            if let Err(reason) = allowed {
+                self.shared.metrics.auth_failures.inc();
+                info!(conn = %req.conn, room = %req.room, reason = %reason, "rtmp play refused: token");
+                return Err(format!("Not authorized: {reason}"));
+            }
+        }
+        let (reply, snapshot) = oneshot::channel();
+        if self
+            .shared
+            .actor
+            .send(ActorMsg::Snapshot(reply))
+            .await
+            .is_err()
+        {
+            return Err("server is shutting down".into());
+        }
+        let snapshot = snapshot
+            .await
+            .map_err(|_| "server is shutting down".to_string())?;
+        let stream = find_stream(&snapshot, &req.room, &req.login)?;
+        self.taps.learn(&snapshot);
+        let feed = self.plays.play(&self.taps, &stream).await;
+        match &feed {
+            Ok(_) => {
+                info!(conn = %req.conn, peer = %req.peer, %stream, "rtmp play started")
+            }
+            Err(reason) => {
+                info!(conn = %req.conn, %stream, %reason, "rtmp play refused")
+            }
+        }
+        feed
+    }
+
     async fn closed(&self, conn: ConnId, reason: CloseReason) {
+        // A player that left may have been its source's last one.
+        self.plays.sweep(&self.taps);
         let Some(c) = self.conns().remove(&conn) else {
             debug!(%conn, %reason, "rtmp connection closed before publishing");
             return;

@@ -202,6 +202,22 @@ impl MediaPlane for ShardedMedia {
         }
     }
 
+    /// A tap goes to the shard of its source; an unknown source's sink is closed.
+    fn tap(&self, source: PeerId, id: huddle_sfu::TapId, mut sink: Box<dyn huddle_sfu::FrameSink>) {
+        let shard = self.routes().shard_of(source);
+        match shard {
+            Some(shard) => self.shards[shard].tap(source, id, sink),
+            None => sink.close(),
+        }
+    }
+
+    fn untap(&self, source: PeerId, id: huddle_sfu::TapId) {
+        let shard = self.routes().shard_of(source);
+        if let Some(shard) = shard {
+            self.shards[shard].untap(source, id);
+        }
+    }
+
     fn peer_stats(&self) -> Vec<PeerQuality> {
         let mut all: Vec<PeerQuality> = self.shards.iter().flat_map(|s| s.peer_stats()).collect();
         all.sort_by_key(|q| q.peer);

@@ -222,6 +222,38 @@ pub fn choose_publisher_codecs(offer: &[OfferedMedia]) -> Result<Vec<PayloadPara
     Ok(chosen)
 }
 
+/// Whether a player whose offer is `offer` can decode the source's H.264 profile (RFC 6184
+/// profile-level-id, levels not compared: see h264_profile.rs). The error names the profile
+/// and the fix, instead of str0m's bare "No common codecs". `Ok` for other codecs and for an
+/// offer without video (it gets audio only).
+pub fn check_player_profile(source: &SourceCodecs, offer: &[OfferedMedia]) -> Result<(), String> {
+    let Some(video) = source.video.filter(|v| v.spec().codec == Codec::H264) else {
+        return Ok(());
+    };
+    let Some(pli) = video.spec().format.profile_level_id else {
+        return Ok(());
+    };
+    let offered: Vec<String> = offer
+        .iter()
+        .filter(|m| m.kind == Some(MediaKind::Video))
+        .flat_map(|m| m.pts.iter())
+        .filter(|o| o.name.eq_ignore_ascii_case("h264"))
+        .filter_map(|o| {
+            let f = FormatParams::parse_line(&o.fmtp);
+            (f.packetization_mode == Some(1))
+                .then_some(f.profile_level_id)
+                .flatten()
+        })
+        .map(|id| format!("{id:06x}"))
+        .collect();
+    let has_video = offer.iter().any(|m| m.kind == Some(MediaKind::Video));
+    if !has_video {
+        return Ok(());
+    }
+    let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
+    crate::h264_profile::check_player(&format!("{pli:06x}"), &offered)
+}
+
 /// A fresh (unlocked) copy of payload params, to seed another Rtc's codec config.
 pub fn fresh(p: &PayloadParams) -> PayloadParams {
     PayloadParams::new(p.pt(), p.resend(), p.spec())
@@ -346,6 +378,35 @@ a=rtpmap:105 rtx/90000\r\n";
             choose_publisher_codecs(&parse_offer(sdp)).unwrap_err(),
             "No common codecs"
         );
+    }
+
+    #[test]
+    fn a_high_profile_source_needs_a_player_offering_high() {
+        let high = crate::ingest::source_codecs(&huddle_room::IngestCodecs {
+            video: Some(huddle_room::IngestVideo::H264 {
+                profile_level_id: 0x640028,
+            }),
+            audio: None,
+        })
+        .unwrap();
+        // Debian's Chromium: CB, Baseline, Main (and 4:4:4), no High.
+        let chromium = CHROME_LIKE.replace("profile-level-id=42001f", "profile-level-id=4d001f");
+        let err = check_player_profile(&high, &parse_offer(&chromium)).unwrap_err();
+        assert!(err.contains("High") && err.contains("baseline"), "{err}");
+        let chrome = CHROME_LIKE.replace(
+            "packetization-mode=1;profile-level-id=42e01f",
+            "packetization-mode=1;profile-level-id=64001f",
+        );
+        assert!(check_player_profile(&high, &parse_offer(&chrome)).is_ok());
+        // A VP8 source, or a player without video, is not this check's business.
+        let vp8 = SourceCodecs {
+            audio: None,
+            video: Some(choose_publisher_codecs(&parse_offer(CHROME_LIKE)).unwrap()[1]),
+        };
+        assert!(check_player_profile(&vp8, &parse_offer(&chromium)).is_ok());
+        let audio_only =
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n";
+        assert!(check_player_profile(&high, &parse_offer(audio_only)).is_ok());
     }
 
     #[test]

@@ -55,6 +55,10 @@ pub(crate) enum Msg {
     Ingest(PeerId, IngestFrame),
     /// Run the callback once every earlier command is applied and its recordings finished.
     Settle(Box<dyn FnOnce() + Send>),
+    /// Add a frame tap on a source ([`Sfu::tap`]).
+    Tap(PeerId, crate::tap::TapId, Box<dyn crate::sfu::FrameSink>),
+    /// Remove a frame tap ([`Sfu::untap`]).
+    Untap(PeerId, crate::tap::TapId),
     Shutdown,
 }
 
@@ -366,6 +370,8 @@ fn apply_commands(
                 sfu.handle_ingest(peer, frame, Instant::now());
             }
             Ok(Msg::Settle(done)) => recorder.settle(done),
+            Ok(Msg::Tap(source, id, sink)) => sfu.tap(source, id, sink, Instant::now()),
+            Ok(Msg::Untap(source, id)) => sfu.untap(source, id),
             Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => return Applied::Shutdown,
             Err(TryRecvError::Empty) => return Applied::Drained,
         }

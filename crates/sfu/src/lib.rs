@@ -198,6 +198,27 @@ impl MediaHandle {
         self.wake();
     }
 
+    /// Adds a frame tap on the source `source` (see [`Sfu::tap`]): the sink is told the
+    /// source's codecs, may refuse them, and then gets every frame on the media thread (it must
+    /// never block). An unknown source closes the sink. Never blocks; a stopped plane drops
+    /// the sink (closing it).
+    pub fn tap(&self, source: PeerId, id: TapId, sink: Box<dyn FrameSink>) {
+        if let Err(mpsc::SendError(Msg::Tap(_, _, mut sink))) =
+            self.inner.tx.send(Msg::Tap(source, id, sink))
+        {
+            sink.close();
+            return;
+        }
+        self.wake();
+    }
+
+    /// Removes (and closes) a tap added by [`MediaHandle::tap`].
+    pub fn untap(&self, source: PeerId, id: TapId) {
+        if self.inner.tx.send(Msg::Untap(source, id)).is_ok() {
+            self.wake();
+        }
+    }
+
     fn wake(&self) {
         if let Err(e) = self.inner.waker.wake() {
             tracing::warn!("cannot wake the media thread: {e}");

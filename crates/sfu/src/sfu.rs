@@ -24,6 +24,7 @@ use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
 use crate::sdp_fixups;
 use crate::source::Source;
 use crate::stats::{Counters, PeerQuality};
+use crate::tap::TapId;
 
 /// How often liveness is checked even when no Rtc asks for a timeout.
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
@@ -45,6 +46,12 @@ pub trait FrameSink: Send {
     /// the disk); the core asks the publisher for one, through its keyframe gate.
     fn wants_keyframe(&self) -> bool {
         false
+    }
+    /// A tap ([`Sfu::tap`]) is told its source's codecs before its first frame; `Err` refuses
+    /// them (the tap is then closed, not added). Recorders are opened with the codecs instead.
+    fn open(&mut self, codecs: &SourceCodecs) -> Result<(), String> {
+        let _ = codecs;
+        Ok(())
     }
 }
 
@@ -286,13 +293,7 @@ impl Sfu {
             return self.fail_new(id, "No common codecs");
         }
         let recorder = self.open_recorder(id, record.as_ref(), &state.codecs);
-        self.sources.insert(
-            id,
-            Source {
-                recorder,
-                ingest: None,
-            },
-        );
+        self.sources.insert(id, Source::new(recorder, None));
 
         tracing::info!(
             "publish {id}: audio {:?} video {:?}",
@@ -347,17 +348,12 @@ impl Sfu {
         };
         let recorder = self.open_recorder(id, record.as_ref(), &codecs);
         tracing::info!("ingest {id}: {wanted:?}");
-        self.sources.insert(
-            id,
-            Source {
-                recorder,
-                ingest: Some(Ingest {
-                    codecs,
-                    frames_in: 0,
-                    latency: Default::default(),
-                }),
-            },
-        );
+        let ingest = Ingest {
+            codecs,
+            frames_in: 0,
+            latency: Default::default(),
+        };
+        self.sources.insert(id, Source::new(recorder, Some(ingest)));
         self.graph.add_publisher(id);
         Counters::add(&self.counters.publishers, 1);
         self.events.push_back(MediaEvent::Connected { peer: id });
@@ -376,9 +372,7 @@ impl Sfu {
         };
         ing.frames_in += 1;
         let frame = frame.into_frame();
-        if let Some(rec) = source.recorder.as_mut() {
-            rec.frame(&frame);
-        }
+        source.frame_out(&frame);
         self.forward(id, &frame, now);
         self.process_work(now);
     }
@@ -395,12 +389,13 @@ impl Sfu {
             self.fail_new(id, "Failed by error: peer id already in use");
             return;
         }
-        let source_codecs = match self.peers.get(&source).map(|p| &p.role) {
-            Some(Role::Publisher(p)) => p.codecs.clone(),
-            _ => match self.sources.get(&source).and_then(|s| s.ingest.as_ref()) {
-                Some(ing) => ing.codecs.clone(),
-                None => return self.fail_new(id, "Stream not found"),
-            },
+        if let Err(reason) =
+            codecs::check_player_profile(&source_codecs, &codecs::parse_offer(offer))
+        {
+            return self.fail_new(id, &reason);
+        }
+        let Some(source_codecs) = self.source_codecs(source) else {
+            return self.fail_new(id, "Stream not found");
         };
         let config = codecs::player_config(&source_codecs);
         // Players of a publisher in RTP mode are in RTP mode too; players of an ingest
@@ -478,6 +473,55 @@ impl Sfu {
         self.poll_peer(id);
         if has_video {
             // The player's first keyframe, asked for now: it travels from the publisher while
+    /// The negotiated codecs of a source (WebRTC publisher or ingest).
+    fn source_codecs(&self, source: PeerId) -> Option<SourceCodecs> {
+        match self.peers.get(&source).map(|p| &p.role) {
+            Some(Role::Publisher(p)) => Some(p.codecs.clone()),
+            _ => self
+                .sources
+                .get(&source)
+                .and_then(|s| s.ingest.as_ref())
+                .map(|ing| ing.codecs.clone()),
+        }
+    }
+
+    /// Adds a tap on `source`: `sink` is told the source's codecs ([`FrameSink::open`]; it may
+    /// refuse them) and then gets every frame the source publishes, beside its recorder, until
+    /// [`Sfu::untap`] or the source closes. The publisher is asked for a keyframe so that the
+    /// tap can start soon. A source that does not exist (any more) closes the sink at once.
+    pub fn tap(&mut self, source: PeerId, id: TapId, mut sink: Box<dyn FrameSink>, now: Instant) {
+        let codecs = self
+            .source_codecs(source)
+            .filter(|_| self.sources.contains_key(&source));
+        let Some(codecs) = codecs else {
+            tracing::info!("tap {id} on {source}: no such source");
+            sink.close();
+            return;
+        };
+        if let Err(reason) = sink.open(&codecs) {
+            tracing::info!("tap {id} on {source} refused: {reason}");
+            sink.close();
+            return;
+        }
+        if let Some(s) = self.sources.get_mut(&source) {
+            s.taps.add(id, sink);
+        }
+        tracing::info!("tap {id} on {source} added");
+        if codecs.video.is_some() {
+            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, now);
+            self.process_work(now);
+        }
+    }
+
+    /// Removes (and closes) a tap; nothing if it or its source is gone.
+    pub fn untap(&mut self, source: PeerId, id: TapId) {
+        if let Some(s) = self.sources.get_mut(&source) {
+            if s.taps.remove(id) {
+                tracing::info!("tap {id} on {source} removed");
+            }
+        }
+    }
+
             // the player connects (the netlab high-RTT run: asked on Connected, it came one
             // publisher RTT late). The request on Connected follows through the same gate.
             self.ask_keyframe(source, KeyframeRequestKind::Fir, true, now);
@@ -1019,9 +1063,11 @@ impl Sfu {
         if p.input.starts_keyframe {
             state.keyframes.keyframe_arrived();
         }
-        if let Some(rec) = self.sources.get_mut(&id).and_then(|s| s.recorder.as_mut()) {
-            rtp.frames(&state.codecs, &p, &packet, |f| rec.frame(&f));
-            if rec.wants_keyframe() {
+        if let Some(source) = self.sources.get_mut(&id) {
+            if source.recorder.is_some() || !source.taps.is_empty() {
+                rtp.frames(&state.codecs, &p, &packet, |f| source.frame_out(&f));
+            }
+            if source.recorder.as_ref().is_some_and(|r| r.wants_keyframe()) {
                 self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
             }
         }
@@ -1107,9 +1153,9 @@ impl Sfu {
             // We lost part of the publisher's video (NACK did not recover it in time).
             self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
         }
-        if let Some(rec) = self.sources.get_mut(&id).and_then(|s| s.recorder.as_mut()) {
-            rec.frame(&frame);
-            if rec.wants_keyframe() {
+        if let Some(source) = self.sources.get_mut(&id) {
+            source.frame_out(&frame);
+            if source.recorder.as_ref().is_some_and(|r| r.wants_keyframe()) {
                 self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
             }
         }

@@ -6,22 +6,45 @@
 
 use huddle_room::PeerId;
 
+use crate::forward::Frame;
 use crate::ingest::Ingest;
 use crate::sfu::FrameSink;
+use crate::tap::Taps;
 
 pub(crate) struct Source {
     /// Its recording, if it asked for one and the file could be opened.
     pub recorder: Option<Box<dyn FrameSink>>,
     /// Set for a publisher whose frames come from the RTMP edge (no Rtc).
     pub ingest: Option<Ingest>,
+    /// Frame subscribers beside the recorder (RTMP players, restreams).
+    pub taps: Taps,
 }
 
 impl Source {
-    /// Finishes the recording and, for an ingest, logs what it carried.
-    pub fn close(self, id: PeerId) {
-        if let Some(mut rec) = self.recorder {
+    pub fn new(recorder: Option<Box<dyn FrameSink>>, ingest: Option<Ingest>) -> Source {
+        Source {
+            recorder,
+            ingest,
+            taps: Taps::default(),
+        }
+    }
+
+    /// Every frame the source publishes leaves through here, whatever produced it (WebRTC
+    /// frame mode, an ingest, an RTP-mode depacketizer): its recorder and its taps get it.
+    /// Forwarding to WebRTC players is separate (the graph).
+    pub fn frame_out(&mut self, frame: &Frame) {
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.frame(frame);
+        }
+        self.taps.frame(frame);
+    }
+
+    /// Finishes the recording, closes the taps and, for an ingest, logs what it carried.
+    pub fn close(mut self, id: PeerId) {
+        if let Some(mut rec) = self.recorder.take() {
             rec.close();
         }
+        self.taps.close_all();
         if let Some(ing) = self.ingest {
             let l = &ing.latency;
             tracing::info!(
