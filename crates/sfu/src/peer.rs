@@ -73,12 +73,12 @@ pub struct Player {
     /// When this player last asked its publisher for a keyframe (one per PLAYER_KEYFRAME_GAP).
     pub last_keyframe_ask: Option<Instant>,
     pub video_frames_dropped: u64,
-    /// RTP mode: the player's sequence numbers, timestamps and VP8 ids (rtp/rewrite.rs).
-    pub rtp: crate::rtp::write::PlayerTracks,
     /// Restarts the estimator when the pacer, not the link, holds video back (headroom.rs).
     pub headroom: crate::headroom::Headroom,
     /// A jitter-buffer floor for the player's video while loss delays it (playout.rs).
     pub playout: crate::playout::Playout,
+    /// RTP mode: the player's sequence numbers, timestamps and VP8 ids (rtp/rewrite.rs).
+    pub rtp: Box<crate::rtp::write::PlayerTracks>,
 }
 
 impl Player {

@@ -75,7 +75,10 @@ impl World {
                     moved = true;
                     if i == 0 && c.connected && self.drop_publisher_every > 0 {
                         self.publisher_datagrams += 1;
-                        if self.publisher_datagrams % self.drop_publisher_every == 0 {
+                        if self
+                            .publisher_datagrams
+                            .is_multiple_of(self.drop_publisher_every)
+                        {
                             continue;
                         }
                     }
@@ -280,7 +283,10 @@ fn h264_and_pcmu_reach_every_player_unchanged() {
 }
 
 /// What the recorder gets: (kind, media time, keyframe, bytes).
-fn recorded(forwarding: Forwarding, video: Codec) -> (Vec<(MediaKind, u64, bool, Vec<u8>)>, Sent) {
+/// A recorded frame: (kind, media time, keyframe, bytes).
+type Recorded = (MediaKind, u64, bool, Vec<u8>);
+
+fn recorded(forwarding: Forwarding, video: Codec) -> (Vec<Recorded>, Sent) {
     let mut w = World::new(forwarding);
     let frames = w.record_into();
     w.publish(PeerId(1), &[Codec::Opus, video], true);
@@ -297,9 +303,7 @@ fn recorded(forwarding: Forwarding, video: Codec) -> (Vec<(MediaKind, u64, bool,
 fn recorder_frames_equal_frame_mode(video: Codec) {
     let (frame_mode, sent) = recorded(Forwarding::Frame, video);
     let (rtp_mode, _) = recorded(Forwarding::Rtp, video);
-    let kind = |v: &[(MediaKind, u64, bool, Vec<u8>)], k| {
-        v.iter().filter(|f| f.0 == k).cloned().collect::<Vec<_>>()
-    };
+    let kind = |v: &[Recorded], k| v.iter().filter(|f| f.0 == k).cloned().collect::<Vec<_>>();
     for k in [MediaKind::Video, MediaKind::Audio] {
         let (a, b) = (kind(&frame_mode, k), kind(&rtp_mode, k));
         println!(

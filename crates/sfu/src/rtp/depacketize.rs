@@ -309,7 +309,10 @@ mod tests {
 
     /// (seq, time, marker, payload) of `frames` VP8 frames of 3 packets each, a keyframe
     /// every `key_every`.
-    fn vp8_stream(frames: u8, key_every: u8) -> (Vec<(u64, u32, bool, Vec<u8>)>, Vec<Vec<u8>>) {
+    /// (seq, time, marker, payload).
+    type Packet = (u64, u32, bool, Vec<u8>);
+
+    fn vp8_stream(frames: u8, key_every: u8) -> (Vec<Packet>, Vec<Vec<u8>>) {
         let mut packets = Vec::new();
         let mut sent = Vec::new();
         let mut seq = 65_530u64; // crosses the 16-bit wrap: numbers are extended
