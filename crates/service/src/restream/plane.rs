@@ -40,18 +40,14 @@ impl MediaTaps {
 }
 
 impl RestreamPlane for MediaTaps {
-    fn tap(
-        &self,
-        stream: &LiveStream,
-        _id: TapId,
-        _sink: Box<dyn FrameSink>,
-    ) -> Result<(), String> {
-        let _ = &self.media;
-        Err(format!(
-            "cannot tap {}: the media plane does not offer taps yet",
-            stream.name
-        ))
+    /// The plane asks the publisher for a keyframe; an unknown source closes the sink (the
+    /// writer then sees no frames and the run's watchdog restarts it).
+    fn tap(&self, stream: &LiveStream, id: TapId, sink: Box<dyn FrameSink>) -> Result<(), String> {
+        self.media.tap(stream.peer, id, sink);
+        Ok(())
     }
 
-    fn untap(&self, _stream: &LiveStream, _id: TapId) {}
+    fn untap(&self, stream: &LiveStream, id: TapId) {
+        self.media.untap(stream.peer, id);
+    }
 }
