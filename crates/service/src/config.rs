@@ -25,6 +25,9 @@ pub struct Config {
     pub media_port: u16,
     /// TCP port of the RTMP ingest, on the same bind address (`0` picks a free port).
     pub rtmp_port: u16,
+    /// RTMP players (clients playing a room participant's stream) at once, server-wide;
+    /// more are refused with "server full". `0` turns RTMP play off.
+    pub rtmp_max_players: usize,
     /// TCP port of the media plane's ICE-TCP listener, for browsers whose UDP is blocked
     /// (`0` picks a free port). Same number as the UDP media port by default.
     pub media_tcp_port: u16,
@@ -157,6 +160,7 @@ impl Default for Config {
             https_port: 8443,
             media_port: 40000,
             rtmp_port: 1935,
+            rtmp_max_players: 64,
             media_tcp_port: 40000,
             media_shards: 0,
             forwarding: huddle_sfu::Forwarding::Frame,
@@ -488,6 +492,9 @@ pub struct ConfigArgs {
     /// RTMP ingest TCP port [default: 1935].
     #[arg(long, env = "HUDDLE_RTMP_PORT")]
     pub rtmp_port: Option<u16>,
+    /// RTMP players at once, server-wide; 0 turns RTMP play off [default: 64].
+    #[arg(long, env = "HUDDLE_RTMP_MAX_PLAYERS")]
+    pub rtmp_max_players: Option<usize>,
     /// ICE-TCP media port, for browsers whose UDP is blocked [default: 40000].
     #[arg(long, env = "HUDDLE_MEDIA_TCP_PORT")]
     pub media_tcp_port: Option<u16>,
@@ -654,6 +661,7 @@ impl ConfigArgs {
         set(&mut c.https_port, &self.https_port);
         set(&mut c.media_port, &self.media_port);
         set(&mut c.rtmp_port, &self.rtmp_port);
+        set(&mut c.rtmp_max_players, &self.rtmp_max_players);
         set(&mut c.media_tcp_port, &self.media_tcp_port);
         set(&mut c.media_shards, &self.media_shards);
         set(&mut c.forwarding, &self.forwarding);

@@ -95,10 +95,10 @@ pub struct MediaSettings {
     /// Media shards to run (at least 1): shard `i` binds `bind` and `tcp_bind` with the port
     /// plus `i` (port 0: each its own ephemeral port).
     pub shards: usize,
-    /// Frame or RTP-mode forwarding (`forwarding` setting).
-    pub forwarding: huddle_sfu::Forwarding,
     /// Bytes of recorded frames that may wait for the disk, per shard.
     pub recording_queue_bytes: usize,
+    /// Frame or RTP-mode forwarding (`forwarding` setting).
+    pub forwarding: huddle_sfu::Forwarding,
 }
 
 /// Starts a media plane that reports to `events`.
@@ -126,6 +126,7 @@ pub fn sfu_starter() -> MediaStarter {
                 shard,
                 recording_queue_bytes: settings.recording_queue_bytes,
                 forwarding: settings.forwarding,
+                ..Default::default()
             };
             match huddle_sfu::start(config, events.clone()) {
                 Ok(handle) => shards.push(Arc::new(handle)),
@@ -196,7 +197,6 @@ impl MediaPlane for huddle_sfu::MediaHandle {
         huddle_sfu::MediaHandle::peer_stats(self)
     }
 
-    fn shutdown(&self) {
     fn tap(&self, source: PeerId, id: huddle_sfu::TapId, sink: Box<dyn huddle_sfu::FrameSink>) {
         huddle_sfu::MediaHandle::tap(self, source, id, sink);
     }
@@ -205,6 +205,7 @@ impl MediaPlane for huddle_sfu::MediaHandle {
         huddle_sfu::MediaHandle::untap(self, source, id);
     }
 
+    fn shutdown(&self) {
         huddle_sfu::MediaHandle::shutdown(self);
     }
 

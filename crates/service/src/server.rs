@@ -200,8 +200,8 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         records_dir: config.records_dir.clone(),
         tcp_bind: Some(config.media_tcp_addr()),
         shards: config.media_shard_count(),
-        forwarding: config.forwarding,
         recording_queue_bytes: config.recording_queue_bytes,
+        forwarding: config.forwarding,
     };
     let media = media(settings, events_tx).map_err(|source| StartError::Bind {
         what: "media",
@@ -231,13 +231,6 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             .run(actor_rx, events_rx),
     );
 
-    let restreams = Arc::new(crate::restream::Restreams::new(
-        config.restream_max,
-        config.mixer()?,
-        crate::restream::EncodeSettings::default(),
-        Arc::new(crate::restream::MediaTaps::new(media.clone())),
-        std::env::temp_dir(),
-    ));
     let cluster = match &config.redis_url {
         None => None,
         Some(url) => {
@@ -259,6 +252,13 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
             Some(cluster)
         }
     };
+    let restreams = Arc::new(crate::restream::Restreams::new(
+        config.restream_max,
+        config.mixer()?,
+        crate::restream::EncodeSettings::default(),
+        Arc::new(crate::restream::MediaTaps::new(media.clone())),
+        std::env::temp_dir(),
+    ));
     let shared = Arc::new(Shared {
         config: config.clone(),
         actor: actor_tx.clone(),
@@ -290,8 +290,13 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         .map_err(StartError::Io)?;
     let rtmp_listener = tokio::net::TcpListener::from_std(rtmp_listener).map_err(StartError::Io)?;
     let rtmp_sink = crate::rtmp_edge::RtmpEdge::new(shared.clone());
+    let rtmp_config = huddle_rtmp::ServerConfig {
+        max_players: config.rtmp_max_players,
+        ..Default::default()
+    };
     let rtmp_task = tokio::spawn(async move {
-        if let Err(e) = huddle_rtmp::serve(rtmp_listener, rtmp_sink).await {
+        if let Err(e) = huddle_rtmp::serve_with_config(rtmp_listener, rtmp_sink, rtmp_config).await
+        {
             error!(error = %e, "rtmp listener failed");
         }
     });

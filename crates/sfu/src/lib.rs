@@ -91,13 +91,13 @@ pub struct SfuConfig {
     /// Which media shard this is: names the threads `huddle-media-<shard>` and
     /// `huddle-record-<shard>` (per-thread CPU in benchmarks reads these names).
     pub shard: usize,
-    /// How publishers' media reaches players: str0m frames re-packetized per player, or RTP
-    /// packets forwarded as they are (rtp/). Default [`Forwarding::Frame`].
-    pub forwarding: Forwarding,
     /// Bytes of recorded frames that may wait for the disk (this shard's recorder thread);
     /// over it frames are dropped, video up to the next keyframe (see record.rs).
     /// Default [`DEFAULT_RECORDING_QUEUE_BYTES`] (64 MiB).
     pub recording_queue_bytes: usize,
+    /// How publishers' media reaches players: str0m frames re-packetized per player, or RTP
+    /// packets forwarded as they are (rtp/). Default [`Forwarding::Frame`].
+    pub forwarding: Forwarding,
 }
 
 impl Default for SfuConfig {
@@ -109,8 +109,8 @@ impl Default for SfuConfig {
             tcp_bind: Some(SocketAddr::from(([0, 0, 0, 0], 40000))),
             tcp_limits: TcpLimits::default(),
             shard: 0,
-            forwarding: Forwarding::Frame,
             recording_queue_bytes: DEFAULT_RECORDING_QUEUE_BYTES,
+            forwarding: Forwarding::Frame,
         }
     }
 }

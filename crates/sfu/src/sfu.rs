@@ -389,14 +389,14 @@ impl Sfu {
             self.fail_new(id, "Failed by error: peer id already in use");
             return;
         }
+        let Some(source_codecs) = self.source_codecs(source) else {
+            return self.fail_new(id, "Stream not found");
+        };
         if let Err(reason) =
             codecs::check_player_profile(&source_codecs, &codecs::parse_offer(offer))
         {
             return self.fail_new(id, &reason);
         }
-        let Some(source_codecs) = self.source_codecs(source) else {
-            return self.fail_new(id, "Stream not found");
-        };
         let config = codecs::player_config(&source_codecs);
         // Players of a publisher in RTP mode are in RTP mode too; players of an ingest
         // (frames, not packets) stay in frame mode.
@@ -473,6 +473,12 @@ impl Sfu {
         self.poll_peer(id);
         if has_video {
             // The player's first keyframe, asked for now: it travels from the publisher while
+            // the player connects (the netlab high-RTT run: asked on Connected, it came one
+            // publisher RTT late). The request on Connected follows through the same gate.
+            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, now);
+        }
+    }
+
     /// The negotiated codecs of a source (WebRTC publisher or ingest).
     fn source_codecs(&self, source: PeerId) -> Option<SourceCodecs> {
         match self.peers.get(&source).map(|p| &p.role) {
@@ -519,12 +525,6 @@ impl Sfu {
             if s.taps.remove(id) {
                 tracing::info!("tap {id} on {source} removed");
             }
-        }
-    }
-
-            // the player connects (the netlab high-RTT run: asked on Connected, it came one
-            // publisher RTT late). The request on Connected follows through the same gate.
-            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, now);
         }
     }
 
