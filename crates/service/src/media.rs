@@ -126,7 +126,6 @@ pub fn sfu_starter() -> MediaStarter {
                 shard,
                 recording_queue_bytes: settings.recording_queue_bytes,
                 forwarding: settings.forwarding,
-                ..Default::default()
             };
             match huddle_sfu::start(config, events.clone()) {
                 Ok(handle) => shards.push(Arc::new(handle)),

@@ -270,9 +270,12 @@ mod tests {
 
     /// A media plane with one source "r1-alice" (H.264 + Opus): it opens taps on it as the
     /// real one does (codecs first), keeps them, and closes taps of unknown sources.
+    /// A tap the fake plane holds: source name, id, sink.
+    type HeldTap = (String, TapId, Box<dyn FrameSink>);
+
     #[derive(Default)]
     struct FakePlane {
-        taps: Mutex<Vec<(String, TapId, Box<dyn FrameSink>)>>,
+        taps: Mutex<Vec<HeldTap>>,
         untaps: Mutex<Vec<(String, TapId)>>,
     }
 

@@ -92,7 +92,7 @@ impl Player {
 
 pub enum Role {
     Publisher(Box<Publisher>),
-    Player(Player),
+    Player(Box<Player>),
 }
 
 pub struct Peer {

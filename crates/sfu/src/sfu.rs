@@ -466,7 +466,7 @@ impl Sfu {
             sdp: answer,
         });
         let has_video = state.video.is_some();
-        let peer = Peer::new(id, rtc, Role::Player(state), now);
+        let peer = Peer::new(id, rtc, Role::Player(Box::new(state)), now);
         self.peers.insert(id, peer);
         self.graph.add_player(source, id);
         Counters::add(&self.counters.players, 1);
