@@ -256,6 +256,14 @@ fn wait_child(child: &mut Child, limit: Duration) -> bool {
 }
 
 /// Our child processes running ffmpeg with a restream input (`unix:` sockets).
+/// These tests run real-time ffmpeg processes and count this process's ffmpeg children:
+/// side by side they would count each other's and starve each other on 2 cores, so they
+/// run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn restream_ffmpegs() -> usize {
     let me = std::process::id().to_string();
     std::fs::read_dir("/proc")
@@ -334,6 +342,7 @@ fn status(r: &Restreams, room: &str) -> RestreamStatus {
 
 #[test]
 fn two_publishers_are_mixed_side_by_side_and_pushed_to_rtmp() {
+    let _serial = serial();
     let plane = plane();
     let restreams = restreams(plane.clone(), 2);
     let port = free_port();
@@ -429,6 +438,7 @@ fn two_publishers_are_mixed_side_by_side_and_pushed_to_rtmp() {
 
 #[test]
 fn a_dead_target_shows_the_error_and_stopping_does_not_hang() {
+    let _serial = serial();
     let plane = plane();
     let restreams = restreams(plane.clone(), 2);
     // Nobody listens on this port: ffmpeg cannot connect.
@@ -464,6 +474,7 @@ fn a_dead_target_shows_the_error_and_stopping_does_not_hang() {
 
 #[test]
 fn a_listener_killed_mid_stream_shows_the_error_and_stopping_does_not_hang() {
+    let _serial = serial();
     let plane = plane();
     let restreams = restreams(plane.clone(), 2);
     let port = free_port();
@@ -503,6 +514,7 @@ fn a_listener_killed_mid_stream_shows_the_error_and_stopping_does_not_hang() {
 
 #[test]
 fn a_new_publisher_gets_a_new_layout() {
+    let _serial = serial();
     let plane = plane();
     let restreams = restreams(plane.clone(), 2);
     let port = free_port();
@@ -556,6 +568,7 @@ fn a_new_publisher_gets_a_new_layout() {
 
 #[test]
 fn bad_urls_doubles_and_the_limit_are_refused() {
+    let _serial = serial();
     let plane = plane();
     let restreams = restreams(plane, 1);
     let err = restreams
