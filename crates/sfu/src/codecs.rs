@@ -246,8 +246,9 @@ pub fn check_player_profile(source: &SourceCodecs, offer: &[OfferedMedia]) -> Re
         })
         .map(|id| format!("{id:06x}"))
         .collect();
-    let has_video = offer.iter().any(|m| m.kind == Some(MediaKind::Video));
-    if !has_video {
+    // No video, or no H.264 at all: not a profile question; the codec negotiation answers
+    // ("No common codecs").
+    if offered.is_empty() {
         return Ok(());
     }
     let offered: Vec<&str> = offered.iter().map(String::as_str).collect();

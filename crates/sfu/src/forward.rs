@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use huddle_room::PeerId;
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 
-use crate::peer::{Peer, Role};
+use crate::peer::{Peer, Player, Role};
 
 /// A player whose oldest unsent video packet waited this long in str0m's pacer queue is
 /// "starved": its link carries less than the video needs right now. Its video frames are
@@ -96,6 +96,29 @@ pub enum Written {
     Failed(String),
 }
 
+/// The send-queue gate of both forwarding modes (frames here, packets in `rtp/write.rs`):
+/// when the player's oldest unsent video (`queued_since`) waited longer than
+/// [`MAX_VIDEO_QUEUE_DELAY`], its video is starved: the bandwidth logic hears of it and the
+/// picture restarts at the next keyframe. True means drop this video.
+pub(crate) fn video_backed_up(
+    id: PeerId,
+    state: &mut Player,
+    queued_since: Option<Instant>,
+    now: Instant,
+) -> bool {
+    let backed_up =
+        queued_since.is_some_and(|t| now.saturating_duration_since(t) > MAX_VIDEO_QUEUE_DELAY);
+    if backed_up {
+        if !state.starved {
+            tracing::info!("{id}: video send queue backed up, dropping video");
+        }
+        state.bandwidth.note_starved(now);
+        state.waiting_keyframe = true;
+    }
+    state.starved = backed_up;
+    backed_up
+}
+
 /// Writes one publisher frame into a player.
 pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
     let kind = frame.kind;
@@ -124,19 +147,10 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
             .direct_api()
             .stream_tx_by_mid(mid, None)
             .and_then(|s| s.queue_info().and_then(|q| q.first_unsent()));
-        let backed_up =
-            queued_since.is_some_and(|t| now.saturating_duration_since(t) > MAX_VIDEO_QUEUE_DELAY);
-        if backed_up {
-            if !state.starved {
-                tracing::info!("{}: video send queue backed up, dropping video", player.id);
-            }
-            state.starved = true;
-            state.bandwidth.note_starved(now);
-            state.waiting_keyframe = true;
+        if video_backed_up(player.id, state, queued_since, now) {
             state.video_frames_dropped += 1;
             return Written::Dropped;
         }
-        state.starved = false;
         if state.waiting_keyframe {
             if !frame.keyframe {
                 return Written::Skipped;

@@ -9,7 +9,7 @@ use str0m::rtp::RtpWrite;
 
 use super::packet::SourcePacket;
 use super::rewrite::Rewriter;
-use crate::forward::{Written, MAX_VIDEO_QUEUE_DELAY};
+use crate::forward::{video_backed_up, Written};
 use crate::peer::{Peer, Role};
 
 /// A player's rewriters, one per track.
@@ -65,22 +65,13 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
             return Written::Dropped;
         }
         let queued_since = stream.queue_info().and_then(|q| q.first_unsent());
-        let backed_up =
-            queued_since.is_some_and(|t| now.saturating_duration_since(t) > MAX_VIDEO_QUEUE_DELAY);
-        if backed_up {
-            if !state.starved {
-                tracing::info!("{}: video send queue backed up, dropping video", player.id);
-            }
-            state.starved = true;
-            state.bandwidth.note_starved(now);
-            state.waiting_keyframe = true;
+        if video_backed_up(player.id, state, queued_since, now) {
             state.rtp.video.restart();
             if p.marker {
                 state.video_frames_dropped += 1;
             }
             return Written::Dropped;
         }
-        state.starved = false;
         if state.waiting_keyframe {
             if !p.input.starts_keyframe {
                 return Written::Skipped;
