@@ -127,6 +127,68 @@ function pictureLuma(client, name) {
   }, name);
 }
 
+// The clock picture: the publisher's wall clock (Date.now() mod 2^24 ms, 4.6 h) as 24 black or
+// white blocks (6 x 4 on 320x240, most significant bit first), drawn 30 times a second on a
+// canvas that the SDK publishes (its `customStream` constraint). Every reader of a frame
+// (the WebRTC player's page, this process for the RTMP player) samples each block's centre
+// and subtracts the number from its own Date.now(): one machine, one clock.
+const CLOCK = { w: 320, h: 240, cols: 6, rows: 4, bits: 24 };
+
+/** Page side: starts drawing the clock and leaves its MediaStream in window.__clockStream. */
+function startClockCanvas(layout) {
+  const canvas = document.createElement('canvas');
+  canvas.width = layout.w;
+  canvas.height = layout.h;
+  document.body.appendChild(canvas);
+  const g = canvas.getContext('2d');
+  const bw = layout.w / layout.cols;
+  const bh = layout.h / layout.rows;
+  const draw = () => {
+    const t = Date.now() % 2 ** layout.bits;
+    for (let i = 0; i < layout.bits; i++) {
+      const bit = Math.floor(t / 2 ** (layout.bits - 1 - i)) % 2;
+      g.fillStyle = bit ? '#fff' : '#000';
+      g.fillRect(Math.floor((i % layout.cols) * bw), Math.floor(Math.floor(i / layout.cols) * bh), Math.ceil(bw), Math.ceil(bh));
+    }
+  };
+  draw();
+  window.__clockTimer = setInterval(draw, 1000 / 30);
+  window.__clockStream = canvas.captureStream(30);
+}
+
+/** Reads the clock from a luma plane (`lumaAt(x, y)`, 0..255) of a CLOCK.w x CLOCK.h picture. */
+function readClock(layout, lumaAt) {
+  const bw = layout.w / layout.cols;
+  const bh = layout.h / layout.rows;
+  let t = 0;
+  for (let i = 0; i < layout.bits; i++) {
+    const cx = Math.floor(((i % layout.cols) + 0.5) * bw);
+    const cy = Math.floor((Math.floor(i / layout.cols) + 0.5) * bh);
+    let sum = 0;
+    let n = 0;
+    for (let y = cy - 8; y <= cy + 8; y += 4) {
+      for (let x = cx - 8; x <= cx + 8; x += 4) {
+        sum += lumaAt(x, y);
+        n++;
+      }
+    }
+    t = t * 2 + (sum / n > 128 ? 1 : 0);
+  }
+  return t;
+}
+
+/** Age (ms) of a clock picture read at `now`; null when the reading makes no sense (misread). */
+function clockAge(layout, stamp, now) {
+  const span = 2 ** layout.bits;
+  const age = (((now % span) - stamp) % span + span) % span;
+  return age < 5000 ? age : null;
+}
+
+function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : NaN;
+}
+
 describe('RTMP play of room streams', { timeout: 600000 }, () => {
   let server;
   let web;
@@ -269,5 +331,108 @@ describe('RTMP play of room streams', { timeout: 600000 }, () => {
     assert.ok(d.video.length > 0, 'the RTMP player decoded alice\'s video');
     assert.ok(push.child.exitCode === null, `the encoder is still publishing:\n${push.stderr()}`);
     assert.ok((await alice.participants()).includes('encoder'));
+  });
+
+  test('latency: RTMP play adds < 300 ms over the WebRTC path (clock picture read back at both players)', { timeout: 150000 }, async () => {
+    const room = h.uniqueRoom('rtmplat');
+    const alice = await client('alice');
+    await alice.forceCodecs({ video: 'H264' });
+    assert.equal(await alice.connect(server.wsUrl), 'ESTABLISHED');
+    await alice.join(room);
+    await alice.eval(startClockCanvas, CLOCK);
+    const stream = await alice.eval(() =>
+      window.H.publish({ constraints: { customStream: window.__clockStream, audio: true, video: false } }));
+
+    // The WebRTC player: bob's page plays alice (as the SDK's conference demo does) and reads
+    // the clock of every frame it presents (requestVideoFrameCallback).
+    const bob = await client('bob');
+    assert.equal(await bob.connect(server.wsUrl), 'ESTABLISHED');
+    await bob.join(room);
+    await h.waitUntil(async () => {
+      const e = (await bob.remoteStats())[stream];
+      return e && e.videoWidth > 0 && e.video && e.video.framesDecoded > 0;
+    }, { timeout: 20000, what: 'bob decoding alice' });
+    await bob.eval(([name, layout, readSrc, ageSrc]) => {
+      const read = new Function(`return (${readSrc})`)();
+      const age = new Function(`return (${ageSrc})`)();
+      const v = document.getElementById(`play-${name}`).querySelector('video');
+      const canvas = document.createElement('canvas');
+      canvas.width = layout.w;
+      canvas.height = layout.h;
+      const g = canvas.getContext('2d', { willReadFrequently: true });
+      window.__ages = [];
+      window.__misread = 0;
+      const onFrame = () => {
+        const now = Date.now();
+        g.drawImage(v, 0, 0, layout.w, layout.h);
+        const px = g.getImageData(0, 0, layout.w, layout.h).data;
+        const a = age(layout, read(layout, (x, y) => {
+          const i = (y * layout.w + x) * 4;
+          return 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];
+        }), now);
+        if (a === null) window.__misread++;
+        else window.__ages.push(a);
+        if (!window.__stopClock) v.requestVideoFrameCallback(onFrame);
+      };
+      v.requestVideoFrameCallback(onFrame);
+    }, [stream, CLOCK, readClock.toString(), clockAge.toString()]);
+
+    // The RTMP player: ffmpeg decodes without delay (no frame threads, low delay; not
+    // `-fflags nobuffer`, with which this ffmpeg 5.1 output nothing from the stream) and hands
+    // every frame's luma plane to this process at once (raw frames on a pipe, flushed per frame).
+    const ff = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', process.env.RTMP_PLAY_FFMPEG_LOG || 'warning',
+      '-flags', 'low_delay', '-threads', '1', '-rw_timeout', '15000000',
+      '-i', `rtmp://${rtmpAddr}/live/${room}/alice`, '-an',
+      '-vf', `scale=${CLOCK.w}:${CLOCK.h}`, '-pix_fmt', 'gray', '-fps_mode', 'passthrough',
+      '-flush_packets', '1', '-f', 'rawvideo', 'pipe:1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(ff);
+    const ffErr = [];
+    ff.stderr.on('data', (d) => ffErr.push(String(d)));
+    const rtmpAges = [];
+    let rtmpMisread = 0;
+    let pending = Buffer.alloc(0);
+    const frameBytes = CLOCK.w * CLOCK.h;
+    let measuring = false;
+    let rtmpFrames = 0;
+    ff.stdout.on('data', (chunk) => {
+      const now = Date.now();
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= frameBytes) {
+        const frame = pending.subarray(0, frameBytes);
+        pending = pending.subarray(frameBytes);
+        rtmpFrames++;
+        if (!measuring) continue;
+        const a = clockAge(CLOCK, readClock(CLOCK, (x, y) => frame[y * CLOCK.w + x]), now);
+        if (a === null) rtmpMisread++;
+        else rtmpAges.push(a);
+      }
+    });
+    // Start counting once both players run (ffmpeg's start-up probing is not latency), then
+    // take 10 s of both side by side.
+    try {
+      await h.waitUntil(async () => rtmpFrames > 0 || ff.exitCode !== null, { timeout: 30000, what: 'the RTMP player\'s first frame' });
+    } catch (e) {
+      e.message += `\nffmpeg: ${ffErr.join('')}`;
+      throw e;
+    }
+    assert.equal(ff.exitCode, null, `the RTMP player ended: ${ffErr.join('')}`);
+    await h.sleep(2000);
+    measuring = true;
+    await bob.eval(() => { window.__ages = []; window.__misread = 0; });
+    await h.sleep(10000);
+    measuring = false;
+    const webrtc = await bob.eval(() => { window.__stopClock = true; return { ages: window.__ages, misread: window.__misread }; });
+    ff.kill('SIGKILL');
+
+    const load = require('node:os').loadavg().map((x) => x.toFixed(2)).join(' ');
+    const fig = (xs) => `p50 ${percentile(xs, 0.5)} ms, p95 ${percentile(xs, 0.95)} ms (${xs.length} frames)`;
+    const added = percentile(rtmpAges, 0.5) - percentile(webrtc.ages, 0.5);
+    console.log(`# glass-to-glass age of the clock picture: WebRTC player ${fig(webrtc.ages)}, ${webrtc.misread} misread; ` +
+      `RTMP player (ffmpeg) ${fig(rtmpAges)}, ${rtmpMisread} misread; RTMP adds ${added} ms at p50, ` +
+      `${percentile(rtmpAges, 0.95) - percentile(webrtc.ages, 0.95)} ms at p95; loadavg ${load}`);
+    assert.ok(webrtc.ages.length >= 100, `the WebRTC player read ${webrtc.ages.length} clock frames in 10 s`);
+    assert.ok(rtmpAges.length >= 100, `the RTMP player read ${rtmpAges.length} clock frames in 10 s: ${ffErr.join('')}`);
+    assert.ok(rtmpMisread <= rtmpAges.length / 10 && webrtc.misread <= webrtc.ages.length / 10, 'the clock reads back');
+    assert.ok(added < 300, `RTMP play adds ${added} ms over the WebRTC path (p50)`);
   });
 });
