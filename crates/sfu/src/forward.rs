@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use huddle_room::PeerId;
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid};
 
 use crate::peer::{Peer, Player, Role};
 
@@ -177,10 +177,12 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
 }
 
 /// Sends the keyframe request its gate let through (keyframes.rs) on the publisher's video
-/// track. Returns true if a request was queued.
+/// track; of a simulcast publisher on each of `layers` (str0m has no stream without a rid
+/// there). Returns true if a request was queued.
 pub fn send_keyframe_request(
     publisher: &mut Peer,
     kind: KeyframeRequestKind,
+    layers: &[Rid],
     now: Instant,
 ) -> bool {
     let Role::Publisher(state) = &publisher.role else {
@@ -196,7 +198,14 @@ pub fn send_keyframe_request(
     if state_is_rtp_mode(publisher) {
         return crate::rtp::keyframe::request(publisher, mid);
     }
-    request_on(publisher, mid, kind)
+    if layers.is_empty() {
+        return request_on(publisher, mid, None, kind);
+    }
+    let mut sent = false;
+    for &rid in layers {
+        sent |= request_on(publisher, mid, Some(rid), kind);
+    }
+    sent
 }
 
 /// A publisher in RTP mode has no `Writer` (str0m panics on `Rtc::writer` then).
@@ -204,7 +213,7 @@ fn state_is_rtp_mode(publisher: &Peer) -> bool {
     matches!(&publisher.role, Role::Publisher(s) if s.rtp.is_some())
 }
 
-fn request_on(publisher: &mut Peer, mid: Mid, kind: KeyframeRequestKind) -> bool {
+fn request_on(publisher: &mut Peer, mid: Mid, rid: Option<Rid>, kind: KeyframeRequestKind) -> bool {
     let Some(mut writer) = publisher.rtc.writer(mid) else {
         return false;
     };
@@ -217,7 +226,7 @@ fn request_on(publisher: &mut Peer, mid: Mid, kind: KeyframeRequestKind) -> bool
     } else {
         return false;
     };
-    match writer.request_keyframe(None, kind) {
+    match writer.request_keyframe(rid, kind) {
         Ok(()) => true,
         Err(e) => {
             tracing::debug!("keyframe request to {} failed: {e}", publisher.id);

@@ -17,8 +17,9 @@
 //! connections, RFC 4571), `udp_first` (keeps peers that can use UDP off TCP), `record`
 //! (recorder thread), `stats` (atomics), `bandwidth` (per-player estimate, video paused when
 //! the link is too slow), `keyframes` (keyframe requests coalesced per publisher), `quality`
-//! (per-peer stats from str0m), `early_nomination` (DTLS need not wait for the browser's
-//! nomination), `open_pacer` (opening peers limited to a share of the media thread's time).
+//! (per-peer stats from str0m), `simulcast` + `layers` (a publisher's simulcast layers, one
+//! chosen per player by its estimate and switched on keyframes), `early_nomination` (DTLS
+//! need not wait for the browser's nomination), `open_pacer` (opening peers limited to a share of the media thread's time).
 
 mod bandwidth;
 mod candidates;
@@ -31,6 +32,7 @@ mod h264_profile;
 mod headroom;
 mod ingest;
 mod keyframes;
+mod layers;
 mod open_pacer;
 mod peer;
 mod playout;
@@ -40,6 +42,7 @@ mod rtp;
 mod sdp_fixups;
 mod sendbatch;
 mod sfu;
+mod simulcast;
 mod source;
 mod stats;
 mod tap;

@@ -44,6 +44,8 @@ pub struct Publisher {
     pub video_rate: RateMeter,
     /// RTP mode (`forwarding = "rtp"`): packet parsing and frame assembly (rtp/source.rs).
     pub rtp: Option<Box<crate::rtp::source::SourceRtp>>,
+    /// The video's simulcast layers, when the publisher sends several (simulcast.rs).
+    pub simulcast: Option<Box<crate::simulcast::SimulcastIn>>,
 }
 
 impl Publisher {
@@ -79,6 +81,10 @@ pub struct Player {
     pub playout: crate::playout::Playout,
     /// RTP mode: the player's sequence numbers, timestamps and VP8 ids (rtp/rewrite.rs).
     pub rtp: Box<crate::rtp::write::PlayerTracks>,
+    /// Of a simulcast source: the layer chosen for this player (layers.rs) and the layer it
+    /// receives, switched on keyframes (simulcast.rs).
+    pub layer_choice: crate::layers::LayerChooser,
+    pub layer: crate::simulcast::Follow,
 }
 
 impl Player {

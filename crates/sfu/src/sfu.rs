@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest, Transport};
 use str0m::bwe::{Bitrate, BweKind};
-use str0m::media::{KeyframeRequestKind, MediaKind, Mid};
+use str0m::media::{KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output};
 
@@ -20,6 +20,7 @@ use crate::early_nomination;
 use crate::forward::{self, Frame, Graph, Written};
 use crate::ingest::{self, Ingest, IngestFrame};
 use crate::keyframes::KEYFRAME_INTERVAL;
+use crate::layers::LayerRate;
 use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
 use crate::sdp_fixups;
 use crate::source::Source;
@@ -238,9 +239,16 @@ impl Sfu {
         };
         let config = str0m::format::CodecConfig::new_from_payload_params(chosen);
         let rtp_mode = self.forwarding == crate::rtp::Forwarding::Rtp;
+        // RTP mode has no layer selection yet: its publishers are answered without
+        // simulcast, and a browser then sends one layer (its first encoding).
+        let offer_in = if rtp_mode {
+            crate::simulcast::strip_simulcast(offer)
+        } else {
+            offer.to_string()
+        };
         let (rtc, answer) = match self
             .template
-            .accept(offer, config, false, rtp_mode, transport, now)
+            .accept(&offer_in, config, false, rtp_mode, transport, now)
         {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
@@ -258,6 +266,7 @@ impl Sfu {
             audio_rate: Default::default(),
             video_rate: Default::default(),
             rtp: rtp_mode.then(Default::default),
+            simulcast: None,
         };
         for m in &offered {
             let (Some(kind), Some(mid)) = (m.kind, m.mid.as_deref()) else {
@@ -291,6 +300,16 @@ impl Sfu {
         }
         if state.audio_mid.is_none() && state.video_mid.is_none() {
             return self.fail_new(id, "No common codecs");
+        }
+        if let Some(str0m::media::Rids::Specific(rids)) = state
+            .video_mid
+            .and_then(|m| rtc.media(m))
+            .map(|m| m.rids_rx())
+        {
+            if !rids.is_empty() {
+                tracing::info!("publish {id}: simulcast, layers {rids:?}");
+                state.simulcast = Some(Box::new(crate::simulcast::SimulcastIn::new(rids)));
+            }
         }
         let recorder = self.open_recorder(id, record.as_ref(), &state.codecs);
         self.sources.insert(id, Source::new(recorder, None));
@@ -373,7 +392,7 @@ impl Sfu {
         ing.frames_in += 1;
         let frame = frame.into_frame();
         source.frame_out(&frame);
-        self.forward(id, &frame, now);
+        self.forward(id, &frame, None, now);
         self.process_work(now);
     }
 
@@ -425,6 +444,8 @@ impl Sfu {
             headroom: Default::default(),
             playout: Default::default(),
             rtp: Default::default(),
+            layer_choice: Default::default(),
+            layer: Default::default(),
         };
         let mut wanted_any = false;
         for m in codecs::parse_offer(offer) {
@@ -466,6 +487,15 @@ impl Sfu {
             sdp: answer,
         });
         let has_video = state.video.is_some();
+        // Of a simulcast source: the first layer, chosen from the estimator's starting value
+        // (none yet when the source has sent nothing: then at the first estimate).
+        if let Some(layers) = self.source_layers(source, now) {
+            if let Some(rid) = state.layer_choice.choose(&layers.0, None, layers.1, now) {
+                tracing::info!("{id}: starts on layer {rid} of {source}");
+                state.layer.target = Some(rid);
+            }
+        }
+        let first_layer = state.layer.keyframe_layer();
         let peer = Peer::new(id, rtc, Role::Player(Box::new(state)), now);
         self.peers.insert(id, peer);
         self.graph.add_player(source, id);
@@ -475,7 +505,7 @@ impl Sfu {
             // The player's first keyframe, asked for now: it travels from the publisher while
             // the player connects (the netlab high-RTT run: asked on Connected, it came one
             // publisher RTT late). The request on Connected follows through the same gate.
-            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, now);
+            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, first_layer, now);
         }
     }
 
@@ -514,7 +544,8 @@ impl Sfu {
         }
         tracing::info!("tap {id} on {source} added");
         if codecs.video.is_some() {
-            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, now);
+            let layer = self.record_layer(source);
+            self.ask_keyframe(source, KeyframeRequestKind::Fir, true, layer, now);
             self.process_work(now);
         }
     }
@@ -713,6 +744,7 @@ impl Sfu {
             self.fail(id, reason);
         }
         if housekeeping {
+            self.rechoose_record_layers(now);
             self.adapt_to_bandwidth(now);
             self.rerequest_keyframes(now);
             self.publish_quality();
@@ -753,6 +785,32 @@ impl Sfu {
         }
     }
 
+    /// Simulcast sources: the recorder and taps move to the highest layer being sent (it may
+    /// have stopped or come back); the new layer is asked for a keyframe.
+    fn rechoose_record_layers(&mut self, now: Instant) {
+        let mut changed = Vec::new();
+        for p in self.peers.values_mut() {
+            if let Role::Publisher(state) = &mut p.role {
+                if let Some(rid) = state
+                    .simulcast
+                    .as_mut()
+                    .and_then(|s| s.choose_record_layer(now))
+                {
+                    changed.push((p.id, rid));
+                }
+            }
+        }
+        for (id, rid) in changed {
+            let taps = self
+                .sources
+                .get(&id)
+                .is_some_and(|s| s.recorder.is_some() || !s.taps.is_empty());
+            if taps {
+                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, Some(rid), now);
+            }
+        }
+    }
+
     /// Pauses or resumes each player's video by its bandwidth estimate (bandwidth.rs), and
     /// tells its estimator what to probe for.
     fn adapt_to_bandwidth(&mut self, now: Instant) {
@@ -775,6 +833,8 @@ impl Sfu {
     /// estimator what to sustain and probe for.
     fn adapt_player(&mut self, id: PeerId, source: PeerId, tick: bool, now: Instant) {
         let need = self.source_need_bps(source, now);
+        let layers = self.source_layers(source, now);
+        let mut switch_to = None;
         {
             let Some(peer) = self.peers.get_mut(&id) else {
                 return;
@@ -784,6 +844,35 @@ impl Sfu {
             }
             let Role::Player(state) = &mut peer.role else {
                 return;
+            };
+            // Of a simulcast source: the layer for this estimate, and what the player needs:
+            // the lowest layer not to be paused, its own layer for the pacer check, the next
+            // layer up for the estimator to probe toward (simulcast.rs, layers.rs).
+            let (need, own_need, probe_need) = match &layers {
+                Some((layers, audio)) if !layers.is_empty() => {
+                    let estimate = state.bandwidth.estimate_bps;
+                    if let Some(rid) = state.layer_choice.choose(layers, estimate, *audio, now) {
+                        tracing::info!(
+                            "{id}: layer {rid} of {source} chosen for an estimate of {} kbit/s",
+                            estimate.unwrap_or(0) / 1000
+                        );
+                        state.layer.target = Some(rid);
+                        switch_to = Some(rid);
+                    }
+                    let at =
+                        |rid: Option<Rid>| rid.and_then(|r| layers.iter().position(|l| l.rid == r));
+                    let own = at(state.layer.current())
+                        .or(at(state.layer.target))
+                        .unwrap_or(0);
+                    let target = at(state.layer.target).unwrap_or(own);
+                    let next = (target + 1).min(layers.len() - 1);
+                    (
+                        layers[0].bps + audio,
+                        layers[own].bps + audio,
+                        layers[next].bps + audio,
+                    )
+                }
+                _ => (need, need, need),
             };
             if let Some(bps) = state.bandwidth.estimator_reset_due(now) {
                 tracing::info!(
@@ -796,7 +885,7 @@ impl Sfu {
             if let Some((mid, _)) = state.video {
                 let age = crate::headroom::video_queue_age(&mut peer.rtc, mid, now);
                 let estimate = state.bandwidth.estimate_bps;
-                if let Some(bps) = state.headroom.restart_due(age, estimate, need, now) {
+                if let Some(bps) = state.headroom.restart_due(age, estimate, own_need, now) {
                     tracing::info!(
                         "{id}: video waited {} ms in the pacer, estimate {} kbit/s for a {} kbit/s stream on an uncongested link: estimator restarts from {} kbit/s",
                         age.as_millis(),
@@ -829,8 +918,10 @@ impl Sfu {
                 }
                 None => {}
             }
-            let targets = if tick {
+            let targets = if tick && state.bandwidth.paused {
                 state.bandwidth.bwe_targets(need)
+            } else if tick {
+                state.bandwidth.bwe_targets(probe_need)
             } else {
                 None
             };
@@ -842,6 +933,10 @@ impl Sfu {
             if change == Some(VideoChange::Resumed) {
                 self.player_wants_keyframe(id, KeyframeRequestKind::Pli, now);
             }
+        }
+        if let Some(rid) = switch_to {
+            // The switch happens at this layer's next keyframe; the old layer flows until then.
+            self.ask_keyframe(source, KeyframeRequestKind::Pli, false, Some(rid), now);
         }
         self.poll_peer(id);
     }
@@ -1068,7 +1163,7 @@ impl Sfu {
                 rtp.frames(&state.codecs, &p, &packet, |f| source.frame_out(&f));
             }
             if source.recorder.as_ref().is_some_and(|r| r.wants_keyframe()) {
-                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
+                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, None, now);
             }
         }
         let frame_end = p.marker || p.kind == MediaKind::Audio;
@@ -1144,31 +1239,117 @@ impl Sfu {
             // gets this frame (and those behind it) this much later, in a burst.
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame held {} ms for missing packets", held.as_millis());
         }
+        // Of a simulcast publisher: the frame's layer (a frame of no negotiated layer is
+        // dropped: no subscriber could follow it).
+        let layer = match (kind, state.simulcast.as_mut(), data.rid) {
+            (MediaKind::Video, Some(sim), Some(rid)) => {
+                if !sim.on_frame(rid, frame.data.len(), now) {
+                    return;
+                }
+                Some(rid)
+            }
+            (MediaKind::Video, Some(_), None) => return,
+            _ => None,
+        };
         if frame.keyframe {
-            tracing::debug!(target: "huddle_sfu::timeline", "{id}: keyframe in ({} bytes)", frame.data.len());
-            state.keyframes.keyframe_arrived();
+            tracing::debug!(target: "huddle_sfu::timeline", "{id}: keyframe in ({} bytes) {layer:?}", frame.data.len());
+            let all_answered = match (state.simulcast.as_mut(), layer) {
+                (Some(sim), Some(rid)) => sim.keyframe_arrived(rid),
+                _ => true,
+            };
+            if all_answered {
+                state.keyframes.keyframe_arrived();
+            }
         }
+        // The recorder and taps take the highest layer, with continuous timestamps.
+        let (record_frame, record_switch) = match (state.simulcast.as_mut(), layer) {
+            (Some(sim), Some(rid)) => {
+                let switch = if sim.record.target.is_none() || frame.keyframe {
+                    sim.choose_record_layer(now)
+                } else {
+                    None
+                };
+                let time = sim
+                    .record
+                    .admit(rid, frame.keyframe, frame.time, frame.network_time);
+                (
+                    time.map(|time| Frame {
+                        time,
+                        ..frame.clone()
+                    }),
+                    switch,
+                )
+            }
+            _ => (Some(frame.clone()), None),
+        };
         if kind == MediaKind::Video && !data.contiguous {
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: video frame lost on the way in (NACKs did not recover it)");
             // We lost part of the publisher's video (NACK did not recover it in time).
-            self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
+            self.ask_keyframe(id, KeyframeRequestKind::Pli, false, layer, now);
         }
         if let Some(source) = self.sources.get_mut(&id) {
-            source.frame_out(&frame);
-            if source.recorder.as_ref().is_some_and(|r| r.wants_keyframe()) {
-                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, now);
+            let taps = source.recorder.is_some() || !source.taps.is_empty();
+            if let Some(f) = &record_frame {
+                source.frame_out(f);
+            }
+            let wants = source.recorder.as_ref().is_some_and(|r| r.wants_keyframe());
+            if wants || (taps && record_switch.is_some()) {
+                let layer = self.record_layer(id);
+                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, layer, now);
             }
         }
-        self.forward(id, &frame, now);
+        self.forward(id, &frame, layer, now);
     }
 
-    /// Writes a publisher's (or ingest's) frame into each of its players.
-    fn forward(&mut self, source: PeerId, frame: &Frame, now: Instant) {
+    /// The layer a simulcast source's recorder and taps take (None: not simulcast).
+    fn record_layer(&self, source: PeerId) -> Option<Rid> {
+        match self.peers.get(&source).map(|p| &p.role) {
+            Some(Role::Publisher(p)) => p.simulcast.as_ref()?.record.keyframe_layer(),
+            _ => None,
+        }
+    }
+
+    /// The layers a simulcast source sends now (lowest rate first) and its audio rate; None
+    /// for any other source.
+    fn source_layers(&mut self, source: PeerId, now: Instant) -> Option<(Vec<LayerRate>, u64)> {
+        match self.peers.get_mut(&source).map(|p| &mut p.role) {
+            Some(Role::Publisher(p)) => {
+                let layers = p.simulcast.as_mut()?.ranked(now);
+                Some((layers, p.audio_rate.bps(now)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Writes a publisher's (or ingest's) frame into each of its players; a frame of a
+    /// simulcast `layer` only into the players following that layer (simulcast.rs).
+    fn forward(&mut self, source: PeerId, frame: &Frame, layer: Option<Rid>, now: Instant) {
         let n = self.graph.player_count(source);
         for i in 0..n {
             let player_id = self.graph.players(source)[i];
             let Some(player) = self.peers.get_mut(&player_id) else {
                 continue;
+            };
+            let relayered;
+            let frame = match (layer, &mut player.role) {
+                (Some(rid), Role::Player(p)) => {
+                    let before = p.layer.current();
+                    let Some(time) =
+                        p.layer
+                            .admit(rid, frame.keyframe, frame.time, frame.network_time)
+                    else {
+                        continue;
+                    };
+                    if before.is_some_and(|b| b != rid) {
+                        tracing::info!("{player_id}: now on layer {rid} of {source}");
+                    }
+                    relayered = Frame {
+                        time,
+                        ..frame.clone()
+                    };
+                    &relayered
+                }
+                _ => frame,
             };
             match forward::write_frame(player, frame, now) {
                 Written::Yes => {
@@ -1219,22 +1400,27 @@ impl Sfu {
         p.last_keyframe_ask = Some(now);
         // No picture yet (joined, resumed, drained): may bypass the rest of the gate's
         // interval once a keyframe went by too early for it (keyframes.rs).
-        let (source, fresh) = (p.source, p.waiting_keyframe);
-        self.ask_keyframe(source, kind, fresh, now);
+        let (source, fresh, layer) = (p.source, p.waiting_keyframe, p.layer.keyframe_layer());
+        self.ask_keyframe(source, kind, fresh, layer, now);
     }
 
-    /// Asks a publisher's gate for a keyframe and sends what the gate lets through.
+    /// Asks a publisher's gate for a keyframe and sends what the gate lets through. `layer`:
+    /// of a simulcast publisher, the layer that needs it (None: every layer).
     fn ask_keyframe(
         &mut self,
         publisher: PeerId,
         kind: KeyframeRequestKind,
         fresh: bool,
+        layer: Option<Rid>,
         now: Instant,
     ) {
         let Some(Role::Publisher(state)) = self.peers.get_mut(&publisher).map(|p| &mut p.role)
         else {
             return;
         };
+        if let Some(sim) = state.simulcast.as_mut() {
+            sim.want_keyframe(layer);
+        }
         if fresh {
             state.keyframes.ask_fresh(kind);
         } else {
@@ -1256,7 +1442,12 @@ impl Sfu {
         };
         tracing::debug!(target: "huddle_sfu::timeline", "{publisher}: {kind:?} sent to the publisher");
         Counters::add(&self.counters.keyframe_requests_sent, 1);
-        if forward::send_keyframe_request(peer, kind, now) {
+        let layers = state
+            .simulcast
+            .as_ref()
+            .map(|s| s.request_targets())
+            .unwrap_or_default();
+        if forward::send_keyframe_request(peer, kind, &layers, now) {
             self.poll_peer(publisher);
         }
     }

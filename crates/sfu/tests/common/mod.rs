@@ -10,7 +10,10 @@ use std::time::Instant;
 use rand::Rng;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast,
+    SimulcastLayer,
+};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
@@ -28,6 +31,10 @@ pub struct Client {
     /// When each of `received` arrived.
     pub received_at: Vec<Instant>,
     pub keyframe_requests: Vec<(Instant, KeyframeRequestKind)>,
+    /// The simulcast layer each of `keyframe_requests` was for (None: not simulcast).
+    pub keyframe_request_layers: Vec<Option<Rid>>,
+    /// The RTP media time (its numerator) of each of `received`.
+    pub received_time: Vec<u64>,
     pub closed: bool,
     created: Instant,
 }
@@ -48,6 +55,8 @@ impl Client {
             received: Vec::new(),
             received_at: Vec::new(),
             keyframe_requests: Vec::new(),
+            keyframe_request_layers: Vec::new(),
+            received_time: Vec::new(),
             closed: false,
             created: now,
         }
@@ -94,6 +103,57 @@ impl Client {
         c.video = video;
         c.pending = Some(pending);
         (c, offer.to_sdp_string())
+    }
+
+    /// A VP8 + Opus publisher whose video offers the simulcast layers `rids` (as a browser
+    /// publishing with `sendEncodings`). Returns the offer.
+    pub fn simulcast_publisher(addr: SocketAddr, rids: &[&str], now: Instant) -> (Client, String) {
+        let cfg = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true);
+        let mut c = Client::new(addr, cfg, now);
+        let mut simulcast = Simulcast::new();
+        for rid in rids {
+            simulcast.add_send_layer(SimulcastLayer::new(rid));
+        }
+        let mut api = c.rtc.sdp_api();
+        let stream = Some("pubstream".into());
+        let a = api.add_media(
+            MediaKind::Audio,
+            Direction::SendOnly,
+            stream.clone(),
+            None,
+            None,
+        );
+        let v = api.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            stream,
+            None,
+            Some(simulcast),
+        );
+        let (offer, pending) = api.apply().unwrap();
+        c.audio = Some(a);
+        c.video = Some(v);
+        c.pending = Some(pending);
+        (c, offer.to_sdp_string())
+    }
+
+    /// Writes one video frame on simulcast layer `rid` (see [`Client::simulcast_publisher`]).
+    pub fn write_layer(&mut self, rid: &str, now: Instant, rtp_time: u64, data: &[u8]) {
+        let mid = self.video.expect("video track");
+        let w = self.rtc.writer(mid).unwrap();
+        let pt = w.payload_params().next().unwrap().pt();
+        w.rid(rid.into())
+            .write(
+                pt,
+                now,
+                MediaTime::new(rtp_time, Frequency::NINETY_KHZ),
+                data.to_vec(),
+            )
+            .expect("write layer frame");
+        self.poll(now);
     }
 
     /// A player offering recvonly audio then video, with a browser-like codec set.
@@ -179,8 +239,12 @@ impl Client {
                         let key = d.is_keyframe();
                         self.received.push((kind, d.data.to_vec(), key));
                         self.received_at.push(now);
+                        self.received_time.push(d.time.numer());
                     }
-                    Event::KeyframeRequest(r) => self.keyframe_requests.push((now, r.kind)),
+                    Event::KeyframeRequest(r) => {
+                        self.keyframe_requests.push((now, r.kind));
+                        self.keyframe_request_layers.push(r.rid);
+                    }
                     Event::Closed => self.closed = true,
                     _ => {}
                 },

@@ -1,0 +1,319 @@
+//! Simulcast in frame mode: a publisher's layers, and how one subscriber follows one of them.
+//!
+//! A browser publishing with `sendEncodings` offers `a=rid:<id> send` lines and
+//! `a=simulcast:send <ids>`; str0m's answer accepts them and its `MediaData` then carries the
+//! layer's `rid`. [`SimulcastIn`] keeps, per layer, what is needed to rank and choose layers
+//! (the measured rate, whether it is being sent at all) and which layers keyframe requests are
+//! waiting for (str0m sends a PLI per layer: `request_keyframe(Some(rid), ..)`).
+//!
+//! Each subscriber of a simulcast source (a player, or the source's recorder and taps, which
+//! take the highest layer) has a [`Follow`]: the layer it receives now and the one it should
+//! switch to (layers.rs chooses it for players). A switch happens on a keyframe of the target
+//! layer; until then the current layer keeps flowing, so the picture never freezes for it.
+//! Layers are separate RTP streams whose timestamps need not share a base, so at a switch the
+//! subscriber's timestamps are re-based: the first frame of the new layer gets the last
+//! timestamp sent plus the wall time that passed (numbering is the player's str0m writer's).
+
+use std::time::{Duration, Instant};
+
+use str0m::media::{MediaTime, Rid};
+
+use crate::bandwidth::RateMeter;
+use crate::layers::LayerRate;
+
+/// A layer with no frame for this long is not being sent (the encoder dropped it).
+pub const LAYER_IDLE: Duration = Duration::from_millis(1000);
+/// Frame rate assumed for a layer's rate before a whole measuring window has passed.
+const ASSUMED_FPS: f64 = 30.0;
+
+/// One layer of a simulcast publisher.
+#[derive(Debug)]
+struct LayerIn {
+    rid: Rid,
+    rate: RateMeter,
+    /// Mean frame size (exponential, bytes): ranks and rates layers before the meter has a
+    /// whole window.
+    frame_bytes: f64,
+    last_frame: Option<Instant>,
+}
+
+/// The simulcast layers of one publisher's video.
+#[derive(Debug)]
+pub struct SimulcastIn {
+    layers: Vec<LayerIn>,
+    /// Layers keyframe requests are waiting for (empty: the next request goes to all).
+    wanted: Vec<Rid>,
+    /// The layer the recorder and taps take: the highest one being sent.
+    pub record: Follow,
+}
+
+impl SimulcastIn {
+    /// The layers the SDP negotiated, in SDP order (their order says nothing here: layers
+    /// are ranked by what they carry).
+    pub fn new(rids: &[Rid]) -> SimulcastIn {
+        SimulcastIn {
+            layers: rids
+                .iter()
+                .map(|&rid| LayerIn {
+                    rid,
+                    rate: RateMeter::default(),
+                    frame_bytes: 0.0,
+                    last_frame: None,
+                })
+                .collect(),
+            wanted: Vec::new(),
+            record: Follow::default(),
+        }
+    }
+
+    /// A frame of layer `rid` arrived; false for a rid the SDP did not negotiate.
+    pub fn on_frame(&mut self, rid: Rid, bytes: usize, now: Instant) -> bool {
+        let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) else {
+            return false;
+        };
+        l.rate.add(bytes, now);
+        l.frame_bytes = if l.last_frame.is_none() {
+            bytes as f64
+        } else {
+            l.frame_bytes * 0.9 + bytes as f64 * 0.1
+        };
+        l.last_frame = Some(now);
+        true
+    }
+
+    /// The layers being sent now, lowest rate first (a layer's rate is measured over the last
+    /// second, or guessed from its frame sizes before that).
+    pub fn ranked(&mut self, now: Instant) -> Vec<LayerRate> {
+        let mut out: Vec<LayerRate> = self
+            .layers
+            .iter_mut()
+            .filter(|l| {
+                l.last_frame
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
+            })
+            .map(|l| {
+                let measured = l.rate.bps(now);
+                let bps = if measured > 0 {
+                    measured
+                } else {
+                    (l.frame_bytes * 8.0 * ASSUMED_FPS) as u64
+                };
+                LayerRate { rid: l.rid, bps }
+            })
+            .collect();
+        out.sort_by_key(|l| l.bps);
+        out
+    }
+
+    /// Re-chooses the recorder's layer (the highest being sent). Returns it when it changed:
+    /// the caller asks that layer for a keyframe (the switch waits for one).
+    pub fn choose_record_layer(&mut self, now: Instant) -> Option<Rid> {
+        let top = self.ranked(now).last()?.rid;
+        if self.record.target == Some(top) {
+            return None;
+        }
+        self.record.target = Some(top);
+        Some(top)
+    }
+
+    /// Someone needs a keyframe of layer `rid` (None: of every layer).
+    pub fn want_keyframe(&mut self, rid: Option<Rid>) {
+        match rid {
+            Some(rid) if self.layers.iter().any(|l| l.rid == rid) => {
+                if !self.wanted.contains(&rid) {
+                    self.wanted.push(rid);
+                }
+            }
+            _ => {
+                self.wanted = self.layers.iter().map(|l| l.rid).collect();
+            }
+        }
+    }
+
+    /// The layers a request sent now goes to: those asked for, or all when none was named.
+    /// They stay wanted until their keyframe arrives.
+    pub fn request_targets(&self) -> Vec<Rid> {
+        if self.wanted.is_empty() {
+            self.layers.iter().map(|l| l.rid).collect()
+        } else {
+            self.wanted.clone()
+        }
+    }
+
+    /// A keyframe of `rid` arrived. True when no layer waits for one any more (the
+    /// publisher's keyframe gate may then count every request as answered).
+    pub fn keyframe_arrived(&mut self, rid: Rid) -> bool {
+        self.wanted.retain(|r| *r != rid);
+        self.wanted.is_empty()
+    }
+}
+
+/// How one subscriber follows a simulcast source: the layer it gets, the one it should get,
+/// and the offset that keeps its timestamps continuous across switches.
+#[derive(Debug, Default)]
+pub struct Follow {
+    current: Option<Rid>,
+    pub target: Option<Rid>,
+    /// Added to the layer's media time (90 kHz units) for this subscriber.
+    offset: i64,
+    /// The last media time given out and the arrival time of its frame.
+    last_out: Option<(i64, Instant)>,
+    /// Layer switches done (keyframe of the target reached).
+    pub switches: u64,
+}
+
+impl Follow {
+    /// The layer a keyframe request for this subscriber is for: the one it waits to switch
+    /// to, else the one it receives.
+    pub fn keyframe_layer(&self) -> Option<Rid> {
+        self.target.or(self.current)
+    }
+
+    /// The layer received now.
+    pub fn current(&self) -> Option<Rid> {
+        self.current
+    }
+
+    /// Whether a frame of layer `rid` goes to this subscriber, and with which media time.
+    /// A keyframe of the target layer switches to it; frames of other layers are not for it.
+    pub fn admit(
+        &mut self,
+        rid: Rid,
+        keyframe: bool,
+        time: MediaTime,
+        network_time: Instant,
+    ) -> Option<MediaTime> {
+        if self.target == Some(rid) && self.current != Some(rid) && keyframe {
+            if let Some((last, at)) = self.last_out {
+                let passed = network_time.saturating_duration_since(at);
+                let ticks = (passed.as_secs_f64() * time.frequency().get() as f64) as i64;
+                self.offset = last + ticks.max(1) - time.numer() as i64;
+            }
+            if self.current.is_some() {
+                self.switches += 1;
+            }
+            self.current = Some(rid);
+        }
+        if self.current != Some(rid) {
+            return None;
+        }
+        let out = (time.numer() as i64 + self.offset).max(0);
+        self.last_out = Some((out, network_time));
+        Some(MediaTime::new(out as u64, time.frequency()))
+    }
+}
+
+/// An offer with its simulcast lines (`a=simulcast`, `a=rid`) removed: for a publisher in a
+/// forwarding mode without layer selection (RTP mode), which then sends one layer (browsers
+/// send their first encoding when the answer does not accept simulcast).
+pub fn strip_simulcast(offer: &str) -> String {
+    let mut out = String::with_capacity(offer.len());
+    for line in offer.split_inclusive('\n') {
+        let l = line.trim_start();
+        if l.starts_with("a=simulcast:") || l.starts_with("a=rid:") {
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use str0m::media::Frequency;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn t(n: u64) -> MediaTime {
+        MediaTime::new(n, Frequency::NINETY_KHZ)
+    }
+
+    #[test]
+    fn layers_are_ranked_by_what_they_carry_and_idle_ones_left_out() {
+        let t0 = Instant::now();
+        let rids = [Rid::from("f"), Rid::from("q"), Rid::from("h")];
+        let mut s = SimulcastIn::new(&rids);
+        assert!(s.ranked(t0).is_empty(), "nothing sent yet");
+        for i in 0..40u32 {
+            let now = t0 + 33 * MS * i;
+            s.on_frame(Rid::from("f"), 6000, now);
+            s.on_frame(Rid::from("h"), 2000, now);
+            if i < 5 {
+                s.on_frame(Rid::from("q"), 600, now);
+            }
+        }
+        assert!(!s.on_frame(Rid::from("x"), 10, t0), "an unknown rid");
+        let now = t0 + 33 * MS * 39;
+        let ranked = s.ranked(now);
+        let order: Vec<Rid> = ranked.iter().map(|l| l.rid).collect();
+        assert_eq!(
+            order,
+            [Rid::from("h"), Rid::from("f")],
+            "q stopped 1.1 s ago"
+        );
+        // 2000 bytes per 33 ms frame: about 485 kbit/s measured over a whole window.
+        assert!((400_000..600_000).contains(&ranked[0].bps), "{ranked:?}");
+        assert_eq!(s.choose_record_layer(now), Some(Rid::from("f")));
+        assert_eq!(s.choose_record_layer(now), None, "unchanged");
+    }
+
+    #[test]
+    fn keyframe_requests_name_their_layers_until_answered() {
+        let rids = [Rid::from("q"), Rid::from("h"), Rid::from("f")];
+        let mut s = SimulcastIn::new(&rids);
+        assert_eq!(s.request_targets(), rids, "nobody named a layer: all");
+        s.want_keyframe(Some(Rid::from("h")));
+        s.want_keyframe(Some(Rid::from("h")));
+        assert_eq!(s.request_targets(), [Rid::from("h")]);
+        s.want_keyframe(Some(Rid::from("q")));
+        assert!(!s.keyframe_arrived(Rid::from("h")));
+        assert_eq!(s.request_targets(), [Rid::from("q")]);
+        assert!(s.keyframe_arrived(Rid::from("q")));
+        s.want_keyframe(None);
+        assert_eq!(s.request_targets(), rids);
+    }
+
+    #[test]
+    fn a_switch_waits_for_the_targets_keyframe_and_keeps_time_continuous() {
+        let t0 = Instant::now();
+        let (q, h) = (Rid::from("q"), Rid::from("h"));
+        let mut f = Follow {
+            target: Some(h),
+            ..Default::default()
+        };
+        // Not the target, or the target without a keyframe: nothing.
+        assert_eq!(f.admit(q, true, t(1000), t0), None);
+        assert_eq!(f.admit(h, false, t(5000), t0), None);
+        assert_eq!(
+            f.admit(h, true, t(5000), t0),
+            Some(t(5000)),
+            "first layer as is"
+        );
+        assert_eq!(f.admit(h, false, t(8000), t0 + 33 * MS), Some(t(8000)));
+        // Down to q, whose clock has another base: h flows until q's keyframe.
+        f.target = Some(q);
+        assert_eq!(f.keyframe_layer(), Some(q));
+        assert_eq!(f.admit(q, false, t(700_000), t0 + 66 * MS), None);
+        assert_eq!(f.admit(h, false, t(11_000), t0 + 66 * MS), Some(t(11_000)));
+        let got = f.admit(q, true, t(703_000), t0 + 99 * MS).unwrap();
+        // 33 ms after the last frame sent: 2970 ticks later on the player's clock.
+        assert_eq!(got, t(11_000 + 2970));
+        assert_eq!(f.current(), Some(q));
+        assert_eq!(f.switches, 1);
+        assert_eq!(f.admit(h, true, t(14_000), t0 + 99 * MS), None, "h is over");
+        assert_eq!(
+            f.admit(q, false, t(706_000), t0 + 132 * MS),
+            Some(t(11_000 + 2970 + 3000))
+        );
+    }
+
+    #[test]
+    fn strip_simulcast_removes_only_the_layer_lines() {
+        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rid:q send\r\na=rid:f send\r\na=simulcast:send q;f\r\na=sendonly\r\n";
+        assert_eq!(
+            strip_simulcast(offer),
+            "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\n"
+        );
+    }
+}
