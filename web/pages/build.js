@@ -23,17 +23,17 @@ export const APPS = [
   {
     file: 'conference.html',
     text: { title: 'Conference', app: 'conference', entry: 'conference.js' },
-    parts: { join_options: 'record-option', controls: null, stage: 'stage-grid' },
+    parts: { join_options: 'record-option', controls: null, stage: 'stage-grid', simulcast: 'simulcast-script' },
   },
   {
     file: 'video-chat.html',
     text: { title: 'Two-Way Video Chat', app: 'video-chat', entry: 'video-chat.js' },
-    parts: { join_options: null, controls: null, stage: 'stage-duo', duo_extra: null },
+    parts: { join_options: null, controls: null, stage: 'stage-duo', duo_extra: null, simulcast: 'simulcast-script' },
   },
   {
     file: 'screen-sharing.html',
     text: { title: 'Video Chat + Screen Sharing', app: 'screen-sharing', entry: 'screen-sharing.js' },
-    parts: { join_options: null, controls: 'share-button', stage: 'stage-duo', duo_extra: 'share-preview' },
+    parts: { join_options: null, controls: 'share-button', stage: 'stage-duo', duo_extra: 'share-preview', simulcast: null },
   },
 ];
 

@@ -1,0 +1,61 @@
+// Opt-in simulcast for Huddle's own apps (classic script, loaded BEFORE the SDK bundle).
+//
+// The unmodified Flashphoner Web SDK publishes with `pc.addTrack(track, stream)`: one encoding per
+// track. This script wraps RTCPeerConnection.prototype.addTrack so that a camera's video track is
+// added with `addTransceiver(track, {sendEncodings: [...]})` instead: the browser then sends three
+// layers (rid q, h, f: a quarter, half and full resolution), and the server gives each player the
+// one its downlink carries (crates/sfu/src/layers.rs). It returns the transceiver's sender, which
+// is what addTrack returns, so the SDK's later getSenders()/replaceTrack()/setParameters() calls
+// work as before. Audio and screen tracks are left to the original addTrack. The SDK's own demo
+// pages do not load this script and stay single-layer.
+(function (root) {
+  'use strict';
+
+  /** The layers, lowest first (browsers send only the first when the server refuses simulcast). */
+  const ENCODINGS = Object.freeze([
+    Object.freeze({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 }),
+    Object.freeze({ rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 }),
+    Object.freeze({ rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1500000 }),
+  ]);
+
+  /** A camera's video track (not a screen capture, whose settings name a displaySurface). */
+  function isCamera(track) {
+    if (!track || track.kind !== 'video') return false;
+    const settings = typeof track.getSettings === 'function' ? track.getSettings() : {};
+    return !(settings && settings.displaySurface);
+  }
+
+  /**
+   * Wraps PeerConnection.prototype.addTrack (once). Returns false where it cannot apply: no
+   * RTCPeerConnection, or no addTransceiver (very old browsers keep single-layer addTrack).
+   */
+  function install(PeerConnection, encodings = ENCODINGS) {
+    const proto = PeerConnection && PeerConnection.prototype;
+    if (!proto || typeof proto.addTrack !== 'function' || typeof proto.addTransceiver !== 'function') {
+      return false;
+    }
+    if (proto.addTrack.huddleSimulcast) return true;
+    const addTrack = proto.addTrack;
+    function addTrackWithLayers(track, ...streams) {
+      if (!isCamera(track)) return addTrack.call(this, track, ...streams);
+      try {
+        const transceiver = this.addTransceiver(track, {
+          direction: 'sendonly',
+          streams,
+          sendEncodings: encodings.map((e) => ({ ...e })),
+        });
+        return transceiver.sender;
+      } catch (e) {
+        // A browser refusing these encodings still publishes, single-layer.
+        if (root.console) root.console.warn('simulcast not available, publishing one layer:', e);
+        return addTrack.call(this, track, ...streams);
+      }
+    }
+    addTrackWithLayers.huddleSimulcast = true;
+    proto.addTrack = addTrackWithLayers;
+    return true;
+  }
+
+  root.HuddleSimulcast = Object.freeze({ ENCODINGS, install, isCamera });
+  if (root.RTCPeerConnection) install(root.RTCPeerConnection);
+})(typeof window !== 'undefined' ? window : globalThis);
