@@ -19,6 +19,8 @@
 #                    for fanout:10 and meeting:4 only
 #   BENCH_MEDIA_SHARDS  --media-shards for Huddle (default 1: the one-core comparison with
 #                    Janus pinned to one core; the rooms:R:N scenarios always run R shards)
+#   HUDDLE_BIN       the Huddle binary measured as "now" (default target/release/huddle, built
+#                    unless BENCH_NO_BUILD), e.g. one built in a private worktree
 #   HUDDLE_BASELINE_BIN  another huddle binary (e.g. built from an older commit in its own
 #                    worktree): run right after Huddle on every scenario, same flags and cores
 #                    (--media-shards only if it has the flag), and compared side by side
@@ -78,7 +80,7 @@ if [ -z "${BENCH_NO_BUILD:-}" ]; then
   cargo build --release -q -p huddle -p huddle-bench
 fi
 BENCH="$ROOT/target/release/bench"
-HUDDLE="$ROOT/target/release/huddle"
+HUDDLE="${HUDDLE_BIN:-$ROOT/target/release/huddle}"
 
 want_janus=0; want_huddle=0
 case " $SERVERS " in *" janus "*) want_janus=1 ;; esac
@@ -131,7 +133,7 @@ start_huddle() { # [cpus] [shards] [binary] [forwarding]
   local forwarding_flags=()
   [ -z "${4:-}" ] || forwarding_flags=(--forwarding "$4")
   RUST_LOG=warn "${NICE_CMD[@]}" taskset -c "$cpus" "$bin" --bind 127.0.0.1 --announce-ips 127.0.0.1 \
-    --http-port 0 --https-port 0 --media-port 0 --media-tcp-port 0 --records-dir "$WORK/records" --web-dir "$ROOT/web" \
+    --http-port 0 --https-port 0 --media-port 0 --media-tcp-port 0 --rtmp-port 0 --records-dir "$WORK/records" --web-dir "$ROOT/web" \
     "${shard_flags[@]}" "${forwarding_flags[@]}" \
     `# every load client comes from 127.0.0.1: lift the per-address abuse limits (docs/SECURITY.md)` \
     --max-connections-per-ip 0 --max-pending-media 100000 --max-pending-media-per-ip 100000 \
@@ -210,8 +212,8 @@ if [ -s "$BASE_RESULTS" ]; then
   {
     echo "Huddle $(git rev-parse --short HEAD) vs baseline $BASELINE ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)); ratio = now / baseline, lower is better except rx fps."
     echo
-    echo "| Scenario | CPU µs/pkt now / base (ratio) | server CPU % now / base | RSS MiB now / base | KiB per subscription now / base | video p99 ms now / base (ratio) | loss % now / base | rx video fps now / base | load avg now / base |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| Scenario | CPU µs/pkt now / base (ratio) | server CPU % now / base | RSS MiB now / base | KiB per subscription now / base | anon KiB per subscription now / base | video p99 ms now / base (ratio) | loss % now / base | rx video fps now / base | load avg now / base |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     jq -rs --slurpfile base "$BASE_RESULTS" '
       def r(a; b): if (a != null and b != null and b > 0) then ((a / b * 100 | round) / 100 | tostring) else "-" end;
       def f(x): if x == null then "-" else (x * 10 | round) / 10 | tostring end;
@@ -219,7 +221,7 @@ if [ -s "$BASE_RESULTS" ]; then
       .[] | select(.server == "huddle") as $n
       | ($base | map(select(.scenario == $n.scenario and .server == "huddle")) | last) as $b
       | select($b != null)
-      | "| \($n.scenario) | \(f($n.server_cpu_us_per_pkt)) / \(f($b.server_cpu_us_per_pkt)) (\(r($n.server_cpu_us_per_pkt; $b.server_cpu_us_per_pkt))) | \(f($n.server_cpu_pct)) / \(f($b.server_cpu_pct)) | \(m($n.server_rss_kib)) / \(m($b.server_rss_kib)) | \(f($n.server_kib_per_subscription)) / \(f($b.server_kib_per_subscription)) | \(f($n.lat_video_p99_ms)) / \(f($b.lat_video_p99_ms)) (\(r($n.lat_video_p99_ms; $b.lat_video_p99_ms))) | \(f($n.loss_pct)) / \(f($b.loss_pct)) | \(f($n.rx_video_fps)) / \(f($b.rx_video_fps)) | \(f($n.loadavg)) / \(f($b.loadavg)) |"
+      | "| \($n.scenario) | \(f($n.server_cpu_us_per_pkt)) / \(f($b.server_cpu_us_per_pkt)) (\(r($n.server_cpu_us_per_pkt; $b.server_cpu_us_per_pkt))) | \(f($n.server_cpu_pct)) / \(f($b.server_cpu_pct)) | \(m($n.server_rss_kib)) / \(m($b.server_rss_kib)) | \(f($n.server_kib_per_subscription)) / \(f($b.server_kib_per_subscription)) | \(f($n.server_anon_kib_per_subscription)) / \(f($b.server_anon_kib_per_subscription)) | \(f($n.lat_video_p99_ms)) / \(f($b.lat_video_p99_ms)) (\(r($n.lat_video_p99_ms; $b.lat_video_p99_ms))) | \(f($n.loss_pct)) / \(f($b.loss_pct)) | \(f($n.rx_video_fps)) / \(f($b.rx_video_fps)) | \(f($n.loadavg)) / \(f($b.loadavg)) |"
     ' "$RESULTS"
   } | tee bench/results/baseline-compare.md >&2
   cp "$BASE_RESULTS" bench/results/baseline.jsonl

@@ -129,7 +129,7 @@ fn check(c: &Common) -> Result<(), String> {
 fn print_line(r: &ScenarioResult) {
     let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
     eprintln!(
-        "{:<7} {:<14} subs {:>4}/{:<4} rx {:>8.0} pkt/s {:>7.1} Mbit/s loss {:.3}% (audio frames lost in run {}) video p50/p99 {}/{} ms audio p50/p99 {}/{} ms server cpu {}% {} us/pkt rss {} KiB ({} KiB/sub) loadgen cpu {}% runq wait {}/{}% load {}{}{}",
+        "{:<7} {:<14} subs {:>4}/{:<4} rx {:>8.0} pkt/s {:>7.1} Mbit/s loss {:.3}% (audio frames lost in run {}) video p50/p99 {}/{} ms audio p50/p99 {}/{} ms server cpu {}% {} us/pkt rss {} KiB ({} KiB/sub, anon {} KiB/sub) loadgen cpu {}% runq wait {}/{}% load {}{}{}",
         r.server,
         r.scenario,
         r.subscribers_receiving,
@@ -146,6 +146,7 @@ fn print_line(r: &ScenarioResult) {
         f(r.server_cpu_us_per_pkt),
         r.server_rss_kib.map(|v| v.to_string()).unwrap_or("-".into()),
         f(r.server_kib_per_subscription),
+        f(r.server_anon_kib_per_subscription),
         f(r.loadgen_cpu_pct),
         f(r.server_runq_wait_pct),
         f(r.loadgen_runq_wait_pct),

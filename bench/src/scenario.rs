@@ -183,6 +183,11 @@ pub struct ScenarioResult {
     pub server_rss_before_kib: Option<u64>,
     pub server_rss_kib: Option<u64>,
     pub server_kib_per_subscription: Option<f64>,
+    /// Like `server_kib_per_subscription`, from the anonymous RSS only (`RssAnon`): leaves out
+    /// the code pages a run touches for the first time, which grow with the binary, not with
+    /// the subscriptions.
+    #[serde(default)]
+    pub server_anon_kib_per_subscription: Option<f64>,
     pub loadgen_cpu_pct: Option<f64>,
     /// 1-minute load average of the machine at the end of the window (other work on the box).
     #[serde(default)]
@@ -433,6 +438,9 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     if let (Some(b), Some(a)) = (before, after_setup) {
         res.server_kib_per_subscription =
             Some((a.rss_kib as f64 - b.rss_kib as f64) / scen.subscriptions().max(1) as f64);
+        res.server_anon_kib_per_subscription = Some(
+            (a.rss_anon_kib as f64 - b.rss_anon_kib as f64) / scen.subscriptions().max(1) as f64,
+        );
     }
 
     // Measurement window.

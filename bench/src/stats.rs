@@ -122,6 +122,9 @@ pub struct ProcSample {
     pub at: Instant,
     pub cpu_secs: f64,
     pub rss_kib: u64,
+    /// The anonymous part of the RSS (heap, stacks): what the server allocated. The rest,
+    /// `RssFile`, is pages of the binary and libraries, a cost of the code, not of the load.
+    pub rss_anon_kib: u64,
 }
 
 /// Clock ticks per second for /proc/<pid>/stat (`getconf CLK_TCK`; 100 on Linux x86).
@@ -145,16 +148,19 @@ pub fn sample_proc(pid: &str, tck: f64) -> Option<ProcSample> {
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
     Some(ProcSample {
         at: Instant::now(),
         cpu_secs: (utime + stime) / tck,
-        rss_kib,
+        rss_kib: field("VmRSS:"),
+        rss_anon_kib: field("RssAnon:"),
     })
 }
 
