@@ -210,7 +210,7 @@ log "wrote $OUT"
 if [ -s "$BASE_RESULTS" ]; then
   # Side by side: this tree's Huddle vs the baseline binary, per scenario; ratio = now / base.
   {
-    echo "Huddle $(git rev-parse --short HEAD) vs baseline $BASELINE ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)); ratio = now / baseline, lower is better except rx fps."
+    echo "Huddle $(git rev-parse --short HEAD)${HUDDLE_BIN:+ ($HUDDLE_BIN)} vs baseline $BASELINE ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)); ratio = now / baseline, lower is better except rx fps."
     echo
     echo "| Scenario | CPU µs/pkt now / base (ratio) | server CPU % now / base | RSS MiB now / base | KiB per subscription now / base | anon KiB per subscription now / base | video p99 ms now / base (ratio) | loss % now / base | rx video fps now / base | load avg now / base |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
