@@ -11,7 +11,10 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's start-up options (the `MALLOC_CONF` environment variable of the `_rjem_`-prefixed
 /// build still overrides them, as `_RJEM_MALLOC_CONF`): a background thread purges unused
-/// pages, dirty pages go back after 1 s (default 10 s) and no "muzzy" stage keeps them longer.
+/// pages, dirty pages go back at once (default 10 s) and no "muzzy" stage keeps them longer.
+/// `dirty_decay_ms:1000` kept about a second of freed packet buffers resident: +40–65 KiB of RSS
+/// per video subscription at fanout:50 (docs/SHARDS.md, "Single-room figures"); with 0 the
+/// figure is back at the glibc build's, for ~80 more madvise calls/s (< 0.1 % of a core).
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0\0";
