@@ -93,7 +93,7 @@ impl AacToOpus {
         params.with_extra_data(audio_specific_config.to_vec().into_boxed_slice());
         let decoder = AacDecoder::try_new(&params, &AudioDecoderOptions::default()).map_err(|e| {
             MediaError::Unsupported(format!(
-                "AAC configuration {audio_specific_config:02x?} not supported ({e}): publish AAC-LC, mono or stereo"
+                "AAC configuration {audio_specific_config:02x?} not supported ({e}): publish AAC-LC, mono or stereo (ffmpeg -c:a aac)"
             ))
         })?;
         let out_params = decoder.codec_params();

@@ -50,7 +50,7 @@ pub fn parse_video(body: &[u8]) -> Result<VideoTag<'_>, MediaError> {
     if b0 & 0x80 != 0 {
         let fourcc = body.get(1..5).unwrap_or(&[]);
         return Err(MediaError::Unsupported(format!(
-            "enhanced RTMP video (FourCC {:?}) is not supported: publish H.264 (AVC)",
+            "enhanced RTMP video (FourCC {:?}) is not supported: publish H.264 (ffmpeg -c:v libx264, OBS encoder x264)",
             String::from_utf8_lossy(fourcc)
         )));
     }
@@ -61,7 +61,7 @@ pub fn parse_video(body: &[u8]) -> Result<VideoTag<'_>, MediaError> {
     }
     if codec != 7 {
         return Err(MediaError::Unsupported(format!(
-            "video codec id {codec} ({}) is not supported: publish H.264 (AVC)",
+            "video codec id {codec} ({}) is not supported: publish H.264 (ffmpeg -c:v libx264, OBS encoder x264)",
             video_codec_name(codec)
         )));
     }
@@ -111,7 +111,7 @@ pub fn parse_audio(body: &[u8]) -> Result<AudioTag<'_>, MediaError> {
     let format = b0 >> 4;
     if format != 10 {
         return Err(MediaError::Unsupported(format!(
-            "audio format {format} ({}) is not supported: publish AAC-LC",
+            "audio format {format} ({}) is not supported: publish AAC-LC (ffmpeg -c:a aac, OBS audio AAC)",
             audio_codec_name(format)
         )));
     }

@@ -117,6 +117,7 @@ mod live_feed;
 mod media;
 mod server;
 mod sink;
+mod status;
 
 pub use aac_encode::{AdtsReader, OpusToPcm};
 pub use audio::{AacToOpus, AudioConfig, AudioFrame, OPUS_FRAME, OPUS_RATE};

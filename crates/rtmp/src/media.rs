@@ -69,6 +69,18 @@ pub struct MediaPipeline {
     scratch: Vec<AudioFrame>,
 }
 
+/// Why a stream with B-frames is refused, and the fix in one try: a default x264/OBS setup
+/// also sends the High profile, which browsers without a High decoder (Debian's Chromium)
+/// cannot play either, so both settings are named. The cause and the fix come first: ffmpeg
+/// shows 255 bytes of it (status.rs).
+pub fn b_frames_refusal(first_cts: i32, cts: i32) -> String {
+    format!(
+        "H.264 B-frames are not supported (browsers cannot reorder frames): encode with \
+         ffmpeg -bf 0 -profile:v baseline, or OBS Profile baseline + B-frames 0 \
+         (composition offset {first_cts} -> {cts} ms)"
+    )
+}
+
 impl MediaPipeline {
     pub fn new() -> MediaPipeline {
         MediaPipeline::default()
@@ -105,11 +117,7 @@ impl MediaPipeline {
                 match self.cts {
                     None => self.cts = Some(cts),
                     Some(first) if first != cts => {
-                        return Err(MediaError::Unsupported(format!(
-                            "B-frames detected (composition time offset changed from {first} ms to {cts} ms): \
-                             WebRTC players cannot reorder frames; encode without B-frames \
-                             (x264/ffmpeg -bf 0, OBS bframes=0 or profile baseline)"
-                        )));
+                        return Err(MediaError::Unsupported(b_frames_refusal(first, cts)));
                     }
                     Some(_) => {}
                 }
@@ -247,7 +255,9 @@ mod tests {
             .push_video(&nalu(false, 266, &[0x41, 1]), 66, &mut out)
             .unwrap_err();
         assert!(
-            matches!(err, MediaError::Unsupported(ref m) if m.contains("B-frames")),
+            matches!(err, MediaError::Unsupported(ref m)
+                if m.contains("B-frames") && m.contains("-bf 0") && m.contains("-profile:v baseline")
+                    && m.len() <= crate::status::MAX_DESCRIPTION),
             "{err}"
         );
         // A constant offset is a shift, not reordering: applied to the PTS.

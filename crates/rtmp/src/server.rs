@@ -17,6 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{timeout, Instant};
 
 use crate::guard::ChunkGuard;
+use crate::status;
 use crate::PlayTag;
 use play::Playing;
 
@@ -29,6 +30,15 @@ pub use play::vp8_refusal;
 const READ_BUF: usize = 64 * 1024;
 /// Longest room or login.
 const MAX_NAME: usize = 64;
+/// After telling a client why it is closed, how long the server keeps reading (and
+/// discarding) what the client still sends, so that the client reads the reason before the
+/// connection goes: closing a socket with unread input sends a reset, which can destroy the
+/// reason in the client's receive buffer.
+const LINGER: Duration = Duration::from_secs(2);
+/// The message stream a publish status goes to: the first `createStream` (rml_rtmp numbers
+/// streams from 1, and an encoder creates one; rml_rtmp's publish event does not name it).
+/// ffmpeg does not check it.
+const PUBLISH_STREAM: u32 = 1;
 
 /// Limits of the RTMP server.
 #[derive(Clone, Debug)]
@@ -308,6 +318,7 @@ async fn run_connection<S: IngestSink>(
         config,
         session: None,
         publishing: None,
+        told: false,
         playing: None,
         player_mode: false,
         pipeline: MediaPipeline::new(),
@@ -319,9 +330,11 @@ async fn run_connection<S: IngestSink>(
         permits,
     };
     c.deadline = Some(Instant::now() + c.config.handshake_timeout.min(c.config.publish_timeout));
-    match c.run().await {
+    let reason = match c.run().await {
         Ok(reason) | Err(reason) => reason,
-    }
+    };
+    c.goodbye(&reason).await;
+    reason
 }
 
 struct Conn<S> {
@@ -336,6 +349,8 @@ struct Conn<S> {
     session: Option<ServerSession>,
     /// (app, stream key) once the publish was accepted.
     publishing: Option<(String, String)>,
+    /// The client was sent why it is refused or closed: linger before closing.
+    told: bool,
     /// The accepted play (taken out while a read or a tag is awaited).
     playing: Option<Playing>,
     /// A play was accepted: the client may stay silent (players send little).
@@ -519,9 +534,44 @@ impl<S: IngestSink> Conn<S> {
                     self.write(&p.bytes).await?;
                 }
             }
+            self.told = true;
         }
-        let _ = timeout(Duration::from_secs(1), self.stream.shutdown()).await;
         Err(reason)
+    }
+
+    /// The connection ends for `reason`. A publisher the server is closing (unsupported
+    /// media, the room ended its stream, a timeout…) is first sent an `onStatus` error that
+    /// names the reason (status.rs: ffmpeg prints it); a client that was told anything
+    /// gets [`LINGER`] to read it before the socket closes.
+    async fn goodbye(&mut self, reason: &CloseReason) {
+        if self.publishing.is_some() && self.session.is_some() {
+            if let Some((code, description)) = status::goodbye(reason) {
+                let chunk_size = ServerSessionConfig::new().chunk_size;
+                match status::error_status(PUBLISH_STREAM, chunk_size, code, &description) {
+                    Ok(bytes) => {
+                        // A client that does not read gets the short timeout, not the usual one.
+                        let sent = timeout(LINGER, self.stream.write_all(&bytes)).await;
+                        self.told = matches!(sent, Ok(Ok(())));
+                        tracing::info!(conn = %self.conn, peer = %self.peer, %description, told = self.told, "RTMP publisher told why it is closed");
+                    }
+                    Err(e) => {
+                        tracing::warn!(conn = %self.conn, error = %e, "RTMP status not serialized")
+                    }
+                }
+            }
+        }
+        if !self.told {
+            return;
+        }
+        // Half-close (FIN after the reason), then drain until the client closes or LINGER.
+        let until = Instant::now() + LINGER;
+        let _ = timeout(LINGER, self.stream.shutdown()).await;
+        let mut sink = [0u8; 4096];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(until, self.stream.read(&mut sink)).await {
+            if n == 0 {
+                break;
+            }
+        }
     }
 
     async fn handle_event(&mut self, ev: ServerSessionEvent) -> Step<Vec<ServerSessionResult>> {

@@ -74,12 +74,20 @@ pub(crate) struct RoomActor {
     hooks: Option<crate::hooks::ActorHooks>,
     /// Sessions of non-SDK clients (see actor/direct.rs).
     direct: direct::DirectSessions,
+    /// Sees every media command, to tell RTMP encoders nobody can play (rtmp_unplayable.rs).
+    play_watch: Option<Arc<crate::rtmp_edge::PlayWatch>>,
 }
 
 impl RoomActor {
     /// Send lifecycle webhooks.
     pub(crate) fn with_hooks(mut self, hooks: Option<crate::hooks::ActorHooks>) -> Self {
         self.hooks = hooks;
+        self
+    }
+
+    /// Show every media command to the RTMP encoders' [`crate::rtmp_edge::PlayWatch`].
+    pub(crate) fn with_play_watch(mut self, watch: Arc<crate::rtmp_edge::PlayWatch>) -> Self {
+        self.play_watch = Some(watch);
         self
     }
 
@@ -99,6 +107,7 @@ impl RoomActor {
             metrics: None,
             hooks: None,
             direct: Default::default(),
+            play_watch: None,
         }
     }
 
@@ -248,6 +257,9 @@ impl RoomActor {
                 );
                 if let (Some(m), true) = (&self.metrics, recorded) {
                     m.recordings_started.inc();
+                }
+                if let Some(watch) = &self.play_watch {
+                    watch.command(&command);
                 }
                 let peer = command_peer(&command);
                 if let Err(busy) = self.media.try_send(command) {

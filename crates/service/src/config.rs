@@ -28,6 +28,10 @@ pub struct Config {
     /// RTMP players (clients playing a room participant's stream) at once, server-wide;
     /// more are refused with "server full". `0` turns RTMP play off.
     pub rtmp_max_players: usize,
+    /// Close an RTMP encoder's publish, telling it why, when nobody can play its H.264
+    /// profile: a browser's play was refused for the profile and the stream has no other
+    /// player nor recorder, or at publish time no player in the room decodes it.
+    pub rtmp_close_unplayable: bool,
     /// TCP port of the media plane's ICE-TCP listener, for browsers whose UDP is blocked
     /// (`0` picks a free port). Same number as the UDP media port by default.
     pub media_tcp_port: u16,
@@ -161,6 +165,7 @@ impl Default for Config {
             media_port: 40000,
             rtmp_port: 1935,
             rtmp_max_players: 64,
+            rtmp_close_unplayable: true,
             media_tcp_port: 40000,
             media_shards: 0,
             forwarding: huddle_sfu::Forwarding::Frame,
@@ -495,6 +500,10 @@ pub struct ConfigArgs {
     /// RTMP players at once, server-wide; 0 turns RTMP play off [default: 64].
     #[arg(long, env = "HUDDLE_RTMP_MAX_PLAYERS")]
     pub rtmp_max_players: Option<usize>,
+    /// Close an RTMP encoder (telling it why) when nobody can play its H.264 profile
+    /// [default: true].
+    #[arg(long, env = "HUDDLE_RTMP_CLOSE_UNPLAYABLE")]
+    pub rtmp_close_unplayable: Option<bool>,
     /// ICE-TCP media port, for browsers whose UDP is blocked [default: 40000].
     #[arg(long, env = "HUDDLE_MEDIA_TCP_PORT")]
     pub media_tcp_port: Option<u16>,
@@ -662,6 +671,7 @@ impl ConfigArgs {
         set(&mut c.media_port, &self.media_port);
         set(&mut c.rtmp_port, &self.rtmp_port);
         set(&mut c.rtmp_max_players, &self.rtmp_max_players);
+        set(&mut c.rtmp_close_unplayable, &self.rtmp_close_unplayable);
         set(&mut c.media_tcp_port, &self.media_tcp_port);
         set(&mut c.media_shards, &self.media_shards);
         set(&mut c.forwarding, &self.forwarding);

@@ -31,6 +31,10 @@ use crate::actor::{ActorMsg, DirectMsg, Ended};
 use crate::rtmp_play::{MediaTaps, RtmpPlays};
 use crate::server::Shared;
 
+#[path = "rtmp_unplayable.rs"]
+mod unplayable;
+pub(crate) use unplayable::PlayWatch;
+
 /// An audio-only publisher is published this long after its audio configuration when no
 /// video configuration came.
 pub const AUDIO_ONLY_AFTER: Duration = Duration::from_secs(1);
@@ -55,6 +59,8 @@ pub(crate) struct RtmpEdge {
     /// RTMP players: one feed per played source (rtmp_play.rs).
     plays: RtmpPlays,
     taps: MediaTaps,
+    /// Closes an encoder nobody can play (rtmp_unplayable.rs); the room actor feeds it.
+    watch: Arc<PlayWatch>,
 }
 
 /// One accepted RTMP publish.
@@ -79,9 +85,10 @@ struct Conn {
 }
 
 impl RtmpEdge {
-    pub(crate) fn new(shared: Arc<Shared>) -> RtmpEdge {
+    pub(crate) fn new(shared: Arc<Shared>, watch: Arc<PlayWatch>) -> RtmpEdge {
         RtmpEdge {
-            taps: MediaTaps::new(shared.media.clone()),
+            taps: MediaTaps::new(shared.media.clone()).with_watch(watch.clone()),
+            watch,
             plays: RtmpPlays::new(FeedConfig::default()),
             shared,
             conns: Mutex::new(HashMap::new()),
@@ -319,6 +326,12 @@ impl IngestSink for RtmpEdge {
                 Some(Ok(p)) => {
                     if let Some(c) = self.conns().get_mut(&conn) {
                         c.peer = Some(p);
+                        // Nobody in the room may be able to decode its profile: then the
+                        // encoder is closed at once, with the reason (rtmp_unplayable.rs).
+                        if let Some(why) = self.watch.encoder(p, &c.name, c.close.clone()) {
+                            info!(%session, reason = %why, "rtmp stream unplayable in its room");
+                            c.ended.store(true, Ordering::Relaxed);
+                        }
                     }
                     peer = Some(p);
                 }

@@ -39,6 +39,8 @@ pub trait TapPlane {
 /// stale entry only finds a closed source), and a tap is removed from the peer it was added on.
 pub struct MediaTaps {
     media: Arc<dyn MediaPlane>,
+    /// Told which sources have RTMP players (an encoder nobody can play is closed).
+    watch: Option<Arc<crate::rtmp_edge::PlayWatch>>,
     names: Mutex<HashMap<String, PeerId>>,
     tapped: Mutex<HashMap<(String, TapId), PeerId>>,
 }
@@ -47,9 +49,16 @@ impl MediaTaps {
     pub fn new(media: Arc<dyn MediaPlane>) -> MediaTaps {
         MediaTaps {
             media,
+            watch: None,
             names: Mutex::new(HashMap::new()),
             tapped: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Tells `watch` which sources are tapped (they have RTMP players).
+    pub(crate) fn with_watch(mut self, watch: Arc<crate::rtmp_edge::PlayWatch>) -> MediaTaps {
+        self.watch = Some(watch);
+        self
     }
 
     /// Takes the live streams of `snapshot` as the names to resolve.
@@ -76,12 +85,18 @@ impl TapPlane for MediaTaps {
             .copied()
             .ok_or_else(|| "Stream not found".to_string())?;
         lock(&self.tapped).insert((source.to_string(), id), peer);
+        if let Some(w) = &self.watch {
+            w.rtmp_player(peer, true);
+        }
         self.media.tap(peer, id, sink);
         Ok(())
     }
 
     fn untap(&self, source: &str, id: TapId) {
         if let Some(peer) = lock(&self.tapped).remove(&(source.to_string(), id)) {
+            if let Some(w) = &self.watch {
+                w.rtmp_player(peer, false);
+            }
             self.media.untap(peer, id);
         }
     }

@@ -223,9 +223,14 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let hooks =
         crate::hooks::Hooks::start(&config, &metrics, &shutdown_rx).map_err(StartError::Tls)?;
     hooks.watch_mixes(&mixes, &shutdown_rx);
+    // Tells RTMP encoders when nobody can play their stream (rtmp_unplayable.rs).
+    let play_watch = Arc::new(crate::rtmp_edge::PlayWatch::new(
+        config.rtmp_close_unplayable,
+    ));
     let (actor_task, fatal) = crate::supervise::spawn_vital(
         "room actor",
         RoomActor::new(hub, media.clone(), recordings)
+            .with_play_watch(play_watch.clone())
             .with_metrics(metrics.clone())
             .with_hooks(hooks.actor_part())
             .run(actor_rx, events_rx),
@@ -289,7 +294,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         .set_nonblocking(true)
         .map_err(StartError::Io)?;
     let rtmp_listener = tokio::net::TcpListener::from_std(rtmp_listener).map_err(StartError::Io)?;
-    let rtmp_sink = crate::rtmp_edge::RtmpEdge::new(shared.clone());
+    let rtmp_sink = crate::rtmp_edge::RtmpEdge::new(shared.clone(), play_watch);
     let rtmp_config = huddle_rtmp::ServerConfig {
         max_players: config.rtmp_max_players,
         ..Default::default()
