@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/admin/records", get(records))
         .route("/admin/media/peers", get(media_peers))
         .route("/admin/mixes", get(mixes))
+        .route("/admin/nodes", get(crate::admin_cluster::nodes))
 }
 
 /// `GET /admin/mixes`: each room mix since the start, waiting, running (with its percentage),
@@ -36,7 +37,14 @@ async fn mixes(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
     if let Some(refusal) = denied(&shared, &headers) {
         return refusal;
     }
-    Json(shared.mixes.snapshot()).into_response()
+    let mut mixes = json!(shared.mixes.snapshot());
+    // In a cluster: the node running the mix (its output stays on that node's disk).
+    if let Some(node) = crate::admin_cluster::node_id(&shared) {
+        for mix in mixes.as_array_mut().into_iter().flatten() {
+            mix["node"] = node.clone().into();
+        }
+    }
+    Json(mixes).into_response()
 }
 
 /// `GET /admin/media/peers`: per-peer media quality (bit rates, estimate, loss, RTT, NACKs,
@@ -83,6 +91,9 @@ fn unavailable() -> Response {
 #[derive(Serialize)]
 struct RoomJson {
     name: String,
+    /// The node that owns the room (this one): only in a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node: Option<String>,
     record: bool,
     started_unix_ms: u64,
     participants: Vec<ParticipantJson>,
@@ -128,6 +139,7 @@ struct PlayerJson {
 fn to_json(
     snapshot: Snapshot,
     mut restreams: std::collections::HashMap<String, crate::restream::RestreamStatus>,
+    node: Option<String>,
 ) -> serde_json::Value {
     let stream = |s: huddle_room::StreamSnapshot| StreamJson {
         name: s.name,
@@ -155,6 +167,7 @@ fn to_json(
         .map(|r| RoomJson {
             // Before `name` moves out (fields are evaluated in this order).
             restream: restreams.remove(&r.name),
+            node: node.clone(),
             name: r.name,
             record: r.record,
             started_unix_ms: r.started_unix_ms,
@@ -185,10 +198,21 @@ async fn rooms(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
     if shared.actor.send(ActorMsg::Snapshot(tx)).await.is_err() {
         return unavailable();
     }
-    match rx.await {
-        Ok(snapshot) => Json(to_json(snapshot, shared.restreams.all())).into_response(),
-        Err(_) => unavailable(),
+    let Ok(snapshot) = rx.await else {
+        return unavailable();
+    };
+    let node = crate::admin_cluster::node_id(&shared);
+    let mut body = to_json(snapshot, shared.restreams.all(), node);
+    // In a cluster: the rooms other nodes own (an unreachable Redis is said, not hidden).
+    match crate::admin_cluster::remote_rooms(&shared).await {
+        None => {}
+        Some(Ok(rooms)) => body["remote_rooms"] = rooms,
+        Some(Err(e)) => {
+            body["remote_rooms"] = serde_json::Value::Null;
+            body["remote_rooms_error"] = e.into();
+        }
     }
+    Json(body).into_response()
 }
 
 async fn act(shared: &Shared, input: Input) -> Response {
@@ -238,6 +262,7 @@ async fn records(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
         return r;
     }
     let dir = shared.config.records_dir.clone();
+    let node = crate::admin_cluster::node_id(&shared);
     let list = tokio::task::spawn_blocking(move || {
         let records = huddle_record::list_recordings(&dir).map_err(|e| {
             tracing::error!(dir = %dir.display(), error = %e, "cannot list recordings");
@@ -257,9 +282,15 @@ async fn records(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
                 })
                 .unwrap_or_default()
         };
-        Ok::<_, std::io::Error>(
-            json!({"records": records, "pending_mixes": jobs("json"), "failed_mixes": jobs("failed")}),
-        )
+        let mut body = json!({"records": records, "pending_mixes": jobs("json"), "failed_mixes": jobs("failed")});
+        // In a cluster: the node whose disk holds these files (and runs these mixes).
+        if let Some(node) = node {
+            for record in body["records"].as_array_mut().into_iter().flatten() {
+                record["node"] = node.clone().into();
+            }
+            body["node"] = node.into();
+        }
+        Ok::<_, std::io::Error>(body)
     })
     .await;
     match list {

@@ -154,6 +154,9 @@ pub struct Config {
     /// Redis of a multi-node cluster (`redis://host:port[/db]`): rooms are shared with the
     /// other nodes using the same Redis (docs/SCALING.md). Absent: a single node.
     pub redis_url: Option<String>,
+    /// How operators reach this node over HTTP (`http(s)://host:port`), as registered in the
+    /// cluster and shown by `GET /admin/nodes`. Absent: `http://<first announced IP>:<http_port>`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -220,6 +223,7 @@ impl Default for Config {
             webhook_max_attempts: 8,
             webhook_max_backoff_ms: 30_000,
             redis_url: None,
+            public_url: None,
         }
     }
 }
@@ -265,6 +269,11 @@ impl Config {
         if let Some(url) = &self.redis_url {
             if !url.starts_with("redis://") && !url.starts_with("unix://") {
                 return invalid("redis_url must be redis://host:port[/db] or unix:///path");
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return invalid("public_url must be http(s)://host[:port]");
             }
         }
         let shards = self.media_shard_count() as u32;
@@ -651,6 +660,9 @@ pub struct ConfigArgs {
     /// Redis of a multi-node cluster, redis://host:port [default: none, single node].
     #[arg(long, env = "HUDDLE_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// This node's HTTP address for operators, http(s)://host:port [default: http://<announced IP>:<http_port>].
+    #[arg(long, env = "HUDDLE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl ConfigArgs {
@@ -747,6 +759,9 @@ impl ConfigArgs {
         self.hooks.apply(&mut c);
         if self.redis_url.is_some() {
             c.redis_url = self.redis_url.clone();
+        }
+        if self.public_url.is_some() {
+            c.public_url = self.public_url.clone();
         }
         c.validate()?;
         Ok(c)

@@ -14,6 +14,7 @@
 mod acme;
 mod actor;
 mod admin;
+mod admin_cluster;
 mod admin_page;
 mod admission;
 pub mod auth;

@@ -45,7 +45,8 @@ async fn list_json(State(shared): State<Arc<Shared>>, headers: HeaderMap, uri: U
         return refusal;
     }
     match list(&shared).await {
-        Ok(entries) => Json(entries).into_response(),
+        // Each entry names the node holding the file, in a cluster (docs/SCALING.md).
+        Ok(entries) => Json(crate::admin_cluster::tag_records(&shared, entries)).into_response(),
         Err(response) => response,
     }
 }

@@ -239,10 +239,15 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
     let cluster = match &config.redis_url {
         None => None,
         Some(url) => {
+            // Addresses others can reach: the announced IP, not a wildcard bind address.
+            let reachable = |addr: SocketAddr| SocketAddr::new(announce[0], addr.port());
             let me = crate::cluster::NodeInfo {
                 id: format!("{:08x}", rand::random::<u32>()),
-                http: http_addr.to_string(),
-                media: media_addr.to_string(),
+                url: config
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", reachable(http_addr))),
+                media: reachable(media_addr).to_string(),
                 started_unix_ms: crate::actor::now().unix_ms,
             };
             let cluster = crate::cluster::Cluster::start(

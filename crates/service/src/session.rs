@@ -149,8 +149,13 @@ pub(crate) async fn run(mut socket: WebSocket, shared: Arc<Shared>, remote: Sock
                 }
             }
             relayed = relayed(&mut session.edge) => match relayed {
-                crate::cluster::Relayed::Message { text, settles } => {
-                    session.settle_relayed(settles.as_deref());
+                crate::cluster::Relayed::Message { text, status } => {
+                    if let Some(status) = status {
+                        // A relayed stream's status settles and is told like a local one.
+                        let message = ServerMessage::StreamStatus(status);
+                        session.settle_media(&message);
+                        crate::hooks::session::outgoing(&shared.hooks, session.connection.as_ref(), id, &message);
+                    }
                     if let Err(end) = send(&mut socket, text, send_timeout).await {
                         break end;
                     }
@@ -470,15 +475,6 @@ impl Session {
                     }
                     None => Ok(()),
                 }
-            }
-        }
-    }
-
-    /// A relayed stream status settles an admitted request as a local one does.
-    fn settle_relayed(&mut self, media_session_id: Option<&str>) {
-        if let Some(id) = media_session_id {
-            if self.pending_media.remove(id) {
-                self.shared.admission.release(self.remote.ip());
             }
         }
     }

@@ -63,9 +63,16 @@ impl Drop for RedisServer {
     }
 }
 
+/// The admin API's secret on the test nodes.
+const ADMIN: &str = "cluster-admin-secret";
+
 async fn node(redis: &RedisServer, tag: &str) -> Server {
-    let mut config = test_config(tag);
+    node_with(redis, test_config(tag)).await
+}
+
+async fn node_with(redis: &RedisServer, mut config: huddle_service::Config) -> Server {
     config.redis_url = Some(redis.url());
+    config.admin_secret = Some(ADMIN.into());
     // The latency runs send hundreds of commands in a row, above the per-socket rate limit.
     config.max_commands_per_sec = 10_000;
     config.command_burst = 10_000;
@@ -242,6 +249,315 @@ async fn losing_the_owner_ends_relayed_sessions_and_a_rejoin_works() {
     assert_eq!(owner_of(&mut con, "L").await, Some(id2));
     drop(alice);
     n2.shutdown().await;
+}
+
+/// `GET path` on `server`'s admin API, as JSON.
+async fn admin_json(server: &Server, path: &str) -> serde_json::Value {
+    let (status, body) = admin(server.http_addr(), "GET", path, Some(ADMIN)).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// Polls `path` (at most `secs`) until `done` holds for its JSON; returns that JSON.
+async fn wait_admin(
+    server: &Server,
+    path: &str,
+    secs: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let v = admin_json(server, path).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{path} never matched: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// ffmpeg pushing `secs` of a test pattern to `url` (H.264, no audio).
+async fn rtmp_push(url: &str, secs: u32) -> std::process::ExitStatus {
+    let mut ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-re", "-f", "lavfi"])
+        .args([
+            "-i",
+            "testsrc2=size=160x120:rate=15",
+            "-t",
+            &secs.to_string(),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-bf",
+            "0",
+            "-g",
+            "15",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-an", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs");
+    tokio::time::timeout(Duration::from_secs(30), ffmpeg.wait())
+        .await
+        .expect("ffmpeg ends")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_admin_api_and_records_say_which_node_holds_what() {
+    let redis = RedisServer::start();
+    let n1 = node(&redis, "cluster-which1").await;
+    let n2 = node(&redis, "cluster-which2").await;
+    let (id1, id2) = (n1.node_id().unwrap(), n2.node_id().unwrap());
+
+    // A recorded room on node 1, with Bob relayed from node 2 and an encoder on node 1.
+    let mut alice = ws_connect(n1.http_addr(), "/", "alice").await;
+    alice.login("alice").await;
+    alice
+        .send_data("a1", "join", json!({"name": "Rec", "record": true}))
+        .await;
+    alice.expect_status("a1", "ACCEPTED").await;
+    alice.expect_event("Rec", "STATE").await;
+    let mut bob = ws_connect(n2.http_addr(), "/", "bob").await;
+    bob.login("bob").await;
+    assert_eq!(bob.join("b1", "Rec").await, json!(["alice"]));
+    let pushed = rtmp_push(&format!("rtmp://{}/live/Rec/enc", n1.rtmp_addr()), 2).await;
+    assert!(pushed.success(), "the push went through: {pushed}");
+
+    // /admin/nodes on node 2: both nodes, with their reachable addresses and node 1's room.
+    // (Each owner rewrites its list of rooms every 5 s.)
+    let nodes = wait_admin(&n2, "/admin/nodes", 15, |v| {
+        v["nodes"].as_array().is_some_and(|nodes| {
+            nodes
+                .iter()
+                .any(|n| n["id"] == id1 && n["rooms"]["Rec"]["participants"] == 2)
+        })
+    })
+    .await;
+    assert_eq!(
+        (&nodes["clustered"], &nodes["node"]),
+        (&json!(true), &json!(id2))
+    );
+    let listed: Vec<&str> = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap())
+        .collect();
+    let mut both = vec![id1, id2];
+    both.sort();
+    assert_eq!(listed, both, "{nodes}");
+    let n1_entry = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id1)
+        .unwrap();
+    assert_eq!(n1_entry["url"], format!("http://{}", n1.http_addr()));
+    assert_eq!(n1_entry["self"], false);
+    assert!(
+        n1_entry["last_heartbeat_unix_ms"].as_u64().unwrap() > 0,
+        "{n1_entry}"
+    );
+    // Alice and Bob are in the room (the encoder left when its push ended).
+    assert_eq!(n1_entry["rooms"]["Rec"]["participants"], 2, "{n1_entry}");
+    let n2_entry = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id2)
+        .unwrap();
+    assert_eq!(
+        (&n2_entry["self"], &n2_entry["rooms"]),
+        (&json!(true), &json!({}))
+    );
+
+    // /admin/rooms on node 2: no room of its own, node 1's room with its owner.
+    let rooms = admin_json(&n2, "/admin/rooms").await;
+    assert_eq!(rooms["rooms"], json!([]));
+    let remote = &rooms["remote_rooms"][0];
+    assert_eq!(
+        (&remote["name"], &remote["node"]),
+        (&json!("Rec"), &json!(id1)),
+        "{rooms}"
+    );
+    assert_eq!(remote["participants"], 2);
+    // ... and on node 1 the room is its own, named as such.
+    let rooms = admin_json(&n1, "/admin/rooms").await;
+    assert_eq!(
+        (&rooms["rooms"][0]["name"], &rooms["rooms"][0]["node"]),
+        (&json!("Rec"), &json!(id1))
+    );
+    assert_eq!(rooms["remote_rooms"], json!([]));
+
+    // The encoder's recording stays on node 1 and says so, in /api/records and the admin API.
+    let (status, body) = http_get(n1.http_addr(), "/api/records").await;
+    assert_eq!(status, 200, "{body}");
+    let records: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let file = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().contains("Rec-enc-rtmp"))
+        .unwrap_or_else(|| panic!("the encoder's recording is listed on node 1: {records}"));
+    assert_eq!(file["node"], id1);
+    let (_, body) = http_get(n2.http_addr(), "/api/records").await;
+    assert_eq!(body, "[]", "node 2's disk holds no recording");
+    let admin_records = admin_json(&n1, "/admin/records").await;
+    assert_eq!(admin_records["node"], id1);
+    assert!(admin_records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["node"] == id1));
+
+    drop((alice, bob));
+    n2.shutdown().await;
+    n1.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_single_node_names_no_node() {
+    let server = start(huddle_service::Config {
+        admin_secret: Some(ADMIN.into()),
+        ..test_config("cluster-single")
+    })
+    .await;
+    let nodes = admin_json(&server, "/admin/nodes").await;
+    assert_eq!(nodes, json!({"clustered": false, "nodes": []}));
+    let mut alice = ws_connect(server.http_addr(), "/", "alice").await;
+    alice.login("alice").await;
+    alice.join("a1", "Solo").await;
+    let rooms = admin_json(&server, "/admin/rooms").await;
+    assert!(rooms["rooms"][0].get("node").is_none(), "{rooms}");
+    assert!(rooms.get("remote_rooms").is_none(), "{rooms}");
+    drop(alice);
+    server.shutdown().await;
+}
+
+/// A WCS REST hook backend: records each request's path and JSON body, answers 200 `{}`.
+struct HookBackend {
+    url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+impl HookBackend {
+    async fn start() -> Self {
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = received.clone();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
+            let store = store.clone();
+            async move {
+                let json = serde_json::from_str(&body).unwrap_or_default();
+                store.lock().unwrap().push((uri.path().to_string(), json));
+                "{}"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, received }
+    }
+
+    /// Bodies received at `path`.
+    fn at(&self, path: &str) -> Vec<serde_json::Value> {
+        let received = self.received.lock().unwrap();
+        received
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_relayed_stream_status_is_told_to_the_rest_hook_by_the_edge() {
+    let redis = RedisServer::start();
+    let backend = HookBackend::start().await;
+    let with_hooks = |tag: &str| huddle_service::Config {
+        rest_hook_url: Some(backend.url.clone()),
+        ..test_config(tag)
+    };
+    let n1 = node_with(&redis, with_hooks("cluster-hook1")).await;
+    let n2 = node_with(&redis, with_hooks("cluster-hook2")).await;
+    let mut alice = ws_connect(n1.http_addr(), "/", "alice").await;
+    alice.login("alice").await;
+    alice.join("a1", "H").await;
+    let mut bob = ws_connect(n2.http_addr(), "/", "bob").await;
+    bob.login("bob").await;
+    assert_eq!(bob.join("b1", "H").await, json!(["alice"]));
+
+    // Bob publishes in node 1's room through node 2. The offer is no SDP: node 1's media
+    // plane fails the stream, a status that travels back to node 2 like any other.
+    bob.send(json!({"message": "publishStream", "data": [{
+        "mediaSessionId": "bob-cam", "name": "H-bob-cam", "published": true,
+        "hasVideo": true, "hasAudio": false, "status": "PENDING", "record": false,
+        "mediaProvider": "WebRTC", "sdp": "v=0 offer", "custom": {"name": "H"}}]}))
+        .await;
+    let status = loop {
+        let v = bob.next().await;
+        if v["message"] == "notifyStreamStatusEvent" {
+            break v["data"][0].clone();
+        }
+    };
+    assert_eq!(
+        (&status["mediaSessionId"], &status["status"]),
+        (&json!("bob-cam"), &json!("FAILED"))
+    );
+
+    // The backend hears it once, from node 2 (the edge, whose hooks share the session's
+    // sessionId and appKey): as it hears Bob's connection and publish request.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let event = loop {
+        let events: Vec<_> = backend
+            .at("/StreamStatusEvent")
+            .into_iter()
+            .filter(|e| e["mediaSessionId"] == "bob-cam")
+            .collect();
+        if let Some(event) = events.first() {
+            break event.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no StreamStatusEvent for the relayed stream"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(event["status"], "FAILED", "{event}");
+    assert_eq!(
+        (&event["name"], &event["published"]),
+        (&json!("H-bob-cam"), &json!(true))
+    );
+    let bob_connect = backend
+        .at("/connect")
+        .into_iter()
+        .find(|c| c["custom"]["login"] == "bob")
+        .expect("bob's connect asked");
+    assert_eq!(event["sessionId"], bob_connect["sessionId"], "{event}");
+    assert_eq!(event["appKey"], bob_connect["appKey"]);
+    let asked = backend.at("/publishStream");
+    assert_eq!(asked.len(), 1, "asked once, by the edge: {asked:?}");
+    assert_eq!(asked[0]["sessionId"], bob_connect["sessionId"]);
+    // Never twice (the owner does not tell it as well).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let told = backend.at("/StreamStatusEvent");
+    let for_bob = told
+        .iter()
+        .filter(|e| e["mediaSessionId"] == "bob-cam")
+        .count();
+    assert_eq!(for_bob, 1, "{told:?}");
+
+    drop((alice, bob));
+    n2.shutdown().await;
+    n1.shutdown().await;
 }
 
 /// Milliseconds at the given percentile of sorted samples.

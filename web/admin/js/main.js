@@ -7,7 +7,7 @@ import { History } from './history.js';
 import { PICKERS } from './metrics.js';
 import { forgetSecret, loadSecret, saveSecret } from './secret.js';
 import { mixesView, recordsView } from './view_mixes.js';
-import { roomsView } from './view_rooms.js';
+import { remoteRoomsView, roomsView } from './view_rooms.js';
 import { streamsTable } from './view_streams.js';
 
 const POLL_MS = 1000;
@@ -82,7 +82,7 @@ function render({ rooms, peers, records, mixes }) {
     ['rooms', rooms.rooms.length], ['participants', participants], ['streams', streams],
     ['media peers', peers.length], ['mixes in progress', running], ['recordings', records.records.length],
   ].map(([label, n]) => el('div', { dataset: { total: label } }, el('strong', {}, String(n)), label)));
-  replace($('rooms'), roomsView(rooms.rooms, ctx, { closeRoom, kick }));
+  replace($('rooms'), roomsView(rooms.rooms, ctx, { closeRoom, kick }), remoteRoomsView(rooms.remote_rooms));
   $('outside-section').hidden = rooms.streams_outside_rooms.length === 0;
   replace($('outside'), streamsTable(rooms.streams_outside_rooms, ctx));
   replace($('mixes'), mixesView(mixes, records));

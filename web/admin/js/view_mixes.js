@@ -35,12 +35,16 @@ function stateText(state) {
   }[state] || state;
 }
 
+/** The recordings; in a cluster with the node whose disk holds each (`node`). */
 export function recordsView(records) {
   if (!records.records.length) return el('p', { className: 'muted' }, 'No recordings.');
+  const clustered = records.records.some((r) => r.node);
+  const columns = clustered ? ['File', 'Node', 'Size', 'Modified'] : ['File', 'Size', 'Modified'];
   return el('table', { className: 'records' },
-    el('thead', {}, el('tr', {}, ['File', 'Size', 'Modified'].map((c) => el('th', { scope: 'col' }, c)))),
+    el('thead', {}, el('tr', {}, columns.map((c) => el('th', { scope: 'col' }, c)))),
     el('tbody', {}, records.records.slice().sort((a, b) => b.modified_unix_ms - a.modified_unix_ms).map((r) => el('tr', { dataset: { name: r.name } },
       el('td', { className: 'name' }, r.name),
+      clustered ? el('td', {}, r.node || '–') : null,
       el('td', {}, fmt.size(r.size)),
       el('td', {}, fmt.clock(r.modified_unix_ms))))));
 }

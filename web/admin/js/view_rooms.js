@@ -10,6 +10,7 @@ export function roomsView(rooms, ctx, actions) {
   return rooms.map((room) => el('article', { className: 'room', dataset: { room: room.name } },
     el('div', { className: 'room-head' },
       el('h3', {}, room.name),
+      room.node ? el('span', { className: 'badge node', title: 'node owning the room' }, `node ${room.node}`) : null,
       room.record ? el('span', { className: 'badge rec' }, 'recording') : null,
       room.restream ? restreamBadge(room.restream) : null,
       el('span', { className: 'muted' },
@@ -28,6 +29,21 @@ export function roomsView(rooms, ctx, actions) {
           on: { click: () => actions.kick(room.name, p.login) },
         }, 'Kick')))),
     streamsTable(room.streams, ctx)));
+}
+
+/** Rooms other nodes of the cluster own (`remote_rooms`, absent on a single node): name,
+ * owner, head count; their details are on the owner's own dashboard. */
+export function remoteRoomsView(remote) {
+  if (!remote || !remote.length) return null;
+  return el('table', { className: 'remote-rooms' },
+    el('caption', {}, 'Rooms on other nodes'),
+    el('thead', {}, el('tr', {}, ['Room', 'Node', 'Participants', 'Streams'].map((c) => el('th', { scope: 'col' }, c)))),
+    el('tbody', {}, remote.map((r) => el('tr', { dataset: { room: r.name, node: r.node } },
+      el('td', { className: 'name' }, r.name),
+      el('td', {}, /^https?:\/\//.test(r.node_url || '')
+        ? el('a', { href: `${r.node_url}/admin/`, rel: 'noreferrer' }, r.node) : r.node),
+      el('td', {}, String(r.participants)),
+      el('td', {}, String(r.streams))))));
 }
 
 /** The room's restream to RTMP (docs/RESTREAM.md): state, target (key hidden), output time;

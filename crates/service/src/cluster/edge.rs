@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use huddle_room::{Command, Grants, SessionId};
+use huddle_room::{Command, Grants, SessionId, StreamStatus};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -23,10 +23,11 @@ const RELAYED_QUEUE: usize = 4096;
 /// What comes back for a relayed session.
 #[derive(Debug)]
 pub(crate) enum Relayed {
-    /// A message for the socket, encoded by the owner. `settles`: see `EdgeBody::Message`.
+    /// A message for the socket, encoded by the owner; `status` when it is a stream status
+    /// (the edge settles its media admission and tells the REST hook with it).
     Message {
         text: String,
-        settles: Option<String>,
+        status: Option<StreamStatus>,
     },
     /// The owner node is gone (or dropped the session): the session ends with this reason.
     Lost(String),
@@ -184,7 +185,10 @@ impl Cluster {
             return;
         };
         let relayed = match event.body {
-            EdgeBody::Message { text, settles } => Relayed::Message { text, settles },
+            EdgeBody::Message { text, status } => Relayed::Message {
+                text,
+                status: status.and_then(|s| s.into_status()),
+            },
             EdgeBody::Closed => Relayed::Lost("dropped by the room's node".into()),
         };
         if route.tx.try_send(relayed).is_err() {

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 pub(crate) use edge::{EdgeSession, Relayed, Route};
+pub use registry::NodeEntry;
 pub use wire::NodeInfo;
 
 use crate::actor::ActorMsg;
@@ -55,6 +56,14 @@ pub struct Cluster {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+/// Now, in ms since the Unix epoch (the heartbeat's time stamp).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// Session ids of sessions relayed from other nodes start here, far above the local ones
 /// (which count from 1), so the two never meet in the room core.
 const REMOTE_SESSION_BASE: u64 = 1 << 48;
@@ -73,7 +82,7 @@ impl Cluster {
             .get_connection_manager()
             .await
             .map_err(|e| format!("cannot reach redis at {url}: {e}"))?;
-        registry::beat(&mut con, &me)
+        registry::beat(&mut con, &me, unix_ms())
             .await
             .map_err(|e| format!("redis at {url}: {e}"))?;
         let cluster = Arc::new(Cluster {
@@ -105,6 +114,13 @@ impl Cluster {
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.me.id
+    }
+
+    /// The live nodes of the cluster (this one included), with the rooms each owns.
+    pub(crate) async fn nodes(&self) -> Result<Vec<NodeEntry>, String> {
+        registry::list(&mut self.con.clone())
+            .await
+            .map_err(|e| format!("cluster unavailable: {e}"))
     }
 
     /// The owner of `room`: this node when it claims it now (free room, or its owner's

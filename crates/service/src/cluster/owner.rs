@@ -12,7 +12,7 @@ use huddle_protocol::ClientMessage;
 use huddle_room::{Input, ServerMessage, SessionId};
 use tracing::{debug, info, warn};
 
-use super::wire::{events_channel, EdgeBody, OwnerBody, ToEdge, ToOwner};
+use super::wire::{events_channel, EdgeBody, OwnerBody, ToEdge, ToOwner, WireStreamStatus};
 use super::Cluster;
 use crate::actor::ActorMsg;
 
@@ -83,11 +83,11 @@ impl Cluster {
                     ServerMessage::Established { .. } => continue,
                     ServerMessage::StreamStatus(status) => EdgeBody::Message {
                         text: huddle_protocol::encode(&message),
-                        settles: Some(status.media_session_id.clone()),
+                        status: Some(WireStreamStatus::from(status)),
                     },
                     _ => EdgeBody::Message {
                         text: huddle_protocol::encode(&message),
-                        settles: None,
+                        status: None,
                     },
                 };
                 let event = ToEdge {

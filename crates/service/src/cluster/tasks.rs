@@ -11,7 +11,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use super::wire::{events_channel, inputs_channel, ToEdge, ToOwner};
+use super::wire::{events_channel, inputs_channel, RoomLoad, ToEdge, ToOwner};
 use super::{lease, registry, Cluster};
 use crate::actor::ActorMsg;
 
@@ -107,7 +107,8 @@ pub(super) async fn heartbeat(cluster: Arc<Cluster>, mut shutdown: watch::Receiv
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        if let Err(e) = registry::beat(&mut cluster.con.clone(), &cluster.me).await {
+        let now = super::unix_ms();
+        if let Err(e) = registry::beat(&mut cluster.con.clone(), &cluster.me, now).await {
             warn!(error = %e, "heartbeat failed");
         }
     }
@@ -126,10 +127,22 @@ pub(super) async fn keep_leases(cluster: Arc<Cluster>, mut shutdown: watch::Rece
             return;
         }
         let Ok(snapshot) = rx.await else { return };
-        let live: HashSet<String> = snapshot.rooms.into_iter().map(|r| r.name).collect();
+        let loads: Vec<(String, RoomLoad)> = snapshot
+            .rooms
+            .into_iter()
+            .map(|r| {
+                let load = RoomLoad {
+                    participants: r.participants.len(),
+                    streams: r.streams.len(),
+                };
+                (r.name, load)
+            })
+            .collect();
+        let live: HashSet<String> = loads.iter().map(|(name, _)| name.clone()).collect();
         let mut con = cluster.con.clone();
-        for room in &live {
-            match lease::refresh(&mut con, room, &cluster.me.id).await {
+        let mut owned = Vec::with_capacity(loads.len());
+        for (room, load) in loads {
+            match lease::refresh(&mut con, &room, &cluster.me.id).await {
                 Ok(owner) if owner == cluster.me.id => {
                     cluster
                         .leases
@@ -137,10 +150,15 @@ pub(super) async fn keep_leases(cluster: Arc<Cluster>, mut shutdown: watch::Rece
                         .unwrap()
                         .entry(room.clone())
                         .or_insert_with(std::time::Instant::now);
+                    owned.push((room, load));
                 }
                 Ok(owner) => warn!(%room, %owner, "room also lives on another node"),
                 Err(e) => warn!(%room, error = %e, "lease refresh failed"),
             }
+        }
+        let ttl = lease::LEASE_TTL_SECS;
+        if let Err(e) = registry::publish_rooms(&mut con, &cluster.me.id, &owned, ttl).await {
+            warn!(error = %e, "room list not published");
         }
         let stale: Vec<String> = {
             let leases = cluster.leases.lock().unwrap();
