@@ -42,6 +42,10 @@ pub struct Config {
     /// How publishers' media reaches players: `frame` (str0m re-packetizes every frame per
     /// player) or `rtp` (packets forwarded as they are, payload shared; docs/CONFIG.md).
     pub forwarding: huddle_sfu::Forwarding,
+    /// Answer browser publishers with H.264 (Constrained Baseline first) when their offer has
+    /// it, instead of their first codec (VP8 in Chromium/Chrome): RTMP players, which cannot
+    /// carry VP8, can then play every browser's stream. Server-wide (docs/RTMP.md).
+    pub prefer_h264: bool,
     /// STUN/TURN servers handed to Huddle's web apps (`GET /api/ice-servers`) as given.
     pub ice_servers: Vec<crate::turn::IceServer>,
     /// TURN URLs handed out with fresh time-limited credentials made from `turn_secret`.
@@ -172,6 +176,7 @@ impl Default for Config {
             media_tcp_port: 40000,
             media_shards: 0,
             forwarding: huddle_sfu::Forwarding::Frame,
+            prefer_h264: false,
             ice_servers: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: None,
@@ -524,6 +529,10 @@ pub struct ConfigArgs {
     /// are) [default: frame].
     #[arg(long, env = "HUDDLE_FORWARDING")]
     pub forwarding: Option<huddle_sfu::Forwarding>,
+    /// Answer browser publishers with H.264 when they offer it, so RTMP players can play
+    /// them (true/false) [default: false].
+    #[arg(long, env = "HUDDLE_PREFER_H264")]
+    pub prefer_h264: Option<bool>,
     /// Comma-separated TURN URLs handed to the web apps with generated credentials
     /// [default: none].
     #[arg(long, env = "HUDDLE_TURN_URLS", value_delimiter = ',')]
@@ -687,6 +696,7 @@ impl ConfigArgs {
         set(&mut c.media_tcp_port, &self.media_tcp_port);
         set(&mut c.media_shards, &self.media_shards);
         set(&mut c.forwarding, &self.forwarding);
+        set(&mut c.prefer_h264, &self.prefer_h264);
         set(&mut c.turn_urls, &self.turn_urls);
         if self.turn_secret.is_some() {
             c.turn_secret = self.turn_secret.clone();
@@ -901,5 +911,16 @@ mod tests {
         assert!(cli.is_err());
         cli = Cli::try_parse_from(["huddle", "--bind", "not-an-ip"]);
         assert!(cli.is_err());
+    }
+
+    #[test]
+    fn prefer_h264_from_file_and_flag() {
+        assert!(!Config::default().prefer_h264, "off by default");
+        let path = temp_file("h264.toml", "prefer_h264 = true\n");
+        assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().prefer_h264);
+        let c = parse(&["--config", path.to_str().unwrap(), "--prefer-h264", "false"]).unwrap();
+        assert!(!c.prefer_h264, "flag beats file");
+        assert!(parse(&["--prefer-h264", "true"]).unwrap().prefer_h264);
+        assert!(Cli::try_parse_from(["huddle", "--prefer-h264", "maybe"]).is_err());
     }
 }

@@ -99,6 +99,8 @@ pub struct MediaSettings {
     pub recording_queue_bytes: usize,
     /// Frame or RTP-mode forwarding (`forwarding` setting).
     pub forwarding: huddle_sfu::Forwarding,
+    /// Publishers answered with H.264 when they offer it (`prefer_h264` setting).
+    pub prefer_h264: bool,
 }
 
 /// Starts a media plane that reports to `events`.
@@ -126,6 +128,7 @@ pub fn sfu_starter() -> MediaStarter {
                 shard,
                 recording_queue_bytes: settings.recording_queue_bytes,
                 forwarding: settings.forwarding,
+                prefer_h264: settings.prefer_h264,
             };
             match huddle_sfu::start(config, events.clone()) {
                 Ok(handle) => shards.push(Arc::new(handle)),

@@ -202,6 +202,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         shards: config.media_shard_count(),
         recording_queue_bytes: config.recording_queue_bytes,
         forwarding: config.forwarding,
+        prefer_h264: config.prefer_h264,
     };
     let media = media(settings, events_tx).map_err(|source| StartError::Bind {
         what: "media",

@@ -195,9 +195,15 @@ fn match_offered(supported: &CodecConfig, o: &OfferedPt) -> Option<PayloadParams
     None
 }
 
-/// For a publisher's offer: one codec per audio/video m-line, in the browser's preference order.
+/// For a publisher's offer: one codec per audio/video m-line, in the browser's preference order
+/// — except video when `prefer_h264` is on and the m-line offers H.264 we accept: then H.264,
+/// Constrained Baseline first, then Baseline, then Main (whatever the offer's order), so that
+/// RTMP players (which cannot carry VP8) and every browser can play the stream.
 /// Fails when an audio/video m-line has no codec we support.
-pub fn choose_publisher_codecs(offer: &[OfferedMedia]) -> Result<Vec<PayloadParams>, String> {
+pub fn choose_publisher_codecs(
+    offer: &[OfferedMedia],
+    prefer_h264: bool,
+) -> Result<Vec<PayloadParams>, String> {
     let supported = supported();
     let mut chosen: Vec<PayloadParams> = Vec::new();
     let mut any = false;
@@ -206,7 +212,10 @@ pub fn choose_publisher_codecs(offer: &[OfferedMedia]) -> Result<Vec<PayloadPara
             continue;
         };
         any = true;
-        let pick = m.pts.iter().find_map(|o| match_offered(&supported, o));
+        let preferred = (prefer_h264 && kind == MediaKind::Video)
+            .then(|| best_h264(&supported, m))
+            .flatten();
+        let pick = preferred.or_else(|| m.pts.iter().find_map(|o| match_offered(&supported, o)));
         match pick {
             Some(p) if p.spec().codec.kind() == kind => {
                 if !chosen.iter().any(|c| c.spec() == p.spec()) {
@@ -220,6 +229,22 @@ pub fn choose_publisher_codecs(offer: &[OfferedMedia]) -> Result<Vec<PayloadPara
         return Err("Bad SDP: no audio or video m-line".to_string());
     }
     Ok(chosen)
+}
+
+/// The H.264 of `m` we accept, by [`H264_PROFILES`] order (Constrained Baseline first), then
+/// by offer order within one profile.
+fn best_h264(supported: &CodecConfig, m: &OfferedMedia) -> Option<PayloadParams> {
+    let rank = |p: &PayloadParams| {
+        let id = p.spec().format.profile_level_id.unwrap_or(0);
+        H264_PROFILES.iter().position(|profile| *profile == id >> 8)
+    };
+    m.pts
+        .iter()
+        .filter_map(|o| match_offered(supported, o))
+        .filter(|p| p.spec().codec == Codec::H264)
+        .filter_map(|p| Some((rank(&p)?, p)))
+        .min_by_key(|(rank, _)| *rank)
+        .map(|(_, p)| p)
 }
 
 /// Whether a player whose offer is `offer` can decode the source's H.264 profile (RFC 6184
@@ -345,7 +370,7 @@ a=rtpmap:105 rtx/90000\r\n";
 
     #[test]
     fn picks_first_supported_in_offer_order() {
-        let chosen = choose_publisher_codecs(&parse_offer(CHROME_LIKE)).unwrap();
+        let chosen = choose_publisher_codecs(&parse_offer(CHROME_LIKE), false).unwrap();
         assert_eq!(chosen.len(), 2);
         assert_eq!(chosen[0].spec().codec, Codec::Opus);
         assert_eq!(chosen[1].spec().codec, Codec::Vp8);
@@ -358,7 +383,7 @@ a=rtpmap:105 rtx/90000\r\n";
             "m=video 9 UDP/TLS/RTP/SAVPF 102 96 97 103 104 105",
             "m=video 9 UDP/TLS/RTP/SAVPF 102 103 104 105 96 97",
         );
-        let chosen = choose_publisher_codecs(&parse_offer(&sdp)).unwrap();
+        let chosen = choose_publisher_codecs(&parse_offer(&sdp), false).unwrap();
         let v = chosen[1].spec();
         assert_eq!(v.codec, Codec::H264);
         assert_eq!(v.format.packetization_mode, Some(1));
@@ -366,9 +391,82 @@ a=rtpmap:105 rtx/90000\r\n";
     }
 
     #[test]
+    fn prefer_h264_picks_constrained_baseline_over_an_earlier_vp8() {
+        // CHROME_LIKE: VP8 first, then H.264 42001f (mode 0, not accepted) and 42e01f (mode 1).
+        let offer = parse_offer(CHROME_LIKE);
+        let video = |prefer| choose_publisher_codecs(&offer, prefer).unwrap()[1].spec();
+        assert_eq!(
+            video(false).codec,
+            Codec::Vp8,
+            "the browser's order when off"
+        );
+        let v = video(true);
+        assert_eq!(v.codec, Codec::H264);
+        assert_eq!(v.format.profile_level_id, Some(0x42e01f));
+        assert_eq!(v.format.packetization_mode, Some(1));
+        // Audio is not touched by the preference.
+        assert_eq!(
+            choose_publisher_codecs(&offer, true).unwrap()[0]
+                .spec()
+                .codec,
+            Codec::Opus
+        );
+    }
+
+    #[test]
+    fn prefer_h264_ranks_profiles_not_offer_order() {
+        // Main and Baseline offered before Constrained Baseline: CB still wins; without CB,
+        // Baseline beats Main; a High-only offer is not accepted, so VP8 stays.
+        let sdp = |fmtps: [&str; 3]| {
+            format!(
+                "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 100 101 102\r\na=mid:0\r\n\
+                 a=rtpmap:96 VP8/90000\r\n\
+                 a=rtpmap:100 H264/90000\r\na=fmtp:100 {}\r\n\
+                 a=rtpmap:101 H264/90000\r\na=fmtp:101 {}\r\n\
+                 a=rtpmap:102 H264/90000\r\na=fmtp:102 {}\r\n",
+                fmtps[0], fmtps[1], fmtps[2]
+            )
+        };
+        let h264 = |pli: &str| {
+            format!("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={pli}")
+        };
+        let pick = |offer: String| {
+            let spec = choose_publisher_codecs(&parse_offer(&offer), true).unwrap()[0].spec();
+            (spec.codec, spec.format.profile_level_id)
+        };
+        let (main, base, cb, high) = (
+            h264("4d001f"),
+            h264("42001f"),
+            h264("42e01f"),
+            h264("64001f"),
+        );
+        assert_eq!(
+            pick(sdp([&main, &base, &cb])),
+            (Codec::H264, Some(0x42e01f))
+        );
+        assert_eq!(
+            pick(sdp([&main, &base, &high])),
+            (Codec::H264, Some(0x42001f))
+        );
+        assert_eq!(
+            pick(sdp([&high, &main, &high])),
+            (Codec::H264, Some(0x4d001f))
+        );
+        assert_eq!(pick(sdp([&high, &high, &high])).0, Codec::Vp8);
+    }
+
+    #[test]
+    fn prefer_h264_without_h264_offered_keeps_vp8() {
+        let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:0\r\n\
+                   a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n";
+        let chosen = choose_publisher_codecs(&parse_offer(sdp), true).unwrap();
+        assert_eq!(chosen[0].spec().codec, Codec::Vp8);
+    }
+
+    #[test]
     fn pcmu_static_without_rtpmap() {
         let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:a\r\n";
-        let chosen = choose_publisher_codecs(&parse_offer(sdp)).unwrap();
+        let chosen = choose_publisher_codecs(&parse_offer(sdp), false).unwrap();
         assert_eq!(chosen[0].spec().codec, Codec::PCMU);
     }
 
@@ -376,7 +474,7 @@ a=rtpmap:105 rtx/90000\r\n";
     fn unsupported_only_is_no_common_codecs() {
         let sdp = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 98\r\na=rtpmap:98 VP9/90000\r\n";
         assert_eq!(
-            choose_publisher_codecs(&parse_offer(sdp)).unwrap_err(),
+            choose_publisher_codecs(&parse_offer(sdp), false).unwrap_err(),
             "No common codecs"
         );
     }
@@ -402,7 +500,7 @@ a=rtpmap:105 rtx/90000\r\n";
         // A VP8 source, or a player without video, is not this check's business.
         let vp8 = SourceCodecs {
             audio: None,
-            video: Some(choose_publisher_codecs(&parse_offer(CHROME_LIKE)).unwrap()[1]),
+            video: Some(choose_publisher_codecs(&parse_offer(CHROME_LIKE), false).unwrap()[1]),
         };
         assert!(check_player_profile(&vp8, &parse_offer(&chromium)).is_ok());
         let audio_only =
@@ -412,7 +510,7 @@ a=rtpmap:105 rtx/90000\r\n";
 
     #[test]
     fn player_config_has_source_codecs_and_defaults() {
-        let chosen = choose_publisher_codecs(&parse_offer(CHROME_LIKE)).unwrap();
+        let chosen = choose_publisher_codecs(&parse_offer(CHROME_LIKE), false).unwrap();
         let src = SourceCodecs {
             audio: None,
             video: Some(chosen[1]),

@@ -101,6 +101,10 @@ pub struct SfuConfig {
     /// How publishers' media reaches players: str0m frames re-packetized per player, or RTP
     /// packets forwarded as they are (rtp/). Default [`Forwarding::Frame`].
     pub forwarding: Forwarding,
+    /// Answer publishers with H.264 (Constrained Baseline first) when their offer has it,
+    /// instead of the offer's first codec (browsers list VP8 first), so that RTMP players,
+    /// which cannot carry VP8, can play every stream. Default off.
+    pub prefer_h264: bool,
 }
 
 impl Default for SfuConfig {
@@ -114,6 +118,7 @@ impl Default for SfuConfig {
             shard: 0,
             recording_queue_bytes: DEFAULT_RECORDING_QUEUE_BYTES,
             forwarding: Forwarding::Frame,
+            prefer_h264: false,
         }
     }
 }
@@ -332,6 +337,7 @@ pub fn start(
     let mut sfu = Sfu::new(candidates, counters.clone(), Instant::now());
     sfu.set_tcp_candidates(tcp_candidates);
     sfu.set_forwarding(config.forwarding);
+    sfu.set_prefer_h264(config.prefer_h264);
     let (factory, queue, recorder) = record::spawn(
         config.records_dir.clone(),
         config.shard,

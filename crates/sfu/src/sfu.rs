@@ -85,6 +85,8 @@ pub struct Sfu {
     udp_first: crate::udp_first::UdpFirst,
     /// Frame or RTP-mode forwarding for publishers opened from now on (rtp/).
     forwarding: crate::rtp::Forwarding,
+    /// Publishers get H.264 when their offer has it (codecs::choose_publisher_codecs).
+    prefer_h264: bool,
     /// RTP mode: players written to since their Rtc was last advanced and polled, and the
     /// time of the last write. Flushed together (one advance + poll per player for a batch
     /// of packets, not per packet) before transmits are taken: see [`Sfu::flush_rtp`].
@@ -119,6 +121,7 @@ impl Sfu {
             scratch: Vec::new(),
             udp_first: Default::default(),
             forwarding: Default::default(),
+            prefer_h264: false,
             rtp_dirty: Vec::new(),
             rtp_dirty_now: None,
         }
@@ -147,6 +150,13 @@ impl Sfu {
     /// How publishers opened from now on reach their players ([`crate::rtp::Forwarding`]).
     pub fn set_forwarding(&mut self, forwarding: crate::rtp::Forwarding) {
         self.forwarding = forwarding;
+    }
+
+    /// Whether publishers opened from now on are answered with H.264 (Constrained Baseline
+    /// first) when their offer has it, whatever the offer's order: RTMP players can then play
+    /// every browser's stream ([`crate::SfuConfig::prefer_h264`]).
+    pub fn set_prefer_h264(&mut self, prefer: bool) {
+        self.prefer_h264 = prefer;
     }
 
     pub fn set_recorder_factory(&mut self, f: RecorderFactory) {
@@ -227,7 +237,7 @@ impl Sfu {
             return;
         }
         let offered = codecs::parse_offer(offer);
-        let chosen = match codecs::choose_publisher_codecs(&offered) {
+        let chosen = match codecs::choose_publisher_codecs(&offered, self.prefer_h264) {
             Ok(c) => c,
             Err(reason) => {
                 // A text that str0m cannot parse is a bad SDP, whatever the codecs say.

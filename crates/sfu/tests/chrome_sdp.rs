@@ -257,3 +257,51 @@ fn chrome_publish_prefers_h264_when_offered_first_and_screen_share_order() {
     assert_eq!(pts(&b, "video"), vec![102, 103], "{b}");
     assert!(!b.contains("VP8"));
 }
+
+/// `prefer_h264` (a server setting for RTMP players): Chrome's VP8-first offer is answered
+/// with H.264 Constrained Baseline (PT 106), although Baseline (102) comes first in the offer;
+/// the same offer without the setting gets VP8.
+#[test]
+fn prefer_h264_answers_a_vp8_first_offer_with_constrained_baseline() {
+    let now = Instant::now();
+    let publish = |sfu: &mut Sfu, peer: PeerId| {
+        let o = offer(
+            &[
+                audio_mline("sendonly", "0"),
+                video_mline("sendonly", "1", "VP8"),
+            ],
+            "0 1",
+            true,
+        );
+        sfu.handle_command(
+            MediaCommand::Publish {
+                peer,
+                room: None,
+                offer: o,
+                transport: Default::default(),
+                record: None,
+            },
+            now,
+        );
+        let a = answer_of(sfu, peer);
+        check_answer(&a).unwrap();
+        a
+    };
+    let mut preferring = sfu();
+    preferring.set_prefer_h264(true);
+    let a = publish(&mut preferring, PeerId(1));
+    assert_eq!(pts(&a, "video"), vec![106, 107], "H.264 42e01f + RTX:\n{a}");
+    assert!(
+        a.contains("packetization-mode=1;profile-level-id=42e01f"),
+        "{a}"
+    );
+    assert_eq!(pts(&a, "audio"), vec![111], "audio untouched:\n{a}");
+
+    let mut plain = sfu();
+    let a = publish(&mut plain, PeerId(1));
+    assert_eq!(
+        pts(&a, "video"),
+        vec![96, 97],
+        "VP8 without the setting:\n{a}"
+    );
+}
