@@ -289,10 +289,10 @@ fn read_udp(
         match src.udp.recv_from(buf) {
             Ok((n, source)) => {
                 sfu.handle_datagram(Instant::now(), source, local, &buf[..n]);
-                // Sent every few datagrams of a backlog, not after each: in RTP mode a
-                // player's Rtc is then advanced and polled once for several packets (the
-                // costly part), and sendmmsg gets fuller batches. Without a backlog the
-                // next read is WouldBlock and everything goes out at once.
+                // Sent every few datagrams of a backlog, not after each: sendmmsg gets
+                // fuller batches. Without a backlog the next read is WouldBlock and
+                // everything goes out at once. (RTP mode batches its Rtc work per
+                // publisher frame itself: rtp/batch.rs.)
                 if i % SEND_EVERY == SEND_EVERY - 1 {
                     flush(sfu, src, events, out);
                 }

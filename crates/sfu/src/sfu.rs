@@ -87,11 +87,9 @@ pub struct Sfu {
     forwarding: crate::rtp::Forwarding,
     /// Publishers get H.264 when their offer has it (codecs::choose_publisher_codecs).
     prefer_h264: bool,
-    /// RTP mode: players written to since their Rtc was last advanced and polled, and the
-    /// time of the last write. Flushed together (one advance + poll per player for a batch
-    /// of packets, not per packet) before transmits are taken: see [`Sfu::flush_rtp`].
-    rtp_dirty: Vec<PeerId>,
-    rtp_dirty_now: Option<Instant>,
+    /// RTP mode: players written to whose Rtc was not yet advanced and polled (once per
+    /// publisher frame, not per packet: rtp/batch.rs).
+    rtp_batch: crate::rtp::batch::WriteBatch,
 }
 
 impl Sfu {
@@ -122,8 +120,7 @@ impl Sfu {
             udp_first: Default::default(),
             forwarding: Default::default(),
             prefer_h264: false,
-            rtp_dirty: Vec::new(),
-            rtp_dirty_now: None,
+            rtp_batch: Default::default(),
         }
     }
 
@@ -168,9 +165,6 @@ impl Sfu {
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if !self.rtp_dirty.is_empty() {
-            self.flush_rtp();
-        }
         self.transmits.pop_front()
     }
 
@@ -180,10 +174,8 @@ impl Sfu {
 
     /// When [`Sfu::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Instant {
-        if let (false, Some(t)) = (self.rtp_dirty.is_empty(), self.rtp_dirty_now) {
-            return t; // written players wait for their flush
-        }
-        self.earliest.min(self.next_housekeeping)
+        let held = self.rtp_batch.due().unwrap_or(self.next_housekeeping);
+        self.earliest.min(self.next_housekeeping).min(held)
     }
 
     /// A transmit could not be sent by the driver.
@@ -726,7 +718,9 @@ impl Sfu {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.flush_rtp();
+        if self.rtp_batch.due().is_some_and(|t| t <= now) {
+            self.flush_rtp(now);
+        }
         let housekeeping = now >= self.next_housekeeping;
         let mut due = std::mem::take(&mut self.scratch);
         due.clear();
@@ -1184,9 +1178,13 @@ impl Sfu {
                 continue;
             };
             let written = crate::rtp::write::write_packet(player, &p, now);
-            if written == Written::Yes && crate::rtp::write::mark_pending(player) {
-                self.rtp_dirty.push(player_id);
-                self.rtp_dirty_now = Some(now);
+            if frame_end {
+                // The frame's packets written so far go out together (rtp/batch.rs).
+                if crate::rtp::write::take_pending(player) || written == Written::Yes {
+                    self.advance_and_poll(player_id, now);
+                }
+            } else if written == Written::Yes && crate::rtp::write::mark_pending(player) {
+                self.rtp_batch.add(player_id, now);
             }
             match written {
                 Written::Yes => {
@@ -1203,28 +1201,33 @@ impl Sfu {
         }
     }
 
-    /// RTP mode: advances and polls every player written to since the last flush, once
-    /// each. Runs before transmits are taken and on every timeout, so a written packet waits
-    /// at most until the driver next sends (it reads a few datagrams between sends).
-    fn flush_rtp(&mut self) {
-        let Some(now) = self.rtp_dirty_now else {
+    /// RTP mode: advances and polls every player still holding written packets (their
+    /// frame's end did not come within `batch::HOLD`).
+    fn flush_rtp(&mut self, now: Instant) {
+        let players = self.rtp_batch.take();
+        for &id in &players {
+            if self
+                .peers
+                .get_mut(&id)
+                .is_some_and(crate::rtp::write::take_pending)
+            {
+                self.advance_and_poll(id, now);
+            }
+        }
+        self.rtp_batch.reuse(players);
+        self.process_work(now);
+    }
+
+    /// RTP mode: lets a player's Rtc send what was written into it.
+    fn advance_and_poll(&mut self, id: PeerId, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        let dirty = std::mem::take(&mut self.rtp_dirty);
-        for &id in &dirty {
-            let Some(peer) = self.peers.get_mut(&id) else {
-                continue;
-            };
-            crate::rtp::write::clear_pending(peer);
-            if let Err(e) = peer.advance(now) {
-                self.fail(id, &format!("Failed by error: {e}"));
-                continue;
-            }
-            self.poll_peer(id);
+        if let Err(e) = peer.advance(now) {
+            self.fail(id, &format!("Failed by error: {e}"));
+            return;
         }
-        self.rtp_dirty = dirty;
-        self.rtp_dirty.clear();
-        self.process_work(now);
+        self.poll_peer(id);
     }
 
     fn on_media(&mut self, id: PeerId, data: str0m::media::MediaData, now: Instant) {

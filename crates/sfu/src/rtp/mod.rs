@@ -12,9 +12,11 @@
 //!
 //! Players of ingest (RTMP) sources stay in frame mode: ingest gives frames, not packets.
 
+pub mod batch;
 pub mod depacketize;
 pub mod keyframe;
 pub mod packet;
+pub mod red;
 pub mod rewrite;
 pub mod source;
 pub mod write;

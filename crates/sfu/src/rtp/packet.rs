@@ -7,6 +7,7 @@ use str0m::format::{detect_h264_nalu, detect_vp8_keyframe, Codec};
 use str0m::media::MediaKind;
 use str0m::rtp::{ExtensionValues, RtpPacket, Vp8Descriptor};
 
+use super::red::Redundancy;
 use super::rewrite::{InPacket, Vp8Ids};
 
 const H264_IDR: u8 = 5;
@@ -27,6 +28,8 @@ pub struct SourcePacket {
     pub ext: ExtensionValues,
     /// Where the VP8 descriptor fields are, for a patch on restart.
     pub vp8: Option<Vp8Descriptor>,
+    /// Opus: the previous packet, for players that get RED (red.rs).
+    pub red: Redundancy,
 }
 
 /// Per source: what packet parsing needs to remember.
@@ -107,6 +110,7 @@ impl SourcePacket {
             arrived: f.arrived,
             ext: ExtensionValues::default(),
             vp8,
+            red: Redundancy::default(),
         })
     }
 }

@@ -1,12 +1,14 @@
 //! A WebRTC publisher in RTP mode: which track a packet belongs to, its parse, and the
 //! frames its recorder / taps need.
 
+use str0m::format::Codec;
 use str0m::media::{MediaKind, Mid};
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::Rtc;
 
 use super::depacketize::Depacketizer;
 use super::packet::{ParseState, SourcePacket};
+use super::red::RedHistory;
 use crate::codecs::SourceCodecs;
 use crate::forward::Frame;
 
@@ -16,6 +18,8 @@ pub struct SourceRtp {
     /// SSRC -> track, learned from str0m's receive streams (a handful of entries).
     tracks: Vec<(Ssrc, MediaKind)>,
     parse: ParseState,
+    /// Opus: the last packet, carried as redundancy by the next (red.rs).
+    red: RedHistory,
     audio: Option<Depacketizer>,
     video: Option<Depacketizer>,
     /// Packets not forwarded: unknown stream, unexpected payload type, padding.
@@ -54,7 +58,12 @@ impl SourceRtp {
             let params = codecs.get(kind)?;
             // One codec per track was negotiated: anything else is not ours to forward.
             (params.pt() == p.header.payload_type).then_some(())?;
-            SourcePacket::parse(kind, params.spec().codec, p, &mut self.parse)
+            let codec = params.spec().codec;
+            let mut sp = SourcePacket::parse(kind, codec, p, &mut self.parse)?;
+            if codec == Codec::Opus {
+                sp.red = self.red.next(sp.input.seq, sp.input.time, &sp.payload);
+            }
+            Some(sp)
         });
         if parsed.is_none() {
             self.ignored += 1;

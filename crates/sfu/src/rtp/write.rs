@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use str0m::media::MediaKind;
+use str0m::media::{MediaKind, Pt};
 use str0m::rtp::RtpWrite;
 
 use super::packet::SourcePacket;
@@ -19,6 +19,9 @@ pub struct PlayerTracks {
     pub video: Rewriter,
     /// Written to since the core last advanced and polled this player's Rtc.
     pending: bool,
+    /// The RED payload type wrapping the player's Opus, looked up at the first audio packet
+    /// (`Some(None)`: the player did not negotiate RED, or its audio is not Opus).
+    audio_red: Option<Option<Pt>>,
 }
 
 impl Default for PlayerTracks {
@@ -27,6 +30,7 @@ impl Default for PlayerTracks {
             audio: Rewriter::new(false),
             video: Rewriter::new(true),
             pending: false,
+            audio_red: None,
         }
     }
 }
@@ -43,10 +47,19 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
         return Written::Skipped;
     };
     // No `advance` here (frame mode does one per frame): str0m timestamps written packets at
-    // the next timeout, so the core advances and polls each written player once per batch
-    // of packets (`Sfu::flush_rtp`), not once per packet and player.
+    // the next timeout, so the core advances and polls each written player once per
+    // publisher frame (batch.rs), not once per packet and player.
     let Role::Player(state) = &mut player.role else {
         return Written::Skipped;
+    };
+    // RED as frame mode sends it (str0m wraps there): the Opus PT's negotiated RED PT.
+    let rtc = &player.rtc;
+    let red = match p.kind {
+        MediaKind::Audio => *state.rtp.audio_red.get_or_insert_with(|| {
+            let params = rtc.codec_config().params();
+            params.iter().find(|c| c.pt() == pt).and_then(|c| c.red())
+        }),
+        MediaKind::Video => None,
     };
     let mut api = player.rtc.direct_api();
     let Some(stream) = api.stream_tx_by_mid(mid, None) else {
@@ -87,7 +100,11 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
     let Some(out) = rewriter.rewrite(&p.input, now) else {
         return Written::Skipped;
     };
-    let mut write = RtpWrite::new(pt, out.seq.into(), out.time, p.arrived, p.payload.clone())
+    let (pt, payload) = match red {
+        Some(red_pt) => (red_pt, p.red.wrap(pt, &p.payload)),
+        None => (pt, p.payload.clone()),
+    };
+    let mut write = RtpWrite::new(pt, out.seq.into(), out.time, p.arrived, payload)
         .marker(p.marker)
         .ext_vals(p.ext.clone())
         // Video answers the player's NACKs from str0m's resend cache (which holds this
@@ -112,7 +129,7 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
     Written::Yes
 }
 
-/// Marks a player as written to; true the first time since the last [`clear_pending`].
+/// Marks a player as written to; true the first time since the last [`take_pending`].
 pub fn mark_pending(player: &mut Peer) -> bool {
     match &mut player.role {
         Role::Player(p) if !p.rtp.pending => {
@@ -123,8 +140,10 @@ pub fn mark_pending(player: &mut Peer) -> bool {
     }
 }
 
-pub fn clear_pending(player: &mut Peer) {
-    if let Role::Player(p) = &mut player.role {
-        p.rtp.pending = false;
+/// Clears the player's written mark; true if it was set (its Rtc has packets to send).
+pub fn take_pending(player: &mut Peer) -> bool {
+    match &mut player.role {
+        Role::Player(p) => std::mem::take(&mut p.rtp.pending),
+        _ => false,
     }
 }

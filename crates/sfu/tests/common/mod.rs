@@ -2,7 +2,9 @@
 //! synthetic frames or plays. Transport-agnostic: datagrams go in and out through `outbox`.
 #![allow(dead_code)]
 
+pub mod compare;
 pub mod lab;
+pub mod world;
 
 use std::net::SocketAddr;
 use std::time::Instant;

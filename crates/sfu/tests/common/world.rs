@@ -1,0 +1,232 @@
+//! A deterministic world for the sans-IO core: one `Sfu`, str0m clients, datagrams moved in
+//! memory, time simulated in [`STEP`]s. Shared by `tests/memory.rs` and `tests/rtp_mode.rs`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest};
+use huddle_sfu::{check_answer, Forwarding, Sfu};
+use str0m::format::Codec;
+use str0m::media::MediaKind;
+
+use super::Client;
+
+pub const STEP: Duration = Duration::from_millis(5);
+
+/// Decides which datagrams are lost: called with the client's index, the client, and whether
+/// the datagram goes to the server (true) or comes from it; true = lost.
+pub type Loss = Box<dyn FnMut(usize, &Client, bool) -> bool>;
+
+pub struct World {
+    pub sfu: Sfu,
+    pub server: SocketAddr,
+    pub clients: Vec<Client>,
+    pub now: Instant,
+    pub events: Vec<MediaEvent>,
+    /// CPU time this thread spent inside the SFU (for the fan-out benchmark).
+    pub sfu_time: Duration,
+    /// Datagrams lost on the way (none when unset).
+    pub loss: Option<Loss>,
+}
+
+impl World {
+    /// A world whose server forwards in the default mode.
+    pub fn new() -> World {
+        World::with_forwarding(Forwarding::default())
+    }
+
+    pub fn with_forwarding(forwarding: Forwarding) -> World {
+        let now = Instant::now();
+        let server: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let mut sfu = Sfu::new_standalone(vec![server], now);
+        sfu.set_forwarding(forwarding);
+        World {
+            sfu,
+            server,
+            clients: Vec::new(),
+            now,
+            events: Vec::new(),
+            sfu_time: Duration::ZERO,
+            loss: None,
+        }
+    }
+
+    pub fn client_addr(i: usize) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 10 + i as u8], 5000))
+    }
+
+    /// Moves datagrams until everything is delivered.
+    pub fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                for (dest, data) in std::mem::take(&mut self.clients[i].outbox) {
+                    moved = true;
+                    if self.lost(i, true) || dest != self.server {
+                        continue;
+                    }
+                    let t = thread_cpu();
+                    let from = self.clients[i].addr;
+                    self.sfu.handle_datagram(self.now, from, self.server, &data);
+                    self.sfu_time += thread_cpu().saturating_sub(t);
+                }
+            }
+            while let Some(t) = self.sfu.poll_transmit() {
+                moved = true;
+                let Some(i) = self.clients.iter().position(|c| c.addr == t.destination) else {
+                    continue;
+                };
+                if !self.lost(i, false) {
+                    self.clients[i].receive(self.now, self.server, &t.contents);
+                }
+            }
+            while let Some(e) = self.sfu.poll_event() {
+                self.events.push(e);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("pump did not settle");
+    }
+
+    fn lost(&mut self, i: usize, to_server: bool) -> bool {
+        match self.loss.as_mut() {
+            Some(loss) => loss(i, &self.clients[i], to_server),
+            None => false,
+        }
+    }
+
+    pub fn step(&mut self) {
+        self.now += STEP;
+        if self.sfu.poll_timeout() <= self.now {
+            let t = thread_cpu();
+            self.sfu.handle_timeout(self.now);
+            self.sfu_time += thread_cpu().saturating_sub(t);
+        }
+        for c in &mut self.clients {
+            if !c.negotiating() && c.next_timeout <= self.now {
+                c.timeout(self.now);
+            }
+        }
+        self.pump();
+    }
+
+    pub fn command(&mut self, cmd: MediaCommand) {
+        self.sfu.handle_command(cmd, self.now);
+        self.pump();
+    }
+
+    pub fn answer_for(&self, peer: PeerId) -> Option<String> {
+        self.events.iter().find_map(|e| match e {
+            MediaEvent::Answer { peer: p, sdp } if *p == peer => Some(sdp.clone()),
+            _ => None,
+        })
+    }
+
+    pub fn connected(&self, peer: PeerId) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::Connected { peer: p } if *p == peer))
+    }
+
+    pub fn failed(&self, peer: PeerId) -> Option<String> {
+        self.events.iter().find_map(|e| match e {
+            MediaEvent::Failed { peer: p, reason } if *p == peer => Some(reason.clone()),
+            _ => None,
+        })
+    }
+
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&World) -> bool) {
+        let end = self.now + limit;
+        while self.now < end {
+            if done(self) {
+                return;
+            }
+            self.step();
+        }
+        assert!(done(self), "condition not reached within {limit:?}");
+    }
+
+    /// Publishes from a new client and waits for Connected. Returns the client index.
+    pub fn publish(&mut self, peer: PeerId, codecs: &[Codec], kinds: &[MediaKind]) -> usize {
+        self.publish_with(peer, codecs, kinds, None)
+    }
+
+    /// [`World::publish`] with a recording request.
+    pub fn publish_with(
+        &mut self,
+        peer: PeerId,
+        codecs: &[Codec],
+        kinds: &[MediaKind],
+        record: Option<RecordRequest>,
+    ) -> usize {
+        let idx = self.clients.len();
+        let (client, offer) = Client::publisher(Self::client_addr(idx), codecs, kinds, self.now);
+        self.clients.push(client);
+        self.command(MediaCommand::Publish {
+            peer,
+            room: None,
+            offer,
+            transport: Default::default(),
+            record,
+        });
+        let answer = self.answer_for(peer).unwrap_or_else(|| {
+            panic!("no answer for publish: {:?}", self.failed(peer));
+        });
+        check_answer(&answer).expect("publish answer has what browsers need");
+        self.clients[idx].accept_answer(&answer);
+        self.pump();
+        self.run_until(Duration::from_secs(5), |w| {
+            w.connected(peer) && w.clients[idx].connected
+        });
+        idx
+    }
+
+    /// Plays `source` from a new default client (PCMU/PCMA, VP8, H.264; no RED). Returns the
+    /// client index and the server's answer.
+    pub fn play(&mut self, peer: PeerId, source: PeerId) -> (usize, String) {
+        let player = Client::player(Self::client_addr(self.clients.len()), self.now);
+        self.play_from(peer, source, player)
+    }
+
+    /// Plays `source` from the given client and its offer; waits for Connected.
+    pub fn play_from(
+        &mut self,
+        peer: PeerId,
+        source: PeerId,
+        (client, offer): (Client, String),
+    ) -> (usize, String) {
+        let idx = self.clients.len();
+        self.clients.push(client);
+        self.command(MediaCommand::Play {
+            peer,
+            source,
+            offer,
+            transport: Default::default(),
+        });
+        let answer = self.answer_for(peer).unwrap_or_else(|| {
+            panic!("no answer for play: {:?}", self.failed(peer));
+        });
+        check_answer(&answer).expect("play answer has what browsers need");
+        self.clients[idx].accept_answer(&answer);
+        self.pump();
+        self.run_until(Duration::from_secs(5), |w| {
+            w.connected(peer) && w.clients[idx].connected
+        });
+        (idx, answer)
+    }
+}
+
+/// CPU time of the calling thread (not wall time: time the thread waits for a core while
+/// other processes run is not counted).
+pub fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
