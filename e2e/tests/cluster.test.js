@@ -3,15 +3,18 @@
 // alice's WebSocket is on node 1, bob's on node 2, same room: STATE/JOINED, chat both ways
 // byte-exact, each decodes the other's camera (bob's media goes straight to the room's node),
 // LEFT on leave. Then the room's node is killed: bob's session fails within 15 s and his
-// rejoin lands on the live node. The test runs its own redis-server (free port, no files).
+// rejoin lands on the live node. The admin API of node 2 lists both nodes and node 1's room with
+// its owner. The test runs its own redis-server (free port, no files).
 const { describe, test, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const { spawn } = require('node:child_process');
 const h = require('../lib/harness');
+const { adminGet } = require('../lib/admin');
 
 const GREETING = 'Привет, 世界 👋 مرحبا';
 const CAMERA = { audio: true, video: { width: 320, height: 240 } };
+const SECRET = 'cluster-e2e-admin-secret';
 
 async function startRedis() {
   const port = await h.freeTcpPort();
@@ -71,29 +74,36 @@ describe('rooms shared by two nodes through Redis', { timeout: 600000 }, () => {
   });
 
   async function node(name) {
-    const n = await h.startServer({ name, graceSecs: 2, extraArgs: ['--redis-url', redis.url, '--media-shards', '1'] });
+    const n = await h.startServer({
+      name, graceSecs: 2, extraArgs: ['--redis-url', redis.url, '--media-shards', '1', '--admin-secret', SECRET],
+    });
     assert.ok(n.addrs.node, `ready line names the node: ${JSON.stringify(n.addrs)}`);
     nodes.push(n);
     return n;
   }
 
-  async function client(name) {
+  /** A browser client connected to node `n`'s WebSocket. */
+  async function connected(name, n) {
     const c = await h.newClient(browser, web.url, name);
     clients.push(c);
+    assert.equal(await c.connect(n.wsUrl), 'ESTABLISHED');
     return c;
+  }
+
+  /** alice on n1 creates `room`, bob on n2 joins it (relayed to n1); resolves once alice sees him. */
+  async function aliceAndBob(n1, n2, room) {
+    const alice = await connected('alice', n1);
+    const bob = await connected('bob', n2);
+    assert.deepEqual(await alice.join(room), []);
+    assert.deepEqual(await bob.join(room), ['alice']);
+    await alice.waitEvent('JOINED', { login: 'bob' });
+    return { alice, bob };
   }
 
   test('alice on node 1, bob on node 2: room events, chat, media, leave', { timeout: 180000 }, async () => {
     const [n1, n2] = [await node('cluster-1'), await node('cluster-2')];
     const room = h.uniqueRoom('cluster');
-    const alice = await client('alice');
-    const bob = await client('bob');
-    assert.equal(await alice.connect(n1.wsUrl), 'ESTABLISHED');
-    assert.equal(await bob.connect(n2.wsUrl), 'ESTABLISHED');
-
-    assert.deepEqual(await alice.join(room), []);
-    assert.deepEqual(await bob.join(room), ['alice']);
-    await alice.waitEvent('JOINED', { login: 'bob' });
+    const { alice, bob } = await aliceAndBob(n1, n2, room);
 
     await alice.sendMessage('bob', GREETING);
     assert.equal((await bob.waitEvent('MESSAGE', { from: 'alice' })).text, GREETING);
@@ -111,6 +121,17 @@ describe('rooms shared by two nodes through Redis', { timeout: 600000 }, () => {
     assert.equal(atBob.ice.remote, n1.mediaAddr, 'bob plays from the room\'s node');
     assert.equal(atBob.videoWidth, 320);
 
+    // Which node holds what, asked of node 2 (each owner publishes its rooms every 5 s).
+    const [id1, id2] = [n1.addrs.node, n2.addrs.node];
+    const listed = await h.waitUntil(async () => {
+      const v = await adminGet(n2.httpUrl, SECRET, '/admin/nodes');
+      const owner = v.nodes.find((n) => n.id === id1);
+      return owner && owner.rooms[room] && owner.rooms[room].participants === 2 && v;
+    }, { timeout: 15000, interval: 500, what: 'node 1 and its room in node 2\'s /admin/nodes' });
+    assert.deepEqual(listed.nodes.map((n) => n.id).sort(), [id1, id2].sort());
+    const { remote_rooms: remote } = await adminGet(n2.httpUrl, SECRET, '/admin/rooms');
+    assert.equal(remote.find((r) => r.name === room).node, id1, 'node 2 names the room\'s owner');
+
     assert.equal(await bob.leave(), 'ok');
     await alice.waitEvent('LEFT', { login: 'bob' });
     assert.equal(await bob.eval(() => window.H.status()), 'ESTABLISHED');
@@ -120,12 +141,7 @@ describe('rooms shared by two nodes through Redis', { timeout: 600000 }, () => {
   test('the room\'s node is killed: the relayed session fails within 15 s, a rejoin works', { timeout: 120000 }, async () => {
     const [n1, n2] = [await node('cluster-owner'), await node('cluster-edge')];
     const room = h.uniqueRoom('cluster-kill');
-    const alice = await client('alice');
-    const bob = await client('bob');
-    assert.equal(await alice.connect(n1.wsUrl), 'ESTABLISHED');
-    assert.equal(await bob.connect(n2.wsUrl), 'ESTABLISHED');
-    assert.deepEqual(await alice.join(room), []);
-    assert.deepEqual(await bob.join(room), ['alice']);
+    const { bob } = await aliceAndBob(n1, n2, room);
     await bob.publish({ constraints: CAMERA });
 
     const killedAt = Date.now();
@@ -141,8 +157,7 @@ describe('rooms shared by two nodes through Redis', { timeout: 600000 }, () => {
     // Bob reconnects (to node 2, the live one) and rejoins: node 2 takes the room over.
     assert.equal(await bob.connect(n2.wsUrl), 'ESTABLISHED');
     assert.deepEqual(await bob.join(room), []);
-    const carol = await client('carol');
-    assert.equal(await carol.connect(n2.wsUrl), 'ESTABLISHED');
+    const carol = await connected('carol', n2);
     assert.deepEqual(await carol.join(room), ['bob']);
     await bob.waitEvent('JOINED', { login: 'carol' });
     await bob.sendMessage('carol', GREETING);
