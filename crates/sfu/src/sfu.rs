@@ -869,12 +869,17 @@ impl Sfu {
                         .or(at(state.layer.target))
                         .unwrap_or(0);
                     let target = at(state.layer.target).unwrap_or(own);
-                    let next = (target + 1).min(layers.len() - 1);
-                    (
-                        layers[0].bps + audio,
-                        layers[own].bps + audio,
-                        layers[next].bps + audio,
-                    )
+                    // Probing pads the player's link up to the estimate: toward the next layer
+                    // only while the own layer fits with room to spare (the netlab: two players
+                    // on one 300 kbit/s link probing toward 500 kbit/s filled it and froze both).
+                    let own_need = layers[own].bps + audio;
+                    let roomy = estimate.is_some_and(|e| e as f64 >= own_need as f64 * 1.5);
+                    let next = if roomy {
+                        (target + 1).min(layers.len() - 1)
+                    } else {
+                        own
+                    };
+                    (layers[0].bps + audio, own_need, layers[next].bps + audio)
                 }
                 _ => (need, need, need),
             };

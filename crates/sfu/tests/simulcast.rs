@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use common::lab::{Lab, Link, Node};
 use common::Client;
-use huddle_room::{MediaCommand, PeerId};
+use std::sync::{Arc, Mutex};
+
+use huddle_room::{MediaCommand, PeerId, RecordRequest};
+use huddle_sfu::{Frame, FrameSink};
 use str0m::media::MediaKind;
 
-/// Layers as the opt-in script asks for them (web/client/simulcast.js): rid and bytes per
-/// frame at 30 fps (about 145, 480 and 1440 kbit/s).
+/// Three layers like the opt-in script's (web/client/js/simulcast.js): rid and bytes per frame
+/// at 30 fps (about 145, 480 and 1440 kbit/s).
 const LAYERS: [(&str, usize); 3] = [("q", 600), ("h", 2000), ("f", 6000)];
 
 /// A synthetic VP8 frame of `layer` (its index into LAYERS in byte 10 after the header, the
@@ -107,10 +110,8 @@ fn longest_gap(video: &[(Instant, usize, u64, bool)]) -> (Duration, i64) {
     (gap, step)
 }
 
-#[test]
-fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes() {
-    let mut lab = Lab::new();
-    let (a, b, c) = (PeerId(1), PeerId(2), PeerId(3));
+/// Publishes `peer` with the three layers and runs its camera until connected.
+fn publish(lab: &mut Lab, peer: PeerId, record: Option<RecordRequest>) -> Camera {
     let rids: Vec<&str> = LAYERS.iter().map(|(r, _)| *r).collect();
     let (client, offer) = Client::simulcast_publisher(lab.next_addr(), &rids, lab.now);
     let pa = lab.nodes.len();
@@ -120,22 +121,22 @@ fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes() {
         down: Link::new(2000),
     });
     lab.command(MediaCommand::Publish {
-        peer: a,
+        peer,
         room: None,
         offer,
         transport: Default::default(),
-        record: None,
+        record,
     });
-    let answer = lab.answer_for(a).expect("publish answer");
+    let answer = lab.answer_for(peer).expect("publish answer");
     assert!(
         answer.contains("a=simulcast:recv q;h;f"),
         "the answer accepts the layers:\n{answer}"
     );
     lab.nodes[pa].client.accept_answer(&answer);
     lab.run_until(Duration::from_secs(5), |l| {
-        l.connected(a) && l.nodes[pa].client.connected
+        l.connected(peer) && l.nodes[pa].client.connected
     });
-    let mut cam = Camera {
+    Camera {
         node: pa,
         next_video: lab.now,
         next_audio: lab.now,
@@ -143,7 +144,14 @@ fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes() {
         ai: 0,
         answered: 0,
         keyframes: [0; 3],
-    };
+    }
+}
+
+#[test]
+fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes() {
+    let mut lab = Lab::new();
+    let (a, b, c) = (PeerId(1), PeerId(2), PeerId(3));
+    let mut cam = publish(&mut lab, a, None);
     run(&mut lab, &mut cam, Duration::from_millis(1500));
 
     // B on a fine link, C behind 300 kbit/s with a 200 ms router queue.
@@ -240,4 +248,65 @@ fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes() {
     );
     // A switch asks its own layer for a keyframe, not all of them every time.
     assert!(cam.keyframes[2] < cam.keyframes[0] + cam.keyframes[1] + 2);
+}
+
+/// A recorder keeping every frame.
+struct Keep(Arc<Mutex<Vec<Frame>>>);
+
+impl FrameSink for Keep {
+    fn frame(&mut self, frame: &Frame) {
+        self.0.lock().unwrap().push(frame.clone());
+    }
+    fn close(&mut self) {}
+}
+
+/// The recorder takes the highest layer only, its times continuous, whatever players get.
+#[test]
+fn the_recorder_takes_the_highest_layer() {
+    let mut lab = Lab::new();
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let keep = frames.clone();
+    lab.sfu.set_recorder_factory(Box::new(move |_, _, _| {
+        Ok(Box::new(Keep(keep.clone())) as Box<dyn FrameSink>)
+    }));
+    let record = RecordRequest {
+        file_name: "simulcast-test".into(),
+        room: None,
+        login: "publisher".into(),
+        stream: "s".into(),
+        started_unix_ms: 0,
+    };
+    let a = PeerId(1);
+    let mut cam = publish(&mut lab, a, Some(record));
+    run(&mut lab, &mut cam, Duration::from_secs(3));
+    let frames = frames.lock().unwrap();
+    let video: Vec<&Frame> = frames
+        .iter()
+        .filter(|f| f.kind == MediaKind::Video)
+        .collect();
+    let layers: Vec<usize> = video.iter().map(|f| layer_of(&f.data)).collect();
+    println!(
+        "recorder: {} video frames of {} sent per layer, first layers {:?}",
+        video.len(),
+        cam.vi,
+        &layers[..layers.len().min(5)]
+    );
+    // The first frames of the lower layers arrive before the top one is known; from the top
+    // layer's first keyframe on, only it.
+    let top = layers.iter().position(|&l| l == 2).expect("the top layer");
+    assert!(
+        top <= 2,
+        "the top layer's first frame is recorded at once: {layers:?}"
+    );
+    assert!(layers[top..].iter().all(|&l| l == 2), "{layers:?}");
+    assert!(
+        video.len() >= cam.vi as usize - 3,
+        "{} of {}",
+        video.len(),
+        cam.vi
+    );
+    for w in video.windows(2) {
+        let step = w[1].time.numer() as i64 - w[0].time.numer() as i64;
+        assert!((1..=3100).contains(&step), "time step {step}");
+    }
 }
