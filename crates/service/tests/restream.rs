@@ -342,6 +342,30 @@ fn status(r: &Restreams, room: &str) -> RestreamStatus {
     r.status(room).expect("the restream runs")
 }
 
+/// Waits (at most 30 s) until the restream of `room` reports an error; returns its status.
+fn wait_for_error(restreams: &Restreams, room: &str) -> RestreamStatus {
+    wait_until("the error", Duration::from_secs(30), || {
+        status(restreams, room).last_error.is_some()
+    });
+    status(restreams, room)
+}
+
+/// Stops the restream of `room`: quick (under 5 s), and nothing is left — no status, no tap
+/// on the media plane, no ffmpeg child.
+fn stop_and_check_clean(restreams: &Restreams, room: &str, plane: &SyntheticPlane) {
+    let t = Instant::now();
+    assert!(restreams.stop(room, "test over"));
+    println!("stop took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "stop took {:?}",
+        t.elapsed()
+    );
+    assert!(restreams.status(room).is_none());
+    assert_eq!(plane.active_taps(), 0, "stopping removes the taps");
+    assert_eq!(restream_ffmpegs(), 0, "ffmpeg killed and reaped");
+}
+
 #[test]
 fn two_publishers_are_mixed_side_by_side_and_pushed_to_rtmp() {
     let _serial = serial();
@@ -378,13 +402,7 @@ fn two_publishers_are_mixed_side_by_side_and_pushed_to_rtmp() {
     assert_eq!(s.restarts, 0, "{:?}", s.last_error);
     assert_eq!(plane.active_taps(), 2);
 
-    let t = Instant::now();
-    assert!(restreams.stop("r1", "test over"));
-    println!("stop took {:?}", t.elapsed());
-    assert!(t.elapsed() < Duration::from_secs(5));
-    assert!(restreams.status("r1").is_none());
-    assert_eq!(plane.active_taps(), 0, "stopping removes the taps");
-    assert_eq!(restream_ffmpegs(), 0, "ffmpeg killed and reaped");
+    stop_and_check_clean(&restreams, "r1", &plane);
     assert!(
         wait_child(&mut listener, Duration::from_secs(10)),
         "the listener sees the end of the stream"
@@ -452,10 +470,7 @@ fn a_dead_target_shows_the_error_and_stopping_does_not_hang() {
             vec![stream("red")],
         )
         .unwrap();
-    wait_until("the error", Duration::from_secs(30), || {
-        status(&restreams, "r2").last_error.is_some()
-    });
-    let s = status(&restreams, "r2");
+    let s = wait_for_error(&restreams, "r2");
     println!("dead target: {s:?}");
     assert!(matches!(s.state, "retrying" | "starting"), "{s:?}");
     let err = s.last_error.unwrap();
@@ -463,15 +478,7 @@ fn a_dead_target_shows_the_error_and_stopping_does_not_hang() {
         err.contains("ffmpeg exited") || err.contains("writing"),
         "{err}"
     );
-    let t = Instant::now();
-    assert!(restreams.stop("r2", "test over"));
-    assert!(
-        t.elapsed() < Duration::from_secs(5),
-        "stop took {:?}",
-        t.elapsed()
-    );
-    assert_eq!(plane.active_taps(), 0);
-    assert_eq!(restream_ffmpegs(), 0);
+    stop_and_check_clean(&restreams, "r2", &plane);
 }
 
 #[test]
@@ -497,21 +504,10 @@ fn a_listener_killed_mid_stream_shows_the_error_and_stopping_does_not_hang() {
     listener.kill().unwrap();
     listener.wait().unwrap();
     let killed = Instant::now();
-    wait_until("the error", Duration::from_secs(30), || {
-        status(&restreams, "r5").last_error.is_some()
-    });
-    let s = status(&restreams, "r5");
+    let s = wait_for_error(&restreams, "r5");
     println!("listener killed: error after {:?}: {s:?}", killed.elapsed());
     assert!(s.last_error.unwrap().contains("ffmpeg exited"));
-    let t = Instant::now();
-    assert!(restreams.stop("r5", "test over"));
-    assert!(
-        t.elapsed() < Duration::from_secs(5),
-        "stop took {:?}",
-        t.elapsed()
-    );
-    assert_eq!(plane.active_taps(), 0);
-    assert_eq!(restream_ffmpegs(), 0);
+    stop_and_check_clean(&restreams, "r5", &plane);
 }
 
 #[test]
