@@ -14,6 +14,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const h = require('../lib/harness');
+const { adminGet } = require('../lib/admin');
 
 const SECRET = `dashboard-secret-${process.pid}`;
 const CAMERA = { audio: true, video: { width: 320, height: 240 } };
@@ -66,11 +67,7 @@ describe('operator dashboard', { timeout: 150000 }, () => {
     return c;
   }
 
-  async function api(pathname) {
-    const r = await fetch(`${server.httpUrl}${pathname}`, { headers: { Authorization: `Bearer ${SECRET}` } });
-    assert.equal(r.status, 200, `${pathname}: ${r.status}`);
-    return r.json();
-  }
+  const api = (pathname) => adminGet(server.httpUrl, SECRET, pathname);
 
   test('live rooms and charts, kick, close, mix progress to 100 %', { timeout: 140000 }, async () => {
     const t0 = Date.now();

@@ -14,6 +14,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const h = require('../lib/harness');
+const { adminRequest } = require('../lib/admin');
 
 const SECRET = `restream-secret-${process.pid}`;
 const CAMERA = { audio: true, video: { width: 320, height: 240 } };
@@ -107,14 +108,7 @@ describe('room restream to RTMP', { timeout: 180000 }, () => {
     return c;
   }
 
-  async function api(method, pathname, body) {
-    const r = await fetch(`${server.httpUrl}${pathname}`, {
-      method,
-      headers: { Authorization: `Bearer ${SECRET}`, 'Content-Type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: r.status, json: await r.json().catch(() => null) };
-  }
+  const api = (method, pathname, body) => adminRequest(server.httpUrl, SECRET, method, pathname, body);
 
   async function restreamOf(room) {
     const r = await api('GET', '/admin/rooms');
