@@ -11,9 +11,10 @@
 (function (root) {
   'use strict';
 
-  /** The layers, lowest first (browsers send only the first when the server refuses simulcast). */
+  /** The layers, lowest first (browsers send only the first when the server refuses simulcast).
+   * q stays at 100 kbit/s so that two of them with their audio fit a 300 kbit/s downlink. */
   const ENCODINGS = Object.freeze([
-    Object.freeze({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150000 }),
+    Object.freeze({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 100000 }),
     Object.freeze({ rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 }),
     Object.freeze({ rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1500000 }),
   ]);
