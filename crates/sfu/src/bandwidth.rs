@@ -29,6 +29,20 @@ pub const RESUME_AFTER: Duration = Duration::from_millis(300);
 pub const RESUME_AT: f64 = 1.0;
 /// A paused video stays paused at least this long (no flapping).
 pub const MIN_PAUSE: Duration = Duration::from_millis(2000);
+/// A resume that is paused again within this time failed (the estimate that resumed it
+/// overrated the link): the next pause lasts twice as long, up to [`MAX_MIN_PAUSE`], so a
+/// link that stays too slow costs its publisher at most one keyframe per that long. While
+/// a resume is this young, [`TRIAL_PAUSE_AFTER`] of congestion is enough to pause again.
+pub const FAILED_RESUME_WITHIN: Duration = Duration::from_millis(4000);
+pub const MAX_MIN_PAUSE: Duration = Duration::from_millis(8000);
+pub const TRIAL_PAUSE_AFTER: Duration = Duration::from_millis(1000);
+/// An estimate this far above the need is a recovered link, not a probe that overrated a
+/// slow one: it resumes after [`MIN_PAUSE`] even when failed resumes lengthened the pause.
+pub const CLEAR_RESUME_AT: f64 = 1.5;
+/// While paused below the resume line, the estimator restarts this often from this share
+/// of the need to probe the link ([`VideoGate::paused_probe_due`]).
+pub const PAUSED_PROBE_EVERY: Duration = Duration::from_millis(1000);
+pub const PAUSED_PROBE_FROM: f64 = 1.0 / 3.0;
 /// The estimate a player's Rtc starts from, before any feedback (video is paced at 1.1x
 /// the estimate until feedback arrives). Lower values paused fast links at the start in the
 /// lab (the initial queue backed up before str0m's initial probes raised the estimate).
@@ -76,6 +90,12 @@ pub struct VideoGate {
     /// Until when the effects of our own stall are excused, and the estimate before it.
     stall_excused_until: Option<Instant>,
     estimate_before_stall: Option<u64>,
+    /// When the paused player's estimator was last restarted to probe ([`Self::paused_probe_due`]).
+    last_paused_probe: Option<Instant>,
+    /// When video last resumed, and how long the current pause must last at least (doubles
+    /// after each resume that did not hold: [`FAILED_RESUME_WITHIN`]).
+    resumed_at: Option<Instant>,
+    min_pause: Duration,
 }
 
 impl VideoGate {
@@ -138,6 +158,38 @@ impl VideoGate {
         self.below_since.get_or_insert(now);
     }
 
+    /// While paused and still below the resume line: the bit rate the player's estimator
+    /// should restart from (`rtc.bwe().reset`), at most every [`PAUSED_PROBE_EVERY`]; None
+    /// otherwise. The restart starts from [`PAUSED_PROBE_FROM`] of the need, so str0m's
+    /// initial probes (3x and 6x the start) test 1x and 2x the need: on a link that recovered
+    /// they land and the estimate jumps past the resume line within one round trip, where
+    /// the estimator left to itself climbs a few percent per second (its loss-based state,
+    /// after the tail drops of the slow period, sends no probe).
+    pub fn paused_probe_due(&mut self, now: Instant) -> Option<u64> {
+        if !self.paused || self.need_peak <= 0.0 {
+            return None;
+        }
+        if self
+            .estimate_bps
+            .is_some_and(|e| e as f64 >= self.need_peak * RESUME_AT)
+        {
+            return None;
+        }
+        if self
+            .last_paused_probe
+            .is_some_and(|t| now.saturating_duration_since(t) < PAUSED_PROBE_EVERY)
+        {
+            return None;
+        }
+        self.last_paused_probe = Some(now);
+        // Never below the current estimate: toward a browser the probes may not land (its
+        // feedback then shows no jump), and a restart from lower would cap the estimate's
+        // own climb.
+        let bps = ((self.need_peak * PAUSED_PROBE_FROM) as u64).max(self.estimate_bps.unwrap_or(0));
+        self.estimate_bps = Some(bps);
+        Some(bps)
+    }
+
     /// Updates and returns the decayed peak of `need`.
     fn peak_need(&mut self, need: f64, now: Instant) -> f64 {
         if let Some(at) = self.need_peak_at {
@@ -147,6 +199,15 @@ impl VideoGate {
         self.need_peak = self.need_peak.max(need);
         self.need_peak_at = Some(now);
         self.need_peak
+    }
+
+    /// How long the current pause must last, for an estimate `ratio` times the need.
+    fn min_pause_for(&self, ratio: f64) -> Duration {
+        if ratio >= CLEAR_RESUME_AT {
+            MIN_PAUSE
+        } else {
+            self.min_pause.max(MIN_PAUSE)
+        }
     }
 
     /// Re-evaluates the state for a source that needs `need_bps` (audio + video, measured).
@@ -167,12 +228,29 @@ impl VideoGate {
                 return None;
             }
             let since = *self.below_since.get_or_insert(now);
-            if now.saturating_duration_since(since) < PAUSE_AFTER {
+            // A young resume that congests the link failed: pause again sooner, and stay
+            // paused longer next time.
+            let trial = self
+                .resumed_at
+                .is_some_and(|r| now.saturating_duration_since(r) < FAILED_RESUME_WITHIN);
+            let pause_after = if trial {
+                TRIAL_PAUSE_AFTER
+            } else {
+                PAUSE_AFTER
+            };
+            if now.saturating_duration_since(since) < pause_after {
                 return None;
             }
+            self.min_pause = if trial {
+                (self.min_pause.max(MIN_PAUSE) * 2).min(MAX_MIN_PAUSE)
+            } else {
+                MIN_PAUSE
+            };
             self.paused = true;
             self.paused_at = Some(now);
+            self.resumed_at = None;
             self.below_since = None;
+            self.last_paused_probe = None;
             self.pauses += 1;
             return Some(VideoChange::Paused);
         }
@@ -184,12 +262,13 @@ impl VideoGate {
         let since = *self.above_since.get_or_insert(now);
         let paused_at = self.paused_at.unwrap_or(now);
         if now.saturating_duration_since(since) < RESUME_AFTER
-            || now.saturating_duration_since(paused_at) < MIN_PAUSE
+            || now.saturating_duration_since(paused_at) < self.min_pause_for(estimate / peak)
         {
             return None;
         }
         self.paused = false;
         self.paused_at = None;
+        self.resumed_at = Some(now);
         self.above_since = None;
         Some(VideoChange::Resumed)
     }
@@ -200,11 +279,12 @@ impl VideoGate {
     /// `need_bps`: `(minimum, desired)` in bit/s for `rtc.bwe().set_bitrate`, or None when
     /// nothing is known yet. Called once per housekeeping tick.
     ///
-    /// While video flows, probe toward 1.5x the need. While it is paused, sustain (pad up
-    /// to the estimate) the rate that would resume it, and raise the desired rate every
-    /// other tick: str0m sends an allocation probe (up to 2x the estimate) only when the
-    /// desired rate *increases*, and that probe is what finds a recovered link within a
-    /// second or two instead of the ~8 %/s climb of the estimate alone.
+    /// While video flows, probe toward 1.5x the need. While it is paused, sustain nothing
+    /// (no padding beyond str0m's own floor: padding up to the estimate kept a slow link full,
+    /// and its tail drops held the loss-based estimator in a state where str0m never
+    /// probes), and raise the desired rate every other tick: str0m sends an allocation
+    /// probe (up to 2x the estimate) only when the desired rate *increases*. The restarts of
+    /// [`Self::paused_probe_due`] are what find a recovered link quickly.
     pub fn bwe_targets(&mut self, need_bps: u64) -> Option<(f64, f64)> {
         if need_bps == 0 {
             return None;
@@ -225,7 +305,7 @@ impl VideoGate {
         } else {
             need * 1.5 * 0.98
         };
-        Some((need * RESUME_AT, desired))
+        Some((0.0, desired))
     }
 }
 
@@ -333,7 +413,95 @@ mod tests {
             .map(|_| g.bwe_targets(1_000_000).unwrap().1)
             .collect();
         assert!(d[0] > d[1] && d[2] > d[1] && d[2] > d[3], "{d:?}");
-        assert_eq!(g.bwe_targets(1_000_000).unwrap().0, 1_000_000.0 * RESUME_AT);
+        assert_eq!(
+            g.bwe_targets(1_000_000).unwrap().0,
+            0.0,
+            "no padding while paused"
+        );
+    }
+
+    /// A resume on a link that is still too slow: paused again after TRIAL_PAUSE_AFTER,
+    /// and each failed resume doubles the next pause (up to MAX_MIN_PAUSE), unless the
+    /// estimate is clearly above the need.
+    #[test]
+    fn failed_resumes_back_off_and_a_clear_recovery_skips_the_back_off() {
+        let need = 1_000_000;
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(100_000);
+        g.evaluate(need, t0);
+        let mut t = t0 + PAUSE_AFTER;
+        assert_eq!(g.evaluate(need, t), Some(VideoChange::Paused));
+        let mut pauses = vec![];
+        for _ in 0..4 {
+            // A probe overrates the slow link: resume as soon as the pause allows.
+            g.on_estimate(1_100_000);
+            let paused_at = t;
+            let resumed = loop {
+                t += 100 * MS;
+                if g.evaluate(need, t) == Some(VideoChange::Resumed) {
+                    break t;
+                }
+            };
+            pauses.push(resumed - paused_at);
+            // The resumed video backs the queue up: paused again after TRIAL_PAUSE_AFTER.
+            g.on_estimate(100_000);
+            let repaused = loop {
+                t += 100 * MS;
+                g.note_starved(t);
+                if g.evaluate(need, t) == Some(VideoChange::Paused) {
+                    break t;
+                }
+            };
+            assert_eq!(repaused - resumed, TRIAL_PAUSE_AFTER + 100 * MS);
+        }
+        let ms: Vec<u128> = pauses.iter().map(|d| d.as_millis()).collect();
+        assert!(
+            ms[0] < 3000 && ms[1] >= 4000 && ms[2] >= 8000 && ms[3] < 9000,
+            "{ms:?}"
+        );
+        // The link recovers: 2x the need resumes after MIN_PAUSE, not the backed-off pause.
+        g.on_estimate(2_000_000);
+        let paused_at = t;
+        let resumed = loop {
+            t += 100 * MS;
+            if g.evaluate(need, t) == Some(VideoChange::Resumed) {
+                break t;
+            }
+        };
+        assert!(
+            resumed - paused_at < MIN_PAUSE + 500 * MS,
+            "{:?}",
+            resumed - paused_at
+        );
+    }
+
+    /// While paused below the resume line the estimator restarts every PAUSED_PROBE_EVERY,
+    /// from a third of the need or the current estimate, whichever is higher; not once the
+    /// estimate reached the line, not while video flows.
+    #[test]
+    fn a_paused_player_restarts_its_estimator_to_probe() {
+        let need = 900_000;
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(100_000);
+        assert_eq!(g.paused_probe_due(t0), None, "not paused");
+        g.evaluate(need, t0);
+        assert_eq!(
+            g.evaluate(need, t0 + PAUSE_AFTER),
+            Some(VideoChange::Paused)
+        );
+        let t = t0 + PAUSE_AFTER;
+        assert_eq!(g.paused_probe_due(t), Some(300_000));
+        assert_eq!(g.paused_probe_due(t + 500 * MS), None);
+        g.on_estimate(450_000);
+        assert_eq!(g.paused_probe_due(t + PAUSED_PROBE_EVERY), Some(450_000));
+        g.on_estimate(950_000);
+        assert_eq!(
+            g.paused_probe_due(t + PAUSED_PROBE_EVERY * 3),
+            None,
+            "at the line"
+        );
     }
 
     #[test]

@@ -890,6 +890,14 @@ impl Sfu {
                 );
                 peer.rtc.bwe().reset(Bitrate::from(bps as f64));
             }
+            // Paused: restart the estimator low so that its initial probes test the need.
+            if let Some(bps) = state.bandwidth.paused_probe_due(now) {
+                tracing::debug!(
+                    "{id}: paused; estimator restarts from {} kbit/s to probe",
+                    bps / 1000
+                );
+                peer.rtc.bwe().reset(Bitrate::from(bps as f64));
+            }
             // A lossy but fast link: the pacer, not the link, holds video back (headroom.rs).
             if let Some((mid, _)) = state.video {
                 let age = crate::headroom::video_queue_age(&mut peer.rtc, mid, now);

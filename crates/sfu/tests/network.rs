@@ -139,7 +139,19 @@ fn slow_player_is_paused_keeps_audio_and_resumes_with_a_keyframe() {
     lab.nodes[nc].down.rate_bps = None;
     let lifted = lab.now;
     let mut resumed_after = None;
+    let mut next_print = lab.now;
     run(&mut lab, &mut src, Duration::from_secs(8), |lab| {
+        // LAB_TRACE=1: the estimate every 250 ms of simulated time after the lift.
+        if std::env::var_os("LAB_TRACE").is_some() && lab.now >= next_print {
+            let q = row(lab, c);
+            println!(
+                "{:?} after the lift: estimate {} kbit/s, paused {}",
+                lab.now - lifted,
+                q.estimate_bps.unwrap_or(0) / 1000,
+                q.video_paused
+            );
+            next_print = lab.now + Duration::from_millis(250);
+        }
         if resumed_after.is_none()
             && !received_since(&lab.nodes[nc].client, MediaKind::Video, lifted).is_empty()
         {
@@ -154,10 +166,49 @@ fn slow_player_is_paused_keeps_audio_and_resumes_with_a_keyframe() {
     );
     assert!(video[0].1, "the first frame after the pause is a keyframe");
     assert!(!row(&lab, c).video_paused);
-    // The estimate has to climb back from ~250 kbit/s; str0m's estimator does that in about
-    // 5 s here (loss-limited after the tail drops, so few probes).
-    assert!(resumed_after <= Duration::from_secs(6), "{resumed_after:?}");
+    // Issue 11: a picture within 3 s after the limit is lifted. While paused the estimator
+    // restarts every second from a third of the need, and its initial probes find the
+    // recovered link (bandwidth.rs paused_probe_due); left to itself it climbed back from
+    // ~250 kbit/s in about 5 s here.
+    assert!(resumed_after <= Duration::from_secs(3), "{resumed_after:?}");
     assert!(row(&lab, c).video_pauses >= 1);
+}
+
+/// A link just below what the stream needs (a probe can measure it near the need): the
+/// player may try to resume, but a resume that congests the link pauses again quickly and the
+/// pauses grow longer, so the publisher encodes at most one extra keyframe per 5 s and the
+/// player's audio goes on.
+#[test]
+fn a_player_on_a_link_just_too_slow_does_not_flap() {
+    let mut lab = Lab::new();
+    let (a, c) = (PeerId(1), PeerId(3));
+    let pa = lab.publish(a, VP8_OPUS, AV);
+    let mut src = Source::new(pa, 1300, lab.now); // about 310 kbit/s of video
+    let nc = lab.play(c, a);
+    run(&mut lab, &mut src, Duration::from_secs(4), |_| {});
+    lab.nodes[nc].down.rate_bps = Some(300_000);
+    lab.nodes[nc].down.queue_limit = Duration::from_millis(200);
+    let throttled_at = lab.now;
+    let keyframes_before = src.keyframes;
+    let mut next_pli = lab.now;
+    run(&mut lab, &mut src, Duration::from_secs(30), |lab| {
+        if lab.now >= next_pli {
+            let now = lab.now;
+            lab.nodes[nc].client.request_keyframe(now);
+            next_pli = now + Duration::from_millis(250);
+        }
+    });
+    let q = row(&lab, c);
+    let keyframes = src.keyframes - keyframes_before;
+    let audio = received_since(&lab.nodes[nc].client, MediaKind::Audio, throttled_at).len();
+    let expected = ((lab.now - throttled_at).as_millis() / 20) as usize;
+    println!(
+        "30 s on a link just too slow: {} pauses, paused now {}, publisher keyframes {keyframes}, audio {audio} of ~{expected}",
+        q.video_pauses, q.video_paused
+    );
+    assert!(q.video_pauses >= 1, "the player was paused");
+    assert!(keyframes <= 1 + 30 / 5, "{keyframes} keyframes in 30 s");
+    assert!(audio * 100 >= expected * 95, "{audio} of {expected}");
 }
 
 /// Many players asking for a keyframe at once (PLIs, joins) make one request to the
