@@ -394,6 +394,7 @@ describe('RTMP play of room streams', { timeout: 600000 }, () => {
     // The RTMP player: ffmpeg decodes without delay (no frame threads, low delay; not
     // `-fflags nobuffer`, with which this ffmpeg 5.1 output nothing from the stream) and hands
     // every frame's luma plane to this process at once (raw frames on a pipe, flushed per frame).
+    // RTMP_PLAY_FFMPEG_LOG=verbose shows what this ffmpeg does when the test fails.
     const ff = spawn(FFMPEG, ['-hide_banner', '-nostdin', '-loglevel', process.env.RTMP_PLAY_FFMPEG_LOG || 'warning',
       '-flags', 'low_delay', '-threads', '1', '-rw_timeout', '15000000',
       '-i', `rtmp://${rtmpAddr}/live/${room}/alice`, '-an',
