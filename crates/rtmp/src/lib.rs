@@ -48,7 +48,7 @@
 //! * Video: H.264 (FLV codec id 7) **without B-frames** (x264/ffmpeg `-bf 0`, OBS
 //!   `bframes=0`). A composition-time offset that changes between frames means frame
 //!   reordering, which WebRTC players do not do: the connection is closed with
-//!   [`CloseReason::Unsupported`] and a log line naming the fix. A constant offset is applied to
+//!   [`CloseReason::Unsupported`] and a message naming the fix (`-bf 0 -profile:v baseline`). A constant offset is applied to
 //!   the PTS. Enhanced-RTMP (HEVC/AV1 FourCC) and other legacy codecs are refused the same way.
 //! * Audio: AAC-LC (FLV sound format 10), mono or stereo, any rate (resampled to 48 kHz).
 //!   HE-AAC (SBR/PS), MP3, Speex… are refused ([`CloseReason::Unsupported`]).
@@ -94,6 +94,15 @@
 //! * `rtp_time_90k / 90 == rtp_time_48k / 48 == pts_ms` (modulo wrap) at each re-anchor point,
 //!   so lip sync holds if both tracks get the same RTCP sender-report mapping (e.g. add one
 //!   random offset per track and map `pts_ms` to the same wall-clock instant).
+//!
+//! # Telling the encoder
+//!
+//! Every close the server decides for a publishing connection (unsupported or malformed media,
+//! [`CloseHandle::close`], a timeout) first sends the encoder an `onStatus` with
+//! `level: "error"` and the reason as its description, which ffmpeg prints as
+//! `Server error: <reason>` (status.rs); a refused request gets an `_error` reply. After
+//! telling, the server half-closes and reads for up to 2 s so that the client reads the
+//! reason before the connection goes.
 //!
 //! # Robustness
 //!
