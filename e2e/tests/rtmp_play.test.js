@@ -263,7 +263,14 @@ describe('RTMP play of room streams', { timeout: 600000 }, () => {
     // The browser asked for VP8 first: H.264 is the server's choice (prefer_h264).
     assert.equal(await firstOfferedVideoCodec(alice), 'VP8');
 
-    const streams = await probe(url);
+    let streams = await probe(url);
+    if (!streams.some((s) => s.codec_type === 'audio')) {
+      // Seen once in 9 runs (load ~9): ffprobe ended after 1.4 s with video only, before the
+      // first AAC tag (the feed's AAC encoder starts with the first player). Not hidden: printed,
+      // and the second probe must see it; the 10 s decode below checks audio strictly.
+      console.log(`# KNOWN ISSUE: the first ffprobe saw no audio: ${JSON.stringify(streams)}`);
+      streams = await probe(url);
+    }
     const v = streams.find((s) => s.codec_type === 'video');
     const a = streams.find((s) => s.codec_type === 'audio');
     console.log(`# ffprobe: ${JSON.stringify(streams)}`);
