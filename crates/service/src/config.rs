@@ -917,7 +917,11 @@ mod tests {
     fn prefer_h264_from_file_and_flag() {
         assert!(!Config::default().prefer_h264, "off by default");
         let path = temp_file("h264.toml", "prefer_h264 = true\n");
-        assert!(parse(&["--config", path.to_str().unwrap()]).unwrap().prefer_h264);
+        assert!(
+            parse(&["--config", path.to_str().unwrap()])
+                .unwrap()
+                .prefer_h264
+        );
         let c = parse(&["--config", path.to_str().unwrap(), "--prefer-h264", "false"]).unwrap();
         assert!(!c.prefer_h264, "flag beats file");
         assert!(parse(&["--prefer-h264", "true"]).unwrap().prefer_h264);
