@@ -24,6 +24,7 @@ use std::sync::Mutex;
 
 use huddle_room::{IngestVideo, MediaCommand, PeerId};
 use huddle_rtmp::CloseHandle;
+use huddle_sfu::h264_receive_profiles;
 use tracing::warn;
 
 /// What the watch knows of the media plane's peers, and the encoders it may close.
@@ -246,54 +247,6 @@ fn refusal(profile: &str, offered: &[String]) -> Option<String> {
     }
     let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
     huddle_sfu::check_h264_player(profile, &offered).err()
-}
-
-/// The H.264 profile-level-ids an SDP offer can receive with packetization-mode 1, in
-/// its video m-lines; `None` when it has no video m-line. The same reading as huddle_sfu's
-/// `check_player_profile` (codecs.rs), which decides the refusal in the media plane;
-/// written here because that crate's offer parser is private to it.
-pub(crate) fn h264_receive_profiles(offer: &str) -> Option<Vec<String>> {
-    let mut video = false;
-    let mut in_video = false;
-    let mut h264_pts: Vec<&str> = Vec::new();
-    let mut fmtps: Vec<(&str, &str)> = Vec::new();
-    for line in offer.lines().map(|l| l.trim_end_matches('\r')) {
-        if let Some(m) = line.strip_prefix("m=") {
-            in_video = m.starts_with("video ");
-            video |= in_video;
-        } else if !in_video {
-            continue;
-        } else if let Some(rest) = line.strip_prefix("a=rtpmap:") {
-            if let Some((pt, codec)) = rest.split_once(' ') {
-                if codec.to_ascii_lowercase().starts_with("h264/") {
-                    h264_pts.push(pt);
-                }
-            }
-        } else if let Some(rest) = line.strip_prefix("a=fmtp:") {
-            if let Some((pt, params)) = rest.split_once(' ') {
-                fmtps.push((pt, params));
-            }
-        }
-    }
-    if !video {
-        return None;
-    }
-    let param = |params: &str, key: &str| {
-        params.split(';').find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case(key)
-                .then(|| v.trim().to_string())
-        })
-    };
-    let ids = fmtps
-        .iter()
-        .filter(|(pt, _)| h264_pts.contains(pt))
-        .filter(|(_, params)| param(params, "packetization-mode").as_deref() == Some("1"))
-        .filter_map(|(_, params)| param(params, "profile-level-id"))
-        .map(|id| id.to_ascii_lowercase())
-        .collect();
-    Some(ids)
 }
 
 #[cfg(test)]

@@ -258,7 +258,20 @@ pub fn check_player_profile(source: &SourceCodecs, offer: &[OfferedMedia]) -> Re
     let Some(pli) = video.spec().format.profile_level_id else {
         return Ok(());
     };
-    let offered: Vec<String> = offer
+    let offered = h264_profiles_offered(offer);
+    // No video, or no H.264 at all: not a profile question; the codec negotiation answers
+    // ("No common codecs").
+    if offered.is_empty() {
+        return Ok(());
+    }
+    let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
+    crate::h264_profile::check_player(&format!("{pli:06x}"), &offered)
+}
+
+/// The H.264 profile-level-ids (6 lower-case hex digits) a parsed offer can receive with
+/// packetization-mode 1, from its video m-lines.
+fn h264_profiles_offered(offer: &[OfferedMedia]) -> Vec<String> {
+    offer
         .iter()
         .filter(|m| m.kind == Some(MediaKind::Video))
         .flat_map(|m| m.pts.iter())
@@ -270,14 +283,18 @@ pub fn check_player_profile(source: &SourceCodecs, offer: &[OfferedMedia]) -> Re
                 .flatten()
         })
         .map(|id| format!("{id:06x}"))
-        .collect();
-    // No video, or no H.264 at all: not a profile question; the codec negotiation answers
-    // ("No common codecs").
-    if offered.is_empty() {
-        return Ok(());
-    }
-    let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
-    crate::h264_profile::check_player(&format!("{pli:06x}"), &offered)
+        .collect()
+}
+
+/// The H.264 profile-level-ids an SDP offer can receive (see `h264_profiles_offered`); `None`
+/// when it has no video m-line. The same reading as `check_player_profile`, for callers outside
+/// the media plane that decide ahead of it (the RTMP edge's "nobody can play it" rule).
+pub fn h264_receive_profiles(sdp: &str) -> Option<Vec<String>> {
+    let offer = parse_offer(sdp);
+    offer
+        .iter()
+        .any(|m| m.kind == Some(MediaKind::Video))
+        .then(|| h264_profiles_offered(&offer))
 }
 
 /// A fresh (unlocked) copy of payload params, to seed another Rtc's codec config.

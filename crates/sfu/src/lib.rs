@@ -60,7 +60,7 @@ use huddle_room::{MediaCommand, MediaEvent, PeerId};
 use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::candidates::detect_local_ipv4;
-pub use crate::codecs::SourceCodecs;
+pub use crate::codecs::{h264_receive_profiles, SourceCodecs};
 pub use crate::forward::Frame;
 pub use crate::h264_profile::{
     check_player as check_h264_player, profile_of as h264_profile_of, H264Profile,
