@@ -6,6 +6,7 @@
 //   SDK files from node_modules/@flashphoner/websdk/ under /sdk/.
 // - launchBrowser(): Debian's Chromium through playwright-core with the flags from the verified recipe.
 // - newClient(): one browser context + page = one participant, with async helpers around window.H.
+// (e2e/lib/suite.js puts these together into the before/afterEach/after of a test file.)
 // Everything binds to and talks to 127.0.0.1 only (the network lab, e2e/lib/netlab.js, passes its own
 // namespace address and command prefix). Every wait is bounded.
 
@@ -284,10 +285,14 @@ function startStatic({ host = '127.0.0.1' } = {}) {
   });
 }
 
-async function launchBrowser() {
+/** Chromium with the recipe's flags; `fakeCameraFps`: the fake camera's frame rate (its default is 20). */
+async function launchBrowser({ fakeCameraFps } = {}) {
   const { chromium } = require('playwright-core');
   if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (run scripts/install-deps.sh)`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60000 });
+  const fakeCamera = '--use-fake-device-for-media-stream';
+  const args = fakeCameraFps === undefined ? CHROMIUM_ARGS
+    : CHROMIUM_ARGS.map((a) => (a === fakeCamera ? `${a}=fps=${fakeCameraFps}` : a));
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args, timeout: 60000 });
 }
 
 /** Poll fn() (async, returns truthy when done) until timeout; returns its last value or throws. */

@@ -2,9 +2,10 @@
 // Media through the SFU with the UNMODIFIED official Flashphoner Web SDK: publish camera+mic into a
 // room, play the others (as the SDK's conference demo does on STATE/PUBLISHED), and check that every
 // remote stream really decodes (videoWidth, framesDecoded, audio packetsReceived, codec mimeType).
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
+const { browserSuite } = require('../lib/suite');
 
 const CAMERA = { audio: true, video: { width: 320, height: 240 } };
 
@@ -45,44 +46,14 @@ async function apiStats(server) {
 }
 
 describe('media with the official SDK', { timeout: 600000 }, () => {
-  let server;
-  let web;
-  let browser;
-  let clients = [];
-
-  before(async () => {
-    server = await h.startServer({ name: 'media', graceSecs: 2 });
-    web = await h.startStatic();
-    browser = await h.launchBrowser();
-  });
-
-  afterEach(async (t) => {
-    await h.saveArtifacts(`media-${t.name}`, clients);
-    for (const c of clients) await c.close();
-    clients = [];
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (web) await web.close();
-    if (server) await server.stop();
-  });
-
-  async function client(name) {
-    const c = await h.newClient(browser, web.url, name);
-    clients.push(c);
-    return c;
-  }
+  const suite = browserSuite('media');
 
   /** n participants join one room, each publishes its camera+mic; returns the clients. */
   async function conference(names, { force } = {}) {
     const room = h.uniqueRoom('media');
     const cs = [];
     for (const n of names) {
-      const c = await client(n);
-      if (force) await c.forceCodecs(force);
-      assert.equal(await c.connect(server.wsUrl), 'ESTABLISHED');
-      await c.join(room);
+      const c = await suite.joined(n, room, { force });
       const streamName = await c.publish({ constraints: CAMERA });
       assert.ok(streamName.startsWith(`${room}-${n}-`), `stream name ${streamName}`);
       cs.push(c);
@@ -93,7 +64,7 @@ describe('media with the official SDK', { timeout: 600000 }, () => {
   function assertLoopback(entry) {
     assert.ok(entry.ice, `no selected ICE pair for ${entry.name}`);
     assert.match(entry.ice.remote, /^127\.0\.0\.1:/, `ICE remote ${entry.ice.remote}`);
-    assert.equal(entry.ice.remote, server.mediaAddr, 'media arrives from the announced media address');
+    assert.equal(entry.ice.remote, suite.server.mediaAddr, 'media arrives from the announced media address');
   }
 
   test('two participants publish camera+mic and decode each other', { timeout: 90000 }, async () => {
@@ -161,11 +132,10 @@ describe('media with the official SDK', { timeout: 600000 }, () => {
     const [alice, bob] = await conference(['alice', 'bob']);
     await waitDecoding(alice, 1);
     await waitDecoding(bob, 1);
-    assert.ok(mediaPeers(await apiStats(server)) >= 4, 'two publishers + two players are counted');
+    assert.ok(mediaPeers(await apiStats(suite.server)) >= 4, 'two publishers + two players are counted');
 
     const bobStream = Object.keys(await alice.remoteStats())[0];
-    await bob.close();
-    clients = clients.filter((c) => c !== bob);
+    await suite.closeClient(bob);
     // alice's player of bob's stream is stopped by the server, the stream is removed (UNPUBLISHED), then LEFT
     await alice.waitEvent('STOPPED', { name: bobStream }, 15000);
     await h.waitUntil(async () => {
@@ -174,9 +144,8 @@ describe('media with the official SDK', { timeout: 600000 }, () => {
     }, { what: 'bob\'s stream removed at alice (UNPUBLISHED)' });
     await alice.waitEvent('LEFT', { login: 'bob' }, 15000);
 
-    await alice.close();
-    clients = [];
-    await h.waitUntil(async () => mediaPeers(await apiStats(server)) === 0,
+    await suite.closeClient(alice);
+    await h.waitUntil(async () => mediaPeers(await apiStats(suite.server)) === 0,
       { timeout: 15000, what: 'GET /api/stats media peers back to 0' });
   });
 });

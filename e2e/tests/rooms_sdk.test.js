@@ -1,50 +1,24 @@
 'use strict';
 // Issue 2 acceptance: two participants using the UNMODIFIED official Flashphoner Web SDK
 // (RoomApi from @flashphoner/websdk 2.0.276) against the real huddle binary.
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('../lib/harness');
+const { browserSuite } = require('../lib/suite');
 
 const GREETING = 'Привет, 世界 👋 مرحبا';
 
 describe('rooms with the official SDK', { timeout: 180000 }, () => {
-  let server;
-  let web;
-  let browser;
-  let clients = [];
-
-  before(async () => {
-    server = await h.startServer({ name: 'rooms', graceSecs: 2 });
-    web = await h.startStatic();
-    browser = await h.launchBrowser();
-  });
-
-  afterEach(async (t) => {
-    // node:test gives no pass/fail flag here in Node 20; keep the artifacts of every test (small).
-    await h.saveArtifacts(`rooms-${t.name}`, clients);
-    for (const c of clients) await c.close();
-    clients = [];
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (web) await web.close();
-    if (server) await server.stop();
-  });
-
-  async function client(name) {
-    const c = await h.newClient(browser, web.url, name);
-    clients.push(c);
-    return c;
-  }
+  const suite = browserSuite('rooms');
+  const { client } = suite;
 
   test('two participants: ESTABLISHED, STATE/JOINED, unicode chat both ways, LEFT', { timeout: 60000 }, async () => {
     const room = h.uniqueRoom('chat');
     const alice = await client('alice');
     const bob = await client('bob');
 
-    assert.equal(await alice.connect(server.wsUrl), 'ESTABLISHED');
-    assert.equal(await bob.connect(server.wsUrl), 'ESTABLISHED');
+    assert.equal(await alice.connect(suite.server.wsUrl), 'ESTABLISHED');
+    assert.equal(await bob.connect(suite.server.wsUrl), 'ESTABLISHED');
 
     // alice creates the room: nobody else is in it
     assert.deepEqual(await alice.join(room), []);
@@ -83,7 +57,7 @@ describe('rooms with the official SDK', { timeout: 180000 }, () => {
   test('a third participant gets a STATE listing both others', { timeout: 60000 }, async () => {
     const room = h.uniqueRoom('three');
     const [a, b, c] = [await client('ann'), await client('ben'), await client('cat')];
-    for (const x of [a, b, c]) assert.equal(await x.connect(server.wsUrl), 'ESTABLISHED');
+    for (const x of [a, b, c]) assert.equal(await x.connect(suite.server.wsUrl), 'ESTABLISHED');
     assert.deepEqual(await a.join(room), []);
     assert.deepEqual(await b.join(room), ['ann']);
     assert.deepEqual((await c.join(room)).sort(), ['ann', 'ben']);
@@ -99,15 +73,11 @@ describe('rooms with the official SDK', { timeout: 180000 }, () => {
 
   test('closing a page: the others see LEFT after the grace period', { timeout: 60000 }, async () => {
     const room = h.uniqueRoom('gone');
-    const stay = await client('stay');
-    const gone = await client('gone');
-    for (const x of [stay, gone]) assert.equal(await x.connect(server.wsUrl), 'ESTABLISHED');
-    await stay.join(room);
-    await gone.join(room);
+    const stay = await suite.joined('stay', room);
+    const gone = await suite.joined('gone', room);
     await stay.waitEvent('JOINED', { login: 'gone' });
     const closedAt = Date.now();
-    await gone.close();
-    clients = clients.filter((c) => c !== gone);
+    await suite.closeClient(gone);
     const left = await stay.waitEvent('LEFT', { login: 'gone' }, 15000);
     // grace is 2 s: LEFT must not come long before it ends (allow 0.5 s of clock slack)
     assert.ok(left.t - closedAt >= 1500, `LEFT came ${left.t - closedAt} ms after close`);

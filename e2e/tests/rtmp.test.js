@@ -3,10 +3,11 @@
 // H.264 + AAC to rtmp://127.0.0.1:PORT/live/<room>/encoder; a browser participant in <room> sees
 // `encoder` join and publish, plays its stream and decodes video and audio; killing ffmpeg makes the
 // browser see the stream stop (UNPUBLISHED: the SDK removes it, the player gets STOPPED) and LEFT.
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const h = require('../lib/harness');
+const { browserSuite } = require('../lib/suite');
 
 const FFMPEG = process.env.FFMPEG_PATH || '/usr/bin/ffmpeg';
 
@@ -27,52 +28,14 @@ function ffmpegPush(url, seconds) {
 }
 
 describe('RTMP ingest into a room', { timeout: 180000 }, () => {
-  let server;
-  let web;
-  let browser;
-  let clients = [];
-  let rtmpAddr;
-  const pushes = [];
-
-  before(async () => {
-    const probe = spawnSync(FFMPEG, ['-hide_banner', '-encoders'], { encoding: 'utf8', timeout: 10000 });
-    assert.ok(/libx264/.test(probe.stdout || ''), `${FFMPEG} has no libx264 encoder`);
-    // The harness gives every listening port 0 (a free one) and reads rtmp= from the ready line.
-    server = await h.startServer({ name: 'rtmp', graceSecs: 2 });
-    rtmpAddr = server.rtmpAddr;
-    assert.ok(rtmpAddr, `no rtmp= in the ready line:\n${server.log()}`);
-    assert.match(rtmpAddr, /^127\.0\.0\.1:[1-9][0-9]*$/);
-    web = await h.startStatic();
-    browser = await h.launchBrowser();
-  });
-
-  afterEach(async (t) => {
-    for (const p of pushes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await h.saveArtifacts(`rtmp-${t.name}`, clients);
-    for (const c of clients) await c.close();
-    clients = [];
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (web) await web.close();
-    if (server) await server.stop();
-  });
-
-  async function client(name) {
-    const c = await h.newClient(browser, web.url, name);
-    clients.push(c);
-    return c;
-  }
+  const suite = browserSuite('rtmp', { rtmpEncoder: FFMPEG });
 
   test('ffmpeg publishes H.264+AAC; the browser plays and decodes it; killing ffmpeg is a clean leave', { timeout: 120000 }, async () => {
     const room = h.uniqueRoom('rtmp');
-    const alice = await client('alice');
-    assert.equal(await alice.connect(server.wsUrl), 'ESTABLISHED');
-    await alice.join(room);
+    const alice = await suite.joined('alice', room);
 
-    const push = ffmpegPush(`rtmp://${rtmpAddr}/live/${room}/encoder`, 20);
-    pushes.push(push);
+    const push = ffmpegPush(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 20);
+    suite.ownProcess(push.child);
     const streamName = `${room}-encoder-rtmp`;
 
     await alice.waitEvent('JOINED', { login: 'encoder' }, 15000);
@@ -118,9 +81,9 @@ describe('RTMP ingest into a room', { timeout: 180000 }, () => {
     await alice.waitEvent('LEFT', { login: 'encoder' }, 15000);
 
     // The server's own figure: added latency from RTMP arrival to the write into the player.
-    await h.waitUntil(async () => /closed ingest .*added_latency_ms/.test(server.log()),
+    await h.waitUntil(async () => /closed ingest .*added_latency_ms/.test(suite.server.log()),
       { timeout: 10000, what: 'ingest latency line in the server log' });
-    const line = server.log().split('\n').find((l) => /closed ingest .*added_latency_ms/.test(l));
+    const line = suite.server.log().split('\n').find((l) => /closed ingest .*added_latency_ms/.test(l));
     console.log(`# server: ${line.replace(/^.*closed ingest/, 'closed ingest')}`);
     const lat = /p95=(\d+)/.exec(line);
     assert.ok(lat && Number(lat[1]) < 300, `server-side added latency p95 < 300 ms: ${line}`);
@@ -128,15 +91,13 @@ describe('RTMP ingest into a room', { timeout: 180000 }, () => {
 
   test('a duplicate login is refused at publish time with the room\'s reason', { timeout: 60000 }, async () => {
     const room = h.uniqueRoom('rtmp');
-    const enc = await client('encoder');
-    assert.equal(await enc.connect(server.wsUrl), 'ESTABLISHED');
-    await enc.join(room);
-    const push = ffmpegPush(`rtmp://${rtmpAddr}/live/${room}/encoder`, 10);
-    pushes.push(push);
+    const enc = await suite.joined('encoder', room);
+    const push = ffmpegPush(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 10);
+    suite.ownProcess(push.child);
     const result = await Promise.race([push.exited, h.sleep(15000).then(() => null)]);
     assert.ok(result, 'ffmpeg was not refused within 15 s');
     assert.notEqual(result.code, 0, 'ffmpeg failed');
-    await h.waitUntil(async () => /rtmp publish refused/.test(server.log()),
+    await h.waitUntil(async () => /rtmp publish refused/.test(suite.server.log()),
       { timeout: 5000, what: 'refusal in the server log' });
     assert.equal((await enc.events('JOINED')).filter((e) => e.login === 'encoder').length, 0);
   });

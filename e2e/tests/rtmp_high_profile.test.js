@@ -6,11 +6,12 @@
 //   ffmpeg's own log shows the server's reason ("Server error: nobody can play H.264 High ...").
 // - Full defaults (High + B-frames): ffmpeg's log shows the reason at once, naming -bf 0 and
 //   -profile:v baseline.
-const { describe, test, before, after, afterEach } = require('node:test');
+const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawn } = require('node:child_process');
 const h = require('../lib/harness');
+const { browserSuite } = require('../lib/suite');
 
 const FFMPEG = process.env.FFMPEG_PATH || '/usr/bin/ffmpeg';
 
@@ -39,50 +40,14 @@ function loadavg() {
 }
 
 describe('RTMP encoder defaults: High profile and B-frames', { timeout: 180000 }, () => {
-  let server;
-  let web;
-  let browser;
-  let clients = [];
-  let rtmpAddr;
-  const pushes = [];
-
-  before(async () => {
-    const probe = spawnSync(FFMPEG, ['-hide_banner', '-encoders'], { encoding: 'utf8', timeout: 10000 });
-    assert.ok(/libx264/.test(probe.stdout || ''), `${FFMPEG} has no libx264 encoder`);
-    server = await h.startServer({ name: 'rtmp-high', graceSecs: 2 });
-    rtmpAddr = server.rtmpAddr;
-    assert.ok(rtmpAddr, `no rtmp= in the ready line:\n${server.log()}`);
-    web = await h.startStatic();
-    browser = await h.launchBrowser();
-  });
-
-  afterEach(async (t) => {
-    for (const p of pushes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await h.saveArtifacts(`rtmp-high-${t.name}`, clients);
-    for (const c of clients) await c.close();
-    clients = [];
-  });
-
-  after(async () => {
-    if (browser) await browser.close();
-    if (web) await web.close();
-    if (server) await server.stop();
-  });
-
-  async function client(name) {
-    const c = await h.newClient(browser, web.url, name);
-    clients.push(c);
-    return c;
-  }
+  const suite = browserSuite('rtmp-high', { rtmpEncoder: FFMPEG });
 
   test('High profile: Chromium\'s play fails naming the profile, and the encoder is told nobody can play it', { timeout: 90000 }, async () => {
     const room = h.uniqueRoom('high');
-    const alice = await client('alice');
-    assert.equal(await alice.connect(server.wsUrl), 'ESTABLISHED');
-    await alice.join(room);
+    const alice = await suite.joined('alice', room);
     const started = Date.now();
-    const push = ffmpegPush(`rtmp://${rtmpAddr}/live/${room}/encoder`, 40, ['-bf', '0', '-g', '25']);
-    pushes.push(push);
+    const push = ffmpegPush(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 40, ['-bf', '0', '-g', '25']);
+    suite.ownProcess(push.child);
     const streamName = `${room}-encoder-rtmp`;
 
     // The page plays every stream that is PUBLISHED; Chromium's offer has no High decoder.
@@ -107,8 +72,8 @@ describe('RTMP encoder defaults: High profile and B-frames', { timeout: 180000 }
   test('full libx264 defaults (B-frames): the encoder\'s log shows the reason at once', { timeout: 60000 }, async () => {
     const room = h.uniqueRoom('bframes');
     const started = Date.now();
-    const push = ffmpegPush(`rtmp://${rtmpAddr}/live/${room}/encoder`, 40, []);
-    pushes.push(push);
+    const push = ffmpegPush(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 40, []);
+    suite.ownProcess(push.child);
     const result = await Promise.race([push.exited, h.sleep(15000).then(() => null)]);
     assert.ok(result, `ffmpeg still runs after 15 s:\n${push.stderr()}`);
     assert.notEqual(result.code, 0);
