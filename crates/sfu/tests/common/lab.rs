@@ -1,6 +1,8 @@
 //! A network lab in simulated time: the sans-IO `Sfu` and str0m clients, each client behind
 //! its own two links (up: client -> server, down: server -> client) with a rate limit and a
 //! bounded queue (tail drop, like a router), random loss and a fixed delay.
+//! The server side (`standalone_sfu`, `sfu_queries!`) is shared with `world.rs`, the lossless
+//! in-memory world, so both read the SFU the same way.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -25,7 +27,8 @@ pub struct Link {
     /// Probability of losing a packet (0..1), drawn from a seeded generator.
     pub loss: f64,
     busy_until: Option<Instant>,
-    in_flight: VecDeque<(Instant, Vec<u8>)>,
+    /// Due time, the datagram's destination, the datagram.
+    in_flight: VecDeque<(Instant, SocketAddr, Vec<u8>)>,
     rng: StdRng,
     pub sent: u64,
     pub dropped: u64,
@@ -46,7 +49,7 @@ impl Link {
         }
     }
 
-    fn send(&mut self, now: Instant, data: Vec<u8>) {
+    fn send(&mut self, now: Instant, to: SocketAddr, data: Vec<u8>) {
         self.sent += 1;
         if self.loss > 0.0 && self.rng.random::<f64>() < self.loss {
             self.dropped += 1;
@@ -69,18 +72,76 @@ impl Link {
         let deliver = self
             .in_flight
             .back()
-            .map_or(deliver, |(t, _)| deliver.max(*t));
-        self.in_flight.push_back((deliver, data));
+            .map_or(deliver, |(t, _, _)| deliver.max(*t));
+        self.in_flight.push_back((deliver, to, data));
     }
 
-    fn due(&mut self, now: Instant) -> Vec<Vec<u8>> {
+    fn due(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut out = Vec::new();
-        while self.in_flight.front().is_some_and(|(t, _)| *t <= now) {
-            out.push(self.in_flight.pop_front().unwrap().1);
+        while self.in_flight.front().is_some_and(|(t, _, _)| *t <= now) {
+            let (_, to, data) = self.in_flight.pop_front().unwrap();
+            out.push((to, data));
         }
         out
     }
 }
+
+/// The simulated server: a standalone `Sfu` at 10.0.0.1:4000 (the address every client sends to).
+pub fn standalone_sfu(now: Instant) -> (Sfu, SocketAddr) {
+    let server: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+    (Sfu::new_standalone(vec![server], now), server)
+}
+
+/// What a simulation reads from the SFU's events (answers, connections, failures) and
+/// `run_until`, which advances it with `$advance` (one time step) until a condition holds.
+/// A macro, not a trait: the methods stay inherent, so the tests need no trait import, and the
+/// `Lab` and `World` keep their own fields (`events`, `now`) that the tests read directly.
+macro_rules! sfu_queries {
+    ($advance:ident) => {
+        pub fn answer_for(&self, peer: ::huddle_room::PeerId) -> Option<String> {
+            self.events.iter().find_map(|e| match e {
+                ::huddle_room::MediaEvent::Answer { peer: p, sdp } if *p == peer => {
+                    Some(sdp.clone())
+                }
+                _ => None,
+            })
+        }
+
+        pub fn connected(&self, peer: ::huddle_room::PeerId) -> bool {
+            self.events.iter().any(
+                |e| matches!(e, ::huddle_room::MediaEvent::Connected { peer: p } if *p == peer),
+            )
+        }
+
+        pub fn failed(&self, peer: ::huddle_room::PeerId) -> Option<String> {
+            self.events.iter().find_map(|e| match e {
+                ::huddle_room::MediaEvent::Failed { peer: p, reason } if *p == peer => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            })
+        }
+
+        /// Steps until `done` holds (panics after `limit` of simulated time); returns the time
+        /// that took.
+        pub fn run_until(
+            &mut self,
+            limit: ::std::time::Duration,
+            mut done: impl FnMut(&Self) -> bool,
+        ) -> ::std::time::Duration {
+            let start = self.now;
+            while self.now < start + limit {
+                if done(self) {
+                    return self.now - start;
+                }
+                self.$advance();
+            }
+            assert!(done(self), "condition not reached within {limit:?}");
+            self.now - start
+        }
+    };
+}
+pub(crate) use sfu_queries;
 
 pub struct Node {
     pub client: Client,
@@ -95,19 +156,23 @@ pub struct Lab {
     pub now: Instant,
     pub events: Vec<MediaEvent>,
     pub step: Duration,
+    /// Clients behind another node's downlink (one browser's two connections on one
+    /// router): datagrams to the address queue in that node's `down` link.
+    pub down_via: Vec<(SocketAddr, usize)>,
 }
 
 impl Lab {
     pub fn new() -> Lab {
         let now = Instant::now();
-        let server: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let (sfu, server) = standalone_sfu(now);
         Lab {
-            sfu: Sfu::new_standalone(vec![server], now),
+            sfu,
             server,
             nodes: Vec::new(),
             now,
             events: Vec::new(),
             step: Duration::from_millis(2),
+            down_via: Vec::new(),
         }
     }
 
@@ -123,30 +188,38 @@ impl Lab {
             for n in &mut self.nodes {
                 for (dest, data) in std::mem::take(&mut n.client.outbox) {
                     if dest == self.server {
-                        n.up.send(now, data);
+                        n.up.send(now, dest, data);
                     }
                 }
             }
             for i in 0..self.nodes.len() {
                 let addr = self.nodes[i].client.addr;
-                for data in self.nodes[i].up.due(now) {
+                for (_, data) in self.nodes[i].up.due(now) {
                     moved = true;
                     self.sfu.handle_datagram(now, addr, self.server, &data);
                 }
             }
             while let Some(t) = self.sfu.poll_transmit() {
-                if let Some(n) = self
-                    .nodes
-                    .iter_mut()
-                    .find(|n| n.client.addr == t.destination)
-                {
-                    n.down.send(now, t.contents);
+                let via = self
+                    .down_via
+                    .iter()
+                    .find(|(a, _)| *a == t.destination)
+                    .map(|(_, i)| *i)
+                    .or_else(|| {
+                        self.nodes
+                            .iter()
+                            .position(|n| n.client.addr == t.destination)
+                    });
+                if let Some(i) = via {
+                    self.nodes[i].down.send(now, t.destination, t.contents);
                 }
             }
-            for n in &mut self.nodes {
-                for data in n.down.due(now) {
+            for i in 0..self.nodes.len() {
+                for (to, data) in self.nodes[i].down.due(now) {
                     moved = true;
-                    n.client.receive(now, self.server, &data);
+                    if let Some(n) = self.nodes.iter_mut().find(|n| n.client.addr == to) {
+                        n.client.receive(now, self.server, &data);
+                    }
                 }
             }
             while let Some(e) = self.sfu.poll_event() {
@@ -179,37 +252,7 @@ impl Lab {
         self.pump();
     }
 
-    pub fn answer_for(&self, peer: PeerId) -> Option<String> {
-        self.events.iter().find_map(|e| match e {
-            MediaEvent::Answer { peer: p, sdp } if *p == peer => Some(sdp.clone()),
-            _ => None,
-        })
-    }
-
-    pub fn connected(&self, peer: PeerId) -> bool {
-        self.events
-            .iter()
-            .any(|e| matches!(e, MediaEvent::Connected { peer: p } if *p == peer))
-    }
-
-    pub fn failed(&self, peer: PeerId) -> Option<String> {
-        self.events.iter().find_map(|e| match e {
-            MediaEvent::Failed { peer: p, reason } if *p == peer => Some(reason.clone()),
-            _ => None,
-        })
-    }
-
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Lab) -> bool) -> Duration {
-        let start = self.now;
-        while self.now < start + limit {
-            if done(self) {
-                return self.now - start;
-            }
-            self.tick();
-        }
-        assert!(done(self), "condition not reached within {limit:?}");
-        self.now - start
-    }
+    sfu_queries!(tick);
 
     fn add(&mut self, client: Client) -> usize {
         let i = self.nodes.len();
