@@ -1,5 +1,7 @@
 //! A deterministic world for the sans-IO core: one `Sfu`, str0m clients, datagrams moved in
 //! memory, time simulated in [`STEP`]s. Shared by `tests/memory.rs` and `tests/rtp_mode.rs`.
+//! Built on `lab.rs`'s server side (`standalone_sfu`, `sfu_queries!`); unlike the lab it has no
+//! links: every datagram arrives at once unless `loss` drops it, and it counts the SFU's CPU time.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use huddle_sfu::{check_answer, Forwarding, Sfu};
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 
+use super::lab::{sfu_queries, standalone_sfu};
 use super::Client;
 
 pub const STEP: Duration = Duration::from_millis(5);
@@ -37,8 +40,7 @@ impl World {
 
     pub fn with_forwarding(forwarding: Forwarding) -> World {
         let now = Instant::now();
-        let server: SocketAddr = "10.0.0.1:4000".parse().unwrap();
-        let mut sfu = Sfu::new_standalone(vec![server], now);
+        let (mut sfu, server) = standalone_sfu(now);
         sfu.set_forwarding(forwarding);
         World {
             sfu,
@@ -117,36 +119,7 @@ impl World {
         self.pump();
     }
 
-    pub fn answer_for(&self, peer: PeerId) -> Option<String> {
-        self.events.iter().find_map(|e| match e {
-            MediaEvent::Answer { peer: p, sdp } if *p == peer => Some(sdp.clone()),
-            _ => None,
-        })
-    }
-
-    pub fn connected(&self, peer: PeerId) -> bool {
-        self.events
-            .iter()
-            .any(|e| matches!(e, MediaEvent::Connected { peer: p } if *p == peer))
-    }
-
-    pub fn failed(&self, peer: PeerId) -> Option<String> {
-        self.events.iter().find_map(|e| match e {
-            MediaEvent::Failed { peer: p, reason } if *p == peer => Some(reason.clone()),
-            _ => None,
-        })
-    }
-
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&World) -> bool) {
-        let end = self.now + limit;
-        while self.now < end {
-            if done(self) {
-                return;
-            }
-            self.step();
-        }
-        assert!(done(self), "condition not reached within {limit:?}");
-    }
+    sfu_queries!(step);
 
     /// Publishes from a new client and waits for Connected. Returns the client index.
     pub fn publish(&mut self, peer: PeerId, codecs: &[Codec], kinds: &[MediaKind]) -> usize {
