@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use huddle_service::Server;
 use redis::AsyncCommands;
 use serde_json::json;
+use support::ffmpeg::push_video_to_end;
 use support::*;
 
 /// A `redis-server` of this test, stopped on drop.
@@ -276,39 +277,6 @@ async fn wait_admin(
     }
 }
 
-/// ffmpeg pushing `secs` of a test pattern to `url` (H.264, no audio).
-async fn rtmp_push(url: &str, secs: u32) -> std::process::ExitStatus {
-    let mut ffmpeg = tokio::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-re", "-f", "lavfi"])
-        .args([
-            "-i",
-            "testsrc2=size=160x120:rate=15",
-            "-t",
-            &secs.to_string(),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "baseline",
-            "-bf",
-            "0",
-            "-g",
-            "15",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-an", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs");
-    tokio::time::timeout(Duration::from_secs(30), ffmpeg.wait())
-        .await
-        .expect("ffmpeg ends")
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_admin_api_and_records_say_which_node_holds_what() {
     let redis = RedisServer::start();
@@ -327,7 +295,7 @@ async fn the_admin_api_and_records_say_which_node_holds_what() {
     let mut bob = ws_connect(n2.http_addr(), "/", "bob").await;
     bob.login("bob").await;
     assert_eq!(bob.join("b1", "Rec").await, json!(["alice"]));
-    let pushed = rtmp_push(&format!("rtmp://{}/live/Rec/enc", n1.rtmp_addr()), 2).await;
+    let pushed = push_video_to_end(&format!("rtmp://{}/live/Rec/enc", n1.rtmp_addr()), 2).await;
     assert!(pushed.success(), "the push went through: {pushed}");
 
     // /admin/nodes on node 2: both nodes, with their reachable addresses and node 1's room.

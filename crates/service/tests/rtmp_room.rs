@@ -3,43 +3,14 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use huddle_service::Config;
 use serde_json::{json, Value};
+use support::ffmpeg::push_test_pattern;
 use support::*;
 
 const ADMIN: &str = "rtmp-room-admin-secret";
-
-/// Starts an ffmpeg pushing `secs` of a test pattern (and a tone with `audio`) to `url`.
-fn push(url: &str, secs: u32, audio: bool) -> tokio::process::Child {
-    let mut cmd = tokio::process::Command::new("ffmpeg");
-    cmd.args(["-v", "error", "-nostdin", "-re"]).args([
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x120:rate=15",
-    ]);
-    if audio {
-        cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
-    }
-    cmd.args(["-t", &secs.to_string()])
-        .args(["-c:v", "libx264", "-profile:v", "baseline", "-bf", "0"])
-        .args(["-g", "15", "-pix_fmt", "yuv420p"]);
-    if audio {
-        cmd.args(["-c:a", "aac"]);
-    } else {
-        cmd.arg("-an");
-    }
-    cmd.args(["-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs")
-}
 
 #[tokio::test]
 async fn kicking_an_encoder_closes_its_connection() {
@@ -48,7 +19,7 @@ async fn kicking_an_encoder_closes_its_connection() {
         ..test_config("rtmp-kick")
     })
     .await;
-    let mut ffmpeg = push(
+    let mut ffmpeg = push_test_pattern(
         &format!("rtmp://{}/live/K/enc", server.rtmp_addr()),
         30,
         false,
@@ -116,7 +87,7 @@ async fn a_recorded_room_records_its_rtmp_stream() {
     alice.expect_event("Rec", "STATE").await;
 
     let pushed_secs = 4;
-    let mut ffmpeg = push(
+    let mut ffmpeg = push_test_pattern(
         &format!("rtmp://{}/live/Rec/enc", server.rtmp_addr()),
         pushed_secs,
         true,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod ffmpeg;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
