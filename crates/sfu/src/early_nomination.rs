@@ -1,9 +1,9 @@
 //! Early nomination: the first valid ICE check of a browser counts as its nomination.
 //!
-//! We are ICE-lite and DTLS passive (the answer says `a=setup:passive`). str0m sends nothing
-//! but STUN answers until the browser *nominates* a pair (USE-CANDIDATE): only then does it
-//! have a send address, so our DTLS ServerHello waits even though the browser's ClientHello
-//! came right after its first successful check. Chrome nominates about a second later; at
+//! We are ICE-lite. str0m sends nothing but STUN answers until the browser *nominates* a pair
+//! (USE-CANDIDATE): only then does it have a send address, so our DTLS flight waits (as DTLS
+//! server our ServerHello, although the browser's ClientHello came right after its first
+//! successful check; as DTLS client, see dtls_client.rs, our ClientHello). Chrome nominates about a second later; at
 //! 200 ms RTT that wait was most of a 2.6-4.5 s first frame. str0m (0.25, `is` 0.12) has no
 //! switch for it, so the server does what aggressive nomination would have done: the first
 //! authenticated binding request of a peer that has no ICE connection yet is handed to str0m

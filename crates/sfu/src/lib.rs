@@ -19,12 +19,14 @@
 //! the link is too slow), `keyframes` (keyframe requests coalesced per publisher), `quality`
 //! (per-peer stats from str0m), `simulcast` + `layers` (a publisher's simulcast layers, one
 //! chosen per player by its estimate and switched on keyframes), `early_nomination` (DTLS
-//! need not wait for the browser's nomination), `open_pacer` (opening peers limited to a share of the media thread's time).
+//! need not wait for the browser's nomination), `dtls_client` (the server starts the DTLS
+//! handshake), `open_pacer` (opening peers limited to a share of the media thread's time).
 
 mod bandwidth;
 mod candidates;
 mod codecs;
 mod driver;
+mod dtls_client;
 mod early_nomination;
 mod forward;
 mod framing;

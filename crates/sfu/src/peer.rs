@@ -282,6 +282,7 @@ impl RtcTemplate {
         transport: Transport,
         now: Instant,
     ) -> Result<(Rtc, String), String> {
+        let dtls_client = crate::dtls_client::offer_leaves_role_to_us(offer);
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("Bad SDP: {e}"))?;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut cfg = Rtc::builder()
@@ -325,6 +326,12 @@ impl RtcTemplate {
                     }
                     Err(e) => tracing::warn!("bad TCP candidate {addr}: {e}"),
                 }
+            }
+            if dtls_client {
+                // Our ClientHello leaves with the answer to the first valid check (dtls_client.rs).
+                rtc.direct_api()
+                    .start_dtls(true)
+                    .map_err(|e| format!("DTLS: {e}"))?;
             }
             let answer = rtc
                 .sdp_api()
