@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side load benchmark: Huddle vs Janus VideoRoom, same scenarios, one run.
+# Side-by-side load benchmark: Huddle vs Janus VideoRoom vs mediasoup, same scenarios, one run.
 # Builds release, installs Janus (Debian package) if missing, sets up a private network
 # namespace for Janus (127.0.0.2 on a veth; Janus never gathers on loopback interfaces),
 # pins each server to one core and the load generator to another, and writes
@@ -9,7 +9,10 @@
 #   BENCH_SCENARIOS  comma list (default: fanout:10,fanout:50,fanout:100,fanout:200,meeting:4,meeting:8,meeting:16,audio:10:30)
 #   BENCH_DURATION   measurement window per scenario, seconds (default 5)
 #   BENCH_WARMUP     seconds between setup and window (default 2)
-#   BENCH_SERVERS    "huddle janus" (default) or one of them
+#   BENCH_SERVERS    "huddle janus" (default), any of "huddle janus mediasoup". mediasoup 3.8.4 is
+#                    built on first use by bench/mediasoup/build.sh (~4 min of both cores without
+#                    other load; npm registry only) into BENCH_MEDIASOUP_CACHE (default
+#                    bench/mediasoup/.build, git-ignored) and run behind bench/mediasoup/server.js
 #   BENCH_OUT        report path (default docs/BENCHMARKS.md)
 #   BENCH_NICE       nice value for servers and load generator (default -10; 0 to disable)
 #   BENCH_NO_BUILD   set to use the existing target/release binaries
@@ -49,6 +52,7 @@ WORK="$(mktemp -d /tmp/huddle-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"
 HUDDLE_PID=""
 JANUS_PID=""
+MS_PID=""
 
 NCPU="$(nproc)"
 if [ "$NCPU" -ge 2 ]; then SERVER_CPU=0; LOADGEN_CPU=1; else SERVER_CPU=0; LOADGEN_CPU=0; fi
@@ -66,6 +70,7 @@ stop_pid() { # pid: TERM, then KILL after 5 s
 cleanup() {
   stop_pid "$HUDDLE_PID"
   stop_pid "$JANUS_PID"
+  stop_pid "$MS_PID"
   ip netns del "$NS" 2>/dev/null || true
   if [ -n "${KEEP_WORK:-}" ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
 }
@@ -82,9 +87,15 @@ fi
 BENCH="$ROOT/target/release/bench"
 HUDDLE="${HUDDLE_BIN:-$ROOT/target/release/huddle}"
 
-want_janus=0; want_huddle=0
+want_janus=0; want_huddle=0; want_mediasoup=0
 case " $SERVERS " in *" janus "*) want_janus=1 ;; esac
 case " $SERVERS " in *" huddle "*) want_huddle=1 ;; esac
+case " $SERVERS " in *" mediasoup "*) want_mediasoup=1 ;; esac
+
+if [ "$want_mediasoup" = 1 ]; then
+  # Idempotent: returns at once when the worker is already built.
+  MS_PKG="$(bench/mediasoup/build.sh ${BENCH_MEDIASOUP_CACHE:+"$BENCH_MEDIASOUP_CACHE"})"
+fi
 
 if [ "$want_janus" = 1 ] && ! command -v janus >/dev/null 2>&1; then
   log "installing janus (apt)"
@@ -120,6 +131,24 @@ start_janus() {
   done
   ip netns exec "$NS" ss -ltn | grep -q '127.0.0.1:8188' || { tail -20 "$WORK/janus.log"; log "janus did not start"; exit 1; }
   [ "$(cat /proc/$JANUS_PID/comm)" = "janus" ] || { log "pid $JANUS_PID is not janus"; exit 1; }
+  sleep 0.5
+}
+
+# mediasoup: the Node adapter on the server core; its worker (a child process) inherits the
+# pinning and the nice value. CPU and RSS are measured on the worker (the media process).
+start_mediasoup() {
+  : >"$WORK/mediasoup.out"
+  "${NICE_CMD[@]}" taskset -c "$SERVER_CPU" node bench/mediasoup/server.js "$MS_PKG" \
+    >"$WORK/mediasoup.out" 2>>"$WORK/mediasoup.log" &
+  MS_PID=$!
+  for _ in $(seq 100); do grep -q 'mediasoup ready' "$WORK/mediasoup.out" 2>/dev/null && break; sleep 0.1; done
+  local ready
+  ready="$(grep -m1 'mediasoup ready' "$WORK/mediasoup.out" || true)"
+  [ -n "$ready" ] || { tail -20 "$WORK/mediasoup.log"; log "mediasoup did not start"; exit 1; }
+  MS_WS="$(sed -E 's/.*ws=([^ ]+).*/\1/' <<<"$ready")"
+  MS_WORKER="$(sed -E 's/.*worker_pid=([0-9]+).*/\1/' <<<"$ready")"
+  case "$MS_WS" in 127.0.0.1:*) ;; *) log "mediasoup not on 127.0.0.1: $ready"; exit 1 ;; esac
+  [ "$(cat /proc/$MS_WORKER/comm)" = "mediasoup-worke" ] || { log "pid $MS_WORKER is not the mediasoup worker"; exit 1; }
   sleep 0.5
 }
 
@@ -195,6 +224,12 @@ for s in "${LIST[@]}"; do
       --server-url ws://127.0.0.1:8188 --client-ip 127.0.0.2 --server-pid "$JANUS_PID" --scenarios "$s" "${COMMON[@]}" || true
     stop_pid "$JANUS_PID"; JANUS_PID=""
   fi
+  if [ "$want_mediasoup" = 1 ]; then
+    start_mediasoup
+    "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server mediasoup \
+      --server-url "ws://$MS_WS" --server-pid "$MS_WORKER" --scenarios "$s" "${COMMON[@]}" || true
+    stop_pid "$MS_PID"; MS_PID=""
+  fi
   # No-server floor of the load generator itself (every scenario unless BENCH_FLOOR=small).
   case "$FLOOR:$s" in all:*|*:fanout:10|*:meeting:4)
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server direct --scenarios "$s" "${COMMON[@]}" || true ;;
@@ -202,7 +237,9 @@ for s in "${LIST[@]}"; do
 done
 
 JANUS_VER="$( (janus --version 2>/dev/null || true) | head -1)"
-NOTES="Huddle forwarding modes: $FORWARDING. Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3). Window ${DURATION} s after ${WARMUP} s warm-up per scenario; each scenario on a freshly started server."
+MS_NOTE=""
+[ "$want_mediasoup" = 1 ] && MS_NOTE=", mediasoup 3.8.4 (one worker, logLevel warn; its publishers send VP8 with picture IDs, bench/src/vp8_rtp.rs)"
+NOTES="Huddle forwarding modes: $FORWARDING. Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3)${MS_NOTE}. Window ${DURATION} s after ${WARMUP} s warm-up per scenario; each scenario on a freshly started server."
 [ -s "$RESULTS" ] || { log "no results"; exit 1; }
 "$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$NOTES"
 mkdir -p bench/results && cp "$RESULTS" bench/results/latest.jsonl

@@ -12,7 +12,7 @@ use huddle_bench::scenario::{
 #[derive(Parser)]
 #[command(
     name = "bench",
-    about = "WebRTC load generator for Huddle and Janus (loopback only)"
+    about = "WebRTC load generator for Huddle, Janus and mediasoup (loopback only)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,13 +23,16 @@ struct Cli {
 enum ServerKind {
     Huddle,
     Janus,
+    /// mediasoup behind `bench/mediasoup/server.js` (pass the worker's pid as --server-pid).
+    Mediasoup,
     /// No server: str0m publisher → str0m subscriber directly (load-generator floor).
     Direct,
 }
 
 #[derive(clap::Args, Clone)]
 struct Common {
-    /// Server kind: huddle (Flashphoner WS protocol) or janus (VideoRoom WS API).
+    /// Server kind: huddle (Flashphoner WS protocol), janus (VideoRoom WS API) or mediasoup
+    /// (bench/mediasoup/server.js).
     #[arg(long, value_enum, default_value = "huddle")]
     server: ServerKind,
     /// WebSocket URL of the server (loopback only).
@@ -100,6 +103,9 @@ fn opts(c: &Common, warmup: u64, duration: u64) -> RunOpts {
             url: c.server_url.clone(),
         },
         ServerKind::Janus => Target::Janus {
+            url: c.server_url.clone(),
+        },
+        ServerKind::Mediasoup => Target::Mediasoup {
             url: c.server_url.clone(),
         },
         ServerKind::Direct => Target::Direct,

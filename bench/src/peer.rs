@@ -13,12 +13,14 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::media::{self, MediaShape};
 use crate::stats::Stats;
+use crate::vp8_rtp;
 
 /// What a peer does once connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,26 +52,39 @@ pub struct Peer {
     pending: Option<SdpPendingOffer>,
     /// Media lines this peer added to its offer.
     mids: Vec<(Mid, MediaKind)>,
+    /// str0m RTP mode: a publisher writes RTP packets itself (`vp8_rtp.rs` says why).
+    rtp_mode: bool,
 }
 
-fn rtc_config() -> RtcConfig {
+fn rtc_config(rtp_mode: bool) -> RtcConfig {
     // VP8 + Opus only, so every server picks the codec we generate.
     RtcConfig::new()
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
         .set_stats_interval(None)
+        .set_rtp_mode(rtp_mode)
 }
 
 impl Peer {
     /// Bind a UDP socket on `ip` (a loopback address) and make an Rtc with that host candidate.
     pub async fn bind(ip: IpAddr, name: impl Into<String>) -> Result<Peer, BoxError> {
+        Self::bind_with(ip, name, false).await
+    }
+
+    /// Like [`Peer::bind`]; `rtp_mode` makes a publisher packetize VP8 itself, with the picture
+    /// ID browsers send (mediasoup needs it; see `vp8_rtp.rs`).
+    pub async fn bind_with(
+        ip: IpAddr,
+        name: impl Into<String>,
+        rtp_mode: bool,
+    ) -> Result<Peer, BoxError> {
         if !ip.is_loopback() {
             return Err(format!("refusing to bind non-loopback address {ip}").into());
         }
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         let local = socket.local_addr()?;
-        let mut rtc = rtc_config().build(Instant::now());
+        let mut rtc = rtc_config(rtp_mode).build(Instant::now());
         let cand = Candidate::host(local, "udp")?;
         rtc.add_local_candidate(cand);
         Ok(Peer {
@@ -79,6 +94,7 @@ impl Peer {
             local,
             pending: None,
             mids: Vec::new(),
+            rtp_mode,
         })
     }
 
@@ -137,7 +153,7 @@ impl Peer {
         let started = Instant::now();
         let mut buf = vec![0u8; 2048];
         let mut connected = false;
-        let mut st = SendState::new(&ctx.shape);
+        let mut st = SendState::new(&ctx.shape, self.rtp_mode);
         let mut rx: HashMap<Mid, RxState> = HashMap::new();
         let mut got_media = false;
         let mut result = Ok(false);
@@ -325,10 +341,13 @@ struct SendState {
     last_forced_key: Option<Instant>,
     sizes: (usize, usize),
     shape: MediaShape,
+    /// Write RTP packets (`vp8_rtp.rs`) instead of frames; next sequence numbers (video, audio).
+    rtp_mode: bool,
+    rtp_seq: (u64, u64),
 }
 
 impl SendState {
-    fn new(shape: &MediaShape) -> Self {
+    fn new(shape: &MediaShape, rtp_mode: bool) -> Self {
         let now = Instant::now();
         SendState {
             active: false,
@@ -345,6 +364,9 @@ impl SendState {
             last_forced_key: None,
             sizes: shape.frame_sizes(),
             shape: *shape,
+            rtp_mode,
+            // Any start below 65 536 (no rollover counter to signal); apart, to tell them apart.
+            rtp_seq: (1000, 30_000),
         }
     }
 
@@ -355,11 +377,18 @@ impl SendState {
             } else {
                 Codec::Opus
             };
-            let pt = rtc.writer(mid).and_then(|w| {
-                w.payload_params()
+            let pt = if self.rtp_mode {
+                // Our answerers keep the offered payload types: the configured ones.
+                rtc.codec_config()
                     .find(|p| p.spec().codec == want)
                     .map(|p| p.pt())
-            });
+            } else {
+                rtc.writer(mid).and_then(|w| {
+                    w.payload_params()
+                        .find(|p| p.spec().codec == want)
+                        .map(|p| p.pt())
+                })
+            };
             if let Some(pt) = pt {
                 if kind == MediaKind::Video {
                     self.video = Some((mid, pt));
@@ -408,7 +437,12 @@ impl SendState {
                     self.frame_idx * 90_000 / u64::from(self.shape.fps),
                     Frequency::NINETY_KHZ,
                 );
-                if let Some(w) = rtc.writer(mid) {
+                if self.rtp_mode {
+                    let time = rtp.numer() as u32;
+                    if self.write_vp8_rtp(rtc, mid, pt, now, time, &data) {
+                        Stats::inc(&stats.tx_video_frames);
+                    }
+                } else if let Some(w) = rtc.writer(mid) {
                     if w.write(pt, now, rtp, data).is_ok() {
                         Stats::inc(&stats.tx_video_frames);
                     }
@@ -429,7 +463,20 @@ impl SendState {
                 let stamp = base.elapsed().as_nanos() as u64;
                 let data = media::opus_frame(self.shape.audio_bytes, stamp, self.aseq);
                 let rtp = MediaTime::new(u64::from(self.aseq) * 960, Frequency::FORTY_EIGHT_KHZ);
-                if let Some(w) = rtc.writer(mid) {
+                if self.rtp_mode {
+                    let time = rtp.numer() as u32;
+                    let mut api = rtc.direct_api();
+                    if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+                        let seq = self.rtp_seq.1;
+                        self.rtp_seq.1 += 1;
+                        tx.write_rtp(
+                            RtpWrite::new(pt, seq.into(), time, now, data)
+                                .marker(true)
+                                .nackable(true),
+                        );
+                        Stats::inc(&stats.tx_audio_frames);
+                    }
+                } else if let Some(w) = rtc.writer(mid) {
                     if w.write(pt, now, rtp, data).is_ok() {
                         Stats::inc(&stats.tx_audio_frames);
                     }
@@ -441,5 +488,33 @@ impl SendState {
                 self.next_audio = now + self.audio_period;
             }
         }
+    }
+
+    /// One VP8 frame as RTP packets with picture IDs (RTP mode); false if the stream is gone.
+    fn write_vp8_rtp(
+        &mut self,
+        rtc: &mut Rtc,
+        mid: Mid,
+        pt: Pt,
+        now: Instant,
+        time: u32,
+        frame: &[u8],
+    ) -> bool {
+        let mut api = rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return false;
+        };
+        let pkts = vp8_rtp::packetize(frame, self.vseq as u16);
+        let last = pkts.len().saturating_sub(1);
+        for (i, payload) in pkts.into_iter().enumerate() {
+            let seq = self.rtp_seq.0;
+            self.rtp_seq.0 += 1;
+            tx.write_rtp(
+                RtpWrite::new(pt, seq.into(), time, now, payload)
+                    .marker(i == last)
+                    .nackable(true),
+            );
+        }
+        true
     }
 }

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::flashphoner::FpClient;
 use crate::janus::JanusClient;
 use crate::media::MediaShape;
+use crate::mediasoup::{MsClient, PendingSubscription};
 use crate::peer::{BoxError, Ctx, Peer, Role};
 use crate::stats::{
     clk_tck, percentile_ms, runqueue_wait_secs, sample_proc, sample_threads, Stats,
@@ -28,6 +29,10 @@ pub enum Target {
     Janus {
         url: String,
     },
+    /// `bench/mediasoup/server.js` in front of a mediasoup worker.
+    Mediasoup {
+        url: String,
+    },
     /// No server: each subscriber is connected straight to its own publisher PeerConnection
     /// (str0m to str0m). Measures the load generator's own latency floor.
     Direct,
@@ -38,6 +43,7 @@ impl Target {
         match self {
             Target::Huddle { .. } => "huddle",
             Target::Janus { .. } => "janus",
+            Target::Mediasoup { .. } => "mediasoup",
             Target::Direct => "direct",
         }
     }
@@ -207,6 +213,7 @@ pub struct ScenarioResult {
 enum Conn {
     Fp(FpClient),
     Janus(JanusClient),
+    Ms(MsClient),
     None,
 }
 
@@ -214,6 +221,8 @@ enum Conn {
 enum PubKey {
     Stream(String),
     Feed(u64),
+    /// mediasoup producer ids of one publisher (audio, video).
+    Producers(Vec<String>),
 }
 
 struct Room {
@@ -236,6 +245,7 @@ impl Participant {
                 Conn::Fp(c)
             }
             Target::Janus { url } => Conn::Janus(JanusClient::connect(url).await?),
+            Target::Mediasoup { url } => Conn::Ms(MsClient::connect(url).await?),
             Target::Direct => Conn::None,
         };
         Ok(Participant {
@@ -254,7 +264,10 @@ impl Participant {
         video: bool,
     ) -> Result<PubKey, BoxError> {
         let role = Role::Publisher { audio, video };
-        let mut peer = Peer::bind(opts.client_ip, format!("{}-pub", self.login)).await?;
+        // mediasoup needs VP8 picture IDs, which only RTP-mode publishers send (vp8_rtp.rs).
+        let rtp_mode = matches!(opts.target, Target::Mediasoup { .. });
+        let name = format!("{}-pub", self.login);
+        let mut peer = Peer::bind_with(opts.client_ip, name, rtp_mode).await?;
         let offer = peer.create_offer(role)?;
         let (tx, rx) = oneshot::channel();
         let key = match &mut self.conn {
@@ -273,6 +286,13 @@ impl Participant {
                 self.tasks
                     .push(tokio::spawn(peer.run(role, ctx.clone(), Some(tx))));
                 PubKey::Feed(feed)
+            }
+            Conn::Ms(c) => {
+                let (producers, answer) = c.publish(room.id, &offer).await?;
+                peer.accept_answer(&answer)?;
+                self.tasks
+                    .push(tokio::spawn(peer.run(role, ctx.clone(), Some(tx))));
+                PubKey::Producers(producers)
             }
             Conn::None => return Err("direct mode has no server to publish to".into()),
         };
@@ -306,6 +326,14 @@ impl Participant {
                     .push(tokio::spawn(peer.run(Role::Subscriber, ctx.clone(), None)));
                 c.subscribe_start(h, &answer).await?;
             }
+            (Conn::Ms(c), PubKey::Producers(producers)) => {
+                let (pending, offer): (PendingSubscription, String) =
+                    c.subscribe_offer(room.id, producers).await?;
+                let answer = peer.accept_offer(&offer)?;
+                self.tasks
+                    .push(tokio::spawn(peer.run(Role::Subscriber, ctx.clone(), None)));
+                c.subscribe_start(pending, &answer).await?;
+            }
             _ => return Err("publisher key does not match the server kind".into()),
         }
         Ok(())
@@ -315,6 +343,7 @@ impl Participant {
         match self.conn {
             Conn::Fp(c) => c.close().await,
             Conn::Janus(c) => c.close().await,
+            Conn::Ms(c) => c.close(),
             Conn::None => {}
         }
         for t in self.tasks {
@@ -535,6 +564,13 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
     if let Some(mut c) = control {
         let _ = c.destroy_room(room.id).await;
         c.close().await;
+    }
+    if let Target::Mediasoup { url } = &opts.target {
+        // Close the room's router, so the next scenario starts from an empty worker.
+        if let Ok(mut c) = MsClient::connect(url).await {
+            c.close_room(room.id).await;
+            c.close();
+        }
     }
     if res.subscribers_receiving < want {
         errors.push(format!(
