@@ -9,7 +9,8 @@ const C_LINK = 'delay=100ms jitter=15ms';
 
 s.labScenario(SCENARIO, 'netlab: C has 200 ms RTT +- 30 ms jitter', 120000, 'every stream of C shows its first frame within 2 s of the join', async (t, ctx) => {
   const { lab } = ctx;
-  const call = ctx.keep(await s.threePartyCall(lab, { impairC: () => lab.set('C', 'both', C_LINK) }));
+  // C joins as Huddle's apps do: camera open before the join request, publish on STATE.
+  const call = ctx.keep(await s.threePartyCall(lab, { impairC: () => lab.set('C', 'both', C_LINK), asApps: true }));
   const fig = await s.measure(call.clients, call.names, 10, call.joinAt);
   s.report(SCENARIO, `10 s, C both ${C_LINK}`, fig, {
     joinS: ((call.joinedAt - call.joinAt) / 1000).toFixed(2),

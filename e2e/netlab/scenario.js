@@ -180,10 +180,11 @@ function resetReport(scenario) {
 
 /**
  * The three-party call: A and B join and publish on perfect links and see each other; then
- * `impairC(clients)` runs (C's link settings), and C joins and publishes. Returns the clients, the time C
+ * `impairC(clients)` runs (C's link settings), and C joins and publishes (`asApps`: in the order of Huddle's
+ * apps, camera first and publish on STATE). Returns the clients, the time C
  * started joining, whether C's publish succeeded, and what was still missing after `settle` ms.
  */
-async function threePartyCall(lab, { impairC = async () => {}, settle = 12000 } = {}) {
+async function threePartyCall(lab, { impairC = async () => {}, settle = 12000, asApps = false } = {}) {
   const room = h.uniqueRoom('netlab');
   const names = ['A', 'B', 'C'];
   const clients = {};
@@ -195,11 +196,16 @@ async function threePartyCall(lab, { impairC = async () => {}, settle = 12000 } 
   const ab = await waitFrames({ A: clients.A, B: clients.B }, allPairs(['A', 'B']), 20000);
   if (ab.missing.length) throw new Error(`A and B do not see each other on perfect links: ${JSON.stringify(ab.missing)}`);
   await impairC(clients);
+  // asApps: C joins as Huddle's apps do (web/client/js/core/room-session.js): camera opened
+  // before the join request (the apps open it even before connecting), publish started on STATE
+  // before the plays. Otherwise as the SDK's conference demo: publish after the join resolved.
+  if (asApps) await clients.C.eval(() => window.H.prepareCamera());
   const joinAt = Date.now();
   let publishError = null;
-  await clients.C.join(room);
+  await clients.C.join(room, asApps ? { publish: CAMERA } : {});
   const joinedAt = Date.now();
-  const publishing = clients.C.publish(CAMERA).then(() => Date.now(), (e) => { publishError = e.message; return null; });
+  const publish = asApps ? clients.C.eval(() => window.H.statePublish) : clients.C.publish(CAMERA);
+  const publishing = publish.then(() => Date.now(), (e) => { publishError = e.message; return null; });
   const { missing } = await waitFrames(clients, allPairs(names), settle);
   const publishedAt = await Promise.race([publishing, h.sleep(100).then(() => null)]);
   return { clients, names, joinAt, joinedAt, missing, publishedAt, publishError: () => publishError };

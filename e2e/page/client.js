@@ -99,6 +99,9 @@
             participants: ps.map((p) => p.name()),
             streams: ps.map((p) => p.getStreams().map((s) => s.streamName())),
           });
+          // opts.publish: publish the camera on STATE, before playing the others, as Huddle's apps
+          // do (web/client/js/core/room-session.js onRoomState); H.statePublish settles like H.publish.
+          if (opts.publish) H.statePublish = H.publish(opts.publish);
           ps.forEach(playAll);
           resolve(ps.map((p) => p.name()));
         })
@@ -180,6 +183,16 @@
         ev('UNPUBLISHED_LOCAL', { name: st.name() });
       });
     }), 20000, 'publish');
+  };
+
+  // Open the camera (and microphone) the way a later H.publish() asks for it, as Huddle's apps
+  // do before they join (web/client/js/core/room-session.js): the SDK keeps the stream on the
+  // display and its publish reuses it (same display, same constraints) instead of waiting for
+  // getUserMedia again. Resolves 'ok' once the camera is open.
+  H.prepareCamera = function (constraints) {
+    const display = document.getElementById('local');
+    const access = Promise.resolve().then(() => Flashphoner.getMediaAccess(constraints || { audio: true, video: { width: 320, height: 240 } }, display));
+    return bounded(access.then(() => { ev('CAMERA_READY'); return 'ok'; }), 15000, 'camera');
   };
 
   H.forceCodecs = function (f) {

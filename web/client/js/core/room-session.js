@@ -211,11 +211,13 @@ export class RoomSession extends Emitter {
     this.roomName = room.name();
     this.setState('joined');
     this.chat.note(others.length ? 'In the room: ' + others.map((p) => p.name()).join(', ') : 'You are the first one here.');
+    // Publish before playing: the others see us only after our publish, their plays of it and a
+    // keyframe (more round trips than our plays take), so it starts first (issue 11, far links).
+    this.publishCamera(room);
     for (const p of others) {
       this.addParticipant(p.name());
       this.playAll(p);
     }
-    this.publishCamera(room);
     this.timers.clearInterval(this.reconcileTimer);
     this.reconcileTimer = this.timers.setInterval(() => this.reconcile(), this.reconcileMs);
     this.emit('joined', this.roomName);
