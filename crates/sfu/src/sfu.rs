@@ -164,7 +164,13 @@ impl Sfu {
         self.counters.snapshot()
     }
 
+    /// The next datagram to send. When the queue is empty, RTP-mode players whose frame has
+    /// ended are advanced and polled first (rtp/batch.rs): frames that ended since the last
+    /// call share one Rtc pass per player.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.transmits.is_empty() {
+            self.send_ready_frames();
+        }
         self.transmits.pop_front()
     }
 
@@ -175,7 +181,8 @@ impl Sfu {
     /// When [`Sfu::handle_timeout`] should be called next.
     pub fn poll_timeout(&self) -> Instant {
         let held = self.rtp_batch.due().unwrap_or(self.next_housekeeping);
-        self.earliest.min(self.next_housekeeping).min(held)
+        let ready = self.rtp_batch.ready_at().unwrap_or(self.next_housekeeping);
+        self.earliest.min(self.next_housekeeping).min(held).min(ready)
     }
 
     /// A transmit could not be sent by the driver.
@@ -718,6 +725,7 @@ impl Sfu {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.send_ready_frames();
         if self.rtp_batch.due().is_some_and(|t| t <= now) {
             self.flush_rtp(now);
         }
@@ -1192,9 +1200,10 @@ impl Sfu {
             };
             let written = crate::rtp::write::write_packet(player, &p, now);
             if frame_end {
-                // The frame's packets written so far go out together (rtp/batch.rs).
-                if crate::rtp::write::take_pending(player) || written == Written::Yes {
-                    self.advance_and_poll(player_id, now);
+                // The frame's packets go out together, with any other frame that ends before
+                // the transmit queue runs empty (rtp/batch.rs).
+                if crate::rtp::write::mark_ready(player, written == Written::Yes) {
+                    self.rtp_batch.add_ready(player_id, now);
                 }
             } else if written == Written::Yes && crate::rtp::write::mark_pending(player) {
                 self.rtp_batch.add(player_id, now);
@@ -1214,6 +1223,26 @@ impl Sfu {
         }
     }
 
+    /// RTP mode: advances and polls every player whose frame has ended (to the time the
+    /// latest of those frames ended).
+    fn send_ready_frames(&mut self) {
+        let Some(now) = self.rtp_batch.ready_at() else {
+            return;
+        };
+        let players = self.rtp_batch.take_ready();
+        for &id in &players {
+            if self
+                .peers
+                .get_mut(&id)
+                .is_some_and(crate::rtp::write::take_ready)
+            {
+                self.advance_and_poll(id, now);
+            }
+        }
+        self.rtp_batch.reuse_ready(players);
+        self.process_work(now);
+    }
+
     /// RTP mode: advances and polls every player still holding written packets (their
     /// frame's end did not come within `batch::HOLD`).
     fn flush_rtp(&mut self, now: Instant) {
@@ -1222,7 +1251,7 @@ impl Sfu {
             if self
                 .peers
                 .get_mut(&id)
-                .is_some_and(crate::rtp::write::take_pending)
+                .is_some_and(crate::rtp::write::take_held)
             {
                 self.advance_and_poll(id, now);
             }

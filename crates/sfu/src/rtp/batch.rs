@@ -9,6 +9,14 @@
 //! every audio packet) has been written. A frame cannot be played before its last packet
 //! arrives, so holding its first packets until then delays nothing a viewer sees; a frame
 //! whose end is lost upstream is sent after [`HOLD`] at the latest.
+//!
+//! A player whose frame has ended is not advanced at once either: it is listed as ready, and
+//! the ready players are advanced and polled when the core's transmit queue runs empty (the
+//! driver drains it every few datagrams, and as soon as the socket has nothing more to read).
+//! Without a backlog that is right after the frame's last packet, as before; with one (a
+//! busy server, a burst of packets from several publishers or an audio packet behind a
+//! video frame) the frames that ended in the same burst share one advance and poll per
+//! player, so the per-player work shrinks as the load grows instead of the delay growing.
 
 use std::time::{Duration, Instant};
 
@@ -18,12 +26,17 @@ use huddle_room::PeerId;
 pub const HOLD: Duration = Duration::from_millis(10);
 
 /// Players written to since they were last advanced and polled (a player can be listed
-/// although it was flushed since: the per-player `pending` flag in `PlayerTracks` decides).
+/// although it was flushed since: the per-player state in `PlayerTracks` decides).
 #[derive(Debug, Default)]
 pub struct WriteBatch {
+    /// Written to, their frame not ended yet.
     players: Vec<PeerId>,
     /// When the oldest packet not yet flushed was written.
     oldest: Option<Instant>,
+    /// Their frame ended: advanced and polled when the transmit queue runs empty.
+    ready: Vec<PeerId>,
+    /// When the latest listed frame ended (the time the ready players are advanced to).
+    ready_at: Option<Instant>,
 }
 
 impl WriteBatch {
@@ -31,6 +44,32 @@ impl WriteBatch {
     pub fn add(&mut self, player: PeerId, now: Instant) {
         self.players.push(player);
         self.oldest.get_or_insert(now);
+    }
+
+    /// A player's frame ended (the first time since its last flush).
+    pub fn add_ready(&mut self, player: PeerId, now: Instant) {
+        self.ready.push(player);
+        self.ready_at = Some(now);
+    }
+
+    /// When the ready players should be advanced and polled (`None`: none is ready).
+    pub fn ready_at(&self) -> Option<Instant> {
+        self.ready_at
+    }
+
+    /// The ready players, emptying that list. Give the vector back with
+    /// [`WriteBatch::reuse_ready`].
+    pub fn take_ready(&mut self) -> Vec<PeerId> {
+        self.ready_at = None;
+        std::mem::take(&mut self.ready)
+    }
+
+    /// Keeps a taken ready vector's allocation (unless players were added since).
+    pub fn reuse_ready(&mut self, mut taken: Vec<PeerId>) {
+        if self.ready.is_empty() {
+            taken.clear();
+            self.ready = taken;
+        }
     }
 
     /// When the held packets must go at the latest (`None`: nothing held).
@@ -72,5 +111,25 @@ mod tests {
         b.add(PeerId(3), t0 + Duration::from_millis(20));
         assert_eq!(b.due(), Some(t0 + Duration::from_millis(20) + HOLD));
         assert_eq!(b.take(), vec![PeerId(3)]);
+    }
+
+    #[test]
+    fn ready_players_are_kept_apart_and_advanced_to_the_latest_frame_end() {
+        let t0 = Instant::now();
+        let mut b = WriteBatch::default();
+        assert_eq!(b.ready_at(), None);
+        b.add(PeerId(1), t0);
+        b.add_ready(PeerId(2), t0 + Duration::from_millis(1));
+        b.add_ready(PeerId(3), t0 + Duration::from_millis(2));
+        assert_eq!(b.ready_at(), Some(t0 + Duration::from_millis(2)));
+        // The held list and its deadline are not the ready list's.
+        assert_eq!(b.due(), Some(t0 + HOLD));
+        let ready = b.take_ready();
+        assert_eq!(ready, vec![PeerId(2), PeerId(3)]);
+        assert_eq!(b.ready_at(), None);
+        assert_eq!(b.due(), Some(t0 + HOLD));
+        b.reuse_ready(ready);
+        assert_eq!(b.take_ready(), Vec::<PeerId>::new());
+        assert_eq!(b.take(), vec![PeerId(1)]);
     }
 }

@@ -17,8 +17,8 @@ use crate::peer::{Peer, Role};
 pub struct PlayerTracks {
     pub audio: Rewriter,
     pub video: Rewriter,
-    /// Written to since the core last advanced and polled this player's Rtc.
-    pending: bool,
+    /// Written to since the core last advanced and polled this player's Rtc (batch.rs).
+    pending: Pending,
     /// The RED payload type wrapping the player's Opus, looked up at the first audio packet
     /// (`Some(None)`: the player did not negotiate RED, or its audio is not Opus).
     audio_red: Option<Option<Pt>>,
@@ -29,7 +29,7 @@ impl Default for PlayerTracks {
         PlayerTracks {
             audio: Rewriter::new(false),
             video: Rewriter::new(true),
-            pending: false,
+            pending: Pending::No,
             audio_red: None,
         }
     }
@@ -129,21 +129,59 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
     Written::Yes
 }
 
-/// Marks a player as written to; true the first time since the last [`take_pending`].
+/// What a player's Rtc holds that it has not sent yet (batch.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    No,
+    /// Packets of a frame whose end has not been written yet.
+    Held,
+    /// A frame written up to its end.
+    Ready,
+}
+
+/// Marks a player as written to; true the first time since its last flush (then list it
+/// as held).
 pub fn mark_pending(player: &mut Peer) -> bool {
     match &mut player.role {
-        Role::Player(p) if !p.rtp.pending => {
-            p.rtp.pending = true;
+        Role::Player(p) if p.rtp.pending == Pending::No => {
+            p.rtp.pending = Pending::Held;
             true
         }
         _ => false,
     }
 }
 
-/// Clears the player's written mark; true if it was set (its Rtc has packets to send).
-pub fn take_pending(player: &mut Peer) -> bool {
+/// A frame's end was written to the player (`written`) or the player holds packets of it:
+/// marks it ready; true the first time since its last flush (then list it as ready).
+pub fn mark_ready(player: &mut Peer, written: bool) -> bool {
     match &mut player.role {
-        Role::Player(p) => std::mem::take(&mut p.rtp.pending),
+        Role::Player(p)
+            if p.rtp.pending == Pending::Held || (written && p.rtp.pending == Pending::No) =>
+        {
+            p.rtp.pending = Pending::Ready;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Clears a held player's mark; true if it was held (its Rtc has packets to send). A ready
+/// player stays ready: it goes with the ready list.
+pub fn take_held(player: &mut Peer) -> bool {
+    take_if(player, Pending::Held)
+}
+
+/// Clears a ready player's mark; true if it was ready.
+pub fn take_ready(player: &mut Peer) -> bool {
+    take_if(player, Pending::Ready)
+}
+
+fn take_if(player: &mut Peer, state: Pending) -> bool {
+    match &mut player.role {
+        Role::Player(p) if p.rtp.pending == state => {
+            p.rtp.pending = Pending::No;
+            true
+        }
         _ => false,
     }
 }
