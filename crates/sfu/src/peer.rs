@@ -37,6 +37,9 @@ pub struct Publisher {
     pub video_mid: Option<Mid>,
     pub codecs: SourceCodecs,
     pub last_media: Option<Instant>,
+    /// The latest wallclock a video frame of this publisher was written with (forward.rs
+    /// `in_order_wallclock`): kept from going back, str0m sends by it.
+    pub video_wallclock: Option<Instant>,
     /// Keyframe requests to this publisher, coalesced and rate-limited.
     pub keyframes: KeyframeGate,
     /// What the publisher sends, per kind: what each of its players' video needs.

@@ -271,6 +271,7 @@ impl Sfu {
             video_mid: None,
             codecs: SourceCodecs::default(),
             last_media: None,
+            video_wallclock: None,
             keyframes: Default::default(),
             audio_rate: Default::default(),
             video_rate: Default::default(),
@@ -1287,8 +1288,17 @@ impl Sfu {
             MediaKind::Audio => state.audio_rate.add(data.data.len(), now),
             MediaKind::Video => state.video_rate.add(data.data.len(), now),
         }
-        let frame = Frame::from_media_data(kind, &data);
+        let mut frame = Frame::from_media_data(kind, &data);
+        if kind == MediaKind::Video {
+            frame.network_time =
+                forward::in_order_wallclock(&mut state.video_wallclock, frame.network_time);
+        }
         let held = now.saturating_duration_since(data.network_time);
+        if kind == MediaKind::Video {
+            // Every frame str0m hands over (RUST_LOG=huddle_sfu::timeline=trace): to line up a
+            // player's decoder errors with what arrived (issue 11, 5 % loss).
+            tracing::trace!(target: "huddle_sfu::timeline", "{id}: video frame in: {} bytes, seq {:?}, {:?}, contiguous {}", data.data.len(), data.seq_range, data.codec_extra, data.contiguous);
+        }
         if kind == MediaKind::Video && held > std::time::Duration::from_millis(80) {
             // str0m waits for NACKed packets before it hands a frame over; every player then
             // gets this frame (and those behind it) this much later, in a burst.
