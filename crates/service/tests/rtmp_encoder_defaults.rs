@@ -21,19 +21,14 @@ use tokio::io::AsyncReadExt;
 /// ffmpeg pushing a test pattern and a tone to `url` for `secs`, with libx264's defaults
 /// plus `x264`, its stderr piped.
 fn push(url: &str, secs: u32, x264: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-re"])
+    let mut cmd = tokio::process::Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-nostdin", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", &secs.to_string(), "-c:v", "libx264"])
         .args(x264)
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs")
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url]);
+    support::ffmpeg::spawn(&mut cmd, Stdio::piped())
 }
 
 /// Waits for ffmpeg to exit; returns (success, stderr, time since `since`).

@@ -23,10 +23,16 @@ pub fn push_test_pattern(url: &str, secs: u32, audio: bool) -> Child {
     } else {
         cmd.arg("-an");
     }
-    cmd.args(["-f", "flv", url])
-        .stdin(Stdio::null())
+    cmd.args(["-f", "flv", url]);
+    spawn(&mut cmd, Stdio::null())
+}
+
+/// Starts an ffmpeg command line with no input, its output discarded and its log to `stderr`;
+/// it is killed when the handle is dropped (a failed test leaves no encoder running).
+pub fn spawn(cmd: &mut Command, stderr: Stdio) -> Child {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("ffmpeg runs")
