@@ -1,10 +1,22 @@
-//! Which simulcast layer one player receives (sans-IO: rates, estimate and time in).
+//! Which simulcast layer one player receives (sans-IO: rates, budget and time in).
 //!
 //! A publisher that sends simulcast (`a=simulcast` + `a=rid`, see simulcast.rs) offers the
 //! same picture in several layers of different bit rates. Each player gets one of them: the
-//! highest whose rate, with the audio beside it, fits in [`HEADROOM`] of the player's
-//! bandwidth estimate (bandwidth.rs keeps that estimate per player). The choice is damped:
+//! highest whose rate, with the audio beside it, fits the player's *budget* and the cap its
+//! `playStream` asked for ([`LayerCap`]). The budget ([`player_budget`]) is [`HEADROOM`] of
+//! the player's bandwidth estimate (bandwidth.rs keeps one per player), but the players of
+//! one downlink are budgeted together: a browser playing two streams estimates each of its
+//! two connections separately, each about its share of the one link, so each alone would
+//! pick a layer for the whole link (the netlab: two players on a 300 kbit/s link estimated
+//! 110-180 kbit/s each, started on h and f and froze for most of 30 s). The players of one
+//! remote IP address are one downlink (sfu.rs groups them; see there why the IP): their
+//! estimates add up to the link, the others' layers are taken out first.
 //!
+//! The choice is damped:
+//!
+//! * a new player starts on the **lowest** layer when its budget is not known yet (its
+//!   estimator's starting value is a guess, not a measurement: starting above the link
+//!   froze the slow player for seconds);
 //! * down when the current layer has not fitted for [`DOWN_AFTER`]: the link is already
 //!   congested, every moment on the too-high layer grows the player's queue;
 //! * up only when the higher layer has fitted for [`UP_AFTER`]: an estimate climbs in steps
@@ -21,8 +33,6 @@ use std::time::{Duration, Instant};
 
 use str0m::media::Rid;
 
-use crate::bandwidth::INITIAL_ESTIMATE_BPS;
-
 /// A layer fits when its rate plus the audio rate is at most this share of the estimate
 /// (the rest absorbs keyframes, retransmissions and the estimate's own error).
 pub const HEADROOM: f64 = 0.85;
@@ -31,11 +41,59 @@ pub const DOWN_AFTER: Duration = Duration::from_millis(300);
 /// How long a higher layer must fit before the player goes up.
 pub const UP_AFTER: Duration = Duration::from_millis(2000);
 
-/// One layer the publisher is sending now, with its measured rate in bit/s.
+/// One layer the publisher is sending now, with its measured rate in bit/s and, once a
+/// keyframe told it (VP8), its picture size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerRate {
     pub rid: Rid,
     pub bps: u64,
+    pub size: Option<(u32, u32)>,
+}
+
+/// What a player asked for in its `playStream` (the SDK's `width`, `height`, `bitrate`,
+/// `quality`): the highest layer within it is the most it gets. None: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayerCap {
+    pub max_width: Option<u32>,
+    pub max_height: Option<u32>,
+    /// Video bit/s.
+    pub max_bps: Option<u64>,
+}
+
+impl LayerCap {
+    /// Whether `layer` is within the cap. A layer whose size is not known yet (no keyframe
+    /// seen, or not VP8) is judged by its rate only.
+    pub fn allows(&self, layer: &LayerRate) -> bool {
+        let within = |limit: Option<u32>, v: Option<u32>| match (limit, v) {
+            (Some(limit), Some(v)) => v <= limit,
+            _ => true,
+        };
+        within(self.max_width, layer.size.map(|s| s.0))
+            && within(self.max_height, layer.size.map(|s| s.1))
+            && self.max_bps.is_none_or(|max| layer.bps <= max)
+    }
+}
+
+/// Another player on the same downlink as the one being chosen for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkMate {
+    /// Its estimate (None: none yet; it then adds nothing to the link).
+    pub estimate_bps: Option<u64>,
+    /// What it receives now (video layer + audio, bit/s).
+    pub need_bps: u64,
+}
+
+/// The bit/s a player's audio and video may take: [`HEADROOM`] of the link (the sum of the
+/// estimates of its players: each estimates about its share) less what the other players on
+/// that link receive, and never more than [`HEADROOM`] of its own estimate (one IP need not
+/// be one link: behind a carrier NAT a mate's fast link must not lift a slow player). None
+/// before the player's own first estimate.
+pub fn player_budget(own_estimate: Option<u64>, mates: &[LinkMate]) -> Option<u64> {
+    let own = own_estimate?;
+    let link: u64 = own + mates.iter().filter_map(|m| m.estimate_bps).sum::<u64>();
+    let others: u64 = mates.iter().map(|m| m.need_bps).sum();
+    let shared = ((link as f64 * HEADROOM) as u64).saturating_sub(others);
+    Some(shared.min((own as f64 * HEADROOM) as u64))
 }
 
 /// One player's layer choice.
@@ -47,6 +105,11 @@ pub struct LayerChooser {
     too_low_since: Option<Instant>,
     /// Target changes after the first choice (for logs and stats).
     pub switches: u64,
+    /// The target layer's rate plus audio at the last choice: what this player takes from
+    /// its downlink, for the budget of the other players on it.
+    pub need_bps: u64,
+    /// The player's `playStream` constraints.
+    pub cap: LayerCap,
 }
 
 impl LayerChooser {
@@ -58,54 +121,73 @@ impl LayerChooser {
     }
 
     /// Re-evaluates the choice. `layers` are the layers being sent, lowest rate first;
-    /// `estimate_bps` the player's estimate (None before the first one: the estimator's
-    /// starting value is assumed); `audio_bps` what the player's audio takes. Returns the new
-    /// target when it changed (also the first choice).
+    /// `budget_bps` what the player may take ([`player_budget`]; None before its first
+    /// estimate: the lowest layer); `audio_bps` what the player's audio takes. Returns the
+    /// new target when it changed (also the first choice).
     pub fn choose(
         &mut self,
         layers: &[LayerRate],
-        estimate_bps: Option<u64>,
+        budget_bps: Option<u64>,
         audio_bps: u64,
         now: Instant,
     ) -> Option<Rid> {
         if layers.is_empty() {
             return None; // nothing is sent: keep what we had, the publisher may come back
         }
-        let estimate = estimate_bps.unwrap_or(INITIAL_ESTIMATE_BPS) as f64;
-        let budget = (estimate * HEADROOM - audio_bps as f64).max(0.0);
-        let best = layers
-            .iter()
-            .rposition(|l| l.bps as f64 <= budget)
-            .unwrap_or(0);
+        let best = match budget_bps {
+            // The highest layer within the cap that fits (the lowest is always allowed).
+            Some(budget) => layers
+                .iter()
+                .rposition(|l| self.cap.allows(l) && l.bps + audio_bps <= budget)
+                .unwrap_or(0),
+            None => 0,
+        };
         let current = self
             .target
             .and_then(|rid| layers.iter().position(|l| l.rid == rid));
-        let Some(current) = current else {
+        let changed = match current {
             // First choice, or the target layer stopped: take the best at once.
-            if self.target.is_some() {
-                self.switches += 1;
+            None => {
+                if self.target.is_some() {
+                    self.switches += 1;
+                }
+                self.set(layers[best].rid)
             }
-            return self.set(layers[best].rid);
+            Some(current) if best < current => {
+                self.too_low_since = None;
+                let since = *self.too_high_since.get_or_insert(now);
+                // Above the cap: at once (it is what the player asked, not a guess).
+                let capped = !self.cap.allows(&layers[current]);
+                if capped || now.saturating_duration_since(since) >= DOWN_AFTER {
+                    self.switches += 1;
+                    self.set(layers[best].rid)
+                } else {
+                    None
+                }
+            }
+            Some(current) if best > current => {
+                self.too_high_since = None;
+                let since = *self.too_low_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= UP_AFTER {
+                    self.switches += 1;
+                    self.set(layers[best].rid)
+                } else {
+                    None
+                }
+            }
+            Some(_) => {
+                self.too_high_since = None;
+                self.too_low_since = None;
+                None
+            }
         };
-        if best < current {
-            self.too_low_since = None;
-            let since = *self.too_high_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= DOWN_AFTER {
-                self.switches += 1;
-                return self.set(layers[best].rid);
-            }
-        } else if best > current {
-            self.too_high_since = None;
-            let since = *self.too_low_since.get_or_insert(now);
-            if now.saturating_duration_since(since) >= UP_AFTER {
-                self.switches += 1;
-                return self.set(layers[best].rid);
-            }
-        } else {
-            self.too_high_since = None;
-            self.too_low_since = None;
+        if let Some(l) = self
+            .target
+            .and_then(|rid| layers.iter().find(|l| l.rid == rid))
+        {
+            self.need_bps = l.bps + audio_bps;
         }
-        None
+        changed
     }
 
     fn set(&mut self, rid: Rid) -> Option<Rid> {
@@ -123,94 +205,221 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn layers() -> Vec<LayerRate> {
-        [("q", 150_000), ("h", 500_000), ("f", 1_500_000)]
-            .iter()
-            .map(|(rid, bps)| LayerRate {
-                rid: Rid::from(*rid),
-                bps: *bps,
-            })
-            .collect()
+        [
+            ("q", 150_000, 240),
+            ("h", 500_000, 480),
+            ("f", 1_500_000, 960),
+        ]
+        .iter()
+        .map(|(rid, bps, w)| LayerRate {
+            rid: Rid::from(*rid),
+            bps: *bps,
+            size: Some((*w, *w * 9 / 16)),
+        })
+        .collect()
     }
 
     fn rid(s: &str) -> Option<Rid> {
         Some(Rid::from(s))
     }
 
+    /// The budget of a player alone on its link.
+    fn alone(estimate: u64) -> Option<u64> {
+        player_budget(Some(estimate), &[])
+    }
+
     #[test]
     fn first_choice_is_the_highest_layer_that_fits_with_headroom() {
         let t0 = Instant::now();
         let cases = [
-            (Some(5_000_000), rid("f")),
+            (alone(5_000_000), rid("f")),
             // 1.5 M + 40 k audio needs 1.81 M of estimate at 0.85.
-            (Some(1_800_000), rid("h")),
-            (Some(1_820_000), rid("f")),
-            (Some(300_000), rid("q")),
+            (alone(1_800_000), rid("h")),
+            (alone(1_820_000), rid("f")),
+            (alone(300_000), rid("q")),
             // Not even the lowest fits: the lowest (pausing is bandwidth.rs's call).
-            (Some(100_000), rid("q")),
-            // No estimate yet: the estimator's starting value (1.5 M) decides.
-            (None, rid("h")),
+            (alone(100_000), rid("q")),
+            // No estimate yet: the lowest, whatever the estimator starts from.
+            (player_budget(None, &[]), rid("q")),
         ];
-        for (estimate, want) in cases {
+        for (budget, want) in cases {
             let mut c = LayerChooser::default();
-            assert_eq!(
-                c.choose(&layers(), estimate, 40_000, t0),
-                want,
-                "{estimate:?}"
-            );
+            assert_eq!(c.choose(&layers(), budget, 40_000, t0), want, "{budget:?}");
             assert_eq!(c.target(), want);
             assert_eq!(c.switches, 0);
+            let l = layers().into_iter().find(|l| Some(l.rid) == want).unwrap();
+            assert_eq!(c.need_bps, l.bps + 40_000);
         }
+    }
+
+    #[test]
+    fn players_of_one_link_share_its_estimate() {
+        // Two players behind 300 kbit/s, each estimating about its half.
+        let mate = |est, need| LinkMate {
+            estimate_bps: Some(est),
+            need_bps: need,
+        };
+        let b = player_budget(Some(150_000), &[mate(150_000, 190_000)]).unwrap();
+        assert_eq!(b, 255_000 - 190_000);
+        // A mate with no estimate yet adds nothing but still takes its layer.
+        let b = player_budget(
+            Some(2_000_000),
+            &[LinkMate {
+                estimate_bps: None,
+                need_bps: 190_000,
+            }],
+        );
+        assert_eq!(b, Some(1_700_000 - 190_000));
+        // Never above the player's own estimate, whatever the mates' estimates say.
+        let b = player_budget(Some(300_000), &[mate(5_000_000, 1_540_000)]);
+        assert_eq!(b, Some(255_000));
+        // Mates taking more than the link: nothing left (the lowest layer then).
+        assert_eq!(
+            player_budget(Some(100_000), &[mate(100_000, 900_000)]),
+            Some(0)
+        );
+        // Two players on a fast link each fit the top layer: 2 x 1.54 M in 0.85 x 4 M.
+        let b = player_budget(Some(2_000_000), &[mate(2_000_000, 1_540_000)]);
+        let mut c = LayerChooser::default();
+        assert_eq!(c.choose(&layers(), b, 40_000, Instant::now()), rid("f"));
     }
 
     #[test]
     fn goes_down_fast_and_up_slowly() {
         let t0 = Instant::now();
         let mut c = LayerChooser::default();
-        assert_eq!(c.choose(&layers(), Some(3_000_000), 0, t0), rid("f"));
+        assert_eq!(c.choose(&layers(), alone(3_000_000), 0, t0), rid("f"));
         // The link drops to 300 kbit/s: down to q after DOWN_AFTER, not before.
-        assert_eq!(c.choose(&layers(), Some(300_000), 0, t0 + 100 * MS), None);
-        assert_eq!(c.choose(&layers(), Some(300_000), 0, t0 + 399 * MS), None);
+        assert_eq!(c.choose(&layers(), alone(300_000), 0, t0 + 100 * MS), None);
+        assert_eq!(c.choose(&layers(), alone(300_000), 0, t0 + 399 * MS), None);
         assert_eq!(
-            c.choose(&layers(), Some(300_000), 0, t0 + 400 * MS),
+            c.choose(&layers(), alone(300_000), 0, t0 + 400 * MS),
             rid("q")
         );
         assert_eq!(c.switches, 1);
         // It comes back: up only after UP_AFTER of fitting, straight to the best layer.
         let t1 = t0 + 1000 * MS;
-        assert_eq!(c.choose(&layers(), Some(3_000_000), 0, t1), None);
+        assert_eq!(c.choose(&layers(), alone(3_000_000), 0, t1), None);
         assert_eq!(
-            c.choose(&layers(), Some(3_000_000), 0, t1 + 1999 * MS),
+            c.choose(&layers(), alone(3_000_000), 0, t1 + 1999 * MS),
             None
         );
         assert_eq!(
-            c.choose(&layers(), Some(3_000_000), 0, t1 + 2000 * MS),
+            c.choose(&layers(), alone(3_000_000), 0, t1 + 2000 * MS),
             rid("f")
         );
         assert_eq!(c.switches, 2);
     }
 
     #[test]
+    fn a_new_player_starts_low_and_climbs_when_its_estimate_holds() {
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        assert_eq!(c.choose(&layers(), None, 40_000, t0), rid("q"));
+        // Its first estimate is high: up only after it held for UP_AFTER.
+        assert_eq!(
+            c.choose(&layers(), alone(3_000_000), 40_000, t0 + 100 * MS),
+            None
+        );
+        assert_eq!(
+            c.choose(&layers(), alone(3_000_000), 40_000, t0 + 2100 * MS),
+            rid("f")
+        );
+    }
+
+    #[test]
+    fn the_cap_limits_the_layer_and_applies_at_once() {
+        let t0 = Instant::now();
+        let cases = [
+            (LayerCap::default(), rid("f")),
+            (
+                LayerCap {
+                    max_width: Some(640),
+                    ..Default::default()
+                },
+                rid("h"),
+            ),
+            (
+                LayerCap {
+                    max_height: Some(200),
+                    ..Default::default()
+                },
+                rid("q"),
+            ),
+            (
+                LayerCap {
+                    max_bps: Some(600_000),
+                    ..Default::default()
+                },
+                rid("h"),
+            ),
+            // Below every layer: the lowest still plays.
+            (
+                LayerCap {
+                    max_width: Some(100),
+                    ..Default::default()
+                },
+                rid("q"),
+            ),
+        ];
+        for (cap, want) in cases {
+            let mut c = LayerChooser {
+                cap,
+                ..Default::default()
+            };
+            assert_eq!(
+                c.choose(&layers(), alone(5_000_000), 0, t0),
+                want,
+                "{cap:?}"
+            );
+        }
+        // A layer of unknown size is judged by its rate only.
+        let mut unsized_layers = layers();
+        unsized_layers[2].size = None;
+        let mut c = LayerChooser {
+            cap: LayerCap {
+                max_width: Some(640),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(c.choose(&unsized_layers, alone(5_000_000), 0, t0), rid("f"));
+        // The cap lowered while on f: down at once, not after DOWN_AFTER.
+        c.cap.max_bps = Some(200_000);
+        assert_eq!(
+            c.choose(&unsized_layers, alone(5_000_000), 0, t0 + MS),
+            rid("q")
+        );
+    }
+
+    #[test]
     fn a_short_dip_or_peak_does_not_switch() {
         let t0 = Instant::now();
         let mut c = LayerChooser::default();
-        assert_eq!(c.choose(&layers(), Some(1_000_000), 0, t0), rid("h"));
+        assert_eq!(c.choose(&layers(), alone(1_000_000), 0, t0), rid("h"));
         // A 200 ms dip, then back: the down timer restarts.
-        assert_eq!(c.choose(&layers(), Some(300_000), 0, t0 + 100 * MS), None);
-        assert_eq!(c.choose(&layers(), Some(1_000_000), 0, t0 + 300 * MS), None);
-        assert_eq!(c.choose(&layers(), Some(300_000), 0, t0 + 500 * MS), None);
-        assert_eq!(c.choose(&layers(), Some(300_000), 0, t0 + 700 * MS), None);
+        assert_eq!(c.choose(&layers(), alone(300_000), 0, t0 + 100 * MS), None);
+        assert_eq!(
+            c.choose(&layers(), alone(1_000_000), 0, t0 + 300 * MS),
+            None
+        );
+        assert_eq!(c.choose(&layers(), alone(300_000), 0, t0 + 500 * MS), None);
+        assert_eq!(c.choose(&layers(), alone(300_000), 0, t0 + 700 * MS), None);
         // A peak of 1.5 s, then back: the up timer restarts.
-        assert_eq!(c.choose(&layers(), Some(3_000_000), 0, t0 + 800 * MS), None);
         assert_eq!(
-            c.choose(&layers(), Some(3_000_000), 0, t0 + 2300 * MS),
+            c.choose(&layers(), alone(3_000_000), 0, t0 + 800 * MS),
             None
         );
         assert_eq!(
-            c.choose(&layers(), Some(1_000_000), 0, t0 + 2400 * MS),
+            c.choose(&layers(), alone(3_000_000), 0, t0 + 2300 * MS),
             None
         );
         assert_eq!(
-            c.choose(&layers(), Some(3_000_000), 0, t0 + 2500 * MS),
+            c.choose(&layers(), alone(1_000_000), 0, t0 + 2400 * MS),
+            None
+        );
+        assert_eq!(
+            c.choose(&layers(), alone(3_000_000), 0, t0 + 2500 * MS),
             None
         );
         assert_eq!(c.target(), rid("h"));
@@ -221,12 +430,12 @@ mod tests {
     fn a_layer_that_stops_is_replaced_at_once_and_no_layers_keep_the_choice() {
         let t0 = Instant::now();
         let mut c = LayerChooser::default();
-        assert_eq!(c.choose(&layers(), Some(5_000_000), 0, t0), rid("f"));
+        assert_eq!(c.choose(&layers(), alone(5_000_000), 0, t0), rid("f"));
         // The publisher's encoder dropped its top layer (its own uplink or CPU).
         let two = &layers()[..2];
-        assert_eq!(c.choose(two, Some(5_000_000), 0, t0 + MS), rid("h"));
+        assert_eq!(c.choose(two, alone(5_000_000), 0, t0 + MS), rid("h"));
         assert_eq!(c.switches, 1);
-        assert_eq!(c.choose(&[], Some(5_000_000), 0, t0 + 2 * MS), None);
+        assert_eq!(c.choose(&[], alone(5_000_000), 0, t0 + 2 * MS), None);
         assert_eq!(c.target(), rid("h"));
     }
 }

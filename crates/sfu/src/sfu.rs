@@ -497,8 +497,8 @@ impl Sfu {
             sdp: answer,
         });
         let has_video = state.video.is_some();
-        // Of a simulcast source: the first layer, chosen from the estimator's starting value
-        // (none yet when the source has sent nothing: then at the first estimate).
+        // Of a simulcast source: the first layer, the lowest (no estimate yet: layers.rs);
+        // none yet when the source has sent nothing: then at the first estimate.
         if let Some(layers) = self.source_layers(source, now) {
             if let Some(rid) = state.layer_choice.choose(&layers.0, None, layers.1, now) {
                 tracing::info!("{id}: starts on layer {rid} of {source}");
@@ -847,6 +847,11 @@ impl Sfu {
     fn adapt_player(&mut self, id: PeerId, source: PeerId, tick: bool, now: Instant) {
         let need = self.source_need_bps(source, now);
         let layers = self.source_layers(source, now);
+        let mates = if layers.is_some() {
+            self.link_mates(id)
+        } else {
+            Vec::new()
+        };
         let mut switch_to = None;
         {
             let Some(peer) = self.peers.get_mut(&id) else {
@@ -864,10 +869,13 @@ impl Sfu {
             let (need, own_need, probe_need) = match &layers {
                 Some((layers, audio)) if !layers.is_empty() => {
                     let estimate = state.bandwidth.estimate_bps;
-                    if let Some(rid) = state.layer_choice.choose(layers, estimate, *audio, now) {
+                    let budget = crate::layers::player_budget(estimate, &mates);
+                    if let Some(rid) = state.layer_choice.choose(layers, budget, *audio, now) {
                         tracing::info!(
-                            "{id}: layer {rid} of {source} chosen for an estimate of {} kbit/s",
-                            estimate.unwrap_or(0) / 1000
+                            "{id}: layer {rid} of {source} chosen for an estimate of {} kbit/s, budget {} kbit/s ({} other players on its link)",
+                            estimate.unwrap_or(0) / 1000,
+                            budget.unwrap_or(0) / 1000,
+                            mates.len()
                         );
                         state.layer.target = Some(rid);
                         switch_to = Some(rid);
@@ -879,10 +887,13 @@ impl Sfu {
                         .unwrap_or(0);
                     let target = at(state.layer.target).unwrap_or(own);
                     // Probing pads the player's link up to the estimate: toward the next layer
-                    // only while the own layer fits with room to spare (the netlab: two players
-                    // on one 300 kbit/s link probing toward 500 kbit/s filled it and froze both).
+                    // only while the own layer fits its budget (its share of the link, less
+                    // headroom and the other players on it) with 10 % to spare (the netlab: two
+                    // players on one 300 kbit/s link probing toward 500 kbit/s filled it and
+                    // froze both). More than that and a player never climbs: its estimate
+                    // grows only toward what it probes for (1.5x its own need, bandwidth.rs).
                     let own_need = layers[own].bps + audio;
-                    let roomy = estimate.is_some_and(|e| e as f64 >= own_need as f64 * 1.5);
+                    let roomy = budget.is_some_and(|b| b as f64 >= own_need as f64 * 1.1);
                     let next = if roomy {
                         (target + 1).min(layers.len() - 1)
                     } else {
@@ -965,6 +976,43 @@ impl Sfu {
             self.ask_keyframe(source, KeyframeRequestKind::Pli, false, Some(rid), now);
         }
         self.poll_peer(id);
+    }
+
+    /// The other players of simulcast sources on `id`'s downlink, for its layer budget
+    /// (layers.rs). One downlink is taken to be one remote IP address: the media plane sees
+    /// addresses, not signalling sessions, and the players of one browser (or of several
+    /// behind one NAT) reach us from one IP; `player_budget` never lets a mate's estimate lift
+    /// a player above its own, so a shared IP with separate links costs at most a lower
+    /// layer. Players of single-layer sources are left out: their rate is not ours to choose
+    /// and their estimate is left out with them.
+    fn link_mates(&self, id: PeerId) -> Vec<crate::layers::LinkMate> {
+        let Some(ip) = self
+            .by_addr
+            .iter()
+            .find(|(_, p)| **p == id)
+            .map(|(a, _)| a.ip())
+        else {
+            return Vec::new();
+        };
+        let mut ids: Vec<PeerId> = self
+            .by_addr
+            .iter()
+            .filter(|(a, p)| a.ip() == ip && **p != id)
+            .map(|(_, p)| *p)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.into_iter()
+            .filter_map(|m| match &self.peers.get(&m)?.role {
+                Role::Player(pl) if pl.video.is_some() && pl.layer.target.is_some() => {
+                    Some(crate::layers::LinkMate {
+                        estimate_bps: pl.bandwidth.estimate_bps,
+                        need_bps: pl.layer_choice.need_bps,
+                    })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// What a player of `source` needs: the source's audio + video bit rate (0 if it sends
@@ -1308,7 +1356,11 @@ impl Sfu {
         // dropped: no subscriber could follow it).
         let layer = match (kind, state.simulcast.as_mut(), data.rid) {
             (MediaKind::Video, Some(sim), Some(rid)) => {
-                if !sim.on_frame(rid, frame.data.len(), now) {
+                let size = (frame.keyframe
+                    && data.params.spec().codec == str0m::format::Codec::Vp8)
+                    .then(|| crate::simulcast::vp8_keyframe_size(&frame.data))
+                    .flatten();
+                if !sim.on_frame(rid, frame.data.len(), size, now) {
                     return;
                 }
                 Some(rid)

@@ -35,6 +35,8 @@ struct LayerIn {
     /// whole window.
     frame_bytes: f64,
     last_frame: Option<Instant>,
+    /// Picture size from the layer's last VP8 keyframe (for `playStream` width/height caps).
+    size: Option<(u32, u32)>,
 }
 
 /// The simulcast layers of one publisher's video.
@@ -59,6 +61,7 @@ impl SimulcastIn {
                     rate: RateMeter::default(),
                     frame_bytes: 0.0,
                     last_frame: None,
+                    size: None,
                 })
                 .collect(),
             wanted: Vec::new(),
@@ -66,11 +69,21 @@ impl SimulcastIn {
         }
     }
 
-    /// A frame of layer `rid` arrived; false for a rid the SDP did not negotiate.
-    pub fn on_frame(&mut self, rid: Rid, bytes: usize, now: Instant) -> bool {
+    /// A frame of layer `rid` arrived, with the picture size when it is a keyframe that
+    /// tells it ([`vp8_keyframe_size`]); false for a rid the SDP did not negotiate.
+    pub fn on_frame(
+        &mut self,
+        rid: Rid,
+        bytes: usize,
+        size: Option<(u32, u32)>,
+        now: Instant,
+    ) -> bool {
         let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) else {
             return false;
         };
+        if size.is_some() {
+            l.size = size;
+        }
         l.rate.add(bytes, now);
         l.frame_bytes = if l.last_frame.is_none() {
             bytes as f64
@@ -98,7 +111,11 @@ impl SimulcastIn {
                 } else {
                     (l.frame_bytes * 8.0 * ASSUMED_FPS) as u64
                 };
-                LayerRate { rid: l.rid, bps }
+                LayerRate {
+                    rid: l.rid,
+                    bps,
+                    size: l.size,
+                }
             })
             .collect();
         out.sort_by_key(|l| l.bps);
@@ -146,6 +163,18 @@ impl SimulcastIn {
         self.wanted.retain(|r| *r != rid);
         self.wanted.is_empty()
     }
+}
+
+/// The picture size (width, height) a VP8 keyframe carries in its frame header (RFC 6386
+/// 9.1: 3-byte frame tag, start code 9d 01 2a, then 14-bit width and height, little endian);
+/// None for an inter frame or anything that does not look like a VP8 keyframe.
+pub fn vp8_keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
+    if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff;
+    (width > 0 && height > 0).then_some((width as u32, height as u32))
 }
 
 /// How one subscriber follows a simulcast source: the layer it gets, the one it should get,
@@ -237,13 +266,14 @@ mod tests {
         assert!(s.ranked(t0).is_empty(), "nothing sent yet");
         for i in 0..40u32 {
             let now = t0 + 33 * MS * i;
-            s.on_frame(Rid::from("f"), 6000, now);
-            s.on_frame(Rid::from("h"), 2000, now);
+            let size = |w: u32| (i == 0).then_some((w, w / 2));
+            s.on_frame(Rid::from("f"), 6000, size(960), now);
+            s.on_frame(Rid::from("h"), 2000, size(480), now);
             if i < 5 {
-                s.on_frame(Rid::from("q"), 600, now);
+                s.on_frame(Rid::from("q"), 600, size(240), now);
             }
         }
-        assert!(!s.on_frame(Rid::from("x"), 10, t0), "an unknown rid");
+        assert!(!s.on_frame(Rid::from("x"), 10, None, t0), "an unknown rid");
         let now = t0 + 33 * MS * 39;
         let ranked = s.ranked(now);
         let order: Vec<Rid> = ranked.iter().map(|l| l.rid).collect();
@@ -254,6 +284,7 @@ mod tests {
         );
         // 2000 bytes per 33 ms frame: about 485 kbit/s measured over a whole window.
         assert!((400_000..600_000).contains(&ranked[0].bps), "{ranked:?}");
+        assert_eq!(ranked[0].size, Some((480, 240)), "kept from its keyframe");
         assert_eq!(s.choose_record_layer(now), Some(Rid::from("f")));
         assert_eq!(s.choose_record_layer(now), None, "unchanged");
     }
@@ -306,6 +337,24 @@ mod tests {
             f.admit(q, false, t(706_000), t0 + 132 * MS),
             Some(t(11_000 + 2970 + 3000))
         );
+    }
+
+    #[test]
+    fn vp8_keyframes_tell_their_size() {
+        // A 640x360 keyframe header (as Chrome's h layer of a 1280x720 camera).
+        let key = [
+            0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01, 0x00,
+        ];
+        assert_eq!(vp8_keyframe_size(&key), Some((640, 360)));
+        // The 2 scaling bits above the 14 size bits are not part of the size.
+        let mut scaled = key;
+        scaled[7] |= 0xc0;
+        assert_eq!(vp8_keyframe_size(&scaled), Some((640, 360)));
+        let mut inter = key;
+        inter[0] |= 1;
+        assert_eq!(vp8_keyframe_size(&inter), None, "an inter frame");
+        assert_eq!(vp8_keyframe_size(&key[..9]), None, "too short");
+        assert_eq!(vp8_keyframe_size(&[0u8; 12]), None, "no start code");
     }
 
     #[test]
