@@ -471,7 +471,7 @@ mod tests {
         ];
         let offer = consumer_offer(&transport(), &consumers).unwrap();
         assert!(offer.contains("a=ssrc-group:FID 22222222 33333333"));
-        assert!(offer.contains("a=fmtp:101 ") == false, "no empty fmtp");
+        assert!(!offer.contains("a=fmtp:101 "), "no empty fmtp");
         assert!(offer.contains("a=fmtp:102 apt=101"));
         let mut peer = Peer::bind(LO, "sub").await.unwrap();
         let answer = peer
