@@ -18,6 +18,13 @@
 //! `active`). An offer that already names a role (`active` / `passive`) is left to str0m,
 //! which answers the opposite.
 
+/// Off for now: with it, `tests/loss.rs` (5 % loss both ways, deterministic) froze B <- C, the
+/// stream of the publisher behind the lossy link, 1.13 s instead of 0.65 s (its bound is 1 s),
+/// for a reason not found yet (a different loss pattern over a shifted packet sequence, or the
+/// handshake's retransmissions: dimpl's first RTO is 1 s). In browsers at 200 ms RTT it took a
+/// far publisher from ICE to its DTLS end in 0.22-0.24 s instead of 0.45-0.5 s (docs/NETLAB.md).
+pub const ENABLED: bool = false;
+
 /// True when every `a=setup:` line of `offer` is `actpass` (and there is at least one): the
 /// answerer may choose, and we choose to be the DTLS client.
 pub fn offer_leaves_role_to_us(offer: &str) -> bool {

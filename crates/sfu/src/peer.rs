@@ -285,7 +285,8 @@ impl RtcTemplate {
         transport: Transport,
         now: Instant,
     ) -> Result<(Rtc, String), String> {
-        let dtls_client = crate::dtls_client::offer_leaves_role_to_us(offer);
+        let dtls_client =
+            crate::dtls_client::ENABLED && crate::dtls_client::offer_leaves_role_to_us(offer);
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("Bad SDP: {e}"))?;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut cfg = Rtc::builder()
