@@ -19,7 +19,7 @@ s.labScenario(SCENARIO, 'netlab: C has 200 ms RTT +- 30 ms jitter', 120000, 'eve
   });
   // Hard: no stream slower than before issue 11's work (2.6-4.5 s then), so < 4 s. The
   // acceptance (< 2 s) is met in some runs, not all: C's plays 1.4-2.0 s, A and B playing C
-  // 1.75-2.61 s at load 5-11 (docs/NETLAB.md, session 5).
+  // 1.75-2.61 s at load 5-11 with the DTLS client role, now off (docs/NETLAB.md, session 5).
   const problems = [];
   const gaps = [];
   for (const [viewer, publisher] of [['C', 'A'], ['C', 'B'], ['A', 'C'], ['B', 'C']]) {
