@@ -13,6 +13,13 @@
 //! it has been at or above the need for [`RESUME_AFTER`] and the pause lasted at least
 //! [`MIN_PAUSE`]. Audio is never paused.
 //!
+//! Two estimates: str0m's event (`EgressBitrateEstimate`) is an average of the estimates of
+//! the last 3 s (str0m `bwe/smoother.rs`, not cleared by `rtc.bwe().reset`), which keeps the
+//! pause decision calm but lags a probe that found a recovered link by seconds. A paused
+//! player therefore also reads the estimator's own current value, which str0m reports once
+//! per stats interval (`Event::PeerStats` `bwe_tx`, [`VideoGate::on_current_estimate`]): a
+//! probe that measured the need resumes it at the next report ([`VideoGate::evaluate`]).
+//!
 //! A stall of the server's own media loop ([`VideoGate::excuse_stall`]) is not the player's
 //! congestion: for [`STALL_GRACE`] after it no low estimate and no backed-up queue counts
 //! toward a pause (the backlog, late feedback and datagrams the socket dropped meanwhile
@@ -43,6 +50,17 @@ pub const CLEAR_RESUME_AT: f64 = 1.5;
 /// of the need to probe the link ([`VideoGate::paused_probe_due`]).
 pub const PAUSED_PROBE_EVERY: Duration = Duration::from_millis(1000);
 pub const PAUSED_PROBE_FROM: f64 = 1.0 / 3.0;
+/// How often a player's Rtc reports the estimator's current value (its stats interval,
+/// peer.rs): while paused, one restart-and-probe round per report, so this is the step in
+/// which a recovered link is found.
+pub const CURRENT_ESTIMATE_EVERY: Duration = Duration::from_millis(500);
+/// A restart's probes have their feedback within this (a few round trips): an estimator
+/// report taken sooner after a restart says nothing about them, and the next restart waits
+/// for a later one, so that no restart wipes out a probe result before it was read.
+pub const PROBE_SETTLE: Duration = Duration::from_millis(400);
+/// str0m's event estimate averages this long: for this long after a resume, the current
+/// estimate that resumed the player counts as well ([`VideoGate::estimate_for`]).
+pub const SMOOTHED_LAG: Duration = Duration::from_millis(3000);
 /// The estimate a player's Rtc starts from, before any feedback (video is paced at 1.1x
 /// the estimate until feedback arrives). Lower values paused fast links at the start in the
 /// lab (the initial queue backed up before str0m's initial probes raised the estimate).
@@ -96,11 +114,43 @@ pub struct VideoGate {
     /// after each resume that did not hold: [`FAILED_RESUME_WITHIN`]).
     resumed_at: Option<Instant>,
     min_pause: Duration,
+    /// The estimator's own current estimate (not averaged) and when it was reported.
+    current: Option<(u64, Instant)>,
 }
 
 impl VideoGate {
     pub fn on_estimate(&mut self, bps: u64) {
         self.estimate_bps = Some(bps);
+    }
+
+    /// The estimator's current value, unaveraged (str0m `PeerStats::bwe_tx`, once per stats
+    /// interval). Used while paused and shortly after a resume: see the module doc.
+    pub fn on_current_estimate(&mut self, bps: u64, now: Instant) {
+        self.current = Some((bps, now));
+    }
+
+    /// The estimate the rules compare with the need: the (averaged) event estimate, or for
+    /// [`SMOOTHED_LAG`] after a resume the current estimate where it is higher (the average
+    /// still carries the slow period then).
+    pub fn estimate_for(&self, now: Instant) -> Option<u64> {
+        let fresh = self
+            .resumed_at
+            .is_some_and(|r| now.saturating_duration_since(r) < SMOOTHED_LAG);
+        match (self.estimate_bps, self.current) {
+            (Some(e), Some((c, _))) if fresh => Some(e.max(c)),
+            (None, Some((c, _))) if fresh => Some(c),
+            (e, _) => e,
+        }
+    }
+
+    /// A current estimate reported at least [`PROBE_SETTLE`] after the last restart (or with
+    /// none yet) at or above `line`: a probe measured the link at the line.
+    fn current_probe_at(&self, line: f64) -> Option<bool> {
+        let (bps, at) = self.current?;
+        let settled = self
+            .last_paused_probe
+            .is_none_or(|r| at >= r + PROBE_SETTLE);
+        settled.then_some(bps as f64 >= line)
     }
 
     /// Paused, or the estimate is below the need and a pause may follow: the player's own
@@ -165,26 +215,38 @@ impl VideoGate {
     /// they land and the estimate jumps past the resume line within one round trip, where
     /// the estimator left to itself climbs a few percent per second (its loss-based state,
     /// after the tail drops of the slow period, sends no probe).
+    ///
+    /// Where the current estimate is reported ([`Self::on_current_estimate`]), the next
+    /// restart follows the first report taken [`PROBE_SETTLE`] after the previous one that is
+    /// still below the line (at the line the player resumes instead), so each restart's
+    /// probes are read before the next restart wipes them; a report that does not come
+    /// restarts after 2x [`PAUSED_PROBE_EVERY`].
     pub fn paused_probe_due(&mut self, now: Instant) -> Option<u64> {
         if !self.paused || self.need_peak <= 0.0 {
             return None;
         }
-        if self
-            .estimate_bps
-            .is_some_and(|e| e as f64 >= self.need_peak * RESUME_AT)
-        {
+        let line = self.need_peak * RESUME_AT;
+        if self.estimate_bps.is_some_and(|e| e as f64 >= line) {
             return None;
         }
-        if self
-            .last_paused_probe
-            .is_some_and(|t| now.saturating_duration_since(t) < PAUSED_PROBE_EVERY)
-        {
+        let measured = self.current_probe_at(self.need_peak * CLEAR_RESUME_AT);
+        if measured == Some(true) {
             return None;
+        }
+        if let Some(last) = self.last_paused_probe {
+            let since = now.saturating_duration_since(last);
+            let wait = match measured {
+                _ if self.current.is_none() => PAUSED_PROBE_EVERY,
+                Some(false) => Duration::ZERO,
+                _ => PAUSED_PROBE_EVERY * 2,
+            };
+            if since < wait {
+                return None;
+            }
         }
         self.last_paused_probe = Some(now);
-        // Never below the current estimate: toward a browser the probes may not land (its
-        // feedback then shows no jump), and a restart from lower would cap the estimate's
-        // own climb.
+        // Never below the (averaged) event estimate: a restart from lower would cap the
+        // estimator's own climb where probes find nothing more.
         let bps = ((self.need_peak * PAUSED_PROBE_FROM) as u64).max(self.estimate_bps.unwrap_or(0));
         self.estimate_bps = Some(bps);
         Some(bps)
@@ -213,10 +275,10 @@ impl VideoGate {
     /// Re-evaluates the state for a source that needs `need_bps` (audio + video, measured).
     /// `need_bps == 0` (no video flowing yet) never pauses.
     pub fn evaluate(&mut self, need_bps: u64, now: Instant) -> Option<VideoChange> {
-        let estimate = self.estimate_bps?;
+        let estimate_bps = self.estimate_for(now)?;
         let need = need_bps as f64;
         let peak = self.peak_need(need, now);
-        let estimate = estimate as f64;
+        let estimate = estimate_bps as f64;
         if !self.paused {
             self.above_since = None;
             let starved = self
@@ -255,13 +317,21 @@ impl VideoGate {
             return Some(VideoChange::Paused);
         }
         self.below_since = None;
-        if estimate < peak * RESUME_AT {
+        // A current estimate clearly above the need is a probe's measurement of a recovered
+        // link (one at the need alone could be a burst through a link just too slow for
+        // the stream): it resumes at once, the averaged estimate after RESUME_AFTER.
+        let measured = self.current_probe_at(peak * CLEAR_RESUME_AT) == Some(true);
+        let estimate = match self.current {
+            Some((c, _)) if measured => estimate_bps.max(c),
+            _ => estimate_bps,
+        } as f64;
+        if !measured && estimate < peak * RESUME_AT {
             self.above_since = None;
             return None;
         }
         let since = *self.above_since.get_or_insert(now);
         let paused_at = self.paused_at.unwrap_or(now);
-        if now.saturating_duration_since(since) < RESUME_AFTER
+        if (!measured && now.saturating_duration_since(since) < RESUME_AFTER)
             || now.saturating_duration_since(paused_at) < self.min_pause_for(estimate / peak)
         {
             return None;
@@ -502,6 +572,48 @@ mod tests {
             None,
             "at the line"
         );
+    }
+
+    /// With the estimator's current value reported (PeerStats), a paused player restarts its
+    /// estimator after each report below the clear line taken PROBE_SETTLE after the last
+    /// restart, and a report at the clear line (a probe found a recovered link) resumes at
+    /// once, although the averaged event estimate is still low; one just above the need
+    /// does not (a burst through a link just too slow).
+    #[test]
+    fn a_current_estimate_from_a_probe_resumes_a_paused_player_at_once() {
+        let need = 200_000;
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(100_000);
+        g.evaluate(need, t0);
+        let p = t0 + PAUSE_AFTER;
+        assert_eq!(g.evaluate(need, p), Some(VideoChange::Paused));
+        assert!(g.paused_probe_due(p).is_some(), "first restart");
+        // A report too soon after the restart says nothing about its probes.
+        g.on_current_estimate(100_000, p + 100 * MS);
+        assert_eq!(g.paused_probe_due(p + 100 * MS), None);
+        // A settled report below the clear line: restart at once.
+        let r1 = p + CURRENT_ESTIMATE_EVERY;
+        g.on_current_estimate(250_000, r1);
+        assert_eq!(g.evaluate(need, r1), None, "1.25x the need is no proof");
+        assert!(
+            g.paused_probe_due(r1).is_some(),
+            "restart after a low report"
+        );
+        // The link recovered: the next report is clear; the average still says 100 kbit/s.
+        let r2 = p + MIN_PAUSE;
+        g.on_current_estimate(600_000, r2);
+        assert_eq!(
+            g.paused_probe_due(r2),
+            None,
+            "no restart of a clear estimate"
+        );
+        assert_eq!(g.evaluate(need, r2), Some(VideoChange::Resumed));
+        // For SMOOTHED_LAG the low average alone does not count as congestion.
+        g.on_estimate(100_000);
+        for i in 1..20 {
+            assert_eq!(g.evaluate(need, r2 + i * 100 * MS), None, "at {i}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use str0m::media::{MediaKind, Mid, Pt};
 use str0m::net::TcpType;
 use str0m::{Candidate, Rtc};
 
-use crate::bandwidth::{RateMeter, VideoGate, INITIAL_ESTIMATE_BPS};
+use crate::bandwidth::{RateMeter, VideoGate, CURRENT_ESTIMATE_EVERY, INITIAL_ESTIMATE_BPS};
 use crate::codecs::SourceCodecs;
 use crate::keyframes::KeyframeGate;
 use crate::quality::QualityMeter;
@@ -300,7 +300,11 @@ impl RtcTemplate {
                 .clear_codecs();
             *cfg.codec_config() = codecs;
             if player {
-                cfg = cfg.enable_bwe(Some(Bitrate::from(INITIAL_ESTIMATE_BPS as f64)));
+                // Stats twice as often: they carry the estimator's current value, which a
+                // paused player resumes by (bandwidth.rs CURRENT_ESTIMATE_EVERY).
+                cfg = cfg
+                    .enable_bwe(Some(Bitrate::from(INITIAL_ESTIMATE_BPS as f64)))
+                    .set_stats_interval(Some(CURRENT_ESTIMATE_EVERY));
             }
             let mut rtc = cfg.build(now);
             // `transport: "TCP"`: the TCP candidate only (if ICE-TCP is on at all).

@@ -1159,8 +1159,18 @@ impl Sfu {
                 }
             }
             Event::PeerStats(s) => {
+                let mut paused_source = None;
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_peer(&s);
+                    // The estimator's own value, unaveraged: a paused player's probe result.
+                    if let (Role::Player(pl), Some(bwe)) = (&mut p.role, s.bwe_tx) {
+                        tracing::debug!(target: "huddle_sfu::timeline", "{id}: current estimate {} kbit/s", bwe.as_u64() / 1000);
+                        pl.bandwidth.on_current_estimate(bwe.as_u64(), now);
+                        paused_source = pl.bandwidth.paused.then_some(pl.source);
+                    }
+                }
+                if let Some(source) = paused_source {
+                    self.adapt_player(id, source, false, now);
                 }
             }
             Event::MediaIngressStats(s) => {

@@ -51,6 +51,17 @@ fn row(lab: &Lab, peer: PeerId) -> PeerQuality {
         .expect("a stats row per peer")
 }
 
+/// `LAB_LOG=<filter>` (e.g. `str0m::bwe::probe=trace,huddle_sfu::bandwidth=debug`): the
+/// SFU's and str0m's log lines of a run, to see what the estimator and its probes did.
+fn init_log() {
+    if let Ok(filter) = std::env::var("LAB_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Runs the lab for `d`, the source writing its frames, `each` called every step.
 fn run(lab: &mut Lab, src: &mut Source, d: Duration, mut each: impl FnMut(&mut Lab)) {
     let end = lab.now + d;
@@ -67,6 +78,7 @@ fn run(lab: &mut Lab, src: &mut Source, d: Duration, mut each: impl FnMut(&mut L
 /// keyframe) once the link recovers. The other player does not notice.
 #[test]
 fn slow_player_is_paused_keeps_audio_and_resumes_with_a_keyframe() {
+    init_log();
     let mut lab = Lab::new();
     let (a, b, c) = (PeerId(1), PeerId(2), PeerId(3));
     let pa = lab.publish(a, VP8_OPUS, AV);
@@ -180,6 +192,7 @@ fn slow_player_is_paused_keeps_audio_and_resumes_with_a_keyframe() {
 /// player's audio goes on.
 #[test]
 fn a_player_on_a_link_just_too_slow_does_not_flap() {
+    init_log();
     let mut lab = Lab::new();
     let (a, c) = (PeerId(1), PeerId(3));
     let pa = lab.publish(a, VP8_OPUS, AV);
