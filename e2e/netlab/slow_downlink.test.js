@@ -51,14 +51,14 @@ s.labScenario(SCENARIO, 'netlab: C has a 300 kbit/s downlink, then the limit is 
   s.report(SCENARIO, '5 s after the limit was lifted', after, { resumeS });
 
   const problems = [];
-  // Not met yet: a picture within 3 s of the limit being lifted (measured 4.0-6 s: the
-  // bandwidth estimate climbs back slowly; session 4: 0.65 / 5.95 s, the paused players'
-  // probe restarts work in the simulated lab but their probes do not land toward Chrome).
+  // Every threshold is enforced. The resume within 3 s holds since 34fa2db (paused players
+  // resume by the estimator's current value: 1.15-1.68 s in 3 of 3 runs at load 2-8; before,
+  // str0m's 3 s average of the estimate hid the probes' results: 3.4-6 s).
   const gaps = [];
   for (const p of ['A', 'B']) {
     const st = s.stream(fig, 'C', p);
     if (!(st.audioConcealedPct !== null && st.audioConcealedPct < 5)) problems.push(`C <- ${p}: audio concealed ${st.audioConcealedPct} %, want < 5 %`);
-    if (!(resumeS[p] !== undefined && resumeS[p] <= 3)) gaps.push(`C <- ${p}: no new picture within 3 s after the limit was lifted (${resumeS[p] === undefined ? 'none in 6 s' : `${resumeS[p]} s`})`);
+    if (!(resumeS[p] !== undefined && resumeS[p] <= 3)) problems.push(`C <- ${p}: no new picture within 3 s after the limit was lifted (${resumeS[p] === undefined ? 'none in 6 s' : `${resumeS[p]} s`})`);
   }
   for (const [viewer, publisher] of [['A', 'B'], ['B', 'A']]) {
     const want = 0.9 * s.stream(baseline, viewer, publisher).fps;
