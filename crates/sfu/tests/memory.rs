@@ -347,9 +347,8 @@ fn bench_fanout() {
     );
 }
 
-/// Runs `seconds` of ~1 Mbit/s video + Opus from one publisher to `players` players; returns
-/// the SFU's CPU time per packet sent, in microseconds.
-fn fanout_cost(mode: Forwarding, players: u64, seconds: u64) -> f64 {
+/// A world where one publisher (Opus + VP8) is played by `players` players; and its publisher.
+fn fanout_world(mode: Forwarding, players: u64) -> (World, usize) {
     let mut w = World::with_forwarding(mode);
     let p = w.publish(
         PeerId(1),
@@ -359,6 +358,13 @@ fn fanout_cost(mode: Forwarding, players: u64, seconds: u64) -> f64 {
     for i in 0..players {
         w.play(PeerId(100 + i), PeerId(1));
     }
+    (w, p)
+}
+
+/// Runs `seconds` of ~1 Mbit/s video + Opus from one publisher to `players` players; returns
+/// the SFU's CPU time per packet sent, in microseconds.
+fn fanout_cost(mode: Forwarding, players: u64, seconds: u64) -> f64 {
+    let (mut w, p) = fanout_world(mode, players);
     w.sfu_time = Duration::ZERO;
     let before = w.sfu.stats();
     let vi = send_media(&mut w, p, seconds);
@@ -436,15 +442,7 @@ fn heap_per_subscription() {
 
 /// The SFU's live heap after `players` played one publisher for 4 s (clients dropped first).
 fn sfu_heap_after_fanout(mode: Forwarding, players: u64) -> usize {
-    let mut w = World::with_forwarding(mode);
-    let p = w.publish(
-        PeerId(1),
-        &[Codec::Opus, Codec::Vp8],
-        &[MediaKind::Audio, MediaKind::Video],
-    );
-    for i in 0..players {
-        w.play(PeerId(100 + i), PeerId(1));
-    }
+    let (mut w, p) = fanout_world(mode, players);
     let frames = send_media(&mut w, p, 4);
     for i in 0..players as usize {
         let got = w.clients[1 + i].frames(MediaKind::Video).len() as u32;
