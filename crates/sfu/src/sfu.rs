@@ -182,7 +182,10 @@ impl Sfu {
     pub fn poll_timeout(&self) -> Instant {
         let held = self.rtp_batch.due().unwrap_or(self.next_housekeeping);
         let ready = self.rtp_batch.ready_at().unwrap_or(self.next_housekeeping);
-        self.earliest.min(self.next_housekeeping).min(held).min(ready)
+        self.earliest
+            .min(self.next_housekeeping)
+            .min(held)
+            .min(ready)
     }
 
     /// A transmit could not be sent by the driver.
