@@ -346,6 +346,8 @@ async fn a_recorded_publish_notes_the_open_mix_job_at_once() {
         std::fs::read_dir(records.join(".jobs"))
             .map(|d| {
                 d.flatten()
+                    // Not a `.json.tmp` being written.
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
                     .map(|e| serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap())
                     .collect()
             })
@@ -364,8 +366,16 @@ async fn a_recorded_publish_notes_the_open_mix_job_at_once() {
     let v = a.next().await;
     assert_status(&v, "A-pub", "PUBLISHING");
     let record_name = v["data"][0]["recordName"].as_str().unwrap().to_string();
-    // PUBLISHING comes after the job is written: no waiting needed.
-    let open = jobs();
+    // The job file is written on the recordings' job thread, right after the core reports
+    // the stream: it shows up within moments of PUBLISHING, long before the room ends.
+    let mut open = jobs();
+    for _ in 0..100 {
+        if !open.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        open = jobs();
+    }
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(open[0]["room"], "Open");
     assert!(open[0]["ended_unix_ms"].is_null(), "{}", open[0]);
