@@ -201,10 +201,26 @@ async fn leases_are_taken_over_from_dead_nodes_only() {
     assert_eq!(alice.join("j3", "Held").await, json!([]));
     assert_eq!(owner_of(&mut con, "Held").await, Some(id1.clone()));
 
-    // The owner refreshes its leases: they outlive their TTL while the room lives.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let ttl: i64 = con.ttl("huddle:room:Held").await.unwrap();
-    assert!(ttl > 10, "refreshed (every 5 s, TTL 15 s): {ttl}");
+    // The owner refreshes its leases (every 5 s, TTL 15 s): they outlive their TTL while the
+    // room lives. Seen as the TTL going back up; the wait allows one refresh period plus
+    // slack for a loaded machine, instead of a fixed sleep racing the refresh's phase.
+    let mut lowest: i64 = con.ttl("huddle:room:Held").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(9);
+    let refreshed = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let ttl: i64 = con.ttl("huddle:room:Held").await.unwrap();
+        if ttl > lowest {
+            break Some(ttl);
+        }
+        lowest = lowest.min(ttl);
+        if tokio::time::Instant::now() > deadline {
+            break None;
+        }
+    };
+    assert!(
+        refreshed.is_some(),
+        "the lease was not refreshed within 9 s (TTL down to {lowest})"
+    );
 
     // A release never deletes another node's lease.
     n1.shutdown().await;
