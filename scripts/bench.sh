@@ -13,7 +13,9 @@
 #                    built on first use by bench/mediasoup/build.sh (~4 min of both cores without
 #                    other load; npm registry only) into BENCH_MEDIASOUP_CACHE (default
 #                    bench/mediasoup/.build, git-ignored) and run behind bench/mediasoup/server.js
-#   BENCH_OUT        report path (default docs/BENCHMARKS.md)
+#   BENCH_OUT        report path (default docs/BENCHMARKS.md). Only a default run also copies
+#                    its raw rows to bench/results/latest.jsonl: a run with BENCH_OUT elsewhere
+#                    (an experiment) leaves the tracked report and rows alone.
 #   BENCH_NICE       nice value for servers and load generator (default -10; 0 to disable)
 #   BENCH_NO_BUILD   set to use the existing target/release binaries
 #   BENCH_FORWARDING "frame rtp" (default): Huddle runs every scenario once per forwarding mode
@@ -242,7 +244,9 @@ MS_NOTE=""
 NOTES="Huddle forwarding modes: $FORWARDING. Pinning: servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU (taskset), nice $NICE for both. Huddle $(git rev-parse --short HEAD) (RUST_LOG=warn), ${JANUS_VER:-Janus} (debug_level 3)${MS_NOTE}. Window ${DURATION} s after ${WARMUP} s warm-up per scenario; each scenario on a freshly started server."
 [ -s "$RESULTS" ] || { log "no results"; exit 1; }
 "$BENCH" report --results "$RESULTS" --out "$OUT" --notes "$NOTES"
-mkdir -p bench/results && cp "$RESULTS" bench/results/latest.jsonl
+if [ -z "${BENCH_OUT:-}" ]; then
+  mkdir -p bench/results && cp "$RESULTS" bench/results/latest.jsonl
+fi
 log "wrote $OUT"
 if [ -s "$BASE_RESULTS" ]; then
   # Side by side: this tree's Huddle vs the baseline binary, per scenario; ratio = now / base.
