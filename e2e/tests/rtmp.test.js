@@ -5,27 +5,10 @@
 // browser see the stream stop (UNPUBLISHED: the SDK removes it, the player gets STOPPED) and LEFT.
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const h = require('../lib/harness');
 const { browserSuite } = require('../lib/suite');
 
-const FFMPEG = process.env.FFMPEG_PATH || '/usr/bin/ffmpeg';
-
-function ffmpegPush(url, seconds) {
-  const args = [
-    '-hide_banner', '-loglevel', 'warning', '-nostdin',
-    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=15',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', String(seconds),
-    '-c:v', 'libx264', '-profile:v', 'baseline', '-bf', '0', '-g', '15', '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac', '-f', 'flv', url,
-  ];
-  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const errors = [];
-  child.stderr.on('data', (d) => errors.push(String(d)));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, exited, stderr: () => errors.join('') };
-}
+const { FFMPEG, ffmpegPush } = require('../lib/ffmpeg');
 
 describe('RTMP ingest into a room', { timeout: 180000 }, () => {
   const suite = browserSuite('rtmp', { rtmpEncoder: FFMPEG });

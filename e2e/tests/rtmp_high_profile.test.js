@@ -9,30 +9,15 @@
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { spawn } = require('node:child_process');
 const h = require('../lib/harness');
 const { browserSuite } = require('../lib/suite');
 
-const FFMPEG = process.env.FFMPEG_PATH || '/usr/bin/ffmpeg';
+const { FFMPEG, ffmpegPush } = require('../lib/ffmpeg');
 
-/** ffmpeg with libx264's defaults plus `x264` (extra options), pushing to `url`. */
-function ffmpegPush(url, seconds, x264) {
-  const args = [
-    '-hide_banner', '-nostdin',
-    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(seconds),
-    '-c:v', 'libx264', ...x264, '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac', '-f', 'flv', url,
-  ];
-  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const errors = [];
-  child.stderr.on('data', (d) => errors.push(String(d)));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
-  // ffmpeg's progress lines end in \r, so the reason may share a "line" with them.
-  const serverErrors = () => errors.join('').split(/[\r\n]/)
-    .filter((l) => l.includes('Server error:')).map((l) => l.slice(l.indexOf('Server error:')));
-  return { child, exited, stderr: () => errors.join(''), serverErrors };
+/** ffmpeg with libx264's defaults plus `x264` (extra options), pushing to `url`; the server's
+ * error lines stay in its log (ffmpeg's default log level). */
+function pushWithDefaults(url, seconds, x264) {
+  return ffmpegPush(url, seconds, { x264, fps: 25, sampleRate: 48000, logLevel: null });
 }
 
 function loadavg() {
@@ -46,7 +31,7 @@ describe('RTMP encoder defaults: High profile and B-frames', { timeout: 180000 }
     const room = h.uniqueRoom('high');
     const alice = await suite.joined('alice', room);
     const started = Date.now();
-    const push = ffmpegPush(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 40, ['-bf', '0', '-g', '25']);
+    const push = pushWithDefaults(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 40, ['-bf', '0', '-g', '25']);
     suite.ownProcess(push.child);
     const streamName = `${room}-encoder-rtmp`;
 
@@ -72,7 +57,7 @@ describe('RTMP encoder defaults: High profile and B-frames', { timeout: 180000 }
   test('full libx264 defaults (B-frames): the encoder\'s log shows the reason at once', { timeout: 60000 }, async () => {
     const room = h.uniqueRoom('bframes');
     const started = Date.now();
-    const push = ffmpegPush(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 40, []);
+    const push = pushWithDefaults(`rtmp://${suite.rtmpAddr}/live/${room}/encoder`, 40, []);
     suite.ownProcess(push.child);
     const result = await Promise.race([push.exited, h.sleep(15000).then(() => null)]);
     assert.ok(result, `ffmpeg still runs after 15 s:\n${push.stderr()}`);

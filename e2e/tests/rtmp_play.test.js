@@ -16,7 +16,7 @@ const { spawn } = require('node:child_process');
 const h = require('../lib/harness');
 const { browserSuite } = require('../lib/suite');
 
-const FFMPEG = process.env.FFMPEG_PATH || '/usr/bin/ffmpeg';
+const { FFMPEG, ffmpegPush } = require('../lib/ffmpeg');
 const FFPROBE = process.env.FFPROBE_PATH || '/usr/bin/ffprobe';
 const CAMERA_30FPS = { audio: true, video: { width: 320, height: 240, frameRate: 30 } };
 
@@ -35,23 +35,6 @@ function runTool(cmd, args, timeoutMs) {
       resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: Date.now() - started });
     });
   });
-}
-
-/** ffmpeg publishing a test pattern + tone as H.264 baseline (no B-frames) + AAC to `url`. */
-function ffmpegPush(url, seconds) {
-  const args = [
-    '-hide_banner', '-loglevel', 'warning', '-nostdin',
-    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=15',
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
-    '-t', String(seconds),
-    '-c:v', 'libx264', '-profile:v', 'baseline', '-bf', '0', '-g', '15', '-pix_fmt', 'yuv420p',
-    '-c:a', 'aac', '-f', 'flv', url,
-  ];
-  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const errors = [];
-  child.stderr.on('data', (d) => errors.push(String(d)));
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { child, exited, stderr: () => errors.join('') };
 }
 
 /** The streams ffprobe sees at `url`: [{ codec_type, codec_name, ... }]. */
