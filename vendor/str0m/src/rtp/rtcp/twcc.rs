@@ -1011,6 +1011,11 @@ impl<'a> TryFrom<&'a [u8]> for PacketChunk {
     }
 }
 
+/// Huddle patch: how long a send record is kept once its feedback arrived (`loss()` looks back
+/// 1 s) and, at most, while waiting for it (feedback later than that is of no use to the BWE).
+const REPORTED_RECORD_MAX_AGE: Duration = Duration::from_secs(1);
+const UNREPORTED_RECORD_MAX_AGE: Duration = Duration::from_secs(3);
+
 #[derive(Debug)]
 pub struct TwccSendRegister {
     /// How many send records to keep.
@@ -1192,6 +1197,27 @@ impl TwccSendRegister {
         });
         while self.queue.len() > self.keep {
             self.queue.pop_front();
+        }
+        // Huddle patch (vendor/str0m/HUDDLE_PATCHES.md, 1): also drop records by age, so a
+        // player's register holds ~1 s of packets instead of `keep` (1,000 records of 88 bytes,
+        // ~6 s of video). A record serves until its feedback arrives and for `loss()`'s 1 s
+        // window; one still waiting for feedback is kept longer (a bloated queue delays it).
+        while let Some(front) = self.queue.front() {
+            let age = now.saturating_duration_since(front.local_send_time);
+            let max_age = if front.recv_report.is_some() {
+                REPORTED_RECORD_MAX_AGE
+            } else {
+                UNREPORTED_RECORD_MAX_AGE
+            };
+            if age <= max_age {
+                break;
+            }
+            self.queue.pop_front();
+        }
+        // A burst (a probe, a keyframe) must not keep its high-water capacity for good.
+        let cap = self.queue.capacity();
+        if cap > 64 && self.queue.len() < cap / 4 {
+            self.queue.shrink_to(self.queue.len() * 2);
         }
     }
 
