@@ -227,9 +227,12 @@ impl Peer {
 
 /// Sent video packets a player's Rtc keeps for NACK resends (str0m's "send buffer" sizes only
 /// this RTX cache; the queue of packets not yet sent is separate and unbounded, so a large
-/// keyframe is never cut). str0m's default of 1000 costs about 1.2 MB per video subscription;
-/// 128 is about 0.85 s of history at 1.5 Mbit/s (0.3 s at 4 Mbit/s), several NACK round trips.
-pub const VIDEO_SEND_BUFFER: usize = 128;
+/// keyframe is never cut). Each slot costs ~430 bytes (str0m's whole `RtpPacket`; the payload
+/// itself is shared), so this is the largest per-player item after the TWCC register (issue 15,
+/// docs/RTP_MODE.md "Memory per subscription"). A resend is only useful within about one RTT
+/// plus the receiver's reorder wait: 64 slots are ~0.6 s at 1 Mbit/s (~0.4 s at 1.5 Mbit/s,
+/// 0.15 s at 4 Mbit/s), two NACK round trips at 150 ms; 128 cost 28 KiB more per player.
+pub const VIDEO_SEND_BUFFER: usize = 64;
 
 /// Runs one str0m call of a peer; a panic becomes an error and sets `panicked`, after which
 /// the peer's Rtc is never called again (its state is unknown).
