@@ -32,7 +32,8 @@ bash scripts/build-web.sh
 step "cargo build --release (workspace: server, network-lab emulator, bench)"
 cargo build --release --workspace
 
-check "cargo test --workspace --release" cargo test --release --workspace
+# --no-fail-fast: one failing test binary does not hide the results of the others.
+check "cargo test --workspace --release" cargo test --release --workspace --no-fail-fast
 
 # One test file at a time: each one starts its own server and browsers, and 2 cores are not more.
 check "browser tests (node --test e2e/tests/)" node --test --test-concurrency=1 e2e/tests/
