@@ -20,7 +20,12 @@
 //! * down when the current layer has not fitted for [`DOWN_AFTER`]: the link is already
 //!   congested, every moment on the too-high layer grows the player's queue;
 //! * up only when the higher layer has fitted for [`UP_AFTER`]: an estimate climbs in steps
-//!   and a layer switch costs a keyframe, so a short peak must not flap the layer.
+//!   and a layer switch costs a keyframe, so a short peak must not flap the layer;
+//! * and up only when the player's link has *delivered* the higher layer's rate
+//!   (layer_probe.rs): the estimate may overrate the link (the browser netlab: 600 kbit/s
+//!   estimated behind 300), so the player first probes, padding its link up to the layer's
+//!   rate, and climbs only if that arrived with low loss. A probe that fails backs off;
+//! * down at once on congestion (loss reported outside a probe), without [`DOWN_AFTER`].
 //!
 //! The choice is a *target*: the player keeps receiving its current layer until the target's
 //! next keyframe (simulcast.rs `Follow`), so a switch never freezes the picture.
@@ -32,6 +37,8 @@
 use std::time::{Duration, Instant};
 
 use str0m::media::Rid;
+
+use crate::layer_probe::UpProbe;
 
 /// A layer fits when its rate plus the audio rate is at most this share of the estimate
 /// (the rest absorbs keyframes, retransmissions and the estimate's own error).
@@ -81,6 +88,9 @@ pub struct LinkMate {
     pub estimate_bps: Option<u64>,
     /// What it receives now (video layer + audio, bit/s).
     pub need_bps: u64,
+    /// Whether it is probing the link now (one probe per link at a time: two would each
+    /// measure the other's padding as their loss).
+    pub probing: bool,
 }
 
 /// The bit/s a player's audio and video may take: [`HEADROOM`] of the link (the sum of the
@@ -110,6 +120,13 @@ pub struct LayerChooser {
     pub need_bps: u64,
     /// The player's `playStream` constraints.
     pub cap: LayerCap,
+    /// What the player's link delivered, and the probe toward a higher layer.
+    pub probe: UpProbe,
+    /// Another player of the same link is probing: no probe of this one now.
+    pub link_busy: bool,
+    /// The padding goal last given to the player's estimator (the core sets it again when
+    /// the probe's goal differs).
+    pub applied_padding: Option<u64>,
 }
 
 impl LayerChooser {
@@ -134,7 +151,7 @@ impl LayerChooser {
         if layers.is_empty() {
             return None; // nothing is sent: keep what we had, the publisher may come back
         }
-        let best = match budget_bps {
+        let mut best = match budget_bps {
             // The highest layer within the cap that fits (the lowest is always allowed).
             Some(budget) => layers
                 .iter()
@@ -145,6 +162,14 @@ impl LayerChooser {
         let current = self
             .target
             .and_then(|rid| layers.iter().position(|l| l.rid == rid));
+        // Loss on the link now: one layer down without waiting, whatever the estimate says.
+        let congested = self.probe.congested(now);
+        if let Some(current) = current.filter(|&c| c > 0 && congested) {
+            best = best.min(current - 1);
+        }
+        if current.is_none_or(|c| best <= c) {
+            self.probe.cancel(now);
+        }
         let changed = match current {
             // First choice, or the target layer stopped: take the best at once.
             None => {
@@ -156,9 +181,10 @@ impl LayerChooser {
             Some(current) if best < current => {
                 self.too_low_since = None;
                 let since = *self.too_high_since.get_or_insert(now);
-                // Above the cap: at once (it is what the player asked, not a guess).
+                // Above the cap: at once (it is what the player asked, not a guess); on
+                // congestion too (the link is already losing packets).
                 let capped = !self.cap.allows(&layers[current]);
-                if capped || now.saturating_duration_since(since) >= DOWN_AFTER {
+                if capped || congested || now.saturating_duration_since(since) >= DOWN_AFTER {
                     self.switches += 1;
                     self.set(layers[best].rid)
                 } else {
@@ -168,10 +194,18 @@ impl LayerChooser {
             Some(current) if best > current => {
                 self.too_high_since = None;
                 let since = *self.too_low_since.get_or_insert(now);
-                if now.saturating_duration_since(since) >= UP_AFTER {
+                let need = layers[best].bps + audio_bps;
+                if now.saturating_duration_since(since) < UP_AFTER {
+                    None
+                } else if self.probe.confirms(need, now) {
                     self.switches += 1;
                     self.set(layers[best].rid)
                 } else {
+                    // Not delivered yet: probe toward it (the core pads the link to
+                    // `probe.padding_goal()`), unless a link mate is probing.
+                    if !self.link_busy {
+                        self.probe.start(need, now);
+                    }
                     None
                 }
             }
@@ -228,6 +262,13 @@ mod tests {
         player_budget(Some(estimate), &[])
     }
 
+    /// Two stats reports, 500 ms apart, ending at `t`: the link delivered `bps` at `loss`.
+    fn deliver(c: &mut LayerChooser, bps: u64, loss: f32, t: Instant) {
+        let bytes = 10_000_000;
+        c.probe.on_report(bytes, Some(loss), t - 500 * MS);
+        c.probe.on_report(bytes + bps / 16, Some(loss), t);
+    }
+
     #[test]
     fn first_choice_is_the_highest_layer_that_fits_with_headroom() {
         let t0 = Instant::now();
@@ -258,6 +299,7 @@ mod tests {
         let mate = |est, need| LinkMate {
             estimate_bps: Some(est),
             need_bps: need,
+            probing: false,
         };
         let b = player_budget(Some(150_000), &[mate(150_000, 190_000)]).unwrap();
         assert_eq!(b, 255_000 - 190_000);
@@ -267,6 +309,7 @@ mod tests {
             &[LinkMate {
                 estimate_bps: None,
                 need_bps: 190_000,
+                probing: false,
             }],
         );
         assert_eq!(b, Some(1_700_000 - 190_000));
@@ -297,15 +340,22 @@ mod tests {
             rid("q")
         );
         assert_eq!(c.switches, 1);
-        // It comes back: up only after UP_AFTER of fitting, straight to the best layer.
+        // It comes back: up only after UP_AFTER of fitting and a probe that delivered the
+        // best layer's rate, straight to that layer.
         let t1 = t0 + 1000 * MS;
         assert_eq!(c.choose(&layers(), alone(3_000_000), 0, t1), None);
         assert_eq!(
             c.choose(&layers(), alone(3_000_000), 0, t1 + 1999 * MS),
             None
         );
+        assert_eq!(c.probe.padding_goal(), None);
+        let t2 = t1 + 2000 * MS;
+        assert_eq!(c.choose(&layers(), alone(3_000_000), 0, t2), None);
+        assert_eq!(c.probe.padding_goal(), Some(1_500_000), "probes toward f");
+        deliver(&mut c, 1_500_000, 0.0, t2 + 1000 * MS);
+        assert_eq!(c.probe.padding_goal(), None, "the probe confirmed f");
         assert_eq!(
-            c.choose(&layers(), alone(3_000_000), 0, t1 + 2000 * MS),
+            c.choose(&layers(), alone(3_000_000), 0, t2 + 1000 * MS),
             rid("f")
         );
         assert_eq!(c.switches, 2);
@@ -321,9 +371,60 @@ mod tests {
             c.choose(&layers(), alone(3_000_000), 40_000, t0 + 100 * MS),
             None
         );
+        let t1 = t0 + 2100 * MS;
+        assert_eq!(c.choose(&layers(), alone(3_000_000), 40_000, t1), None);
+        deliver(&mut c, 1_540_000, 0.01, t1 + 500 * MS);
         assert_eq!(
-            c.choose(&layers(), alone(3_000_000), 40_000, t0 + 2100 * MS),
+            c.choose(&layers(), alone(3_000_000), 40_000, t1 + 500 * MS),
             rid("f")
+        );
+    }
+
+    #[test]
+    fn an_overrated_estimate_does_not_lift_the_player_over_its_link() {
+        // The browser netlab: 600-700 kbit/s estimated behind a 300 kbit/s link.
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        assert_eq!(c.choose(&layers(), None, 40_000, t0), rid("q"));
+        deliver(&mut c, 190_000, 0.0, t0 + 1000 * MS);
+        let mut t = t0 + 1000 * MS;
+        let mut probes_at = Vec::new();
+        while t < t0 + 30_000 * MS {
+            assert_eq!(c.choose(&layers(), alone(700_000), 40_000, t), None);
+            if let Some(goal) = c.probe.padding_goal() {
+                assert_eq!(goal, 540_000, "the probe pads toward h");
+                if probes_at.last() != Some(&c.probe.probes) {
+                    probes_at.push(c.probe.probes);
+                }
+                // Padded to 540 k, the 300 k link drops 45 %.
+                deliver(&mut c, 540_000, 0.45, t + 500 * MS);
+            } else {
+                deliver(&mut c, 190_000, 0.0, t + 500 * MS);
+            }
+            t += 500 * MS;
+        }
+        assert_eq!(c.target(), rid("q"));
+        assert_eq!(c.switches, 0);
+        // Probes at 3 s, then after 8, 16 s of back-off: three in 30 s, each ended by the first
+        // lossy report.
+        assert_eq!((c.probe.probes, c.probe.failed), (3, 3));
+    }
+
+    #[test]
+    fn congestion_goes_down_at_once() {
+        let t0 = Instant::now();
+        let mut c = LayerChooser::default();
+        assert_eq!(c.choose(&layers(), alone(3_000_000), 0, t0), rid("f"));
+        deliver(&mut c, 1_500_000, 0.0, t0 + 1000 * MS);
+        assert_eq!(
+            c.choose(&layers(), alone(3_000_000), 0, t0 + 1000 * MS),
+            None
+        );
+        // 20 % lost while the estimate still says 3 M: one layer down, no DOWN_AFTER.
+        deliver(&mut c, 1_500_000, 0.2, t0 + 1500 * MS);
+        assert_eq!(
+            c.choose(&layers(), alone(3_000_000), 0, t0 + 1500 * MS),
+            rid("h")
         );
     }
 
