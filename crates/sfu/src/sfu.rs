@@ -938,6 +938,12 @@ impl Sfu {
                     state.bandwidth.estimate_bps = Some(bps);
                 }
             }
+            // Random loss on an uncongested link is not a reason to pause (headroom.rs).
+            let random_loss = state.headroom.random_loss(now);
+            if state.bandwidth.set_random_loss(random_loss) {
+                let what = if random_loss { "seen" } else { "over" };
+                tracing::info!("{id}: random loss on an uncongested link {what} (headroom.rs)");
+            }
             let change = state.bandwidth.evaluate(need, now);
             let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
             match change {
@@ -1220,6 +1226,7 @@ impl Sfu {
                     }
                     if let (Role::Player(pl), Some(loss)) = (&mut p.role, s.loss) {
                         pl.playout.on_downlink_loss(loss, now);
+                        pl.headroom.on_loss(loss, now);
                     }
                 }
             }

@@ -223,3 +223,60 @@ fn five_percent_loss_both_ways_keeps_the_picture_fluid() {
     );
     assert_eq!(qa.video_pauses, 0, "random loss is not a slow link: {qa:?}");
 }
+
+/// C plays A through a downlink losing `loss` at random, 30 ms each way, no rate limit: the
+/// picture, the pauses and the lowest estimate the server acted on over 30 s.
+fn random_loss_downlink(loss: f64) -> (Picture, PeerQuality, u64) {
+    let mut lab = Lab::new();
+    let (a, c_plays_a) = (PeerId(1), PeerId(3));
+    let na = lab.publish(a, VP8_OPUS, AV);
+    let mut src = Source::new(na, FRAME_BYTES, lab.now);
+    let n = lab.play(c_plays_a, a);
+    run(&mut lab, &mut [&mut src], Duration::from_secs(2));
+    let node = &mut lab.nodes[n];
+    for link in [&mut node.up, &mut node.down] {
+        link.loss = loss;
+        link.delay = Duration::from_millis(30);
+    }
+    run(&mut lab, &mut [&mut src], Duration::from_secs(3));
+    let from = lab.now;
+    let mut lowest = u64::MAX;
+    for _ in 0..30 {
+        run(&mut lab, &mut [&mut src], Duration::from_secs(1));
+        if let Some(e) = row(&lab, c_plays_a).estimate_bps {
+            lowest = lowest.min(e);
+        }
+    }
+    let p = picture(&lab, n, from, lab.now);
+    (p, row(&lab, c_plays_a), lowest)
+}
+
+/// Random loss is not a slow link (headroom.rs `Headroom::random_loss`, bandwidth.rs
+/// `VideoGate::set_random_loss`): at 5 % and 8 % loss on C's downlink with an uninflated round
+/// trip, C's player of A is never paused and no video frame is dropped, whatever str0m's
+/// loss-based estimate does. (At 9 % the averaged receiver-report loss crosses the 10 % line
+/// now and then: 1 pause, 75 frames dropped on 1 Dec; not asserted.) The lab counts the
+/// arrival gaps of NACK-repaired frames as freezes (no jitter buffer, no playout delay):
+/// frozen is printed, not asserted, here.
+#[test]
+fn random_loss_up_to_8_percent_never_pauses_the_player() {
+    for loss in [0.05, 0.08] {
+        let (p, q, lowest) = random_loss_downlink(loss);
+        println!(
+            "loss {loss}: frozen {:.2} s in {} freezes, longest {} ms; paused {}, dropped {}, lowest estimate {} kbit/s, last {:?}",
+            p.frozen.as_secs_f64(),
+            p.freezes,
+            p.longest_gap.as_millis(),
+            q.video_pauses,
+            q.video_frames_dropped,
+            lowest / 1000,
+            q.estimate_bps.map(|e| e / 1000)
+        );
+        assert_eq!(
+            (q.video_pauses, q.video_frames_dropped),
+            (0, 0),
+            "random loss {loss} paused or dropped video: {q:?}"
+        );
+        assert!(p.frames > 800, "{p:?}");
+    }
+}
