@@ -131,6 +131,11 @@ impl Peer {
         let answer = SdpAnswer::from_sdp_string(sdp)?;
         let pending = self.pending.take().ok_or("no pending offer")?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
+        // str0m schedules its first ICE check only when it is next driven by time. When it is
+        // the DTLS client, accepting the answer queues a ClientHello and the loop polls at once;
+        // as DTLS server (an answer saying `a=setup:active`, Huddle's dtls_client setting) it
+        // would report no timeout at all and never send a check: drive it now.
+        self.rtc.handle_input(Input::Timeout(Instant::now()))?;
         Ok(())
     }
 

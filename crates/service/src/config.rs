@@ -46,6 +46,9 @@ pub struct Config {
     /// it, instead of their first codec (VP8 in Chromium/Chrome): RTMP players, which cannot
     /// carry VP8, can then play every browser's stream. Server-wide (docs/RTMP.md).
     pub prefer_h264: bool,
+    /// Answer browsers' `a=setup:actpass` offers `a=setup:active`: the server starts the DTLS
+    /// handshake on the first valid ICE check, one round trip sooner (docs/CONFIG.md).
+    pub dtls_client: bool,
     /// STUN/TURN servers handed to Huddle's web apps (`GET /api/ice-servers`) as given.
     pub ice_servers: Vec<crate::turn::IceServer>,
     /// TURN URLs handed out with fresh time-limited credentials made from `turn_secret`.
@@ -177,6 +180,7 @@ impl Default for Config {
             media_shards: 0,
             forwarding: huddle_sfu::Forwarding::Frame,
             prefer_h264: false,
+            dtls_client: huddle_sfu::SfuConfig::default().dtls_client,
             ice_servers: Vec::new(),
             turn_urls: Vec::new(),
             turn_secret: None,
@@ -533,6 +537,10 @@ pub struct ConfigArgs {
     /// them (true/false) [default: false].
     #[arg(long, env = "HUDDLE_PREFER_H264")]
     pub prefer_h264: Option<bool>,
+    /// Start the DTLS handshake as client when the browser leaves the role open
+    /// (true/false) [default: true].
+    #[arg(long, env = "HUDDLE_DTLS_CLIENT")]
+    pub dtls_client: Option<bool>,
     /// Comma-separated TURN URLs handed to the web apps with generated credentials
     /// [default: none].
     #[arg(long, env = "HUDDLE_TURN_URLS", value_delimiter = ',')]
@@ -697,6 +705,7 @@ impl ConfigArgs {
         set(&mut c.media_shards, &self.media_shards);
         set(&mut c.forwarding, &self.forwarding);
         set(&mut c.prefer_h264, &self.prefer_h264);
+        set(&mut c.dtls_client, &self.dtls_client);
         set(&mut c.turn_urls, &self.turn_urls);
         if self.turn_secret.is_some() {
             c.turn_secret = self.turn_secret.clone();

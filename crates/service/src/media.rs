@@ -101,6 +101,8 @@ pub struct MediaSettings {
     pub forwarding: huddle_sfu::Forwarding,
     /// Publishers answered with H.264 when they offer it (`prefer_h264` setting).
     pub prefer_h264: bool,
+    /// The server takes the DTLS client role when the offer leaves it (`dtls_client` setting).
+    pub dtls_client: bool,
 }
 
 /// Starts a media plane that reports to `events`.
@@ -129,6 +131,7 @@ pub fn sfu_starter() -> MediaStarter {
                 recording_queue_bytes: settings.recording_queue_bytes,
                 forwarding: settings.forwarding,
                 prefer_h264: settings.prefer_h264,
+                dtls_client: settings.dtls_client,
             };
             match huddle_sfu::start(config, events.clone()) {
                 Ok(handle) => shards.push(Arc::new(handle)),

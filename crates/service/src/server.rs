@@ -203,6 +203,7 @@ pub async fn start_with_media(config: Config, media: MediaStarter) -> Result<Ser
         recording_queue_bytes: config.recording_queue_bytes,
         forwarding: config.forwarding,
         prefer_h264: config.prefer_h264,
+        dtls_client: config.dtls_client,
     };
     let media = media(settings, events_tx).map_err(|source| StartError::Bind {
         what: "media",

@@ -34,7 +34,6 @@ mod h264_profile;
 mod headroom;
 mod ingest;
 mod keyframes;
-mod layer_probe;
 mod layers;
 mod open_pacer;
 mod peer;
@@ -108,6 +107,10 @@ pub struct SfuConfig {
     /// instead of the offer's first codec (browsers list VP8 first), so that RTMP players,
     /// which cannot carry VP8, can play every stream. Default off.
     pub prefer_h264: bool,
+    /// Take the DTLS client role when an offer leaves it to us (`a=setup:actpass`): our
+    /// ClientHello leaves on the browser's first valid ICE check, one round trip sooner than
+    /// waiting for the browser's (dtls_client.rs). Default off (`dtls_client::DEFAULT`).
+    pub dtls_client: bool,
 }
 
 impl Default for SfuConfig {
@@ -122,6 +125,7 @@ impl Default for SfuConfig {
             recording_queue_bytes: DEFAULT_RECORDING_QUEUE_BYTES,
             forwarding: Forwarding::Frame,
             prefer_h264: false,
+            dtls_client: dtls_client::DEFAULT,
         }
     }
 }
@@ -341,6 +345,7 @@ pub fn start(
     sfu.set_tcp_candidates(tcp_candidates);
     sfu.set_forwarding(config.forwarding);
     sfu.set_prefer_h264(config.prefer_h264);
+    sfu.set_dtls_client(config.dtls_client);
     let (factory, queue, recorder) = record::spawn(
         config.records_dir.clone(),
         config.shard,

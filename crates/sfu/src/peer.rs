@@ -268,6 +268,8 @@ pub struct RtcTemplate {
     pub candidates: Vec<SocketAddr>,
     /// Passive ICE-TCP host candidates (RFC 6544), announced beside the UDP ones.
     pub tcp_candidates: Vec<SocketAddr>,
+    /// Answer an `actpass` offer `a=setup:active` and start the handshake (dtls_client.rs).
+    pub dtls_client: bool,
 }
 
 impl RtcTemplate {
@@ -288,8 +290,7 @@ impl RtcTemplate {
         transport: Transport,
         now: Instant,
     ) -> Result<(Rtc, String), String> {
-        let dtls_client =
-            crate::dtls_client::ENABLED && crate::dtls_client::offer_leaves_role_to_us(offer);
+        let dtls_client = self.dtls_client && crate::dtls_client::offer_leaves_role_to_us(offer);
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| format!("Bad SDP: {e}"))?;
         let result = catch_unwind(AssertUnwindSafe(|| {
             let mut cfg = Rtc::builder()
