@@ -34,6 +34,7 @@ mod h264_profile;
 mod headroom;
 mod ingest;
 mod keyframes;
+mod layer_probe;
 mod layers;
 mod open_pacer;
 mod peer;

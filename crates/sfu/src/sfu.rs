@@ -880,6 +880,7 @@ impl Sfu {
                 Some((layers, audio)) if !layers.is_empty() => {
                     let estimate = state.bandwidth.estimate_bps;
                     let budget = crate::layers::player_budget(estimate, &mates);
+                    state.layer_choice.link_busy = mates.iter().any(|m| m.probing);
                     if let Some(rid) = state.layer_choice.choose(layers, budget, *audio, now) {
                         tracing::info!(
                             "{id}: layer {rid} of {source} chosen for an estimate of {} kbit/s, budget {} kbit/s ({} other players on its link)",
@@ -944,6 +945,12 @@ impl Sfu {
                     state.bandwidth.estimate_bps = Some(bps);
                 }
             }
+            // Random loss on an uncongested link is not a reason to pause (headroom.rs).
+            let random_loss = state.headroom.random_loss(now);
+            if state.bandwidth.set_random_loss(random_loss) {
+                let what = if random_loss { "seen" } else { "over" };
+                tracing::info!("{id}: random loss on an uncongested link {what} (headroom.rs)");
+            }
             let change = state.bandwidth.evaluate(need, now);
             let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
             match change {
@@ -965,10 +972,21 @@ impl Sfu {
                 }
                 None => {}
             }
+            // A layer probe pads the link up to its goal (layer_probe.rs), set at once when
+            // it starts or ends, not at the next tick.
+            let padding = state.layer_choice.probe.padding_goal();
+            let padding_changed = padding != state.layer_choice.applied_padding;
             let targets = if tick && state.bandwidth.paused {
                 state.bandwidth.bwe_targets(need)
-            } else if tick {
-                state.bandwidth.bwe_targets(probe_need)
+            } else if tick || padding_changed {
+                state.layer_choice.applied_padding = padding;
+                state
+                    .bandwidth
+                    .bwe_targets(probe_need)
+                    .map(|(minimum, desired)| match padding {
+                        Some(goal) => (goal as f64, desired.max(goal as f64 * 1.5)),
+                        None => (minimum, desired),
+                    })
             } else {
                 None
             };
@@ -1018,6 +1036,7 @@ impl Sfu {
                     Some(crate::layers::LinkMate {
                         estimate_bps: pl.bandwidth.estimate_bps,
                         need_bps: pl.layer_choice.need_bps,
+                        probing: pl.layer_choice.probe.padding_goal().is_some(),
                     })
                 }
                 _ => None,
@@ -1178,6 +1197,22 @@ impl Sfu {
                         pl.bandwidth.on_current_estimate(bwe.as_u64(), now);
                         paused_source = pl.bandwidth.paused.then_some(pl.source);
                     }
+                    // What its link delivered: a simulcast player climbs on that (layer_probe.rs).
+                    if let Role::Player(pl) = &mut p.role {
+                        if pl.layer.target.is_some() {
+                            let probe = &mut pl.layer_choice.probe;
+                            if let Some(end) =
+                                probe.on_report(s.peer_bytes_tx, s.egress_loss_fraction, now)
+                            {
+                                tracing::info!(
+                                    "{id}: layer probe {end:?}: delivered {} kbit/s, loss {:?}",
+                                    probe.delivered_bps.unwrap_or(0) / 1000,
+                                    probe.loss
+                                );
+                            }
+                            paused_source = Some(pl.source);
+                        }
+                    }
                 }
                 if let Some(source) = paused_source {
                     self.adapt_player(id, source, false, now);
@@ -1198,6 +1233,7 @@ impl Sfu {
                     }
                     if let (Role::Player(pl), Some(loss)) = (&mut p.role, s.loss) {
                         pl.playout.on_downlink_loss(loss, now);
+                        pl.headroom.on_loss(loss, now);
                     }
                 }
             }
