@@ -19,7 +19,9 @@ s.labScenario(SCENARIO, 'netlab: C has 200 ms RTT +- 30 ms jitter', 120000, 'eve
   });
   // Hard: no stream slower than before issue 11's work (2.6-4.5 s then), so < 4 s. The
   // acceptance (< 2 s) is met in some runs, not all: C's plays 1.4-2.0 s, A and B playing C
-  // 1.75-2.61 s at load 5-11 with the DTLS client role, now off (docs/NETLAB.md, session 5).
+  // 1.75-2.61 s at load 5-11 with the DTLS client role (session 5). Session 6: the role is the
+  // `dtls_client` setting, off by default: 2.36/2.14 s without it, 1.59-2.11 s with it at load
+  // 10-11 (docs/NETLAB.md).
   const problems = [];
   const gaps = [];
   for (const [viewer, publisher] of [['C', 'A'], ['C', 'B'], ['A', 'C'], ['B', 'C']]) {
