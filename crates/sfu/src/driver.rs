@@ -255,7 +255,12 @@ pub(crate) fn run(
                 Applied::Shutdown => {
                     sfu.shutdown(Instant::now());
                     flush(&mut sfu, &mut src, &events, &mut out);
-                    tracing::info!("media thread stopped");
+                    tracing::info!(
+                        "media thread stopped ({} UDP datagrams sent in {} messages{})",
+                        out.sender.datagrams,
+                        out.sender.messages,
+                        if out.sender.gso() { ", GSO" } else { "" }
+                    );
                     return;
                 }
             }
