@@ -778,7 +778,7 @@ mod tests {
             g.set_random_loss(random);
             let mut t = t0;
             while t < t0 + 6000 * MS {
-                if t.duration_since(t0).as_millis() % 1000 == 0 {
+                if t.duration_since(t0).as_millis().is_multiple_of(1000) {
                     g.note_starved(t);
                 }
                 if g.evaluate(need, t) == Some(VideoChange::Paused) {
