@@ -945,12 +945,9 @@ impl Sfu {
                     state.bandwidth.estimate_bps = Some(bps);
                 }
             }
-            // Random loss on an uncongested link is not a reason to pause (headroom.rs).
-            let random_loss = state.headroom.random_loss(now);
-            if state.bandwidth.set_random_loss(random_loss) {
-                let what = if random_loss { "seen" } else { "over" };
-                tracing::info!("{id}: random loss on an uncongested link {what} (headroom.rs)");
-            }
+            // Not wired yet: Headroom::random_loss / VideoGate::set_random_loss (issue 11,
+            // docs/MEDIA_QUALITY.md "Loss" item 5) made tests/network.rs
+            // a_player_on_a_link_just_too_slow_does_not_flap flap (4 pauses, 13 keyframes).
             let change = state.bandwidth.evaluate(need, now);
             let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
             match change {
@@ -1233,7 +1230,6 @@ impl Sfu {
                     }
                     if let (Role::Player(pl), Some(loss)) = (&mut p.role, s.loss) {
                         pl.playout.on_downlink_loss(loss, now);
-                        pl.headroom.on_loss(loss, now);
                     }
                 }
             }
