@@ -116,9 +116,6 @@ pub struct VideoGate {
     min_pause: Duration,
     /// The estimator's own current estimate (not averaged) and when it was reported.
     current: Option<(u64, Instant)>,
-    /// The player's link loses packets at random and is not congested (headroom.rs
-    /// `Headroom::random_loss`), as of the last [`Self::set_random_loss`].
-    random_loss: bool,
 }
 
 impl VideoGate {
@@ -144,18 +141,6 @@ impl VideoGate {
             (None, Some((c, _))) if fresh => Some(c),
             (e, _) => e,
         }
-    }
-
-    /// Whether the player's link loses packets at random without congestion (headroom.rs),
-    /// told before each [`Self::evaluate`]. On such a link str0m's loss-based estimate falls
-    /// below what the link carries (0.6-0.9x the need at 5 % loss) and the pacer lags behind
-    /// it: neither a low estimate nor a backed-up queue pauses the player then, and a paused
-    /// one resumes as if the estimate met the need (after its minimum pause, back-off
-    /// included, so a slow link that also loses at random costs at most one keyframe per
-    /// [`MAX_MIN_PAUSE`]).
-    /// Returns whether that changed (for the log).
-    pub fn set_random_loss(&mut self, random_loss: bool) -> bool {
-        std::mem::replace(&mut self.random_loss, random_loss) != random_loss
     }
 
     /// A current estimate reported at least [`PROBE_SETTLE`] after the last restart (or with
@@ -300,11 +285,7 @@ impl VideoGate {
                 .last_starved
                 .is_some_and(|t| now.saturating_duration_since(t) < STARVED_RECENTLY);
             let excused = self.stall_excused(now);
-            if need_bps == 0
-                || excused
-                || self.random_loss
-                || (estimate >= need * PAUSE_BELOW && !starved)
-            {
+            if need_bps == 0 || excused || (estimate >= need * PAUSE_BELOW && !starved) {
                 self.below_since = None;
                 return None;
             }
@@ -344,12 +325,6 @@ impl VideoGate {
             Some((c, _)) if measured => estimate_bps.max(c),
             _ => estimate_bps,
         } as f64;
-        // Random loss: the estimate is str0m's loss-based one, not what the link carries.
-        let estimate = if self.random_loss {
-            estimate.max(peak * RESUME_AT)
-        } else {
-            estimate
-        };
         if !measured && estimate < peak * RESUME_AT {
             self.above_since = None;
             return None;
@@ -762,60 +737,6 @@ mod tests {
         let end = t0 + STALL_GRACE * 3 + 500 * MS;
         assert_eq!(g.estimator_reset_due(end - MS), None);
         assert_eq!(g.estimator_reset_due(end), Some(950_000));
-    }
-
-    /// The loaded netlab run at 5 % loss: the estimate fell to 0.65x the need and the queue
-    /// backed up on a link that was not congested; the player was paused twice for 2 s.
-    /// Told that the link's loss is random, the gate keeps the video and resumes a paused
-    /// player after its minimum pause.
-    #[test]
-    fn random_loss_neither_pauses_nor_holds_a_pause() {
-        let need = 230_000;
-        let t0 = Instant::now();
-        let run = |random: bool| {
-            let mut g = VideoGate::default();
-            g.on_estimate(150_000);
-            g.set_random_loss(random);
-            let mut t = t0;
-            while t < t0 + 6000 * MS {
-                if t.duration_since(t0).as_millis().is_multiple_of(1000) {
-                    g.note_starved(t);
-                }
-                if g.evaluate(need, t) == Some(VideoChange::Paused) {
-                    return Some(t - t0);
-                }
-                t += 100 * MS;
-            }
-            None
-        };
-        assert_eq!(run(false), Some(PAUSE_AFTER), "a low estimate pauses");
-        assert_eq!(run(true), None, "random loss does not");
-        assert!(
-            !{
-                let mut g = VideoGate::default();
-                g.on_estimate(150_000);
-                g.set_random_loss(true);
-                g.evaluate(need, t0);
-                g.struggling()
-            },
-            "its decoder's keyframe requests still count"
-        );
-        // Paused before the loss was known to be random: resumed after MIN_PAUSE.
-        let mut g = VideoGate::default();
-        g.on_estimate(150_000);
-        g.evaluate(need, t0);
-        let p = t0 + PAUSE_AFTER;
-        assert_eq!(g.evaluate(need, p), Some(VideoChange::Paused));
-        g.set_random_loss(true);
-        assert_eq!(g.evaluate(need, p + MIN_PAUSE - MS), None);
-        let mut t = p + MIN_PAUSE - MS;
-        let resumed = loop {
-            t += 100 * MS;
-            if g.evaluate(need, t) == Some(VideoChange::Resumed) {
-                break t;
-            }
-        };
-        assert!(resumed - p <= MIN_PAUSE + RESUME_AFTER + 100 * MS);
     }
 
     #[test]

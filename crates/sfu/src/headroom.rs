@@ -17,17 +17,6 @@
 //! [`RESTART_FACTOR`] x the need. str0m re-learns the link from there (on a fast link it
 //! stays up for seconds; on a link that really is slow the round trip grows and the
 //! ordinary pause of bandwidth.rs takes over). At most once per [`RESTART_GAP`].
-//!
-//! **Random loss is not congestion.** Under load the estimate fell further, to 0.6-0.7x the
-//! need (the netlab's 5 % loss run at load 7-9, C playing A: 146-170 kbit/s for a
-//! 212-235 kbit/s stream), below [`MIN_SHARE`]: no restart, the queue backed up, video was
-//! dropped, then paused twice for 2 s (7.3 s frozen in 30 s). A link whose receiver reports
-//! show a steady loss below [`RANDOM_LOSS_BELOW`] (mediasoup and LiveKit treat loss under
-//! about 10 % as not congested) and whose round trip is not inflated loses packets at random
-//! (Wi-Fi, the netlab's 5 %): [`Headroom::random_loss`]. On such a link the estimator is
-//! restarted whatever the estimate, and bandwidth.rs neither pauses the player for a low
-//! estimate nor for a backed-up queue. A slow link shows a grown round trip (its bottleneck
-//! queue) and tail drops above that share, or, paced below its rate, no loss at all.
 
 use std::time::{Duration, Instant};
 
@@ -50,15 +39,6 @@ pub const RTT_SLACK: Duration = Duration::from_millis(20);
 /// that is really slow it falls far below (tests/network.rs, 300 kbit/s for a 1 Mbit/s
 /// stream: 0.71 while the queue first lags, then 0.25).
 pub const MIN_SHARE: f64 = 0.8;
-/// Loss (receiver reports, averaged) from this share up to [`RANDOM_LOSS_BELOW`], with an
-/// uninflated round trip, is random loss, not congestion.
-pub const RANDOM_LOSS_FROM: f32 = 0.005;
-pub const RANDOM_LOSS_BELOW: f32 = 0.10;
-/// Weight of a new receiver report in the averaged loss: one report covers about a second
-/// and 20-60 packets, so one report of a 5 % link reads 0-15 %.
-pub const LOSS_WEIGHT: f32 = 0.25;
-/// A loss average without a report this long is stale (the link may have changed).
-pub const LOSS_STALE_AFTER: Duration = Duration::from_secs(5);
 
 /// One player's pacer-lag state.
 #[derive(Debug, Default)]
@@ -67,8 +47,6 @@ pub struct Headroom {
     /// The lowest and the latest round trip the player's receiver reports gave.
     min_rtt: Option<Duration>,
     last_rtt: Option<Duration>,
-    /// The averaged loss of the player's receiver reports and when it was last reported.
-    loss: Option<(f32, Instant)>,
     /// Estimator restarts so far (for the stats and the log).
     pub restarts: u64,
 }
@@ -78,29 +56,6 @@ impl Headroom {
     pub fn on_rtt(&mut self, rtt: Duration) {
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         self.last_rtt = Some(rtt);
-    }
-
-    /// A receiver report of the player said it lost `fraction` of our packets (any m-line).
-    pub fn on_loss(&mut self, fraction: f32, now: Instant) {
-        let fraction = fraction.clamp(0.0, 1.0);
-        let avg = match self.loss {
-            Some((avg, at)) if now.saturating_duration_since(at) < LOSS_STALE_AFTER => {
-                avg + (fraction - avg) * LOSS_WEIGHT
-            }
-            _ => fraction,
-        };
-        self.loss = Some((avg, now));
-    }
-
-    /// The player's link loses packets at random and is not congested: a steady loss in
-    /// [`RANDOM_LOSS_FROM`, `RANDOM_LOSS_BELOW`) and a round trip close to the lowest. A low
-    /// estimate or a lagging pacer on such a link is str0m's loss-based estimate, not the link.
-    pub fn random_loss(&self, now: Instant) -> bool {
-        let lossy = self.loss.is_some_and(|(avg, at)| {
-            now.saturating_duration_since(at) < LOSS_STALE_AFTER
-                && (RANDOM_LOSS_FROM..RANDOM_LOSS_BELOW).contains(&avg)
-        });
-        lossy && self.uncongested()
     }
 
     /// The latest round trip is close to the lowest: no queue builds up on the path.
@@ -121,8 +76,7 @@ impl Headroom {
         need: u64,
         now: Instant,
     ) -> Option<u64> {
-        let covered =
-            estimate.is_some_and(|e| e as f64 >= need as f64 * MIN_SHARE) || self.random_loss(now);
+        let covered = estimate.is_some_and(|e| e as f64 >= need as f64 * MIN_SHARE);
         if need == 0 || queue_age <= LAG || !covered || !self.uncongested() {
             return None;
         }
@@ -189,59 +143,6 @@ mod tests {
         assert_eq!(h.restart_due(lag, None, 200_000, t0), None);
         assert_eq!(h.restart_due(lag, Some(300_000), 0, t0), None);
         assert_eq!(h.restarts, 0);
-    }
-
-    /// The netlab's 5 % link: reports of 0-15 % around 5 % average into the random band.
-    fn five_percent_reports(h: &mut Headroom, t0: Instant) -> Instant {
-        let mut t = t0;
-        for f in [0.05, 0.0, 0.13, 0.04, 0.07, 0.0, 0.06] {
-            h.on_loss(f, t);
-            t += 1000 * MS;
-        }
-        t
-    }
-
-    #[test]
-    fn steady_loss_on_an_uncongested_link_is_random_loss() {
-        let t0 = Instant::now();
-        let mut h = uncongested();
-        assert!(!h.random_loss(t0), "no report yet");
-        let t = five_percent_reports(&mut h, t0);
-        assert!(h.random_loss(t));
-        assert!(!h.random_loss(t + LOSS_STALE_AFTER), "stale");
-        // A link that loses nothing is not a lossy one (a slow link paced below its rate).
-        let mut clean = uncongested();
-        for i in 0..5 {
-            clean.on_loss(0.0, t0 + i * 1000 * MS);
-        }
-        assert!(!clean.random_loss(t0 + 4000 * MS));
-    }
-
-    #[test]
-    fn tail_drops_or_a_grown_round_trip_are_congestion() {
-        let t0 = Instant::now();
-        let mut h = uncongested();
-        let t = five_percent_reports(&mut h, t0);
-        // A bottleneck queue adds its delay to the round trip.
-        h.on_rtt(200 * MS);
-        assert!(!h.random_loss(t));
-        // Tail drops of a link too slow for the stream: 30 % lost.
-        let mut slow = uncongested();
-        for i in 0..4 {
-            slow.on_loss(0.3, t0 + i * 1000 * MS);
-        }
-        assert!(!slow.random_loss(t0 + 3000 * MS));
-    }
-
-    #[test]
-    fn random_loss_restarts_the_estimator_below_the_min_share() {
-        let t0 = Instant::now();
-        let lag = LAG + MS;
-        let mut h = uncongested();
-        // 0.65x the need, as in the loaded netlab run: not covered, no restart.
-        assert_eq!(h.restart_due(lag, Some(130_000), 200_000, t0), None);
-        let t = five_percent_reports(&mut h, t0);
-        assert_eq!(h.restart_due(lag, Some(130_000), 200_000, t), Some(500_000));
     }
 
     #[test]

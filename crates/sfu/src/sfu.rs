@@ -945,9 +945,6 @@ impl Sfu {
                     state.bandwidth.estimate_bps = Some(bps);
                 }
             }
-            // Not wired yet: Headroom::random_loss / VideoGate::set_random_loss (issue 11,
-            // docs/MEDIA_QUALITY.md "Loss" item 5) made tests/network.rs
-            // a_player_on_a_link_just_too_slow_does_not_flap flap (4 pauses, 13 keyframes).
             let change = state.bandwidth.evaluate(need, now);
             let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
             match change {
