@@ -148,6 +148,7 @@ mod tcp_only_tests {
                 .expect("certificate"),
             candidates: vec!["10.9.0.1:5000".parse().unwrap()],
             tcp_candidates: vec!["10.9.0.1:5001".parse().unwrap()],
+            dtls_client: crate::dtls_client::DEFAULT,
         }
     }
 
