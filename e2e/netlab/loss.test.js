@@ -19,8 +19,9 @@ s.labScenario(SCENARIO, 'netlab: C has 5 % loss both ways and 60 ms RTT', 150000
   const problems = [];
   // Not met in every run yet: C's own plays (C's lossy downlink), frozen < 1 s. 30 Nov session 5
   // (docs/NETLAB.md, "Issue-11 loss scenario, session 5"): 0-7.3 s, worst under load (open).
-  // Session 6: 0.22-0.50 s in 3 of 3 runs at load 4-9.5 without any change; the random-loss rule
-  // (headroom.rs random_loss; not wired: it made a link just too slow flap, tests/network.rs).
+  // Session 6: 0.22-0.50 s in 3 of 3 runs at load 4-9.5 without any change. A "random loss is
+  // not congestion" rule (commit 262107b) was removed again: it made a link just too slow flap
+  // (tests/network.rs); docs/MEDIA_QUALITY.md "Loss" item 5.
   // A's and B's plays of C are enforced since 6e888f5 (frames held for a resend were sent out of
   // order: 9-19 keyframe requests per 30 s before; 0 s frozen, 0 requests in 3 of 3 runs after).
   const gaps = [];

@@ -1182,17 +1182,19 @@ impl Sfu {
                 }
             }
             Event::PeerStats(s) => {
-                let mut paused_source = None;
+                // A player to evaluate again: a paused one (its estimate may allow a resume)
+                // or a simulcast one (what its link delivered may allow a higher layer).
+                let mut recheck = None;
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_peer(&s);
-                    // The estimator's own value, unaveraged: a paused player's probe result.
-                    if let (Role::Player(pl), Some(bwe)) = (&mut p.role, s.bwe_tx) {
-                        tracing::debug!(target: "huddle_sfu::timeline", "{id}: current estimate {} kbit/s", bwe.as_u64() / 1000);
-                        pl.bandwidth.on_current_estimate(bwe.as_u64(), now);
-                        paused_source = pl.bandwidth.paused.then_some(pl.source);
-                    }
-                    // What its link delivered: a simulcast player climbs on that (layer_probe.rs).
                     if let Role::Player(pl) = &mut p.role {
+                        // The estimator's own value, unaveraged: a paused player's probe result.
+                        if let Some(bwe) = s.bwe_tx {
+                            tracing::debug!(target: "huddle_sfu::timeline", "{id}: current estimate {} kbit/s", bwe.as_u64() / 1000);
+                            pl.bandwidth.on_current_estimate(bwe.as_u64(), now);
+                            recheck = pl.bandwidth.paused.then_some(pl.source);
+                        }
+                        // What its link delivered: a simulcast player climbs on that (layer_probe.rs).
                         if pl.layer.target.is_some() {
                             let probe = &mut pl.layer_choice.probe;
                             if let Some(end) =
@@ -1204,11 +1206,11 @@ impl Sfu {
                                     probe.loss
                                 );
                             }
-                            paused_source = Some(pl.source);
+                            recheck = Some(pl.source);
                         }
                     }
                 }
-                if let Some(source) = paused_source {
+                if let Some(source) = recheck {
                     self.adapt_player(id, source, false, now);
                 }
             }
