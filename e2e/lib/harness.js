@@ -409,6 +409,11 @@ async function saveArtifacts(tag, clients) {
   }
 }
 
+/** The 1/5/15-minute load averages as one string, printed next to timing figures (the machine is shared). */
+function loadavg() {
+  return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+}
+
 function uniqueRoom(prefix) {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
@@ -430,6 +435,7 @@ module.exports = {
   waitUntil,
   sleep,
   uniqueRoom,
+  loadavg,
   freeTcpPort,
   freeUdpPort,
 };

@@ -26,10 +26,6 @@ function log(...a) {
   console.log('[restream]', ...a);
 }
 
-function loadavg() {
-  return fs.readFileSync('/proc/loadavg', 'utf8').trim();
-}
-
 /** `ffmpeg -listen 1` copying one RTMP publish to `out`; resolves once it listens. */
 async function rtmpListener(port, out) {
   const child = spawn(FFMPEG, ['-hide_banner', '-loglevel', 'error', '-y', '-listen', '1',
@@ -156,12 +152,12 @@ describe('room restream to RTMP', { timeout: 180000 }, () => {
       t.skip(`the media plane has no taps in this build: ${first.last_error}`);
       return;
     }
-    log(`first output ${Date.now() - posted} ms after the POST (loadavg ${loadavg()})`);
+    log(`first output ${Date.now() - posted} ms after the POST (loadavg ${h.loadavg()})`);
     const running = await h.waitUntil(async () => {
       const s = await restreamOf(room);
       return s && s.state === 'running' && s.inputs.length === 2 && s.progress && s.progress.out_time_ms >= 8000 && s;
     }, { timeout: 60000, interval: 500, what: 'the restream running 8 s with two inputs' });
-    log(`running after ${Date.now() - t0} ms: ${JSON.stringify(running)} (loadavg ${loadavg()})`);
+    log(`running after ${Date.now() - t0} ms: ${JSON.stringify(running)} (loadavg ${h.loadavg()})`);
     assert.equal(running.url, `rtmp://127.0.0.1:${port}/live/***`, 'the key is hidden');
     assert.ok(!JSON.stringify(await api('GET', '/admin/rooms')).includes('secret-key'));
 

@@ -8,7 +8,6 @@
 //   -profile:v baseline.
 const { describe, test } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
 const h = require('../lib/harness');
 const { browserSuite } = require('../lib/suite');
 
@@ -18,10 +17,6 @@ const { FFMPEG, ffmpegPush } = require('../lib/ffmpeg');
  * error lines stay in its log (ffmpeg's default log level). */
 function pushWithDefaults(url, seconds, x264) {
   return ffmpegPush(url, seconds, { x264, fps: 25, sampleRate: 48000, logLevel: null });
-}
-
-function loadavg() {
-  return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 }
 
 describe('RTMP encoder defaults: High profile and B-frames', { timeout: 180000 }, () => {
@@ -48,7 +43,7 @@ describe('RTMP encoder defaults: High profile and B-frames', { timeout: 180000 }
     assert.ok(reasons.some((l) => /nobody can play H\.264 High/.test(l) && /-profile:v baseline/.test(l)),
       `ffmpeg's log shows the server's reason:\n${push.stderr()}`);
     console.log(`# High, -bf 0: PLAY_FAILED ${failedAt - started} ms after ffmpeg started; ffmpeg exited ` +
-      `${result.at - failedAt} ms after that; loadavg ${loadavg()}`);
+      `${result.at - failedAt} ms after that; loadavg ${h.loadavg()}`);
     console.log(`# ffmpeg: ${reasons[0].trim()}`);
     console.log(`# browser: ${failed.info}`);
     await alice.waitEvent('LEFT', { login: 'encoder' }, 15000);
@@ -65,7 +60,7 @@ describe('RTMP encoder defaults: High profile and B-frames', { timeout: 180000 }
     const reasons = push.serverErrors();
     assert.ok(reasons.some((l) => /B-frames/.test(l) && /-bf 0/.test(l) && /-profile:v baseline/.test(l)),
       `ffmpeg's log names B-frames and both settings:\n${push.stderr()}`);
-    console.log(`# full defaults: ffmpeg exited ${result.at - started} ms after start; loadavg ${loadavg()}`);
+    console.log(`# full defaults: ffmpeg exited ${result.at - started} ms after start; loadavg ${h.loadavg()}`);
     console.log(`# ffmpeg: ${reasons[0].trim()}`);
   });
 });
