@@ -538,7 +538,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "HUDDLE_PREFER_H264")]
     pub prefer_h264: Option<bool>,
     /// Start the DTLS handshake as client when the browser leaves the role open
-    /// (true/false) [default: false].
+    /// (true/false) [default: true].
     #[arg(long, env = "HUDDLE_DTLS_CLIENT")]
     pub dtls_client: Option<bool>,
     /// Comma-separated TURN URLs handed to the web apps with generated credentials

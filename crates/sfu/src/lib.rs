@@ -110,7 +110,7 @@ pub struct SfuConfig {
     pub prefer_h264: bool,
     /// Take the DTLS client role when an offer leaves it to us (`a=setup:actpass`): our
     /// ClientHello leaves on the browser's first valid ICE check, one round trip sooner than
-    /// waiting for the browser's (dtls_client.rs). Default off (`dtls_client::DEFAULT`).
+    /// waiting for the browser's (dtls_client.rs). Default on (`dtls_client::DEFAULT`).
     pub dtls_client: bool,
 }
 

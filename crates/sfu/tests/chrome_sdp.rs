@@ -130,7 +130,10 @@ fn chrome_publish_vp8_opus_then_play() {
     check_answer(&a).unwrap();
     assert!(a.contains("a=ice-lite"));
     assert!(a.contains("a=recvonly"));
-    assert!(a.contains("a=setup:passive"));
+    // Chrome leaves the DTLS role to us (actpass) and we take the client's: our ClientHello
+    // leaves on its first valid check (dtls_client.rs, on by default).
+    assert!(a.contains("a=setup:active"), "{a}");
+    assert!(!a.contains("a=setup:passive"), "{a}");
     assert!(a.contains("127.0.0.1 40000 typ host"));
     // The browser's upload bandwidth estimate needs our transport-wide feedback.
     assert!(a.contains("transport-wide-cc"), "{a}");
@@ -160,6 +163,7 @@ fn chrome_publish_vp8_opus_then_play() {
             source: PeerId(1),
             offer: play_offer,
             transport: Default::default(),
+            constraints: Default::default(),
         },
         now,
     );
@@ -181,6 +185,57 @@ fn chrome_publish_vp8_opus_then_play() {
     assert_eq!(
         msids[0].split_whitespace().next(),
         msids[1].split_whitespace().next()
+    );
+}
+
+/// The DTLS role: `dtls_client` (on by default) answers an `actpass` offer `active`; with the
+/// setting off, or when the offer names a role itself, str0m answers the opposite role.
+#[test]
+fn the_dtls_role_follows_the_setting_and_an_offer_that_names_one() {
+    let now = Instant::now();
+    let publish = |sfu: &mut Sfu, peer: u64, offer: String| {
+        sfu.handle_command(
+            MediaCommand::Publish {
+                peer: PeerId(peer),
+                room: None,
+                offer,
+                transport: Default::default(),
+                record: None,
+            },
+            now,
+        );
+        answer_of(sfu, PeerId(peer))
+    };
+    let actpass = || {
+        offer(
+            &[
+                audio_mline("sendonly", "0"),
+                video_mline("sendonly", "1", "VP8"),
+            ],
+            "0 1",
+            true,
+        )
+    };
+    let mut on = sfu();
+    let a = publish(&mut on, 1, actpass());
+    assert!(
+        a.contains("a=setup:active") && !a.contains("a=setup:passive"),
+        "{a}"
+    );
+    // An offer that is the DTLS client itself gets `passive`, even with the role on.
+    let active_offer = actpass().replace("a=setup:actpass", "a=setup:active");
+    let a = publish(&mut on, 2, active_offer);
+    assert!(
+        a.contains("a=setup:passive") && !a.contains("a=setup:active"),
+        "{a}"
+    );
+
+    let mut off = sfu();
+    off.set_dtls_client(false);
+    let a = publish(&mut off, 1, actpass());
+    assert!(
+        a.contains("a=setup:passive") && !a.contains("a=setup:active"),
+        "{a}"
     );
 }
 
@@ -249,6 +304,7 @@ fn chrome_publish_prefers_h264_when_offered_first_and_screen_share_order() {
             source: PeerId(1),
             offer: p,
             transport: Default::default(),
+            constraints: Default::default(),
         },
         now,
     );
