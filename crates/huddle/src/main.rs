@@ -2,6 +2,8 @@
 //! 8443 and media on UDP 40000; see `huddle --help` and `docs/CONFIG.md`.
 
 mod allocator;
+#[cfg(feature = "mem-stats")]
+mod mem_stats;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -31,6 +33,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+
+    #[cfg(feature = "mem-stats")]
+    mem_stats::start();
 
     let config = match cli.config.load() {
         Ok(config) => config,
