@@ -316,6 +316,12 @@ fn stream_request(
         has_audio: ctx.bool(data, "hasAudio", "hasAudio", true)?,
         has_video: ctx.bool(data, "hasVideo", "hasVideo", true)?,
         record: ctx.bool(data, "record", "record", false)?,
+        // A publish's `bitrate` is an encoder setting, not a limit on what it receives.
+        constraints: if published {
+            Default::default()
+        } else {
+            crate::play_constraints::play_constraints(data)
+        },
         media_session_id,
         name,
         room,

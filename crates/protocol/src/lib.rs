@@ -12,6 +12,7 @@
 mod decode;
 mod encode;
 mod error;
+mod play_constraints;
 mod surrogates;
 
 pub use decode::{parse, ClientMessage, ConnectionRequest};

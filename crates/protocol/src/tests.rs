@@ -177,6 +177,93 @@ fn play_from_spec() {
 }
 
 #[test]
+fn play_constraints_are_read_and_zero_means_none() {
+    use huddle_room::PlayConstraints;
+    let play = |fields: &str| {
+        let frame = format!(
+            r#"{{"message":"playStream","data":[{{"mediaSessionId":"m","name":"s","sdp":"v=0"{fields}}}]}}"#
+        );
+        match command(&frame) {
+            Command::Play(r) => r.constraints,
+            c => panic!("{c:?}"),
+        }
+    };
+    // What the SDK sends for `constraints: {video: {width: 320, height: 240, bitrate: 300,
+    // quality: 50}}`: bitrate in kbit/s.
+    assert_eq!(
+        play(
+            r#","width":320,"height":240,"bitrate":300,"minBitrate":0,"maxBitrate":0,"quality":50"#
+        ),
+        PlayConstraints {
+            width: Some(320),
+            height: Some(240),
+            video_bps: Some(300_000),
+            quality: Some(50),
+        }
+    );
+    // The SDK's zeros, nothing, nulls: no limit.
+    let none = PlayConstraints::default();
+    assert_eq!(
+        play(r#","width":0,"height":0,"bitrate":0,"quality":0"#),
+        none
+    );
+    assert_eq!(play(""), none);
+    assert_eq!(play(r#","width":null,"quality":null"#), none);
+    // An app's text field, a fraction, an out-of-range quality.
+    assert_eq!(
+        play(r#","width":" 640 ","height":360.7,"quality":250"#),
+        PlayConstraints {
+            width: Some(640),
+            height: Some(360),
+            quality: Some(100),
+            ..none
+        }
+    );
+}
+
+#[test]
+fn bad_play_constraints_are_ignored_not_refused() {
+    for fields in [
+        r#","width":-5"#,
+        r#","width":"wide""#,
+        r#","height":true"#,
+        r#","bitrate":{"max":3}"#,
+        r#","quality":[50]"#,
+        r#","quality":0.5"#,
+        r#","width":1e400"#,
+    ] {
+        let frame = format!(
+            r#"{{"message":"playStream","data":[{{"mediaSessionId":"m","name":"s","sdp":"v=0"{fields}}}]}}"#
+        );
+        match parse(&frame) {
+            Ok(ClientMessage::Command(Command::Play(r))) => {
+                assert_eq!(r.constraints, Default::default(), "{fields}")
+            }
+            // serde_json refuses 1e400 as a whole frame (out of f64 range): that is its
+            // error, not a field's.
+            Err(ProtocolError::NotJson(_)) if fields.contains("1e400") => {}
+            other => panic!("{fields}: {other:?}"),
+        }
+    }
+    // A huge width is a limit above every picture, not an overflow.
+    let c = command(
+        r#"{"message":"playStream","data":[{"mediaSessionId":"m","name":"s","sdp":"v=0","width":1e30,"bitrate":1e30}]}"#,
+    );
+    let Command::Play(r) = c else { panic!() };
+    assert_eq!(r.constraints.width, Some(u32::MAX));
+    assert_eq!(r.constraints.video_bps, Some(u64::MAX));
+}
+
+#[test]
+fn a_publish_has_no_play_constraints() {
+    let c = command(
+        r#"{"message":"publishStream","data":[{"mediaSessionId":"m","name":"s","sdp":"v=0","width":320,"bitrate":500}]}"#,
+    );
+    let Command::Publish(r) = c else { panic!() };
+    assert_eq!(r.constraints, Default::default());
+}
+
+#[test]
 fn play_outside_a_room() {
     let c = command(
         r#"{"message":"playStream","data":[{"mediaSessionId":"m","name":"screen1","sdp":"v=0"}]}"#,

@@ -1,6 +1,6 @@
 use std::time::Instant;
 
-use crate::media::Transport;
+use crate::media::{PlayConstraints, Transport};
 use crate::{Grants, MediaEvent, SessionId};
 
 /// The time of an input: monotonic for timers, wall clock (Unix ms) for names and reports.
@@ -93,4 +93,6 @@ pub struct StreamRequest {
     pub has_video: bool,
     /// `record: true` on publish.
     pub record: bool,
+    /// `playStream`'s width/height/bitrate/quality (default, no limit, on publish).
+    pub constraints: PlayConstraints,
 }

@@ -27,7 +27,8 @@ pub use hub::{
 pub use ids::{PeerId, SessionId};
 pub use input::{Command, Input, Now, StreamRequest};
 pub use media::{
-    IngestAudio, IngestCodecs, IngestVideo, MediaCommand, MediaEvent, RecordRequest, Transport,
+    IngestAudio, IngestCodecs, IngestVideo, MediaCommand, MediaEvent, PlayConstraints,
+    RecordRequest, Transport,
 };
 pub use output::{
     FinalizedRoom, Output, RecordedStream, RoomEvent, ServerMessage, StateEntry, StreamInfo,

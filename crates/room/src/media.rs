@@ -37,6 +37,9 @@ pub enum MediaCommand {
         offer: String,
         /// Which ICE transports the answer may offer (the client's `transport` option).
         transport: Transport,
+        /// What the player asked for (`playStream` width/height/bitrate/quality): the most
+        /// it receives of a simulcast source.
+        constraints: PlayConstraints,
     },
     /// Tear the peer down (and close its recording, if any).
     Close { peer: PeerId },
@@ -122,4 +125,21 @@ pub enum Transport {
     Udp,
     /// The ICE-TCP candidate only (when ICE-TCP is configured; otherwise as `Udp`).
     Tcp,
+}
+
+/// What a player's `playStream` asked for: the SDK's `width`, `height`, `bitrate` and
+/// `quality` (its `constraints.video` or `playWidth`/`playHeight`). The media plane gives a
+/// player of a simulcast source no layer above them (the lowest layer always plays); a
+/// single-layer source ignores them. `None` (the SDK sends 0): no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlayConstraints {
+    /// Largest picture width, pixels.
+    pub width: Option<u32>,
+    /// Largest picture height, pixels.
+    pub height: Option<u32>,
+    /// Largest video rate, bit/s (the SDK's `bitrate` is in kbit/s).
+    pub video_bps: Option<u64>,
+    /// 1-100: the share of the source's layers, lowest first, the player may get (100 all,
+    /// 50 the lower half; at least the lowest).
+    pub quality: Option<u8>,
 }

@@ -141,6 +141,42 @@ fn the_transport_option_travels_to_the_media_plane() {
     );
 }
 
+/// `playStream`'s width/height/bitrate/quality reach the media plane with the play command
+/// (it caps a simulcast player's layer by them).
+#[test]
+fn play_constraints_travel_to_the_media_plane() {
+    let mut h = two_in_room();
+    let out = h.cmd(1, Command::Publish(request("m1", "R-alice-1", Some("R"))));
+    let MediaCommand::Publish { peer, .. } = media_commands(&out)[0].clone() else {
+        panic!("no publish")
+    };
+    h.input(Input::Media(MediaEvent::Answer {
+        peer,
+        sdp: "a".into(),
+    }));
+    h.input(Input::Media(MediaEvent::Connected { peer }));
+    let asked = PlayConstraints {
+        width: Some(320),
+        height: Some(240),
+        video_bps: Some(300_000),
+        quality: Some(50),
+    };
+    let play = StreamRequest {
+        constraints: asked,
+        ..request("b1", "R-alice-1", Some("R"))
+    };
+    let out = h.cmd(2, Command::Play(play));
+    assert!(
+        matches!(&media_commands(&out)[0], MediaCommand::Play { constraints, .. } if *constraints == asked),
+        "{out:?}"
+    );
+    let out = h.cmd(2, Command::Play(request("b2", "R-alice-1", Some("R"))));
+    assert!(
+        matches!(&media_commands(&out)[0], MediaCommand::Play { constraints, .. } if *constraints == PlayConstraints::default()),
+        "none asked: no limit"
+    );
+}
+
 #[test]
 fn play_refusals() {
     let mut h = two_in_room();

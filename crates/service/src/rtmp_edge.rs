@@ -146,6 +146,7 @@ impl RtmpEdge {
             sdp: String::new(),
             transport: Default::default(),
             record: false,
+            constraints: Default::default(),
         };
         Some((request, codecs))
     }

@@ -302,6 +302,7 @@ mod tests {
             source: PeerId(source),
             offer,
             transport: Transport::default(),
+            constraints: Default::default(),
         }
     }
 

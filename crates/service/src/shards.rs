@@ -323,6 +323,7 @@ mod tests {
             source: PeerId(source),
             offer: "offer".into(),
             transport: Default::default(),
+            constraints: Default::default(),
         }
     }
 

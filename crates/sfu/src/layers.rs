@@ -65,17 +65,38 @@ pub struct LayerCap {
     pub max_height: Option<u32>,
     /// Video bit/s.
     pub max_bps: Option<u64>,
+    /// 1-100: the share of the layers being sent, lowest first, that is allowed (of three
+    /// layers 1-33 the lowest, 34-66 the lower two, 67-100 all). A share rather than a rate:
+    /// the SDK's quality is a relative wish and the layers' rates are the publisher's.
+    pub quality: Option<u8>,
+}
+
+impl From<huddle_room::PlayConstraints> for LayerCap {
+    fn from(c: huddle_room::PlayConstraints) -> LayerCap {
+        LayerCap {
+            max_width: c.width,
+            max_height: c.height,
+            max_bps: c.video_bps,
+            quality: c.quality,
+        }
+    }
 }
 
 impl LayerCap {
-    /// Whether `layer` is within the cap. A layer whose size is not known yet (no keyframe
-    /// seen, or not VP8) is judged by its rate only.
-    pub fn allows(&self, layer: &LayerRate) -> bool {
+    /// Whether `layers[i]` (lowest rate first) is within the cap. A layer whose size is not
+    /// known yet (no keyframe seen, or not VP8) is judged by its rate and rank only.
+    pub fn allows(&self, layers: &[LayerRate], i: usize) -> bool {
+        let layer = &layers[i];
         let within = |limit: Option<u32>, v: Option<u32>| match (limit, v) {
             (Some(limit), Some(v)) => v <= limit,
             _ => true,
         };
-        within(self.max_width, layer.size.map(|s| s.0))
+        // Highest rank allowed: ceil(quality% of the layers) - 1.
+        let rank_ok = self
+            .quality
+            .is_none_or(|q| i * 100 < (q.min(100) as usize) * layers.len());
+        rank_ok
+            && within(self.max_width, layer.size.map(|s| s.0))
             && within(self.max_height, layer.size.map(|s| s.1))
             && self.max_bps.is_none_or(|max| layer.bps <= max)
     }
@@ -130,6 +151,14 @@ pub struct LayerChooser {
 }
 
 impl LayerChooser {
+    /// The chooser of a player whose `playStream` asked for `cap`.
+    pub fn capped(cap: LayerCap) -> LayerChooser {
+        LayerChooser {
+            cap,
+            ..Default::default()
+        }
+    }
+
     /// The layer the player should receive, once one was chosen (the core keeps it in the
     /// player's `Follow`; the tests read it here).
     #[cfg(test)]
@@ -155,7 +184,8 @@ impl LayerChooser {
             // The highest layer within the cap that fits (the lowest is always allowed).
             Some(budget) => layers
                 .iter()
-                .rposition(|l| self.cap.allows(l) && l.bps + audio_bps <= budget)
+                .enumerate()
+                .rposition(|(i, l)| self.cap.allows(layers, i) && l.bps + audio_bps <= budget)
                 .unwrap_or(0),
             None => 0,
         };
@@ -183,7 +213,7 @@ impl LayerChooser {
                 let since = *self.too_high_since.get_or_insert(now);
                 // Above the cap: at once (it is what the player asked, not a guess); on
                 // congestion too (the link is already losing packets).
-                let capped = !self.cap.allows(&layers[current]);
+                let capped = !self.cap.allows(layers, current);
                 if capped || congested || now.saturating_duration_since(since) >= DOWN_AFTER {
                     self.switches += 1;
                     self.set(layers[best].rid)
@@ -462,6 +492,43 @@ mod tests {
                 },
                 rid("q"),
             ),
+            // Quality: a share of the three layers, lowest first.
+            (
+                LayerCap {
+                    quality: Some(33),
+                    ..Default::default()
+                },
+                rid("q"),
+            ),
+            (
+                LayerCap {
+                    quality: Some(34),
+                    ..Default::default()
+                },
+                rid("h"),
+            ),
+            (
+                LayerCap {
+                    quality: Some(66),
+                    ..Default::default()
+                },
+                rid("h"),
+            ),
+            (
+                LayerCap {
+                    quality: Some(67),
+                    ..Default::default()
+                },
+                rid("f"),
+            ),
+            (
+                LayerCap {
+                    quality: Some(1),
+                    max_bps: Some(10_000_000),
+                    ..Default::default()
+                },
+                rid("q"),
+            ),
         ];
         for (cap, want) in cases {
             let mut c = LayerChooser {
@@ -491,6 +558,36 @@ mod tests {
             c.choose(&unsized_layers, alone(5_000_000), 0, t0 + MS),
             rid("q")
         );
+    }
+
+    #[test]
+    fn the_cap_comes_from_the_play_constraints() {
+        let asked = huddle_room::PlayConstraints {
+            width: Some(320),
+            height: Some(240),
+            video_bps: Some(300_000),
+            quality: Some(50),
+        };
+        assert_eq!(
+            LayerCap::from(asked),
+            LayerCap {
+                max_width: Some(320),
+                max_height: Some(240),
+                max_bps: Some(300_000),
+                quality: Some(50),
+            }
+        );
+        assert_eq!(
+            LayerCap::from(huddle_room::PlayConstraints::default()),
+            LayerCap::default()
+        );
+        // Of two layers, 50 % is the lower one only.
+        let two = &layers()[..2];
+        let cap = LayerCap {
+            quality: Some(50),
+            ..Default::default()
+        };
+        assert!(cap.allows(two, 0) && !cap.allows(two, 1));
     }
 
     #[test]

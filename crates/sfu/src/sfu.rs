@@ -227,7 +227,8 @@ impl Sfu {
                 source,
                 offer,
                 transport,
-            } => self.play(peer, source, &offer, transport, now),
+                constraints,
+            } => self.play(peer, source, &offer, transport, constraints, now),
             MediaCommand::Close { peer } => self.close(peer, now),
         }
         self.process_work(now);
@@ -422,6 +423,7 @@ impl Sfu {
         source: PeerId,
         offer: &str,
         transport: Transport,
+        constraints: huddle_room::PlayConstraints,
         now: Instant,
     ) {
         if self.peers.contains_key(&id) {
@@ -464,7 +466,8 @@ impl Sfu {
             headroom: Default::default(),
             playout: Default::default(),
             rtp: Default::default(),
-            layer_choice: Default::default(),
+            // What its playStream asked for caps its layer (layers.rs).
+            layer_choice: crate::layers::LayerChooser::capped(constraints.into()),
             layer: Default::default(),
         };
         let mut wanted_any = false;

@@ -240,6 +240,7 @@ fn bad_sdp_fails_without_panic() {
         source: PeerId(999),
         offer: "x".into(),
         transport: Default::default(),
+        constraints: Default::default(),
     });
     assert_eq!(w.failed(PeerId(200)).as_deref(), Some("Stream not found"));
     w.publish(
@@ -252,6 +253,7 @@ fn bad_sdp_fails_without_panic() {
         source: PeerId(1),
         offer: "v=0\r\nnonsense".into(),
         transport: Default::default(),
+        constraints: Default::default(),
     });
     assert!(w.failed(PeerId(201)).unwrap().starts_with("Bad SDP"));
     assert_eq!(w.sfu.stats().peers, 1);
@@ -269,6 +271,7 @@ fn player_without_the_source_codec_fails() {
         source: PeerId(1),
         offer,
         transport: Default::default(),
+        constraints: Default::default(),
     });
     assert_eq!(w.failed(PeerId(2)).as_deref(), Some("No common codecs"));
 }

@@ -11,7 +11,7 @@ use common::lab::{Lab, Link, Node};
 use common::Client;
 use std::sync::{Arc, Mutex};
 
-use huddle_room::{MediaCommand, PeerId, RecordRequest};
+use huddle_room::{MediaCommand, PeerId, PlayConstraints, RecordRequest};
 use huddle_sfu::{Frame, FrameSink};
 use str0m::media::MediaKind;
 
@@ -20,13 +20,19 @@ use str0m::media::MediaKind;
 /// overhead take about 190 kbit/s of a 300 kbit/s link).
 const LAYERS: [(&str, usize); 3] = [("q", 200), ("h", 2000), ("f", 6000)];
 
-/// A synthetic VP8 frame of `layer` (its index into LAYERS in byte 10 after the header, the
-/// frame number after that).
+/// The layers' picture sizes, as a 1280x720 camera's scaled down by 4, 2 and 1.
+const SIZES: [(u16, u16); 3] = [(320, 180), (640, 360), (1280, 720)];
+
+/// A synthetic VP8 frame of `layer`: its picture size in the keyframe header, its index into
+/// LAYERS in byte 10 after the header, the frame number after that.
 fn layer_frame(layer: usize, index: u32, keyframe: bool) -> Vec<u8> {
     let mut v = Vec::with_capacity(LAYERS[layer].1);
     v.push(if keyframe { 0x10 } else { 0x11 });
     v.extend_from_slice(&[0x02, 0x00]);
-    v.extend_from_slice(&[0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+    v.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+    let (w, h) = SIZES[layer];
+    v.extend_from_slice(&w.to_le_bytes());
+    v.extend_from_slice(&h.to_le_bytes());
     v.push(layer as u8);
     v.extend_from_slice(&index.to_be_bytes());
     v.resize(LAYERS[layer].1, 0x55 + layer as u8);
@@ -179,6 +185,7 @@ fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes() {
         source: a,
         offer: coffer,
         transport: Default::default(),
+        constraints: Default::default(),
     });
     let answer = lab.answer_for(c).expect("play answer");
     lab.nodes[nc].client.accept_answer(&answer);
@@ -265,6 +272,7 @@ fn add_player(
     source: PeerId,
     addr: std::net::SocketAddr,
     via: Option<usize>,
+    constraints: PlayConstraints,
 ) -> usize {
     let (client, offer) = Client::player(addr, lab.now);
     let n = lab.nodes.len();
@@ -281,6 +289,7 @@ fn add_player(
         source,
         offer,
         transport: Default::default(),
+        constraints,
     });
     let answer = lab.answer_for(peer).expect("play answer");
     lab.nodes[n].client.accept_answer(&answer);
@@ -300,15 +309,16 @@ fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer()
 
     let start = lab.now;
     let a_addr = lab.next_addr();
-    let na = add_player(&mut lab, PeerId(11), b, a_addr, None);
+    let free = PlayConstraints::default();
+    let na = add_player(&mut lab, PeerId(11), b, a_addr, None, free);
     let b_addr = lab.next_addr();
-    let nb = add_player(&mut lab, PeerId(12), a, b_addr, None);
+    let nb = add_player(&mut lab, PeerId(12), a, b_addr, None, free);
     let c_ip = lab.next_addr();
-    let nc_a = add_player(&mut lab, PeerId(13), a, c_ip, None);
+    let nc_a = add_player(&mut lab, PeerId(13), a, c_ip, None, free);
     lab.nodes[nc_a].down.rate_bps = Some(300_000);
     lab.nodes[nc_a].down.queue_limit = Duration::from_millis(200);
     let c_port2 = std::net::SocketAddr::new(c_ip.ip(), c_ip.port() + 1);
-    let nc_b = add_player(&mut lab, PeerId(14), b, c_port2, Some(nc_a));
+    let nc_b = add_player(&mut lab, PeerId(14), b, c_port2, Some(nc_a), free);
     // A and B climb q -> h -> f as their estimates grow (each step held UP_AFTER): ~10 s.
     run_all(&mut lab, &mut cams, Duration::from_secs(25));
 
@@ -365,6 +375,80 @@ fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer()
         "C's link dropped {}",
         link.dropped
     );
+}
+
+/// `playStream` constraints cap the layer whatever the link: on fast links a player that asked
+/// for 320x240 gets the low layer from its first frame to the last (no probing, no switch),
+/// one that asked quality 50 climbs no higher than the middle layer, and one that asked
+/// nothing climbs to the top.
+#[test]
+fn play_constraints_cap_the_layer_on_a_fast_link() {
+    let mut lab = Lab::new();
+    let a = PeerId(1);
+    let mut cam = publish(&mut lab, a, None);
+    run(&mut lab, &mut cam, Duration::from_millis(1500));
+
+    let start = lab.now;
+    let asked = [
+        (
+            "320x240",
+            PlayConstraints {
+                width: Some(320),
+                height: Some(240),
+                ..Default::default()
+            },
+        ),
+        (
+            "quality 50",
+            PlayConstraints {
+                quality: Some(50),
+                ..Default::default()
+            },
+        ),
+        ("nothing", PlayConstraints::default()),
+    ];
+    let mut nodes = Vec::new();
+    for (i, (_, constraints)) in asked.iter().enumerate() {
+        let addr = lab.next_addr();
+        nodes.push(add_player(
+            &mut lab,
+            PeerId(11 + i as u64),
+            a,
+            addr,
+            None,
+            *constraints,
+        ));
+    }
+    run(&mut lab, &mut cam, Duration::from_secs(25));
+
+    let settled = start + Duration::from_secs(20);
+    let mut top = Vec::new();
+    for ((name, _), node) in asked.iter().zip(&nodes) {
+        let v = video_since(&lab.nodes[*node].client, start);
+        let layers: Vec<usize> = v.iter().map(|f| f.1).collect();
+        let late = v.iter().filter(|f| f.0 >= settled).count();
+        let (gap, _) = longest_gap(&v);
+        let switches: Vec<String> = v
+            .windows(2)
+            .filter(|w| w[0].1 != w[1].1)
+            .map(|w| format!("{}->{} at {:?}", w[0].1, w[1].1, w[1].0 - start))
+            .collect();
+        println!(
+            "asked {name}: {} frames, last 5 s {late}, switches {switches:?}, longest gap {gap:?}",
+            v.len()
+        );
+        assert!(late >= 5 * 28, "{name}: {late} frames in 5 s");
+        assert!(gap <= Duration::from_millis(300), "{name} froze {gap:?}");
+        top.push((
+            layers[0],
+            *layers.iter().max().unwrap(),
+            *layers.last().unwrap(),
+        ));
+    }
+    // (first, highest, last) layer of each.
+    assert_eq!(top[0], (0, 0, 0), "320x240: the low layer only");
+    assert_eq!(top[1].1, 1, "quality 50: up to the middle layer, not above");
+    assert_eq!(top[2].2, 2, "nothing asked: the top layer in the end");
 }
 
 /// A recorder keeping every frame.

@@ -321,6 +321,7 @@ fn play(peer: PeerId, source: PeerId) -> impl FnOnce(String) -> MediaCommand {
         source,
         offer,
         transport: Default::default(),
+        constraints: Default::default(),
     }
 }
 

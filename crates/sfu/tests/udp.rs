@@ -183,6 +183,7 @@ fn loopback_publish_play_with_garbage_then_close() {
             source: publisher,
             offer,
             transport: Default::default(),
+            constraints: Default::default(),
         },
     );
 

@@ -152,6 +152,7 @@ impl Hub {
             source,
             offer: req.sdp,
             transport: req.transport,
+            constraints: req.constraints,
         }));
     }
 

@@ -195,6 +195,7 @@ pub fn request(msid: &str, name: &str, room: Option<&str>) -> StreamRequest {
         has_audio: true,
         has_video: true,
         record: false,
+        constraints: Default::default(),
     }
 }
 

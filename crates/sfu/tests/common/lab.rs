@@ -298,6 +298,7 @@ impl Lab {
             source,
             offer,
             transport: Default::default(),
+            constraints: Default::default(),
         });
         let answer = self
             .answer_for(peer)

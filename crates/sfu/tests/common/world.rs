@@ -177,6 +177,7 @@ impl World {
             source,
             offer,
             transport: Default::default(),
+            constraints: Default::default(),
         });
         let answer = self.answer_for(peer).unwrap_or_else(|| {
             panic!("no answer for play: {:?}", self.failed(peer));
