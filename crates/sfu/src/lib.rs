@@ -33,6 +33,7 @@ mod framing;
 mod h264_profile;
 mod headroom;
 mod ingest;
+mod keyframe_hold;
 mod keyframes;
 mod layer_probe;
 mod layers;

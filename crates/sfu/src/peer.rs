@@ -42,6 +42,9 @@ pub struct Publisher {
     pub video_wallclock: Option<Instant>,
     /// Keyframe requests to this publisher, coalesced and rate-limited.
     pub keyframes: KeyframeGate,
+    /// The latest keyframe and the video frames after it, for a player that connects just
+    /// after it went by (keyframe_hold.rs).
+    pub hold: crate::keyframe_hold::KeyframeHold,
     /// What the publisher sends, per kind: what each of its players' video needs.
     pub audio_rate: RateMeter,
     pub video_rate: RateMeter,

@@ -284,6 +284,7 @@ impl Sfu {
             last_media: None,
             video_wallclock: None,
             keyframes: Default::default(),
+            hold: Default::default(),
             audio_rate: Default::default(),
             video_rate: Default::default(),
             rtp: rtp_mode.then(Default::default),
@@ -1256,10 +1257,48 @@ impl Sfu {
         tracing::info!("{id} connected");
         self.events.push_back(MediaEvent::Connected { peer: id });
         if matches!(peer.role, Role::Player(_)) {
-            // A late joiner needs a keyframe now, not at the next periodic one (through the
-            // publisher's gate like every request: N joiners make one keyframe).
-            self.player_wants_keyframe(id, KeyframeRequestKind::Fir, now);
+            // The keyframe asked for at its play request may have gone by while it connected:
+            // the held one, if recent, starts its picture now (keyframe_hold.rs).
+            self.replay_held_keyframe(id, now);
+            let waiting = matches!(self.peers.get(&id).map(|p| &p.role),
+                Some(Role::Player(p)) if p.waiting_keyframe);
+            if waiting {
+                // A late joiner needs a keyframe now, not at the next periodic one (through
+                // the publisher's gate like every request: N joiners make one keyframe).
+                self.player_wants_keyframe(id, KeyframeRequestKind::Fir, now);
+            }
         }
+    }
+
+    /// Writes to a player that has just connected and waits for its first keyframe the
+    /// publisher's held keyframe and the frames since, when that keyframe is recent
+    /// (keyframe_hold.rs); nothing otherwise.
+    fn replay_held_keyframe(&mut self, id: PeerId, now: Instant) {
+        let Some(Role::Player(p)) = self.peers.get(&id).map(|p| &p.role) else {
+            return;
+        };
+        if !p.waiting_keyframe || p.video.is_none() {
+            return;
+        }
+        let source = p.source;
+        let frames = match self.peers.get_mut(&source).map(|p| &mut p.role) {
+            Some(Role::Publisher(s)) => s.hold.replay(now).to_vec(),
+            _ => return,
+        };
+        let Some(player) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if frames.is_empty() {
+            return;
+        }
+        tracing::debug!(target: "huddle_sfu::timeline", "{id}: {} held frames of {source} replayed from its keyframe", frames.len());
+        for frame in &frames {
+            if let Written::Failed(reason) = forward::write_frame(player, frame, now) {
+                self.fail(id, &reason);
+                return;
+            }
+        }
+        self.poll_peer(id);
     }
 
     /// RTP mode: one packet of a publisher, parsed once and written to each of its players
@@ -1431,6 +1470,10 @@ impl Sfu {
             if all_answered {
                 state.keyframes.keyframe_arrived();
             }
+        }
+        if kind == MediaKind::Video && layer.is_none() {
+            // Kept for a player that connects just after this keyframe (keyframe_hold.rs).
+            state.hold.on_video(&frame, now);
         }
         // The recorder and taps take the highest layer, with continuous timestamps.
         let (record_frame, record_switch) = match (state.simulcast.as_mut(), layer) {
