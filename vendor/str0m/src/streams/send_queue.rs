@@ -6,6 +6,9 @@ use crate::util::not_happening;
 
 use super::RtpPacket;
 
+/// Huddle patch 4: the capacity an empty send queue keeps (a delta frame's packets).
+const KEEP_CAPACITY_WHEN_EMPTY: usize = 8;
+
 #[derive(Debug)]
 pub(crate) struct SendQueue {
     queue: VecDeque<RtpPacket>,
@@ -74,6 +77,14 @@ impl SendQueue {
         let queue_time = now - packet.timestamp;
         self.total.decrease(now, packet.payload.len(), queue_time);
         self.last_emitted = Some(now);
+
+        // Huddle patch (vendor/str0m/HUDDLE_PATCHES.md, 4): a keyframe fills the queue with
+        // ~25-30 packets of ~430 bytes and the `VecDeque` kept that capacity (~14 KiB) for
+        // good, per send stream, i.e. per player in an SFU. Once it has drained, keep room for
+        // a delta frame's few packets only; the next keyframe grows it again (a few reallocs).
+        if self.queue.is_empty() && self.queue.capacity() > KEEP_CAPACITY_WHEN_EMPTY {
+            self.queue.shrink_to(KEEP_CAPACITY_WHEN_EMPTY);
+        }
 
         Some(packet)
     }
