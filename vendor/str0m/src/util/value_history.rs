@@ -14,6 +14,9 @@ pub(crate) struct ValueHistory<T> {
 
 const DEFAULT_VALUE_HISTORY_DURATION: Duration = Duration::from_secs(1);
 
+/// Huddle patch 5: pushes closer together than this share one entry.
+const COALESCE: Duration = Duration::from_millis(10);
+
 impl<T: Default> Default for ValueHistory<T> {
     fn default() -> Self {
         Self {
@@ -32,6 +35,16 @@ where
     /// Note: time should always monotonically increase in subsequent calls to add()
     pub fn push(&mut self, t: Instant, v: T) {
         self.value += v;
+        // Huddle patch (vendor/str0m/HUDDLE_PATCHES.md, 5): one entry per packet was ~240
+        // entries (a `VecDeque` of 256-512 x 24 bytes) per second and send stream, i.e. per
+        // player. Values within COALESCE of the newest entry are added to it: the sum is the
+        // same, an entry just leaves the window up to COALESCE later.
+        if let Some((last_t, last_v)) = self.history.back_mut() {
+            if t.saturating_duration_since(*last_t) < COALESCE {
+                *last_v += v;
+                return;
+            }
+        }
         self.history.push_back((t, v));
     }
 
