@@ -1,6 +1,9 @@
 use crate::rtp_::Bitrate;
 
-const PACING_FACTOR: f64 = 1.1;
+// HUDDLE PATCH 3: upstream paces at 1.1x the estimate; libwebrtc's pacer (and this) at 2.5x.
+// An SFU cannot make its source's keyframes smaller, so at 1.1x a keyframe's tail waited tens
+// of ms on a fast link and a lossy link's low estimate backed the queue up (HUDDLE_PATCHES.md).
+const PACING_FACTOR: f64 = 2.5;
 
 /// Automatic padding target when media is active. This maintains NAT bindings, RTX state,
 /// and allows ALR periodic probes to discover higher bandwidth.
