@@ -1,6 +1,7 @@
 //! Pacer headroom for a player on a lossy but fast link.
 //!
-//! str0m paces a player's video at 1.1x its bandwidth estimate, and that budget also carries
+//! Upstream str0m paces a player's video at 1.1x its bandwidth estimate (our vendored str0m at
+//! 2.5x since HUDDLE_PATCHES.md patch 3, as libwebrtc), and that budget also carries
 //! the player's audio, the NACK resends and str0m's own padding (50 kbit/s of RTX while the
 //! queue is empty). Under random loss (the netlab's 5 %, a Wi-Fi link) str0m's loss-based
 //! controller settles the estimate just above what is actually sent, so the pacer falls
@@ -9,11 +10,16 @@
 //! keyframe, then paused (bandwidth.rs) — a freeze of one to several seconds on a link that
 //! only loses packets. Measured in `tests/loss.rs`: 3.5 s frozen in 30 s, before this.
 //!
-//! The rule: when a player's oldest unsent video packet has waited longer than [`LAG`]
-//! while its link shows no congestion — the round trip is within [`RTT_SLACK`] of the
-//! lowest seen (a bottleneck queue would add its delay to it) and the estimate is still at
-//! least [`MIN_SHARE`] of what the source needs (a slow link's estimate is far below) — the
-//! queue is the pacer's, not the link's: the estimator is restarted from
+//! With the pacer at 2.5x the queue no longer lags, but the same low estimate then pauses the
+//! player (bandwidth.rs: below 0.9x the need for 2 s; tests/loss.rs, 5 of 8 seeds paused once
+//! and froze ~2 s). So the estimate falling below the need counts like a lagging queue.
+//!
+//! The rule: when a player's oldest unsent video packet has waited longer than [`LAG`], or its
+//! estimate has fallen below what the source needs, while its link shows no congestion — the
+//! round trip is within [`RTT_SLACK`] of the lowest seen (a bottleneck queue would add its
+//! delay to it) and the estimate is still at least [`MIN_SHARE`] of what the source needs (a
+//! slow link's estimate is far below) — the shortfall is the loss-based controller's, not the
+//! link's: the estimator is restarted from
 //! [`RESTART_FACTOR`] x the need. str0m re-learns the link from there (on a fast link it
 //! stays up for seconds; on a link that really is slow the round trip grows and the
 //! ordinary pause of bandwidth.rs takes over). At most once per [`RESTART_GAP`].
@@ -77,7 +83,8 @@ impl Headroom {
         now: Instant,
     ) -> Option<u64> {
         let covered = estimate.is_some_and(|e| e as f64 >= need as f64 * MIN_SHARE);
-        if need == 0 || queue_age <= LAG || !covered || !self.uncongested() {
+        let short = estimate.is_some_and(|e| e < need);
+        if need == 0 || (queue_age <= LAG && !short) || !covered || !self.uncongested() {
             return None;
         }
         if self
@@ -132,6 +139,15 @@ mod tests {
             Some(500_000)
         );
         assert_eq!(h.restarts, 2);
+    }
+
+    #[test]
+    fn an_estimate_below_the_need_restarts_without_a_lagging_queue() {
+        let t0 = Instant::now();
+        let mut h = uncongested();
+        assert_eq!(h.restart_due(MS, Some(200_000), 200_000, t0), None);
+        assert_eq!(h.restart_due(MS, Some(199_999), 200_000, t0), Some(500_000));
+        assert_eq!(h.restarts, 1);
     }
 
     #[test]
