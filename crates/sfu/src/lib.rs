@@ -16,11 +16,13 @@
 //! sans-IO core), `driver` (socket thread, readiness loop), `tcp` + `framing` (ICE-TCP
 //! connections, RFC 4571), `udp_first` (keeps peers that can use UDP off TCP), `record`
 //! (recorder thread), `stats` (atomics), `bandwidth` (per-player estimate, video paused when
-//! the link is too slow), `keyframes` (keyframe requests coalesced per publisher), `quality`
-//! (per-peer stats from str0m), `simulcast` + `layers` (a publisher's simulcast layers, one
-//! chosen per player by its estimate and switched on keyframes), `early_nomination` (DTLS
-//! need not wait for the browser's nomination), `dtls_client` (the server starts the DTLS
-//! handshake), `open_pacer` (opening peers limited to a share of the media thread's time).
+//! the link is too slow), `keyframes` (keyframe requests coalesced per publisher),
+//! `keyframe_hold` (a publisher's recent keyframe given to a player connecting just after
+//! it), `quality` (per-peer stats from str0m), `simulcast` + `layers` (a publisher's
+//! simulcast layers, one chosen per player by its estimate and switched on keyframes),
+//! `early_nomination` (DTLS need not wait for the browser's nomination), `dtls_client` (the
+//! server starts the DTLS handshake), `open_pacer` (opening peers limited to a share of the
+//! media thread's time).
 
 mod bandwidth;
 mod candidates;
