@@ -48,8 +48,7 @@ fn sample(at: Duration) -> String {
     let retained = stats::retained::read().unwrap_or(0);
     // 4096 = MALLCTL_ARENAS_ALL: the sum over every arena.
     // SAFETY: the names are NUL-terminated jemalloc statistics of type size_t.
-    let tcache: usize =
-        unsafe { raw::read(b"stats.arenas.4096.tcache_bytes\0") }.unwrap_or(0);
+    let tcache: usize = unsafe { raw::read(b"stats.arenas.4096.tcache_bytes\0") }.unwrap_or(0);
     let dirty_pages: usize = unsafe { raw::read(b"stats.arenas.4096.pdirty\0") }.unwrap_or(0);
     let narenas: u32 = unsafe { raw::read(b"arenas.narenas\0") }.unwrap_or(0);
     // SAFETY: mallinfo2 only reads glibc's malloc state.
