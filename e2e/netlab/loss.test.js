@@ -21,7 +21,9 @@ s.labScenario(SCENARIO, 'netlab: C has 5 % loss both ways and 60 ms RTT', 150000
   // (docs/NETLAB.md, "Issue-11 loss scenario, session 5"): 0-7.3 s, worst under load (open).
   // Session 6: 0.22-0.50 s in 3 of 3 runs at load 4-9.5 without any change. A "random loss is
   // not congestion" rule (commit 262107b) was removed again: it made a link just too slow flap
-  // (tests/network.rs); docs/MEDIA_QUALITY.md "Loss" item 5.
+  // (tests/network.rs); docs/MEDIA_QUALITY.md "Loss" item 5. Session 7: str0m paces at 2.5x its
+  // estimate (vendor/str0m patch 3) and headroom.rs restarts an estimate below the need (item 6);
+  // one browser run so far (docs/NETLAB.md, session 7), not yet 3 of 3.
   // A's and B's plays of C are enforced since 6e888f5 (frames held for a resend were sent out of
   // order: 9-19 keyframe requests per 30 s before; 0 s frozen, 0 requests in 3 of 3 runs after).
   const gaps = [];
