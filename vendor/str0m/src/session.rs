@@ -56,6 +56,11 @@ const MAX_PENDING_RRTRS: usize = 300;
 /// Maximum number of DLRR items to include in a single ExtendedReport.
 const MAX_DLRR_PER_REPORT: usize = 50;
 
+/// HUDDLE patch 3: most packets released by `Session::refresh_pacer` between two
+/// `handle_timeout`s (a keyframe is ~25-100 packets); beyond it the next packet waits for the
+/// timeout the pacer asked for, as upstream.
+const MAX_PACER_REFRESHES: usize = 256;
+
 pub(crate) struct Session {
     id: SessionId,
 
@@ -108,6 +113,13 @@ pub(crate) struct Session {
 
     // temporary buffer when getting the next (unencrypted) RTP packet from Media line.
     poll_packet_buf: Vec<u8>,
+
+    // HUDDLE patch 3: a packet went out since the pacer last saw the queues. The pacer then
+    // holds the next packet until it is given fresh queue states; `poll_packet` gives them
+    // itself (`refresh_pacer`) instead of waiting for a whole `handle_timeout`.
+    pacer_refresh_due: bool,
+    // Refreshes since the last `handle_timeout` (bounded by `MAX_PACER_REFRESHES`).
+    pacer_refreshes: usize,
 
     // Next packet for RtpPacket event.
     pending_packet: Option<RtpPacket>,
@@ -208,6 +220,8 @@ impl Session {
             pacer,
             pacer_control: PacerControl::new(),
             poll_packet_buf: vec![0; 2000],
+            pacer_refresh_due: false,
+            pacer_refreshes: 0,
             pending_packet: None,
             media_bytes_rx: 0,
             media_bytes_tx: 0,
@@ -341,6 +355,8 @@ impl Session {
 
         let probe_media = self.handle_timeout_bwe(now);
         self.update_queue_state(now, probe_media);
+        self.pacer_refresh_due = false;
+        self.pacer_refreshes = 0;
 
         if let Some(twcc_at) = self.twcc_at() {
             if now >= twcc_at {
@@ -411,6 +427,25 @@ impl Session {
             .expect("pacer to use an existing stream");
 
         stream.generate_padding(padding_request.padding);
+    }
+
+    /// HUDDLE patch 3: after a sent packet the pacer releases nothing more until its
+    /// `handle_timeout` has seen the queues again. Upstream that is the whole
+    /// `Rtc::handle_input(Timeout)` (ICE, SCTP, every stream's RTCP timers, BWE, stats) once
+    /// per packet: a 25-packet keyframe cost 25 of them per player, and the player's packets
+    /// left one per round, interleaved with every other player's (no GSO run could form).
+    /// Here the pacer alone is given the fresh queue states, at the same `now`: it decides as
+    /// its own timeout would (debt, bitrate, padding), and everything else keeps its own
+    /// deadline. Bounded per `handle_timeout` so a pacer that keeps releasing cannot hold a
+    /// `poll_output` loop forever.
+    fn refresh_pacer(&mut self, now: Instant) {
+        self.pacer_refresh_due = false;
+        if self.pacer_refreshes >= MAX_PACER_REFRESHES {
+            return;
+        }
+        self.pacer_refreshes += 1;
+        let probe_media = self.pacer.active_cluster().and_then(|_| self.probe_media());
+        self.update_queue_state(now, probe_media);
     }
 
     // Use a negotiated PT and MID so browser transports can route the packet to
@@ -1229,11 +1264,19 @@ impl Session {
     }
 
     fn poll_packet(&mut self, now: Instant) -> Option<DatagramSend> {
-        let srtp_tx = self.srtp_tx.as_mut()?;
+        self.srtp_tx.as_ref()?;
 
         // Figure out which, if any, queue to poll
         // The cluster_id is captured by the pacer at poll time, before register_send() might clear it
-        let (midrid, cluster_id) = self.pacer.poll_queue()?;
+        let (midrid, cluster_id) = match self.pacer.poll_queue() {
+            Some(polled) => polled,
+            None if self.pacer_refresh_due => {
+                self.refresh_pacer(now);
+                self.pacer.poll_queue()?
+            }
+            None => return None,
+        };
+        let srtp_tx = self.srtp_tx.as_mut()?;
         let stream = self.streams.stream_tx_by_midrid(midrid)?;
         let Some(media) = self.medias.iter().find(|m| m.mid() == stream.mid()) else {
             trace!("Pacer pointed to mid {} which has no media", midrid.mid());
@@ -1269,6 +1312,7 @@ impl Session {
         }
 
         self.pacer.register_send(now, payload_size.into(), midrid);
+        self.pacer_refresh_due = true;
 
         if let Some(raw_packets) = &mut self.raw_packets {
             raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
