@@ -245,3 +245,71 @@ fn red_recovers_a_listeners_lost_audio_packets() {
         "without RED a fifth of the datagrams lost loses audio: {lost_audio:?}"
     );
 }
+
+/// A player's frame leaves the core in one pass, its packets one after another (vendored str0m
+/// patch "pacer refreshed after each packet", HUDDLE_PATCHES.md): upstream str0m released one
+/// paced packet per `handle_input(Timeout)`, so a keyframe cost one whole Rtc timeout per packet
+/// and player and the players' packets left interleaved, one each per round, which left UDP GSO
+/// (sendbatch.rs) nothing to group. Here no time passes between the publisher's keyframe and
+/// the check: every player must have the whole keyframe, sent as one run.
+#[test]
+fn a_players_frame_leaves_in_one_pass_as_one_run() {
+    let mut w = World::with_forwarding(Forwarding::Rtp);
+    let publisher = PeerId(1);
+    w.publish(publisher, &[Codec::Opus, Codec::Vp8], &BOTH);
+    let players: Vec<usize> = (0..3)
+        .map(|i| w.play(PeerId(10 + i), publisher).0)
+        .collect();
+    // Warm up: connected players receiving (10 frames from a keyframe, then 1 s).
+    send(&mut w, Codec::Vp8, Codec::Opus, 10, 10);
+    let before: Vec<usize> = players
+        .iter()
+        .map(|&i| w.clients[i].frames(MediaKind::Video).len())
+        .collect();
+    let key = video_frame(Codec::Vp8, 10, true);
+    w.now += std::time::Duration::from_millis(1);
+    let now = w.now;
+    w.clients[0].write(MediaKind::Video, now, 90_000 + 10 * 3600, &key);
+    // The publisher's packets in (all of them, at this same instant)...
+    // (str0m packetizes a written frame at its next timeout.)
+    w.clients[0].timeout(now);
+    for _ in 0..10 {
+        let out = std::mem::take(&mut w.clients[0].outbox);
+        if out.is_empty() {
+            break;
+        }
+        let from = w.clients[0].addr;
+        for (_, data) in out {
+            w.sfu.handle_datagram(now, from, w.server, &data);
+        }
+        w.clients[0].timeout(now);
+    }
+    // ...then one drain of the core's transmit queue, in order.
+    let mut video_to = Vec::new();
+    while let Some(t) = w.sfu.poll_transmit() {
+        let Some(i) = w.clients.iter().position(|c| c.addr == t.destination) else {
+            continue;
+        };
+        if t.contents.len() > 500 {
+            video_to.push(i); // RTCP and audio are smaller than the keyframe's packets
+        }
+        w.clients[i].receive(now, w.server, &t.contents);
+    }
+    eprintln!("video datagrams to clients in order: {video_to:?}");
+    for (n, &i) in players.iter().enumerate() {
+        let got = w.clients[i].frames(MediaKind::Video);
+        assert_eq!(
+            got.len(),
+            before[n] + 1,
+            "player {n} has the keyframe without any time passing"
+        );
+        assert_eq!(got.last().unwrap(), &key.as_slice(), "player {n} keyframe");
+        let first = video_to.iter().position(|&d| d == i).unwrap();
+        let count = video_to.iter().filter(|&&d| d == i).count();
+        assert!(count >= 3, "player {n}: {count} video datagrams");
+        assert!(
+            video_to[first..first + count].iter().all(|&d| d == i),
+            "player {n}'s packets leave as one run: {video_to:?}"
+        );
+    }
+}
