@@ -384,6 +384,10 @@ fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer()
 #[test]
 fn play_constraints_cap_the_layer_on_a_fast_link() {
     let mut lab = Lab::new();
+    // 1 ms steps: str0m pads at most one packet per timeout, so at the lab's default 2 ms the
+    // padding toward f (a probe) stalls at ~800 kbit/s above the media and the probe fails;
+    // a server's driver wakes at every timeout str0m asks for.
+    lab.step = Duration::from_millis(1);
     let a = PeerId(1);
     let mut cam = publish(&mut lab, a, None);
     run(&mut lab, &mut cam, Duration::from_millis(1500));
