@@ -46,7 +46,7 @@ fn a_keyframe_is_not_held_back_by_the_pacer_on_a_fast_link() {
         let client = &mut lab.nodes[pa].client;
         if now >= next_video {
             let i = written.len() as u32;
-            let key = i % GOP == 0;
+            let key = i.is_multiple_of(GOP);
             let mut frame = common::video_frame(Codec::Vp8, i, key);
             frame.resize(if key { KEY_BYTES } else { DELTA_BYTES }, 0x55);
             client.write(MediaKind::Video, now, i as u64 * 3000, &frame);
@@ -73,7 +73,7 @@ fn a_keyframe_is_not_held_back_by_the_pacer_on_a_fast_link() {
             continue;
         }
         let added = at.saturating_duration_since(written[i as usize] + floor);
-        if i % GOP == 0 {
+        if i.is_multiple_of(GOP) {
             key.push(added);
         } else {
             delta.push(added);
