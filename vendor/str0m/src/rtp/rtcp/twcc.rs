@@ -1,5 +1,4 @@
 use std::collections::VecDeque;
-use std::collections::vec_deque;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
@@ -1022,7 +1021,11 @@ pub struct TwccSendRegister {
     keep: usize,
 
     /// Circular buffer of send records.
-    queue: VecDeque<TwccSendRecord>,
+    queue: VecDeque<SendSlot>,
+
+    /// Huddle patch (HUDDLE_PATCHES.md, 7): the instant the slots' times count from, set by the
+    /// first `register_seq`.
+    epoch: Option<Instant>,
 
     /// 0 offset for remote time in Twcc structs.
     time_zero: Option<Instant>,
@@ -1035,12 +1038,74 @@ pub struct TwccSendRegister {
     last_registered: TwccSeq,
 }
 
-impl<'a> IntoIterator for &'a TwccSendRegister {
-    type Item = &'a TwccSendRecord;
-    type IntoIter = vec_deque::Iter<'a, TwccSendRecord>;
+/// Huddle patch (HUDDLE_PATCHES.md, 7): what the register keeps per sent packet, 48 bytes where
+/// a `TwccSendRecord` is 88 (three 16-byte `Instant`s, two of them `Option`s, a 16-byte
+/// `Option<TwccClusterId>`, a u64 report counter). The register holds ~1 s of a player's packets
+/// (patch 1), so at ~270 packets/s this is ~13 KiB instead of ~23 KiB, before the queue's spare
+/// capacity. Times are exact: nanoseconds from the register's epoch (signed: a remote receive
+/// time can precede it), so the BWE reads the same `Instant`s as before.
+#[derive(Debug, Clone, Copy)]
+struct SendSlot {
+    seq: TwccSeq,
+    /// The probe cluster's id, `NO_CLUSTER` for a media packet.
+    cluster: u64,
+    /// Send time, nanoseconds from the epoch.
+    send: i64,
+    /// When the feedback for this packet arrived, `NO_TIME` until it has.
+    local_recv: i64,
+    /// When the remote received the packet, `NO_TIME` if not (yet) reported received.
+    remote_recv: i64,
+    /// The low 32 bits of the `apply_report` counter that last acked it: only compared for
+    /// equality with the current call's, and a slot lives seconds, not 2^32 reports.
+    report: u32,
+    size: u16,
+}
 
-    fn into_iter(self) -> Self::IntoIter {
-        self.queue.iter()
+// The size the comment above claims, checked at compile time.
+const _: () = assert!(std::mem::size_of::<SendSlot>() == 48);
+
+const NO_TIME: i64 = i64::MIN;
+/// Cluster ids count up from 0 per Rtc (`ProbeControl`): u64::MAX is never reached.
+const NO_CLUSTER: u64 = u64::MAX;
+
+/// `t` as signed nanoseconds from `epoch` (exact for ±292 years).
+fn nanos_since(epoch: Instant, t: Instant) -> i64 {
+    match t.checked_duration_since(epoch) {
+        Some(d) => d.as_nanos() as i64,
+        None => -((epoch - t).as_nanos() as i64),
+    }
+}
+
+/// The inverse of `nanos_since`.
+fn instant_at(epoch: Instant, nanos: i64) -> Instant {
+    if nanos >= 0 {
+        epoch + Duration::from_nanos(nanos as u64)
+    } else {
+        epoch - Duration::from_nanos(nanos.unsigned_abs())
+    }
+}
+
+impl SendSlot {
+    fn has_report(&self) -> bool {
+        self.local_recv != NO_TIME
+    }
+
+    /// The full record the BWE reads, rebuilt from the slot.
+    fn record(&self, epoch: Instant) -> TwccSendRecord {
+        let recv_report = self.has_report().then(|| TwccRecvReport {
+            local_recv_time: instant_at(epoch, self.local_recv),
+            remote_recv_time: (self.remote_recv != NO_TIME)
+                .then(|| instant_at(epoch, self.remote_recv)),
+        });
+        TwccSendRecord {
+            packet_id: TwccPacketId {
+                seq: self.seq,
+                cluster: (self.cluster != NO_CLUSTER).then(|| self.cluster.into()),
+            },
+            local_send_time: instant_at(epoch, self.send),
+            size: self.size,
+            recv_report,
+        }
     }
 }
 
@@ -1084,7 +1149,10 @@ impl TwccPacketId {
 }
 
 /// Record for a send entry in twcc.
-#[derive(Debug)]
+///
+/// Huddle patch (HUDDLE_PATCHES.md, 7): handed out by value, rebuilt from the register's slimmer
+/// `SendSlot`.
+#[derive(Debug, Clone, Copy)]
 pub struct TwccSendRecord {
     /// Packet identification (sequence + optional probe cluster)
     packet_id: TwccPacketId,
@@ -1155,7 +1223,6 @@ impl TwccSendRecord {
             recv_report: Some(TwccRecvReport {
                 local_recv_time,
                 remote_recv_time,
-                apply_report_counter: 0,
             }),
         }
     }
@@ -1168,9 +1235,7 @@ pub struct TwccRecvReport {
 
     /// The remote time the other side received the seq.
     remote_recv_time: Option<Instant>,
-
-    /// The invocation count of apply_report(). Used for filtering.
-    apply_report_counter: u64,
+    // Huddle patch 7: the `apply_report` counter lives in the register's `SendSlot` only.
 }
 
 impl TwccSendRegister {
@@ -1178,6 +1243,7 @@ impl TwccSendRegister {
         TwccSendRegister {
             keep,
             queue: VecDeque::new(),
+            epoch: None,
             time_zero: None,
             apply_report_counter: 0,
             last_registered: 0.into(),
@@ -1186,14 +1252,21 @@ impl TwccSendRegister {
 
     pub fn register_seq(&mut self, packet_id: TwccPacketId, now: Instant, size: usize) {
         self.last_registered = packet_id.seq();
-        self.queue.push_back(TwccSendRecord {
-            packet_id,
-            local_send_time: now,
+        let epoch = *self.epoch.get_or_insert(now);
+        let now_nanos = nanos_since(epoch, now);
+        let cluster = packet_id.cluster().map(|c| *c).unwrap_or(NO_CLUSTER);
+        debug_assert_ne!(packet_id.cluster().map(|c| *c), Some(NO_CLUSTER));
+        self.queue.push_back(SendSlot {
+            seq: packet_id.seq(),
+            cluster,
+            send: now_nanos,
             // In practice the max sizes is constrained by the MTU and will max out around 1200
             // bytes, hence this cast is fine.
             size: size as u16,
             // The recv report, derived from TWCC feedback later.
-            recv_report: None,
+            local_recv: NO_TIME,
+            remote_recv: NO_TIME,
+            report: 0,
         });
         while self.queue.len() > self.keep {
             self.queue.pop_front();
@@ -1203,21 +1276,25 @@ impl TwccSendRegister {
         // ~6 s of video). A record serves until its feedback arrives and for `loss()`'s 1 s
         // window; one still waiting for feedback is kept longer (a bloated queue delays it).
         while let Some(front) = self.queue.front() {
-            let age = now.saturating_duration_since(front.local_send_time);
-            let max_age = if front.recv_report.is_some() {
+            let age = (now_nanos - front.send).max(0) as u128;
+            let max_age = if front.has_report() {
                 REPORTED_RECORD_MAX_AGE
             } else {
                 UNREPORTED_RECORD_MAX_AGE
             };
-            if age <= max_age {
+            if age <= max_age.as_nanos() {
                 break;
             }
             self.queue.pop_front();
         }
-        // A burst (a probe, a keyframe) must not keep its high-water capacity for good.
+        // A burst (a probe, a keyframe) must not keep its high-water capacity for good. Huddle
+        // patch 7: under half used (patch 1 waited for a quarter, so a steady ~1 s of packets
+        // sat in a queue doubled past it, ~1.9x), shrink to 1.25x: the next shrink needs the
+        // length to fall by another ~40 %, so a steady stream does not reallocate per packet.
         let cap = self.queue.capacity();
-        if cap > 64 && self.queue.len() < cap / 4 {
-            self.queue.shrink_to(self.queue.len() * 2);
+        let len = self.queue.len();
+        if cap > 64 && len < cap / 2 {
+            self.queue.shrink_to((len + len / 4).max(64));
         }
     }
 
@@ -1229,16 +1306,20 @@ impl TwccSendRegister {
         &mut self,
         twcc: Twcc,
         now: Instant,
-    ) -> Option<impl Iterator<Item = &TwccSendRecord>> {
+    ) -> Option<impl Iterator<Item = TwccSendRecord> + '_> {
         if self.time_zero.is_none() {
             self.time_zero = Some(now);
         }
 
         self.apply_report_counter += 1;
-        let apply_report_counter = self.apply_report_counter;
+        // Huddle patch 7: slots keep the counter's low 32 bits (see `SendSlot::report`).
+        let apply_report_counter = self.apply_report_counter as u32;
 
         let time_zero = self.time_zero.unwrap();
-        let head_seq = self.queue.front().map(|r| r.seq())?;
+        let head_seq = self.queue.front().map(|r| r.seq)?;
+        // A slot exists, so `register_seq` has set the epoch.
+        let epoch = self.epoch?;
+        let now_nanos = nanos_since(epoch, now);
 
         let mut iter = twcc
             .into_iter(time_zero, self.last_registered)
@@ -1247,7 +1328,7 @@ impl TwccSendRegister {
 
         // The queue is in seq order: find the report's first record by
         // binary search rather than walking every older record.
-        let Ok(first_index) = self.queue.binary_search_by_key(&first_seq_no, |r| r.seq()) else {
+        let Ok(first_index) = self.queue.binary_search_by_key(&first_seq_no, |r| r.seq) else {
             // Old report for which we no longer have any send records.
             return None;
         };
@@ -1255,49 +1336,46 @@ impl TwccSendRegister {
         let first_record = iter2.next()?;
 
         fn update(
-            now: Instant,
-            r: &mut TwccSendRecord,
+            now: i64,
+            r: &mut SendSlot,
             seq: TwccSeq,
-            remote_recv_time: Option<Instant>,
-            apply_report_counter: u64,
+            remote_recv_time: Option<i64>,
+            apply_report_counter: u32,
         ) -> bool {
-            if r.seq() != seq {
+            if r.seq != seq {
                 return false;
             }
 
-            let apply_report_counter = if let Some(rr) = r.recv_report {
+            let apply_report_counter = if r.has_report() && r.remote_recv != NO_TIME {
                 // This packed was already acked and handled before so carry
                 // over previous apply_report_counter, so it won't be included
                 // in the current apply_report() call result.
-                rr.remote_recv_time
-                    .map(|_| rr.apply_report_counter)
-                    .unwrap_or_else(|| apply_report_counter)
+                r.report
             } else {
                 apply_report_counter
             };
 
             // Carry over remote recv time if this packet was acked before.
-            let remote_recv_time = r.remote_recv_time().or(remote_recv_time);
-            let recv_report = TwccRecvReport {
-                local_recv_time: now,
-                remote_recv_time,
-                apply_report_counter,
-            };
-            r.recv_report = Some(recv_report);
+            if r.remote_recv == NO_TIME {
+                r.remote_recv = remote_recv_time.unwrap_or(NO_TIME);
+            }
+            r.local_recv = now;
+            r.report = apply_report_counter;
 
             true
         }
 
+        let remote = |t: Option<Instant>| t.map(|t| nanos_since(epoch, t));
         let mut problematic_seq = None;
 
         if !update(
-            now,
+            now_nanos,
             first_record,
             first_seq_no,
-            first_instant,
+            remote(first_instant),
             apply_report_counter,
         ) {
-            problematic_seq = Some((first_record.seq(), first_seq_no));
+            problematic_seq = Some((first_record.seq, first_seq_no));
         }
 
         let mut last_seq_no = first_seq_no;
@@ -1306,8 +1384,14 @@ impl TwccSendRegister {
                 break;
             }
 
-            if !update(now, record, seq, instant, apply_report_counter) {
-                problematic_seq = Some((record.seq(), seq));
+            if !update(
+                now_nanos,
+                record,
+                seq,
+                remote(instant),
+                apply_report_counter,
+            ) {
+                problematic_seq = Some((record.seq, seq));
             }
             last_seq_no = seq;
         }
@@ -1333,11 +1417,8 @@ impl TwccSendRegister {
             // We only want the records that were registered in this invocation of
             // apply_report_counter(). This is to not double count in the BWE,
             // which is the consumer of this returned iterator.
-            .filter(move |s| {
-                s.recv_report
-                    .map(|r| r.apply_report_counter == apply_report_counter)
-                    .unwrap_or_default()
-            }),
+            .filter(move |s| s.has_report() && s.report == apply_report_counter)
+            .map(move |s| s.record(epoch)),
         )
     }
 
@@ -1347,8 +1428,9 @@ impl TwccSendRegister {
     /// larger than ~1-2 seconds is liable to be inaccurate since some packets sent might have already
     /// been evicted from the register.
     pub fn loss(&self, duration: Duration, now: Instant) -> Option<f32> {
+        let epoch = self.epoch?;
         // Consider only packets in the span specified by the caller
-        let lower_bound = now - duration;
+        let lower_bound = nanos_since(epoch, now - duration);
 
         let packets = self
             .queue
@@ -1357,15 +1439,11 @@ impl TwccSendRegister {
             // If there's ingress loss but no egress loss, there's a chance the TWCC reports
             // themselves are lost. In this case considering packets that haven't been reported as
             // lost will incorrectly conclude that there is in fact egress loss.
-            .filter(|s| s.recv_report.is_some())
-            .take_while(|s| s.local_send_time >= lower_bound);
+            .filter(|s| s.has_report())
+            .take_while(|s| s.send >= lower_bound);
 
         let (total, lost) = packets.fold((0, 0), |(total, lost), s| {
-            let was_lost = s
-                .recv_report
-                .as_ref()
-                .map(|rr| rr.remote_recv_time.is_none())
-                .unwrap_or(true);
+            let was_lost = s.remote_recv == NO_TIME;
 
             (total + 1, lost + u64::from(was_lost))
         });
@@ -1379,7 +1457,11 @@ impl TwccSendRegister {
 
     /// Calculate the RTT for the most recently reported packet.
     pub fn rtt(&self) -> Option<Duration> {
-        self.queue.iter().rev().find_map(|s| s.rtt())
+        self.queue
+            .iter()
+            .rev()
+            .find(|s| s.has_report())
+            .map(|s| Duration::from_nanos((s.local_recv - s.send).max(0) as u64))
     }
 }
 
@@ -1388,11 +1470,11 @@ struct TwccSendRecordsIter<'a> {
     range: RangeInclusive<TwccSeq>,
     current: TwccSeq,
     index: usize,
-    queue: &'a VecDeque<TwccSendRecord>,
+    queue: &'a VecDeque<SendSlot>,
 }
 
 impl<'a> Iterator for TwccSendRecordsIter<'a> {
-    type Item = &'a TwccSendRecord;
+    type Item = &'a SendSlot;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.current > *self.range.end() || self.current < *self.range.start() {
@@ -1400,7 +1482,7 @@ impl<'a> Iterator for TwccSendRecordsIter<'a> {
         }
 
         let item = &self.queue[self.index];
-        assert!(self.current == item.seq());
+        assert!(self.current == item.seq);
         self.current.inc();
         self.index += 1;
 
