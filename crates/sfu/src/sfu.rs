@@ -63,7 +63,9 @@ pub type RecorderFactory = Box<
 
 pub struct Sfu {
     template: RtcTemplate,
-    peers: HashMap<PeerId, Peer>,
+    /// Boxed: a `Peer` is ~10 KiB inline (str0m's `Rtc`), and the map keeps up to twice its
+    /// length in slots after growing: spare slots should cost a pointer, not a `Peer`.
+    peers: HashMap<PeerId, Box<Peer>>,
     graph: Graph,
     /// Last peer seen at a remote address: the fast path of the demux.
     by_addr: HashMap<SocketAddr, PeerId>,
@@ -346,7 +348,7 @@ impl Sfu {
             sdp: answer,
         });
         let peer = Peer::new(id, rtc, Role::Publisher(Box::new(state)), now);
-        self.peers.insert(id, peer);
+        self.peers.insert(id, Box::new(peer));
         self.graph.add_publisher(id);
         Counters::add(&self.counters.publishers, 1);
         self.poll_peer(id);
@@ -521,7 +523,7 @@ impl Sfu {
         }
         let first_layer = state.layer.keyframe_layer();
         let peer = Peer::new(id, rtc, Role::Player(Box::new(state)), now);
-        self.peers.insert(id, peer);
+        self.peers.insert(id, Box::new(peer));
         self.graph.add_player(source, id);
         Counters::add(&self.counters.players, 1);
         self.poll_peer(id);
@@ -1060,14 +1062,14 @@ impl Sfu {
 
     /// Republishes the per-peer quality table for [`crate::MediaHandle::peer_stats`].
     fn publish_quality(&mut self) {
-        let mut table: Vec<PeerQuality> = self.peers.values().map(quality_row).collect();
+        let mut table: Vec<PeerQuality> = self.peers.values().map(|p| quality_row(p)).collect();
         table.sort_by_key(|q| q.peer);
         self.counters.publish_quality(table);
     }
 
     /// The per-peer quality table, as [`crate::MediaHandle::peer_stats`] returns it.
     pub fn peer_stats(&self) -> Vec<PeerQuality> {
-        let mut table: Vec<PeerQuality> = self.peers.values().map(quality_row).collect();
+        let mut table: Vec<PeerQuality> = self.peers.values().map(|p| quality_row(p)).collect();
         table.sort_by_key(|q| q.peer);
         table
     }
@@ -1376,7 +1378,7 @@ impl Sfu {
             if self
                 .peers
                 .get_mut(&id)
-                .is_some_and(crate::rtp::write::take_ready)
+                .is_some_and(|p| crate::rtp::write::take_ready(p))
             {
                 self.advance_and_poll(id, now);
             }
@@ -1393,7 +1395,7 @@ impl Sfu {
             if self
                 .peers
                 .get_mut(&id)
-                .is_some_and(crate::rtp::write::take_held)
+                .is_some_and(|p| crate::rtp::write::take_held(p))
             {
                 self.advance_and_poll(id, now);
             }
