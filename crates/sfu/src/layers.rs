@@ -3,7 +3,7 @@
 //! A publisher that sends simulcast (`a=simulcast` + `a=rid`, see simulcast.rs) offers the
 //! same picture in several layers of different bit rates. Each player gets one of them: the
 //! highest whose rate, with the audio beside it, fits the player's *budget* and the cap its
-//! `playStream` asked for ([`LayerCap`]). The budget ([`player_budget`]) is [`HEADROOM`] of
+//! `playStream` asked for ([`allows`]). The budget ([`player_budget`]) is [`HEADROOM`] of
 //! the player's bandwidth estimate (bandwidth.rs keeps one per player), but the players of
 //! one downlink are budgeted together: a browser playing two streams estimates each of its
 //! two connections separately, each about its share of the one link, so each alone would
@@ -36,6 +36,7 @@
 
 use std::time::{Duration, Instant};
 
+use huddle_room::PlayConstraints;
 use str0m::media::Rid;
 
 use crate::layer_probe::UpProbe;
@@ -57,49 +58,26 @@ pub struct LayerRate {
     pub size: Option<(u32, u32)>,
 }
 
-/// What a player asked for in its `playStream` (the SDK's `width`, `height`, `bitrate`,
-/// `quality`): the highest layer within it is the most it gets. None: no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LayerCap {
-    pub max_width: Option<u32>,
-    pub max_height: Option<u32>,
-    /// Video bit/s.
-    pub max_bps: Option<u64>,
-    /// 1-100: the share of the layers being sent, lowest first, that is allowed (of three
-    /// layers 1-33 the lowest, 34-66 the lower two, 67-100 all). A share rather than a rate:
-    /// the SDK's quality is a relative wish and the layers' rates are the publisher's.
-    pub quality: Option<u8>,
-}
-
-impl From<huddle_room::PlayConstraints> for LayerCap {
-    fn from(c: huddle_room::PlayConstraints) -> LayerCap {
-        LayerCap {
-            max_width: c.width,
-            max_height: c.height,
-            max_bps: c.video_bps,
-            quality: c.quality,
-        }
-    }
-}
-
-impl LayerCap {
-    /// Whether `layers[i]` (lowest rate first) is within the cap. A layer whose size is not
-    /// known yet (no keyframe seen, or not VP8) is judged by its rate and rank only.
-    pub fn allows(&self, layers: &[LayerRate], i: usize) -> bool {
-        let layer = &layers[i];
-        let within = |limit: Option<u32>, v: Option<u32>| match (limit, v) {
-            (Some(limit), Some(v)) => v <= limit,
-            _ => true,
-        };
-        // Highest rank allowed: ceil(quality% of the layers) - 1.
-        let rank_ok = self
-            .quality
-            .is_none_or(|q| i * 100 < (q.min(100) as usize) * layers.len());
-        rank_ok
-            && within(self.max_width, layer.size.map(|s| s.0))
-            && within(self.max_height, layer.size.map(|s| s.1))
-            && self.max_bps.is_none_or(|max| layer.bps <= max)
-    }
+/// Whether `layers[i]` (lowest rate first) is within what the player's `playStream` asked
+/// for (`cap`: the highest layer within it is the most the player gets; None: no limit). A
+/// layer whose size is not known yet (no keyframe seen, or not VP8) is judged by its rate and
+/// rank only. `quality` is a share rather than a rate (the SDK's quality is a relative wish
+/// and the layers' rates are the publisher's): of three layers 1-33 allows the lowest, 34-66
+/// the lower two, 67-100 all.
+pub fn allows(cap: &PlayConstraints, layers: &[LayerRate], i: usize) -> bool {
+    let layer = &layers[i];
+    let within = |limit: Option<u32>, v: Option<u32>| match (limit, v) {
+        (Some(limit), Some(v)) => v <= limit,
+        _ => true,
+    };
+    // Highest rank allowed: ceil(quality% of the layers) - 1.
+    let rank_ok = cap
+        .quality
+        .is_none_or(|q| i * 100 < (q.min(100) as usize) * layers.len());
+    rank_ok
+        && within(cap.width, layer.size.map(|s| s.0))
+        && within(cap.height, layer.size.map(|s| s.1))
+        && cap.video_bps.is_none_or(|max| layer.bps <= max)
 }
 
 /// Another player on the same downlink as the one being chosen for.
@@ -140,7 +118,7 @@ pub struct LayerChooser {
     /// its downlink, for the budget of the other players on it.
     pub need_bps: u64,
     /// The player's `playStream` constraints.
-    pub cap: LayerCap,
+    pub cap: PlayConstraints,
     /// What the player's link delivered, and the probe toward a higher layer.
     pub probe: UpProbe,
     /// Another player of the same link is probing: no probe of this one now.
@@ -152,7 +130,7 @@ pub struct LayerChooser {
 
 impl LayerChooser {
     /// The chooser of a player whose `playStream` asked for `cap`.
-    pub fn capped(cap: LayerCap) -> LayerChooser {
+    pub fn capped(cap: PlayConstraints) -> LayerChooser {
         LayerChooser {
             cap,
             ..Default::default()
@@ -185,7 +163,7 @@ impl LayerChooser {
             Some(budget) => layers
                 .iter()
                 .enumerate()
-                .rposition(|(i, l)| self.cap.allows(layers, i) && l.bps + audio_bps <= budget)
+                .rposition(|(i, l)| allows(&self.cap, layers, i) && l.bps + audio_bps <= budget)
                 .unwrap_or(0),
             None => 0,
         };
@@ -213,7 +191,7 @@ impl LayerChooser {
                 let since = *self.too_high_since.get_or_insert(now);
                 // Above the cap: at once (it is what the player asked, not a guess); on
                 // congestion too (the link is already losing packets).
-                let capped = !self.cap.allows(layers, current);
+                let capped = !allows(&self.cap, layers, current);
                 if capped || congested || now.saturating_duration_since(since) >= DOWN_AFTER {
                     self.switches += 1;
                     self.set(layers[best].rid)
@@ -462,69 +440,69 @@ mod tests {
     fn the_cap_limits_the_layer_and_applies_at_once() {
         let t0 = Instant::now();
         let cases = [
-            (LayerCap::default(), rid("f")),
+            (PlayConstraints::default(), rid("f")),
             (
-                LayerCap {
-                    max_width: Some(640),
+                PlayConstraints {
+                    width: Some(640),
                     ..Default::default()
                 },
                 rid("h"),
             ),
             (
-                LayerCap {
-                    max_height: Some(200),
+                PlayConstraints {
+                    height: Some(200),
                     ..Default::default()
                 },
                 rid("q"),
             ),
             (
-                LayerCap {
-                    max_bps: Some(600_000),
+                PlayConstraints {
+                    video_bps: Some(600_000),
                     ..Default::default()
                 },
                 rid("h"),
             ),
             // Below every layer: the lowest still plays.
             (
-                LayerCap {
-                    max_width: Some(100),
+                PlayConstraints {
+                    width: Some(100),
                     ..Default::default()
                 },
                 rid("q"),
             ),
             // Quality: a share of the three layers, lowest first.
             (
-                LayerCap {
+                PlayConstraints {
                     quality: Some(33),
                     ..Default::default()
                 },
                 rid("q"),
             ),
             (
-                LayerCap {
+                PlayConstraints {
                     quality: Some(34),
                     ..Default::default()
                 },
                 rid("h"),
             ),
             (
-                LayerCap {
+                PlayConstraints {
                     quality: Some(66),
                     ..Default::default()
                 },
                 rid("h"),
             ),
             (
-                LayerCap {
+                PlayConstraints {
                     quality: Some(67),
                     ..Default::default()
                 },
                 rid("f"),
             ),
             (
-                LayerCap {
+                PlayConstraints {
                     quality: Some(1),
-                    max_bps: Some(10_000_000),
+                    video_bps: Some(10_000_000),
                     ..Default::default()
                 },
                 rid("q"),
@@ -545,15 +523,15 @@ mod tests {
         let mut unsized_layers = layers();
         unsized_layers[2].size = None;
         let mut c = LayerChooser {
-            cap: LayerCap {
-                max_width: Some(640),
+            cap: PlayConstraints {
+                width: Some(640),
                 ..Default::default()
             },
             ..Default::default()
         };
         assert_eq!(c.choose(&unsized_layers, alone(5_000_000), 0, t0), rid("f"));
         // The cap lowered while on f: down at once, not after DOWN_AFTER.
-        c.cap.max_bps = Some(200_000);
+        c.cap.video_bps = Some(200_000);
         assert_eq!(
             c.choose(&unsized_layers, alone(5_000_000), 0, t0 + MS),
             rid("q")
@@ -561,33 +539,18 @@ mod tests {
     }
 
     #[test]
-    fn the_cap_comes_from_the_play_constraints() {
-        let asked = huddle_room::PlayConstraints {
-            width: Some(320),
-            height: Some(240),
-            video_bps: Some(300_000),
-            quality: Some(50),
-        };
-        assert_eq!(
-            LayerCap::from(asked),
-            LayerCap {
-                max_width: Some(320),
-                max_height: Some(240),
-                max_bps: Some(300_000),
-                quality: Some(50),
-            }
-        );
-        assert_eq!(
-            LayerCap::from(huddle_room::PlayConstraints::default()),
-            LayerCap::default()
-        );
-        // Of two layers, 50 % is the lower one only.
-        let two = &layers()[..2];
-        let cap = LayerCap {
-            quality: Some(50),
+    fn quality_is_a_share_of_the_layers_being_sent() {
+        let cap = |q| PlayConstraints {
+            quality: Some(q),
             ..Default::default()
         };
-        assert!(cap.allows(two, 0) && !cap.allows(two, 1));
+        // Of two layers, 50 % is the lower one only, 51 % both.
+        let two = &layers()[..2];
+        assert!(allows(&cap(50), two, 0) && !allows(&cap(50), two, 1));
+        assert!(allows(&cap(51), two, 1));
+        // A single layer plays at any quality; above 100 counts as 100.
+        assert!(allows(&cap(1), &layers()[..1], 0));
+        assert!(allows(&cap(255), &layers(), 2));
     }
 
     #[test]

@@ -470,7 +470,7 @@ impl Sfu {
             playout: Default::default(),
             rtp: Default::default(),
             // What its playStream asked for caps its layer (layers.rs).
-            layer_choice: crate::layers::LayerChooser::capped(constraints.into()),
+            layer_choice: crate::layers::LayerChooser::capped(constraints),
             layer: Default::default(),
         };
         let mut wanted_any = false;
