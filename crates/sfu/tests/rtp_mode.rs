@@ -295,7 +295,6 @@ fn a_players_frame_leaves_in_one_pass_as_one_run() {
         }
         w.clients[i].receive(now, w.server, &t.contents);
     }
-    eprintln!("video datagrams to clients in order: {video_to:?}");
     for (n, &i) in players.iter().enumerate() {
         let got = w.clients[i].frames(MediaKind::Video);
         assert_eq!(
