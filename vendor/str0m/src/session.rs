@@ -1028,6 +1028,10 @@ impl Session {
                 stream.handle_rtcp(now, fb);
             }
         }
+        // Huddle patch (HUDDLE_PATCHES.md, 8): an `Rtcp` is ~1 KiB inline (a `ReportList` holds
+        // 31 report blocks), so the first packet gave this queue 4 slots, 4 KiB per player kept
+        // for good, although it is empty between two RTCP packets. Give them back.
+        self.feedback_rx.shrink_to_fit();
 
         // Not in the above if due to lifetime issues, still okay because the method
         // doesn't do anything when BWE isn't configured.
@@ -1245,6 +1249,11 @@ impl Session {
         };
 
         let len = Rtcp::write_packet(&mut self.feedback_tx, &mut data, output);
+        // Huddle patch 8: as `feedback_rx` in `handle_rtcp`, an emptied queue gives back its
+        // ~1 KiB slots.
+        if self.feedback_tx.is_empty() {
+            self.feedback_tx.shrink_to_fit();
+        }
 
         if len == 0 {
             return None;
