@@ -105,6 +105,26 @@ pub fn player_budget(own_estimate: Option<u64>, mates: &[LinkMate]) -> Option<u6
     Some(shared.min((own as f64 * HEADROOM) as u64))
 }
 
+/// Whether the player's estimator should aim at the layer above its own (probe toward it)
+/// rather than at its own layer: only while the own layer fits its `budget` with 10 % to spare
+/// (the netlab: two players on one 300 kbit/s link probing toward 500 kbit/s filled it and
+/// froze both; with less a player never climbs: its estimate grows only toward what it aims
+/// at, 1.5x, bandwidth.rs), and not in the estimator's first aim (`aimed` false) when the
+/// player shares its link with `mates`: str0m's start-up probes (3x and 6x the starting
+/// estimate, capped at twice the aim) go out with the first aim, and each player of a link
+/// probing it for a higher layer at once overflowed it (the lab's shared 300 kbit/s link, two
+/// players: ~17 KB of probes within 50 ms into a 7.5 KB queue, 30 tail drops, freezes of
+/// 324-446 ms; with only the first player of a link probing high, none). A mate climbs
+/// later like any player: its next aim and the layer probes, one per link at a time.
+pub fn aim_above_own_layer(
+    budget: Option<u64>,
+    own_need: u64,
+    aimed: bool,
+    mates: &[LinkMate],
+) -> bool {
+    budget.is_some_and(|b| b as f64 >= own_need as f64 * 1.1) && (aimed || mates.is_empty())
+}
+
 /// One player's layer choice.
 #[derive(Debug, Default)]
 pub struct LayerChooser {
@@ -126,6 +146,9 @@ pub struct LayerChooser {
     /// The padding goal last given to the player's estimator (the core sets it again when
     /// the probe's goal differs).
     pub applied_padding: Option<u64>,
+    /// The core has given the player's estimator its rates at least once (str0m's start-up
+    /// probes went out with the first: [`aim_above_own_layer`]).
+    pub estimator_aimed: bool,
 }
 
 impl LayerChooser {
@@ -333,6 +356,23 @@ mod tests {
         let b = player_budget(Some(2_000_000), &[mate(2_000_000, 1_540_000)]);
         let mut c = LayerChooser::default();
         assert_eq!(c.choose(&layers(), b, 40_000, Instant::now()), rid("f"));
+    }
+
+    #[test]
+    fn a_player_joining_mates_first_aims_at_its_own_layer() {
+        let mate = LinkMate {
+            estimate_bps: Some(150_000),
+            need_bps: 110_000,
+            probing: false,
+        };
+        // Room for more than its own 110 k: alone it aims higher from the start...
+        assert!(aim_above_own_layer(Some(200_000), 110_000, false, &[]));
+        // ...with a mate on its link not in its first aim, only from the next one.
+        assert!(!aim_above_own_layer(Some(200_000), 110_000, false, &[mate]));
+        assert!(aim_above_own_layer(Some(200_000), 110_000, true, &[mate]));
+        // No room (less than 10 % to spare) or no budget yet: its own layer.
+        assert!(!aim_above_own_layer(Some(120_000), 110_000, true, &[]));
+        assert!(!aim_above_own_layer(None, 110_000, true, &[]));
     }
 
     #[test]

@@ -903,14 +903,14 @@ impl Sfu {
                         .or(at(state.layer.target))
                         .unwrap_or(0);
                     let target = at(state.layer.target).unwrap_or(own);
-                    // Probing pads the player's link up to the estimate: toward the next layer
-                    // only while the own layer fits its budget (its share of the link, less
-                    // headroom and the other players on it) with 10 % to spare (the netlab: two
-                    // players on one 300 kbit/s link probing toward 500 kbit/s filled it and
-                    // froze both). More than that and a player never climbs: its estimate
-                    // grows only toward what it probes for (1.5x its own need, bandwidth.rs).
+                    // The estimator aims at the next layer or at the own one (layers.rs).
                     let own_need = layers[own].bps + audio;
-                    let roomy = budget.is_some_and(|b| b as f64 >= own_need as f64 * 1.1);
+                    let roomy = crate::layers::aim_above_own_layer(
+                        budget,
+                        own_need,
+                        state.layer_choice.estimator_aimed,
+                        &mates,
+                    );
                     let next = if roomy {
                         (target + 1).min(layers.len() - 1)
                     } else {
@@ -991,6 +991,7 @@ impl Sfu {
                 None
             };
             if let Some((minimum, desired)) = targets {
+                state.layer_choice.estimator_aimed = true;
                 peer.rtc
                     .bwe()
                     .set_bitrate(Bitrate::from(minimum), Bitrate::from(desired));

@@ -358,23 +358,7 @@ fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer()
         assert!(late.len() >= 8 * 28, "{name}: {} frames in 8 s", late.len());
         let fits = |l: usize| if want == 0 { l == 0 } else { l >= want };
         assert!(late.iter().all(|&l| fits(l)), "{name}: layers {late:?}");
-        // Known gap (session 7, str0m patch 6: a player's paced burst now leaves at once, as the
-        // real media thread sends it): the first keyframes of C's two players together overflow
-        // the 300 kbit/s link's 200 ms queue (~30 tail drops) and NACK repair freezes C once for
-        // 0.3-0.45 s within its first second. Judged apart until the start-up burst is shaped for
-        // players sharing a link; from then on the bound (no freeze > 300 ms) holds.
-        let after_start = v[0].0 + Duration::from_secs(1);
-        let split = v.partition_point(|f| f.0 < after_start);
-        let (start_gap, _) = longest_gap(&v[..split]);
-        let (later_gap, _) = longest_gap(&v[split.saturating_sub(1)..]);
-        assert!(
-            start_gap <= Duration::from_millis(500),
-            "{name} froze {start_gap:?} at start"
-        );
-        assert!(
-            later_gap <= Duration::from_millis(300),
-            "{name} froze {later_gap:?}"
-        );
+        assert!(gap <= Duration::from_millis(300), "{name} froze {gap:?}");
         assert!(step <= 90 * 300, "{name}: time step {step}");
         for w in v.windows(2).filter(|w| w[0].1 != w[1].1) {
             assert!(w[1].3, "{name}: a switch starts on a keyframe");
@@ -384,7 +368,9 @@ fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer()
         "C's link: {} packets sent, {} tail-dropped",
         lab.nodes[nc_a].down.sent, lab.nodes[nc_a].down.dropped
     );
-    // The link is not kept full: what it drops (str0m's startup probes) is under 1 %.
+    // The link is not kept full: what it drops is under 1 %. (Both players probing it high at
+    // their start, before layers.rs `aim_above_own_layer`, overflowed its queue: 30 drops of
+    // ~4200, 0.7 %, and the freezes of 324-446 ms the bound above now catches; since, none.)
     let link = &lab.nodes[nc_a].down;
     assert!(
         link.dropped * 100 <= link.sent,
