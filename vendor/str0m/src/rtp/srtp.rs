@@ -6,7 +6,6 @@ use crate::crypto::dtls::{KeyingMaterial, SrtpProfile};
 use crate::crypto::{AeadAes128Gcm, AeadAes256Gcm, Aes128CmSha1_80};
 use crate::crypto::{AeadAes128GcmCipher, AeadAes256GcmCipher};
 use crate::crypto::{CryptoProvider, Sha1HmacProvider, SrtpProvider};
-use crate::io::DATAGRAM_MAX_PACKET_SIZE;
 
 use super::header::RtpHeader;
 
@@ -38,11 +37,6 @@ pub const SRTP_OVERHEAD: usize = MAX_TAG_LEN;
 // This adds 15 bytes of padding that we truncate after encryption
 const CTR_BUFFER_PADDING: usize = SRTP_BLOCK_SIZE - 1;
 
-/// Initial capacity for the RTP decryption scratch buffer. Sized to fit the
-/// largest possible received datagram plus the CTR padding the AES-CM cipher
-/// needs, so `unprotect_rtp` never has to grow the buffer in practice.
-const RX_SCRATCH_CAPACITY: usize = DATAGRAM_MAX_PACKET_SIZE + CTR_BUFFER_PADDING;
-
 /// Start repeated warnings here, then double the failure count between reports.
 const DECRYPT_WARN_INITIAL_COUNT: u64 = 4_096;
 
@@ -70,7 +64,7 @@ impl SrtpContext {
                     rtcp,
                     srtcp_index: 0,
                     sha1_hmac_provider,
-                    rx_scratch: Vec::with_capacity(RX_SCRATCH_CAPACITY),
+                    rx_scratch: Vec::new(),
                     decrypt_warnings: DecryptWarnings::default(),
                 }
             }
@@ -86,7 +80,7 @@ impl SrtpContext {
                     rtcp,
                     srtcp_index: 0,
                     sha1_hmac_provider,
-                    rx_scratch: Vec::with_capacity(RX_SCRATCH_CAPACITY),
+                    rx_scratch: Vec::new(),
                     decrypt_warnings: DecryptWarnings::default(),
                 }
             }
@@ -102,7 +96,7 @@ impl SrtpContext {
                     rtcp,
                     srtcp_index: 0,
                     sha1_hmac_provider,
-                    rx_scratch: Vec::with_capacity(RX_SCRATCH_CAPACITY),
+                    rx_scratch: Vec::new(),
                     decrypt_warnings: DecryptWarnings::default(),
                 }
             }
@@ -145,7 +139,7 @@ impl SrtpContext {
             },
             srtcp_index,
             sha1_hmac_provider: provider.sha1_hmac_provider,
-            rx_scratch: Vec::with_capacity(RX_SCRATCH_CAPACITY),
+            rx_scratch: Vec::new(),
             decrypt_warnings: DecryptWarnings::default(),
         }
     }
@@ -185,7 +179,7 @@ impl SrtpContext {
             },
             srtcp_index,
             sha1_hmac_provider: provider.sha1_hmac_provider,
-            rx_scratch: Vec::with_capacity(RX_SCRATCH_CAPACITY),
+            rx_scratch: Vec::new(),
             decrypt_warnings: DecryptWarnings::default(),
         }
     }
@@ -203,6 +197,11 @@ pub struct SrtpContext {
     sha1_hmac_provider: &'static dyn Sha1HmacProvider,
     /// Reusable scratch buffer for RTP decryption output. Reused across calls
     /// to `unprotect_rtp` so we don't allocate a fresh `Vec` per packet.
+    ///
+    /// Huddle patch (HUDDLE_PATCHES.md, 9): starts empty and grows to the largest packet
+    /// decrypted (upstream reserved a whole datagram, ~2 KiB, up front). Only `unprotect_rtp`
+    /// uses it: a peer's sending context never does, and a player's receiving context gets
+    /// RTCP only, so for a player both were 2 KiB of nothing.
     rx_scratch: Vec<u8>,
     decrypt_warnings: DecryptWarnings,
 }
