@@ -715,18 +715,21 @@ impl Extension {
             }
             RtpStreamId => {
                 let v = ev.rid?;
+                let v: &str = &v; // HUDDLE patch 10: trimmed once, not for len and bytes apart
                 let l = v.len();
                 buf[..l].copy_from_slice(v.as_bytes());
                 Some(l)
             }
             RepairedRtpStreamId => {
                 let v = ev.rid_repair?;
+                let v: &str = &v; // HUDDLE patch 10: trimmed once, not for len and bytes apart
                 let l = v.len();
                 buf[..l].copy_from_slice(v.as_bytes());
                 Some(l)
             }
             RtpMid => {
                 let v = ev.mid?;
+                let v: &str = &v; // HUDDLE patch 10: trimmed once, not for len and bytes apart
                 let l = v.len();
                 buf[..l].copy_from_slice(v.as_bytes());
                 Some(l)

@@ -43,7 +43,12 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                from_utf8(&self.0).expect("ascii id").trim()
+                // HUDDLE patch 10: the space padding is cut as bytes before `trim()`, which
+                // otherwise decodes and tests every padding char for Unicode whitespace; same
+                // result (spaces are whitespace and never part of a multi-byte char). An
+                // RTP packet's MID extension is written through here (twice) per packet.
+                let end = self.0.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+                from_utf8(&self.0[..end]).expect("ascii id").trim()
             }
         }
 

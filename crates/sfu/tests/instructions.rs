@@ -1,0 +1,117 @@
+//! Instructions per forwarded packet of the sans-IO core, for callgrind (issue 15, "CPU per
+//! packet"). Seconds of CPU on a shared machine move with its load; instruction counts do not,
+//! so a change to the forwarding path (or to the vendored str0m) is judged by this count.
+//!
+//! Build once, then run under callgrind, counting only the SFU's own entry points (the str0m
+//! clients of the world are excluded) and only from the start of the measured seconds:
+//!
+//! ```text
+//! cargo test --release -p huddle-sfu --test instructions --no-run   # prints the binary
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out --collect-atstart=no \
+//!   --zero-before='*counting_starts*' \
+//!   --toggle-collect='*Sfu*handle_datagram*' --toggle-collect='*Sfu*handle_timeout*' \
+//!   --toggle-collect='*Sfu*poll_transmit*' --toggle-collect='*Sfu*poll_event*' \
+//!   target/release/deps/instructions-<hash> --ignored --nocapture --test-threads=1
+//! callgrind_annotate --inclusive=yes cg.out | head -60
+//! ```
+//!
+//! Total instructions of `cg.out` divided by the "out" packet count the test prints is the
+//! figure in docs/RTP_MODE.md "CPU per packet, session 8 (instructions)".
+
+mod common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use common::world::World;
+use common::{audio_frame, video_frame};
+use huddle_room::PeerId;
+use huddle_sfu::Forwarding;
+use str0m::format::Codec;
+use str0m::media::MediaKind;
+
+const PLAYERS: u64 = 20;
+/// Before counting: connections settle, the estimators have feedback, the first keyframe went.
+const WARM_UP: Duration = Duration::from_secs(2);
+/// Counted: three keyframe periods (a keyframe every 60 frames, ~2 s).
+const COUNTED: Duration = Duration::from_secs(6);
+
+/// RTP-mode fan-out 1 -> 20, ~1 Mbit/s VP8 (4 kB frames at 30 fps) + Opus (50 packets/s).
+#[test]
+#[ignore]
+fn rtp_fanout_instructions() {
+    let mut w = World::with_forwarding(Forwarding::Rtp);
+    let p = w.publish(
+        PeerId(1),
+        &[Codec::Opus, Codec::Vp8],
+        &[MediaKind::Audio, MediaKind::Video],
+    );
+    for i in 0..PLAYERS {
+        w.play(PeerId(100 + i), PeerId(1));
+    }
+    let mut media = Media::default();
+    media.send(&mut w, p, WARM_UP);
+    let before = w.sfu.stats();
+    let (video_before, audio_before) = (media.video, media.audio);
+    counting_starts(&w);
+    media.send(&mut w, p, COUNTED);
+    let s = w.sfu.stats();
+    let out = s.packets_out - before.packets_out;
+    println!(
+        "counted {:?}: in {} pkts, out {out} pkts ({} video frames, {} audio packets sent)",
+        COUNTED,
+        s.packets_in - before.packets_in,
+        media.video - video_before,
+        media.audio - audio_before,
+    );
+    for i in 0..PLAYERS as usize {
+        let got = w.clients[1 + i].frames(MediaKind::Video).len() as u32;
+        assert!(
+            got + 40 >= media.video,
+            "player {i}: {got} of {} frames",
+            media.video
+        );
+    }
+    // 20 players x 6 s x (50 audio + 30 frames of ~4 packets) = ~20,400 media packets: a
+    // stalled forwarder would make the per-packet figure meaningless.
+    assert!(out > 20_000, "only {out} packets out");
+}
+
+/// Callgrind zeroes its counters on entry (`--zero-before`): set-up is not counted.
+#[inline(never)]
+fn counting_starts(w: &World) {
+    black_box(w);
+}
+
+/// The publisher's media clock, carried from the warm-up into the counted seconds.
+#[derive(Default)]
+struct Media {
+    video: u32,
+    audio: u32,
+}
+
+impl Media {
+    /// Sends `how_long` of video and audio from the publisher at client index `p`.
+    fn send(&mut self, w: &mut World, p: usize, how_long: Duration) {
+        let end = w.now + how_long;
+        let mut next_v = w.now;
+        let mut next_a = w.now;
+        while w.now < end {
+            let now = w.now;
+            if now >= next_v {
+                let mut f = video_frame(Codec::Vp8, self.video, self.video.is_multiple_of(60));
+                f.resize(4000, 7);
+                w.clients[p].write(MediaKind::Video, now, self.video as u64 * 3000, &f);
+                self.video += 1;
+                next_v += Duration::from_millis(33);
+            }
+            if now >= next_a {
+                let a = audio_frame(Codec::Opus, self.audio);
+                w.clients[p].write(MediaKind::Audio, now, self.audio as u64 * 960, &a);
+                self.audio += 1;
+                next_a += Duration::from_millis(20);
+            }
+            w.step();
+        }
+    }
+}
