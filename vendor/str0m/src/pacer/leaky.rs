@@ -231,6 +231,10 @@ impl LeakyBucketPacer {
             return Duration::ZERO;
         };
 
+        // HUDDLE patch 11: a refresh at the same `now` (patch 6) has nothing elapsed.
+        if now == previous_handle_time {
+            return Duration::ZERO;
+        }
         let elapsed = now - previous_handle_time;
         self.last_handle_time = Some(now);
 

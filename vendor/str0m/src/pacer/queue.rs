@@ -103,6 +103,11 @@ impl QueueSnapshot {
     }
 
     pub fn total_queue_time(&self, now: Instant) -> Duration {
+        // HUDDLE patch 11: no `Instant` subtraction when it cannot add anything (an empty
+        // queue, or the snapshot's own `now`, which is every pacer timeout's case).
+        if self.packet_count == 0 || now == self.created_at {
+            return self.total_queue_time_origin;
+        }
         self.total_queue_time_origin + self.packet_count * (now - self.created_at)
     }
 }

@@ -175,9 +175,13 @@ impl TotalQueue {
     fn move_time_forward(&mut self, now: Instant) {
         if let Some(last) = self.last {
             assert!(self.unsent_count > 0);
-            let from_last = now - last;
-            self.queue_time += from_last * (self.unsent_count as u32);
-            self.last = Some(now);
+            // HUDDLE patch 11: at the same `now` (the pacer's refreshes after each sent
+            // packet) there is no time to add.
+            if now != last {
+                let from_last = now - last;
+                self.queue_time += from_last * (self.unsent_count as u32);
+                self.last = Some(now);
+            }
         } else {
             assert!(self.unsent_count == 0);
             assert!(self.unsent_size == 0);
