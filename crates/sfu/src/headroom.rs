@@ -23,6 +23,16 @@
 //! [`RESTART_FACTOR`] x the need. str0m re-learns the link from there (on a fast link it
 //! stays up for seconds; on a link that really is slow the round trip grows and the
 //! ordinary pause of bandwidth.rs takes over). At most once per [`RESTART_GAP`].
+//!
+//! A restart must *hold*: on a lossy link the restarted estimate carries the stream for many
+//! seconds (tests/loss.rs: 1-2 restarts in 33 s), on a link that is really too slow it falls
+//! short again within a second or two. The round-trip veto cannot see the latter when the
+//! player never knew the link empty (the netlab's slow downlink is slow from C's join on: its
+//! lowest round trip already holds the full 200 ms queue), and there the restarts came every
+//! 2 s for the whole call (CI of 51dde6d): the player was never paused, the link stayed flooded,
+//! C's own publish could not finish ICE through it and C's PLIs made A encode 7 keyframes in
+//! 30 s. So each restart that falls short within [`HOLD`] multiplies the gap before the next
+//! by [`BACKOFF`] (up to [`MAX_GAP`]); a restart that holds clears it.
 
 use std::time::{Duration, Instant};
 
@@ -37,6 +47,12 @@ pub const LAG: Duration = Duration::from_millis(150);
 pub const RESTART_FACTOR: f64 = 2.5;
 /// No two restarts of one player's estimator within this.
 pub const RESTART_GAP: Duration = Duration::from_secs(2);
+/// A restart that falls short again within this did not hold.
+pub const HOLD: Duration = Duration::from_secs(5);
+/// The gap before the next restart grows by this per restart that did not hold.
+pub const BACKOFF: u32 = 4;
+/// The longest gap between restarts.
+pub const MAX_GAP: Duration = Duration::from_secs(60);
 /// The round trip counts as uncongested up to the lowest seen plus half of it plus this.
 /// It comes from receiver reports, so it lags by a second or more: a late veto only.
 pub const RTT_SLACK: Duration = Duration::from_millis(20);
@@ -53,6 +69,10 @@ pub struct Headroom {
     /// The lowest and the latest round trip the player's receiver reports gave.
     min_rtt: Option<Duration>,
     last_rtt: Option<Duration>,
+    /// The last restart is still being watched (has not held for [`HOLD`] nor fallen short).
+    watching: bool,
+    /// Restarts in a row that fell short within [`HOLD`].
+    failed: u32,
     /// Estimator restarts so far (for the stats and the log).
     pub restarts: u64,
 }
@@ -72,6 +92,12 @@ impl Headroom {
         }
     }
 
+    /// The time that must pass after a restart before the next one.
+    fn gap(&self) -> Duration {
+        let factor = BACKOFF.saturating_pow(self.failed.min(8));
+        RESTART_GAP.saturating_mul(factor).min(MAX_GAP)
+    }
+
     /// The estimate (bit/s) to restart the player's estimator from now, if it should be.
     /// `queue_age`: how long the oldest unsent video packet has waited; `estimate` and
     /// `need` in bit/s (need 0: the source sends no video).
@@ -84,16 +110,27 @@ impl Headroom {
     ) -> Option<u64> {
         let covered = estimate.is_some_and(|e| e as f64 >= need as f64 * MIN_SHARE);
         let short = estimate.is_some_and(|e| e < need);
-        if need == 0 || (queue_age <= LAG && !short) || !covered || !self.uncongested() {
+        let wanted = need > 0 && (queue_age > LAG || short);
+        if let (true, Some(t)) = (self.watching, self.last_restart) {
+            if wanted && now.saturating_duration_since(t) < HOLD {
+                self.failed += 1;
+                self.watching = false;
+            } else if now.saturating_duration_since(t) >= HOLD {
+                self.failed = 0;
+                self.watching = false;
+            }
+        }
+        if !wanted || !covered || !self.uncongested() {
             return None;
         }
         if self
             .last_restart
-            .is_some_and(|t| now.saturating_duration_since(t) < RESTART_GAP)
+            .is_some_and(|t| now.saturating_duration_since(t) < self.gap())
         {
             return None;
         }
         self.last_restart = Some(now);
+        self.watching = true;
         self.restarts += 1;
         Some((need as f64 * RESTART_FACTOR) as u64)
     }
@@ -121,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lagging_queue_on_an_uncongested_link_restarts_once_per_gap() {
+    fn a_lagging_queue_on_an_uncongested_link_restarts_once_it_held() {
         let t0 = Instant::now();
         let mut h = uncongested();
         let lag = LAG + MS;
@@ -130,12 +167,14 @@ mod tests {
             h.restart_due(lag, Some(300_000), 200_000, t0),
             Some(500_000)
         );
+        // The queue keeps up for HOLD: the restart held.
         assert_eq!(
-            h.restart_due(lag, Some(300_000), 200_000, t0 + RESTART_GAP - MS),
+            h.restart_due(MS, Some(300_000), 200_000, t0 + RESTART_GAP - MS),
             None
         );
+        assert_eq!(h.restart_due(MS, Some(300_000), 200_000, t0 + HOLD), None);
         assert_eq!(
-            h.restart_due(lag, Some(160_000), 200_000, t0 + RESTART_GAP),
+            h.restart_due(lag, Some(160_000), 200_000, t0 + HOLD + MS),
             Some(500_000)
         );
         assert_eq!(h.restarts, 2);
@@ -148,6 +187,41 @@ mod tests {
         assert_eq!(h.restart_due(MS, Some(200_000), 200_000, t0), None);
         assert_eq!(h.restart_due(MS, Some(199_999), 200_000, t0), Some(500_000));
         assert_eq!(h.restarts, 1);
+    }
+
+    #[test]
+    fn restarts_that_do_not_hold_back_off_and_one_that_holds_clears_it() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut h = uncongested();
+        let short = Some(190_000);
+        // A link that is really too slow: the estimate falls short again each time.
+        assert!(h.restart_due(MS, short, 200_000, t0).is_some());
+        assert!(h.restart_due(MS, short, 200_000, t0 + 2 * s).is_none());
+        // Fell short 2 s after the first: the next 2 x 4 = 8 s after it.
+        assert!(h.restart_due(MS, short, 200_000, t0 + 7 * s).is_none());
+        assert!(h.restart_due(MS, short, 200_000, t0 + 8 * s).is_some());
+        assert!(h.restart_due(MS, short, 200_000, t0 + 9 * s).is_none());
+        // Second in a row: 32 s.
+        assert!(h.restart_due(MS, short, 200_000, t0 + 39 * s).is_none());
+        assert!(h.restart_due(MS, short, 200_000, t0 + 40 * s).is_some());
+        assert_eq!(h.restarts, 3);
+        // This one holds: the estimate covers the need for HOLD, and the gap is back to 2 s.
+        assert!(h
+            .restart_due(MS, Some(400_000), 200_000, t0 + 45 * s)
+            .is_none());
+        assert!(h.restart_due(MS, short, 200_000, t0 + 60 * s).is_some());
+        assert!(h.restart_due(MS, short, 200_000, t0 + 62 * s).is_none());
+        assert_eq!(h.restarts, 4);
+        // Ever so often, never beyond MAX_GAP.
+        let mut h = uncongested();
+        let mut t = t0;
+        for _ in 0..10 {
+            assert!(h.restart_due(MS, short, 200_000, t).is_some());
+            t += MS;
+            assert!(h.restart_due(MS, short, 200_000, t).is_none());
+            t += MAX_GAP;
+        }
     }
 
     #[test]

@@ -1704,6 +1704,7 @@ fn quality_row(p: &Peer) -> PeerQuality {
         keyframe_requests_out: 0,
         video_paused: false,
         video_pauses: 0,
+        estimator_restarts: 0,
         video_frames_dropped: 0,
     };
     p.quality.fill(&mut row);
@@ -1713,6 +1714,7 @@ fn quality_row(p: &Peer) -> PeerQuality {
         row.estimate_bps = pl.bandwidth.estimate_bps;
         row.video_paused = pl.bandwidth.paused;
         row.video_pauses = pl.bandwidth.pauses;
+        row.estimator_restarts = pl.headroom.restarts;
         row.video_frames_dropped = pl.video_frames_dropped;
     }
     row

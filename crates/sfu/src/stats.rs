@@ -91,6 +91,8 @@ pub struct PeerQuality {
     /// A player's video is paused for bandwidth now; how often it was.
     pub video_paused: bool,
     pub video_pauses: u64,
+    /// A player's estimator restarts on a lossy but uncongested link (headroom.rs).
+    pub estimator_restarts: u64,
     /// A player's video frames not sent (paused or send queue backed up).
     pub video_frames_dropped: u64,
 }

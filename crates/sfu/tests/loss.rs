@@ -248,7 +248,7 @@ fn lossy_call(seed: u64) -> Run {
     let qpub = row(&lab, c_pub);
     println!(
         "C <- A (C's lossy downlink): {} frames, frozen {:.2} s in {} freezes, longest gap {} ms; \
-         NACKs from C {}, estimate {:?} kbit/s, paused {} times, {} video frames dropped; A's keyframes {}",
+         NACKs from C {}, estimate {:?} kbit/s, paused {} times, estimator restarted {} times, {} video frames dropped; A's keyframes {}",
         ca.frames,
         ca.frozen.as_secs_f64(),
         ca.freezes,
@@ -256,6 +256,7 @@ fn lossy_call(seed: u64) -> Run {
         qa.nacks_in,
         qa.estimate_bps.map(|e| e / 1000),
         qa.video_pauses,
+        qa.estimator_restarts,
         qa.video_frames_dropped,
         src_a.keyframes - ka,
     );

@@ -216,12 +216,48 @@ fn a_player_on_a_link_just_too_slow_does_not_flap() {
     let audio = received_since(&lab.nodes[nc].client, MediaKind::Audio, throttled_at).len();
     let expected = ((lab.now - throttled_at).as_millis() / 20) as usize;
     println!(
-        "30 s on a link just too slow: {} pauses, paused now {}, publisher keyframes {keyframes}, audio {audio} of ~{expected}",
-        q.video_pauses, q.video_paused
+        "30 s on a link just too slow: {} pauses, paused now {}, {} estimator restarts, publisher keyframes {keyframes}, audio {audio} of ~{expected}",
+        q.video_pauses, q.video_paused, q.estimator_restarts
     );
     assert!(q.video_pauses >= 1, "the player was paused");
     assert!(keyframes <= 1 + 30 / 5, "{keyframes} keyframes in 30 s");
     assert!(audio * 100 >= expected * 95, "{audio} of {expected}");
+}
+
+/// The same link, slow from the player's first packet: the player never sees it empty, so
+/// its lowest round trip already holds the full queue and cannot veto an estimator restart
+/// (headroom.rs). A restart that does not hold must not be tried again every 2 s: that kept
+/// the netlab's slow player unpaused and its link flooded for the whole call.
+#[test]
+fn a_player_slow_from_its_start_is_not_restarted_again_and_again() {
+    init_log();
+    let mut lab = Lab::new();
+    let (a, c) = (PeerId(1), PeerId(3));
+    let pa = lab.publish(a, VP8_OPUS, AV);
+    let mut src = Source::new(pa, 1300, lab.now); // about 310 kbit/s of video
+    let nc = lab.play(c, a);
+    lab.nodes[nc].down.rate_bps = Some(300_000);
+    lab.nodes[nc].down.queue_limit = Duration::from_millis(200);
+    let start = lab.now;
+    let keyframes_before = src.keyframes;
+    run(&mut lab, &mut src, Duration::from_secs(30), |_| {});
+    let q = row(&lab, c);
+    let keyframes = src.keyframes - keyframes_before;
+    let audio = received_since(&lab.nodes[nc].client, MediaKind::Audio, start).len();
+    let expected = ((lab.now - start).as_millis() / 20) as usize;
+    println!(
+        "30 s on a link slow from the start: {} estimator restarts, {} pauses, paused now {}, publisher keyframes {keyframes}, audio {audio} of ~{expected}",
+        q.estimator_restarts, q.video_pauses, q.video_paused
+    );
+    assert!(
+        q.estimator_restarts <= 3,
+        "{} estimator restarts in 30 s",
+        q.estimator_restarts
+    );
+    assert!(keyframes <= 1 + 30 / 5, "{keyframes} keyframes in 30 s");
+    // Before the back-off: 674 of ~1500 (the link flooded all call); now ~86 %: the flood
+    // before the first pause still costs audio (next step: pause sooner after a failed restart).
+    assert!(audio * 100 >= expected * 80, "{audio} of {expected}");
 }
 
 /// Many players asking for a keyframe at once (PLIs, joins) make one request to the
