@@ -23,11 +23,9 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
+use common::fanout::{fanout_world, FanoutMedia};
 use common::world::World;
-use common::{audio_frame, video_frame};
-use huddle_room::PeerId;
 use huddle_sfu::Forwarding;
-use str0m::format::Codec;
 use str0m::media::MediaKind;
 
 const PLAYERS: u64 = 20;
@@ -40,16 +38,8 @@ const COUNTED: Duration = Duration::from_secs(6);
 #[test]
 #[ignore]
 fn rtp_fanout_instructions() {
-    let mut w = World::with_forwarding(Forwarding::Rtp);
-    let p = w.publish(
-        PeerId(1),
-        &[Codec::Opus, Codec::Vp8],
-        &[MediaKind::Audio, MediaKind::Video],
-    );
-    for i in 0..PLAYERS {
-        w.play(PeerId(100 + i), PeerId(1));
-    }
-    let mut media = Media::default();
+    let (mut w, p) = fanout_world(Forwarding::Rtp, PLAYERS);
+    let mut media = FanoutMedia::default();
     media.send(&mut w, p, WARM_UP);
     let before = w.sfu.stats();
     let (video_before, audio_before) = (media.video, media.audio);
@@ -81,37 +71,4 @@ fn rtp_fanout_instructions() {
 #[inline(never)]
 fn counting_starts(w: &World) {
     black_box(w);
-}
-
-/// The publisher's media clock, carried from the warm-up into the counted seconds.
-#[derive(Default)]
-struct Media {
-    video: u32,
-    audio: u32,
-}
-
-impl Media {
-    /// Sends `how_long` of video and audio from the publisher at client index `p`.
-    fn send(&mut self, w: &mut World, p: usize, how_long: Duration) {
-        let end = w.now + how_long;
-        let mut next_v = w.now;
-        let mut next_a = w.now;
-        while w.now < end {
-            let now = w.now;
-            if now >= next_v {
-                let mut f = video_frame(Codec::Vp8, self.video, self.video.is_multiple_of(60));
-                f.resize(4000, 7);
-                w.clients[p].write(MediaKind::Video, now, self.video as u64 * 3000, &f);
-                self.video += 1;
-                next_v += Duration::from_millis(33);
-            }
-            if now >= next_a {
-                let a = audio_frame(Codec::Opus, self.audio);
-                w.clients[p].write(MediaKind::Audio, now, self.audio as u64 * 960, &a);
-                self.audio += 1;
-                next_a += Duration::from_millis(20);
-            }
-            w.step();
-        }
-    }
 }

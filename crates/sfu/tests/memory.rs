@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::compare::assert_received;
+use common::fanout::{fanout_world, FanoutMedia};
 use common::world::World;
 use common::{audio_frame, garbage, video_frame, Client};
 use huddle_room::{IngestAudio, IngestCodecs, IngestVideo, MediaCommand, PeerId};
@@ -350,20 +351,6 @@ fn bench_fanout() {
     );
 }
 
-/// A world where one publisher (Opus + VP8) is played by `players` players; and its publisher.
-fn fanout_world(mode: Forwarding, players: u64) -> (World, usize) {
-    let mut w = World::with_forwarding(mode);
-    let p = w.publish(
-        PeerId(1),
-        &[Codec::Opus, Codec::Vp8],
-        &[MediaKind::Audio, MediaKind::Video],
-    );
-    for i in 0..players {
-        w.play(PeerId(100 + i), PeerId(1));
-    }
-    (w, p)
-}
-
 /// Runs `seconds` of ~1 Mbit/s video + Opus from one publisher to `players` players; returns
 /// the SFU's CPU time per packet sent, in microseconds.
 fn fanout_cost(mode: Forwarding, players: u64, seconds: u64) -> f64 {
@@ -478,32 +465,9 @@ fn sfu_heap_after_fanout(mode: Forwarding, players: u64) -> usize {
 /// Sends `seconds` of ~1 Mbit/s VP8 (30 fps of 4 kB, a keyframe every 2 s) and Opus from the
 /// publisher at client index `p`, stepping the world; returns the number of video frames sent.
 fn send_media(w: &mut World, p: usize, seconds: u64) -> u32 {
-    let start = w.now;
-    let (mut vi, mut ai) = (0u32, 0u32);
-    let (mut next_v, mut next_a) = (w.now, w.now);
-    while w.now < start + Duration::from_secs(seconds) {
-        if w.now >= next_v {
-            let mut f = video_frame(Codec::Vp8, vi, vi.is_multiple_of(60));
-            f.resize(4000, 7);
-            let now = w.now;
-            w.clients[p].write(MediaKind::Video, now, vi as u64 * 3000, &f);
-            vi += 1;
-            next_v += Duration::from_millis(33);
-        }
-        if w.now >= next_a {
-            let now = w.now;
-            w.clients[p].write(
-                MediaKind::Audio,
-                now,
-                ai as u64 * 960,
-                &audio_frame(Codec::Opus, ai),
-            );
-            ai += 1;
-            next_a += Duration::from_millis(20);
-        }
-        w.step();
-    }
-    vi
+    let mut media = FanoutMedia::default();
+    media.send(w, p, Duration::from_secs(seconds));
+    media.video
 }
 
 /// An ingest (RTMP) publisher has no Rtc: it is live when registered, its H.264 Annex-B and

@@ -192,36 +192,23 @@ fn slow_player_is_paused_keeps_audio_and_resumes_with_a_keyframe() {
 /// player's audio goes on.
 #[test]
 fn a_player_on_a_link_just_too_slow_does_not_flap() {
-    init_log();
-    let mut lab = Lab::new();
-    let (a, c) = (PeerId(1), PeerId(3));
-    let pa = lab.publish(a, VP8_OPUS, AV);
-    let mut src = Source::new(pa, 1300, lab.now); // about 310 kbit/s of video
-    let nc = lab.play(c, a);
-    run(&mut lab, &mut src, Duration::from_secs(4), |_| {});
-    lab.nodes[nc].down.rate_bps = Some(300_000);
-    lab.nodes[nc].down.queue_limit = Duration::from_millis(200);
-    let throttled_at = lab.now;
-    let keyframes_before = src.keyframes;
-    let mut next_pli = lab.now;
-    run(&mut lab, &mut src, Duration::from_secs(30), |lab| {
-        if lab.now >= next_pli {
-            let now = lab.now;
-            lab.nodes[nc].client.request_keyframe(now);
-            next_pli = now + Duration::from_millis(250);
-        }
-    });
-    let q = row(&lab, c);
-    let keyframes = src.keyframes - keyframes_before;
-    let audio = received_since(&lab.nodes[nc].client, MediaKind::Audio, throttled_at).len();
-    let expected = ((lab.now - throttled_at).as_millis() / 20) as usize;
+    let r = slow_link_call(Duration::from_secs(4), Some(Duration::from_millis(250)));
     println!(
-        "30 s on a link just too slow: {} pauses, paused now {}, {} estimator restarts, publisher keyframes {keyframes}, audio {audio} of ~{expected}",
-        q.video_pauses, q.video_paused, q.estimator_restarts
+        "30 s on a link just too slow: {} pauses, paused now {}, {} estimator restarts, publisher keyframes {}, audio {} of ~{}",
+        r.q.video_pauses, r.q.video_paused, r.q.estimator_restarts, r.keyframes, r.audio, r.expected_audio
     );
-    assert!(q.video_pauses >= 1, "the player was paused");
-    assert!(keyframes <= 1 + 30 / 5, "{keyframes} keyframes in 30 s");
-    assert!(audio * 100 >= expected * 95, "{audio} of {expected}");
+    assert!(r.q.video_pauses >= 1, "the player was paused");
+    assert!(
+        r.keyframes <= 1 + 30 / 5,
+        "{} keyframes in 30 s",
+        r.keyframes
+    );
+    assert!(
+        r.audio * 100 >= r.expected_audio * 95,
+        "{} of {}",
+        r.audio,
+        r.expected_audio
+    );
 }
 
 /// The same link, slow from the player's first packet: the player never sees it empty, so
@@ -230,34 +217,74 @@ fn a_player_on_a_link_just_too_slow_does_not_flap() {
 /// the netlab's slow player unpaused and its link flooded for the whole call.
 #[test]
 fn a_player_slow_from_its_start_is_not_restarted_again_and_again() {
+    let r = slow_link_call(Duration::ZERO, None);
+    println!(
+        "30 s on a link slow from the start: {} estimator restarts, {} pauses, paused now {}, publisher keyframes {}, audio {} of ~{}",
+        r.q.estimator_restarts, r.q.video_pauses, r.q.video_paused, r.keyframes, r.audio, r.expected_audio
+    );
+    assert!(
+        r.q.estimator_restarts <= 3,
+        "{} estimator restarts in 30 s",
+        r.q.estimator_restarts
+    );
+    assert!(
+        r.keyframes <= 1 + 30 / 5,
+        "{} keyframes in 30 s",
+        r.keyframes
+    );
+    // Before the back-off: 674 of ~1500 (the link flooded all call); now ~86 %: the flood
+    // before the first pause still costs audio (next step: pause sooner after a failed restart).
+    assert!(
+        r.audio * 100 >= r.expected_audio * 80,
+        "{} of {}",
+        r.audio,
+        r.expected_audio
+    );
+}
+
+/// What the player of a just-too-slow link got in 30 s.
+struct SlowLink {
+    q: PeerQuality,
+    /// The publisher's keyframes in the 30 s.
+    keyframes: u32,
+    /// Audio packets the player received in the 30 s, and about how many were sent.
+    audio: usize,
+    expected_audio: usize,
+}
+
+/// A publishes about 310 kbit/s of video; C plays it on a fast link for `fast_for` (zero:
+/// not at all), then 30 s behind 300 kbit/s with a 200 ms queue, asking for a keyframe every
+/// `pli_every` if set.
+fn slow_link_call(fast_for: Duration, pli_every: Option<Duration>) -> SlowLink {
     init_log();
     let mut lab = Lab::new();
     let (a, c) = (PeerId(1), PeerId(3));
     let pa = lab.publish(a, VP8_OPUS, AV);
-    let mut src = Source::new(pa, 1300, lab.now); // about 310 kbit/s of video
+    let mut src = Source::new(pa, 1300, lab.now);
     let nc = lab.play(c, a);
+    if !fast_for.is_zero() {
+        run(&mut lab, &mut src, fast_for, |_| {});
+    }
     lab.nodes[nc].down.rate_bps = Some(300_000);
     lab.nodes[nc].down.queue_limit = Duration::from_millis(200);
-    let start = lab.now;
+    let throttled_at = lab.now;
     let keyframes_before = src.keyframes;
-    run(&mut lab, &mut src, Duration::from_secs(30), |_| {});
-    let q = row(&lab, c);
-    let keyframes = src.keyframes - keyframes_before;
-    let audio = received_since(&lab.nodes[nc].client, MediaKind::Audio, start).len();
-    let expected = ((lab.now - start).as_millis() / 20) as usize;
-    println!(
-        "30 s on a link slow from the start: {} estimator restarts, {} pauses, paused now {}, publisher keyframes {keyframes}, audio {audio} of ~{expected}",
-        q.estimator_restarts, q.video_pauses, q.video_paused
-    );
-    assert!(
-        q.estimator_restarts <= 3,
-        "{} estimator restarts in 30 s",
-        q.estimator_restarts
-    );
-    assert!(keyframes <= 1 + 30 / 5, "{keyframes} keyframes in 30 s");
-    // Before the back-off: 674 of ~1500 (the link flooded all call); now ~86 %: the flood
-    // before the first pause still costs audio (next step: pause sooner after a failed restart).
-    assert!(audio * 100 >= expected * 80, "{audio} of {expected}");
+    let mut next_pli = lab.now;
+    run(&mut lab, &mut src, Duration::from_secs(30), |lab| {
+        if let Some(every) = pli_every {
+            if lab.now >= next_pli {
+                let now = lab.now;
+                lab.nodes[nc].client.request_keyframe(now);
+                next_pli = now + every;
+            }
+        }
+    });
+    SlowLink {
+        q: row(&lab, c),
+        keyframes: src.keyframes - keyframes_before,
+        audio: received_since(&lab.nodes[nc].client, MediaKind::Audio, throttled_at).len(),
+        expected_audio: ((lab.now - throttled_at).as_millis() / 20) as usize,
+    }
 }
 
 /// Many players asking for a keyframe at once (PLIs, joins) make one request to the

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod fanout;
 pub mod lab;
 pub mod world;
 
