@@ -1063,8 +1063,7 @@ impl Sfu {
 
     /// Republishes the per-peer quality table for [`crate::MediaHandle::peer_stats`].
     fn publish_quality(&mut self) {
-        let mut table: Vec<PeerQuality> = self.peers.values().map(|p| quality_row(p)).collect();
-        table.sort_by_key(|q| q.peer);
+        let table = self.peer_stats();
         self.counters.publish_quality(table);
     }
 
