@@ -58,7 +58,7 @@ test('a camera track is added with three layers and the sender is returned', () 
   assert.equal(init.streams[0], stream);
   assert.deepEqual(
     Array.from(init.sendEncodings, (e) => [e.rid, e.scaleResolutionDownBy, e.maxBitrate]),
-    [['q', 4, 100000], ['h', 2, 500000], ['f', 1, 1500000]],
+    [['q', 4, 35000], ['h', 2, 500000], ['f', 1, 1500000]],
   );
   // Each call gets its own copies (the browser may write into them).
   assert.notEqual(init.sendEncodings[0], g.HuddleSimulcast.ENCODINGS[0]);

@@ -12,9 +12,14 @@
   'use strict';
 
   /** The layers, lowest first (browsers send only the first when the server refuses simulcast).
-   * q stays at 100 kbit/s so that two of them with their audio fit a 300 kbit/s downlink. */
+   * q is capped at 35 kbit/s so that two of them with their audio fit a 300 kbit/s downlink on
+   * the wire: each player's audio comes as Opus + RED (~50 kbit/s) and every packet carries ~60
+   * bytes of headers (~145 packets/s for two players). Measured in the network lab
+   * (e2e/netlab/simulcast.test.js, C's two plays): q at 100 kbit/s (Chrome uses all of it)
+   * needs ~370 kbit/s and froze C for 24 s; at 50 kbit/s 282 kbit/s, a standing queue and tail
+   * drops; at 35 kbit/s 254 kbit/s, no drop. */
   const ENCODINGS = Object.freeze([
-    Object.freeze({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 100000 }),
+    Object.freeze({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 35000 }),
     Object.freeze({ rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500000 }),
     Object.freeze({ rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1500000 }),
   ]);
