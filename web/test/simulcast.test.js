@@ -105,3 +105,71 @@ test('without RTCPeerConnection the script only defines HuddleSimulcast', () => 
   assert.equal(context.HuddleSimulcast.isCamera(screen), false);
   assert.equal(context.HuddleSimulcast.isCamera(null), false);
 });
+
+/** A fake peer connection with transceivers, senders and a remote description (`answer` SDP). */
+function fakeNegotiatingClass() {
+  class FakePC {
+    constructor() {
+      this.transceivers = [];
+      this.remoteDescription = null;
+    }
+    addTrack(track) {
+      return { track, via: 'addTrack' };
+    }
+    addTransceiver(track, init) {
+      const sender = {
+        track,
+        params: { encodings: init.sendEncodings.map((e) => ({ ...e })) },
+        applied: [],
+        getParameters() { return JSON.parse(JSON.stringify(this.params)); },
+        async setParameters(p) { this.applied.push(p); this.params = p; },
+      };
+      const transceiver = { sender, mid: null };
+      this.transceivers.push(transceiver);
+      return transceiver;
+    }
+    getTransceivers() { return this.transceivers; }
+    getSenders() { return this.transceivers.map((t) => t.sender); }
+    async setRemoteDescription(desc) {
+      this.transceivers.forEach((t, i) => { t.mid = String(i); });
+      this.remoteDescription = desc;
+    }
+  }
+  return FakePC;
+}
+
+const answer = (simulcast) => ['v=0', 'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:9',
+  'm=video 9 UDP/TLS/RTP/SAVPF 96', 'a=mid:0', ...(simulcast ? ['a=rid:q recv', 'a=simulcast:recv q;h;f'] : []), ''].join('\r\n');
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+test('an answer without simulcast turns the one layer sent into the full picture, uncapped', async () => {
+  const PC = fakeNegotiatingClass();
+  load(PC);
+  const pc = new PC();
+  const sender = pc.addTrack(camera, stream);
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer(false) });
+  await settle();
+  assert.equal(sender.applied.length, 1);
+  const first = sender.params.encodings[0];
+  assert.equal(first.rid, 'q');
+  assert.equal(first.scaleResolutionDownBy, 1);
+  assert.equal('maxBitrate' in first, false);
+  // a second answer (renegotiation) finds nothing left to change
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer(false) });
+  await settle();
+  assert.equal(sender.applied.length, 1);
+});
+
+test('an answer with simulcast leaves the layers alone', async () => {
+  const PC = fakeNegotiatingClass();
+  const g = load(PC);
+  const pc = new PC();
+  const sender = pc.addTrack(camera, stream);
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer(true) });
+  await settle();
+  assert.equal(sender.applied.length, 0);
+  assert.equal(sender.params.encodings[0].scaleResolutionDownBy, 4);
+  assert.equal(g.HuddleSimulcast.answerRefusesLayers(answer(true), '0'), false);
+  assert.equal(g.HuddleSimulcast.answerRefusesLayers(answer(false), '0'), true);
+  assert.equal(g.HuddleSimulcast.answerRefusesLayers(answer(false), '7'), false, 'no such m-section');
+});

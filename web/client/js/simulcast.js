@@ -6,8 +6,9 @@
 // layers (rid q, h, f: a quarter, half and full resolution), and the server gives each player the
 // one its downlink carries (crates/sfu/src/layers.rs). It returns the transceiver's sender, which
 // is what addTrack returns, so the SDK's later getSenders()/replaceTrack()/setParameters() calls
-// work as before. Audio and screen tracks are left to the original addTrack. The SDK's own demo
-// pages do not load this script and stay single-layer.
+// work as before. A server that answers without simulcast (Huddle's RTP forwarding mode) gets the
+// full picture on one layer instead of q alone. Audio and screen tracks are left to the original
+// addTrack. The SDK's own demo pages do not load this script and stay single-layer.
 (function (root) {
   'use strict';
 
@@ -31,9 +32,37 @@
     return !(settings && settings.displaySurface);
   }
 
+  /** Whether the answer `sdp` takes the m-section `mid` without simulcast (no a=simulcast line). */
+  function answerRefusesLayers(sdp, mid) {
+    const section = String(sdp || '').split(/\r?\nm=/).slice(1)
+      .find((m) => m.split(/\r?\n/).includes(`a=mid:${mid}`));
+    return !!section && !/^a=simulcast:/m.test(section);
+  }
+
   /**
-   * Wraps PeerConnection.prototype.addTrack (once). Returns false where it cannot apply: no
-   * RTCPeerConnection, or no addTransceiver (very old browsers keep single-layer addTrack).
+   * After an answer without simulcast (Huddle's RTP forwarding mode strips it) the browser sends
+   * only the first encoding: q, a quarter of the picture at 35 kbit/s. Make that one layer the
+   * full picture without a cap, as the SDK's own addTrack would have sent. Resolves true if it
+   * changed the sender.
+   */
+  async function fullPictureIfRefused(pc, sender) {
+    const transceiver = pc.getTransceivers().find((t) => t.sender === sender);
+    const answer = pc.remoteDescription;
+    if (!transceiver || transceiver.mid === null || !answer || answer.type !== 'answer') return false;
+    if (!answerRefusesLayers(answer.sdp, transceiver.mid)) return false;
+    const params = sender.getParameters();
+    const first = params.encodings && params.encodings[0];
+    if (!first || (first.scaleResolutionDownBy === 1 && first.maxBitrate === undefined)) return false;
+    first.scaleResolutionDownBy = 1;
+    delete first.maxBitrate;
+    await sender.setParameters(params);
+    return true;
+  }
+
+  /**
+   * Wraps PeerConnection.prototype.addTrack (once), and setRemoteDescription so that a layered
+   * sender whose answer refuses simulcast sends the full picture. Returns false where it cannot
+   * apply: no RTCPeerConnection, or no addTransceiver (very old browsers keep single-layer addTrack).
    */
   function install(PeerConnection, encodings = ENCODINGS) {
     const proto = PeerConnection && PeerConnection.prototype;
@@ -42,6 +71,7 @@
     }
     if (proto.addTrack.huddleSimulcast) return true;
     const addTrack = proto.addTrack;
+    const layered = new WeakSet();
     function addTrackWithLayers(track, ...streams) {
       if (!isCamera(track)) return addTrack.call(this, track, ...streams);
       try {
@@ -50,6 +80,7 @@
           streams,
           sendEncodings: encodings.map((e) => ({ ...e })),
         });
+        layered.add(transceiver.sender);
         return transceiver.sender;
       } catch (e) {
         // A browser refusing these encodings still publishes, single-layer.
@@ -59,9 +90,21 @@
     }
     addTrackWithLayers.huddleSimulcast = true;
     proto.addTrack = addTrackWithLayers;
+    const setRemoteDescription = proto.setRemoteDescription;
+    if (typeof setRemoteDescription === 'function') {
+      // Returns the browser's own promise (legacy callbacks pass through); the check runs after.
+      proto.setRemoteDescription = function setRemoteWithLayerCheck(...args) {
+        const applied = setRemoteDescription.apply(this, args);
+        Promise.resolve(applied).then(() => Promise.all(this.getSenders()
+          .filter((sender) => layered.has(sender))
+          .map((sender) => fullPictureIfRefused(this, sender))), () => null) // (a refused SRD: the caller's)
+          .catch((e) => root.console && root.console.warn('simulcast: one-layer fallback failed:', e));
+        return applied;
+      };
+    }
     return true;
   }
 
-  root.HuddleSimulcast = Object.freeze({ ENCODINGS, install, isCamera });
+  root.HuddleSimulcast = Object.freeze({ ENCODINGS, install, isCamera, answerRefusesLayers });
   if (root.RTCPeerConnection) install(root.RTCPeerConnection);
 })(typeof window !== 'undefined' ? window : globalThis);
