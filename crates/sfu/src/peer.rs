@@ -230,11 +230,12 @@ impl Peer {
 
 /// Sent video packets a player's Rtc keeps for NACK resends (str0m's "send buffer" sizes only
 /// this RTX cache; the queue of packets not yet sent is separate and unbounded, so a large
-/// keyframe is never cut). Each slot costs ~430 bytes (str0m's whole `RtpPacket`; the payload
-/// itself is shared), so this is the largest per-player item after the TWCC register (issue 15,
-/// docs/RTP_MODE.md "Memory per subscription"). A resend is only useful within about one RTT
-/// plus the receiver's reorder wait: 64 slots are ~0.6 s at 1 Mbit/s (~0.4 s at 1.5 Mbit/s,
-/// 0.15 s at 4 Mbit/s), two NACK round trips at 150 ms; 128 cost 28 KiB more per player.
+/// keyframe is never cut). Each slot costs ~160 bytes (vendored str0m patch 13: a slim copy of
+/// the sent `RtpPacket`, whole ~430 bytes before; the payload itself is shared), still one of
+/// the larger per-player items (issue 15, docs/RTP_MODE.md "Memory per subscription"). A
+/// resend is only useful within about one RTT plus the receiver's reorder wait: 64 slots are
+/// ~0.6 s at 1 Mbit/s (~0.4 s at 1.5 Mbit/s, 0.15 s at 4 Mbit/s), two NACK round trips at
+/// 150 ms; 128 would cost ~10 KiB more per player.
 pub const VIDEO_SEND_BUFFER: usize = 64;
 
 /// Runs one str0m call of a peer; a panic becomes an error and sets `panicked`, after which

@@ -427,7 +427,7 @@ fn heap_per_subscription() {
             small as f64 / 1024.0,
             large as f64 / 1024.0,
         );
-        // Issue 15's bound for RTP mode (95.0 KiB on 1 Dec, session 8): a change that adds
+        // Issue 15's bound for RTP mode (78.1 KiB on 1 Dec, session 9): a change that adds
         // per-player state fails here instead of only moving the printed figure.
         if mode == Forwarding::Rtp {
             assert!(

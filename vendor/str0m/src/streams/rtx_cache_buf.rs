@@ -127,7 +127,6 @@ impl<T> EvictingBuffer<T> {
     }
 
     /// Get the entry for the previously inserted position.
-    #[allow(unused)]
     pub fn get(&self, position: u64) -> Option<&T> {
         if self.is_inert() {
             return None;
@@ -142,6 +141,8 @@ impl<T> EvictingBuffer<T> {
         None
     }
 
+    // Huddle patch (HUDDLE_PATCHES.md, 13): the RTX cache reads its slim slots through `get`.
+    #[allow(unused)]
     pub fn get_mut(&mut self, position: u64) -> Option<&mut T> {
         if self.is_inert() {
             return None;

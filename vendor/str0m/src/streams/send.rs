@@ -141,6 +141,10 @@ pub struct StreamTx {
     /// Dummy packet for resends. Used between poll_packet and poll_packet_padding
     blank_packet: RtpPacket,
 
+    /// Huddle patch (HUDDLE_PATCHES.md, 13): a resend's packet, rebuilt from the RTX cache's
+    /// slim slot (allocated on the first resend).
+    resend_packet: Option<Box<RtpPacket>>,
+
     /// Cache of sent packets to be able to answer to NACKs as well as
     /// sending spurious resends as padding.
     rtx_cache: RtxCache,
@@ -379,6 +383,7 @@ impl StreamTx {
             resends: VecDeque::new(),
             padding: 0,
             blank_packet: RtpPacket::blank(),
+            resend_packet: None,
             rtx_cache: RtxCache::new(2000, DEFAULT_RTX_CACHE_DURATION),
             rtx_ratio_cap: DEFAULT_RTX_RATIO_CAP,
             last_sender_report: already_happened(),
@@ -890,9 +895,9 @@ impl StreamTx {
         };
 
         // Borrow checker gymnastics.
-        let pkt = self.rtx_cache.get_cached_packet_by_seq_no(seq_no).unwrap();
+        let cached = self.rtx_cache.get_cached_packet_by_seq_no(seq_no).unwrap();
 
-        let len = pkt.payload.len() as u64;
+        let len = cached.payload.len() as u64;
         self.stats.update_packet_counts(len, true);
         if let Some(h) = &mut self.stats.bytes_retransmitted {
             h.push(now, len);
@@ -900,7 +905,11 @@ impl StreamTx {
 
         let seq_no = self.seq_no_rtx.inc();
 
-        let orig_seq_no = pkt.seq_no;
+        let orig_seq_no = cached.seq_no;
+        let pkt = cached.restore_into(
+            self.resend_packet
+                .get_or_insert_with(|| Box::new(RtpPacket::blank())),
+        );
 
         Some(NextPacket {
             kind: NextPacketKind::Resend(orig_seq_no),
@@ -947,15 +956,19 @@ impl StreamTx {
                 // is a headroom since we can accept slightly larger padding than asked for.
                 let max_size = (self.padding * 2).min(self.mtu_warn - MAX_RTP_OVERHEAD);
 
-                let Some(pkt) = self.rtx_cache.get_cached_packet_smaller_than(max_size) else {
+                let Some(cached) = self.rtx_cache.get_cached_packet_smaller_than(max_size) else {
                     // Couldn't find spurious packet, try a blank packet instead.
                     break 'outer;
                 };
 
-                let orig_seq_no = pkt.seq_no;
+                let orig_seq_no = cached.seq_no;
                 let seq_no = self.seq_no_rtx.inc();
 
-                self.padding = self.padding.saturating_sub(pkt.payload.len());
+                self.padding = self.padding.saturating_sub(cached.payload.len());
+                let pkt = cached.restore_into(
+                    self.resend_packet
+                        .get_or_insert_with(|| Box::new(RtpPacket::blank())),
+                );
 
                 return Some(NextPacket {
                     kind: NextPacketKind::Resend(orig_seq_no),
