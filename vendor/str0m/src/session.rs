@@ -110,6 +110,9 @@ pub(crate) struct Session {
     /// A pacer for sending RTP at specific rate.
     pacer: PacerImpl,
     pacer_control: PacerControl,
+    /// Huddle patch 12: a video stream has sent media on this session (once true, stays true).
+    /// Until then the pacer keeps no 50 kbit/s padding floor (HUDDLE_PATCHES.md).
+    video_sent: bool,
 
     // temporary buffer when getting the next (unencrypted) RTP packet from Media line.
     poll_packet_buf: Vec<u8>,
@@ -219,6 +222,7 @@ impl Session {
             enable_twcc_feedback: false,
             pacer,
             pacer_control: PacerControl::new(),
+            video_sent: false,
             poll_packet_buf: vec![0; 2000],
             pacer_refresh_due: false,
             pacer_refreshes: 0,
@@ -1497,7 +1501,16 @@ impl Session {
         let is_overuse = bwe.is_overusing();
         let minimum = bwe.minimum_bitrate();
 
-        let has_active_media = self.has_active_outgoing_media();
+        // Huddle patch 12: the automatic padding floor (PADDING_TARGET, 50 kbit/s) keeps a
+        // video link's RTX state and ALR probes alive. A player that has never been sent video
+        // (the player of an audio-only source, whose answer still has a video m-line) gains
+        // nothing from it, and an SFU pays one sealed datagram per padding packet: in the
+        // audio-only benchmark it was a third of all datagrams sent. A player whose video is
+        // paused has sent video before and keeps the floor, as upstream.
+        if !self.video_sent {
+            self.video_sent = self.streams.any_video_sent();
+        }
+        let has_active_media = self.video_sent && self.has_active_outgoing_media();
 
         // Calculate pacing and padding rates
         let result =

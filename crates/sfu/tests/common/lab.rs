@@ -32,6 +32,9 @@ pub struct Link {
     rng: StdRng,
     pub sent: u64,
     pub dropped: u64,
+    /// RTP packets with the padding bit set (str0m's blank padding; the bit is in the clear
+    /// SRTP header), counted on entry.
+    pub padding: u64,
 }
 
 impl Link {
@@ -46,11 +49,20 @@ impl Link {
             rng: StdRng::seed_from_u64(seed),
             sent: 0,
             dropped: 0,
+            padding: 0,
         }
     }
 
     fn send(&mut self, now: Instant, to: SocketAddr, data: Vec<u8>) {
         self.sent += 1;
+        // RTP version 2, padding bit, and not an RTCP packet type (192..=223).
+        if data.len() > 12
+            && data[0] >> 6 == 2
+            && data[0] & 0x20 != 0
+            && !(192..=223).contains(&data[1])
+        {
+            self.padding += 1;
+        }
         if self.loss > 0.0 && self.rng.random::<f64>() < self.loss {
             self.dropped += 1;
             return;

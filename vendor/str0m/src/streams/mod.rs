@@ -554,6 +554,11 @@ impl Streams {
         self.streams_tx.values_mut()
     }
 
+    /// Huddle patch 12: some video stream has sent media.
+    pub(crate) fn any_video_sent(&self) -> bool {
+        self.streams_tx.values().any(|s| s.has_sent_video())
+    }
+
     pub(crate) fn ssrcs_tx(&self, mid: Mid) -> Vec<(Ssrc, Option<Ssrc>)> {
         self.streams_tx
             .values()

@@ -1012,6 +1012,12 @@ impl StreamTx {
         self.kind.is_some_and(|kind| kind.is_audio())
     }
 
+    /// Huddle patch 12: this is a video stream that has sent media (a regular packet, or a
+    /// resend of one; padding is not counted in `stats.packets`).
+    pub(crate) fn has_sent_video(&self) -> bool {
+        self.kind.is_some_and(|kind| kind.is_video()) && self.stats.packets > 0
+    }
+
     pub(crate) fn sender_report_at(&self, intervals: RtcpReportIntervals) -> Instant {
         if self.kind.is_none() {
             // First handle_timeout sets the kind. No sender report until then.
