@@ -102,9 +102,11 @@ fn summary_line(
     };
     let cpu = ratio(h.server_cpu_us_per_pkt, j.server_cpu_us_per_pkt);
     let l = ratio(p99(h), p99(j));
+    // Issue 15's CPU goal holds for the two large scenarios only.
+    let judged = matches!(scenario, "fanout:100" | "meeting:16");
     let verdict = |c: Option<f64>| match c {
-        Some(c) if c <= 0.5 => "meets the ≤ 0.5 goal",
-        Some(_) => "misses the ≤ 0.5 goal",
+        Some(c) if c <= CPU_GOAL => "meets the ≤ 0.15 goal",
+        Some(_) => "misses the ≤ 0.15 goal",
         None => "n/a",
     };
     let mut s = format!(
@@ -112,7 +114,7 @@ fn summary_line(
         f2(cpu),
         f2(h.server_cpu_us_per_pkt),
         f2(j.server_cpu_us_per_pkt),
-        if scenario.starts_with("audio") { "goal applies to (a) and (b) only" } else { verdict(cpu) },
+        if judged { verdict(cpu) } else { "goal judged at fanout:100 and meeting:16 only" },
         f2(l),
         f2(p99(h)),
         f2(p99(j)),
@@ -128,6 +130,15 @@ fn summary_line(
             f2(p99(h).map(|v| v - floor)),
             f2(p99(j).map(|v| v - floor)),
         );
+        // The floor runs twice the load generator's PeerConnections in one process; when it
+        // is far above a server's own p99 (1.5x and 5 ms: not run-to-run noise) it measured
+        // the load generator, not a floor.
+        if [h, j]
+            .iter()
+            .any(|r| p99(r).is_some_and(|v| floor > v * 1.5 && floor > v + 5.0))
+        {
+            s += " ⚠ The floor is above a server's own p99 here: the load generator alone was saturated, so the added latency is not measurable in this scenario.";
+        }
     }
     let contended: Vec<&str> = [h, j]
         .iter()
@@ -148,6 +159,9 @@ fn summary_line(
     }
     s
 }
+
+/// Issue 15's bound on Huddle's CPU per forwarded packet, as a share of Janus's.
+const CPU_GOAL: f64 = 0.15;
 
 /// Rows of Huddle run with `--forwarding rtp` (bench.sh relabels them).
 pub const HUDDLE_RTP: &str = "huddle-rtp";
@@ -270,8 +284,10 @@ process only signals; it is idle during the window)."
     let _ = writeln!(md, "\n## Summary (Huddle / Janus)\n");
     let _ = writeln!(
         md,
-        "Goal: Huddle ≤ 0.5× Janus CPU per forwarded packet in (a) and (b), p99 added latency ≤ 2 ms, zero loss \
-below saturation, ≤ 200 KB per subscription.\n"
+        "Goals (issue 15): at fanout:100 and meeting:16 Huddle ≤ {CPU_GOAL}× Janus and below mediasoup in CPU per \
+forwarded packet, zero loss, ≤ 100 KiB of server memory per video subscription; video p99 added over the no-server \
+floor ≤ 1 ms at fanout:10 and meeting:8. The side-by-side table below compares both forwarding modes with every \
+server.\n"
     );
     for sc in &order {
         let _ = writeln!(
