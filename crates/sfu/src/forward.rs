@@ -173,7 +173,7 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
             tracing::debug!(target: "huddle_sfu::timeline", "{}: keyframe out, the picture (re)starts", player.id);
         }
     }
-    let delay = match &player.role {
+    let delay = match &mut player.role {
         Role::Player(state) if kind == MediaKind::Video => state.playout.delay(now),
         _ => None,
     };

@@ -238,6 +238,29 @@ impl Peer {
 /// 150 ms; 128 would cost ~10 KiB more per player.
 pub const VIDEO_SEND_BUFFER: usize = 64;
 
+/// How old a sent video packet may be and still be resent (str0m's default).
+pub const VIDEO_RESEND_AGE: Duration = Duration::from_secs(3);
+
+/// The share of a player's video bytes (last second) that may be resends before str0m drops
+/// the NACKed packets still queued. str0m's default is 0.15: on a 5 % lossy downlink (issue 11's
+/// netlab run, 1 Dec session 9) loss comes in clusters (receiver reports of 10-12 % for a second)
+/// and Chrome re-NACKs a packet every ~100 ms until it arrives, so one loss is often resent
+/// twice; the ratio crossed 0.15 for ~0.5 s at a time and every NACK in it was dropped, C's
+/// picture froze 0.3-0.5 s each time (server log: a NACK for the same two packets arrived 9
+/// times in 570 ms before one was answered; the ratios logged were 0.15-0.18). Not higher: on
+/// a congested link resends take the audio's room (tests/network.rs, a link just too slow: 0.25
+/// and up leave 94.6 % of the audio, under its 95 %), and 0.5 (libwebrtc's rate cap at the
+/// estimate, about half of what is sent) also broke rtp_mode.rs's RED test.
+pub const RTX_RATIO_CAP: f32 = 0.2;
+
+/// Applies [`RTX_RATIO_CAP`] to a player's video track `mid` (str0m sets its default when the
+/// offer is accepted; the cache is still empty then).
+pub fn set_resend_limits(rtc: &mut Rtc, mid: Mid) {
+    if let Some(tx) = rtc.direct_api().stream_tx_by_mid(mid, None) {
+        tx.set_rtx_cache(VIDEO_SEND_BUFFER, VIDEO_RESEND_AGE, Some(RTX_RATIO_CAP));
+    }
+}
+
 /// Runs one str0m call of a peer; a panic becomes an error and sets `panicked`, after which
 /// the peer's Rtc is never called again (its state is unknown).
 pub fn contain<T>(

@@ -12,6 +12,16 @@
 //! shown on time. It is only sent while the player's receiver reports said it lost at least
 //! [`LOSSY`] in the last [`HOLD_FOR`], so a clean call keeps its low latency.
 //!
+//! The floor is **ramped**, [`RAMP`] per second, never stepped. Chrome applies the minimum as a
+//! clamp on each frame's render delay (`VCMTiming::RenderTime`), not through the 100 ms/s
+//! smoothing it uses for its own target, so a 0 -> 250 ms step held the next frame ~230 ms: a
+//! freeze of its own, one per stream and call (netlab loss run of 1 Dec, session 9: C's
+//! `jitterBufferTargetDelay` went from 17 to 239 ms in one 100 ms sample, and `framesDecoded`
+//! stood still for that sample: the only freeze of C <- A and of C <- B in 30 s). A ramp of
+//! 10 ms per 50 ms frame plays ~1.25 s slightly slow instead. When the loss is over the floor
+//! ramps down to zero and a zero is sent for [`ZERO_FOR`] (Chrome keeps the last value it got:
+//! frames without the extension would leave it at the floor).
+//!
 //! Not done for the players of a publisher whose *uplink* is lossy (str0m holds its frames
 //! 80-235 ms for our NACKs, and they reach the players late, in a burst): tried on 30 Nov, the
 //! players' simultaneous keyframe requests for such a stream did not go away (10-15 PLIs per
@@ -22,17 +32,30 @@ use std::time::{Duration, Instant};
 /// The receiver's minimum playout delay while loss is seen: two NACK round trips at 60 ms RTT
 /// plus the receiver's NACK and our pacing delays, with margin.
 pub const MIN_DELAY: Duration = Duration::from_millis(250);
-/// The maximum sent with it: the receiver's own choice up to this.
+/// The maximum sent with it: the receiver's own choice up to this (Chrome's default, 10 s).
 pub const MAX_DELAY: Duration = Duration::from_secs(10);
 /// Loss keeps the floor on this long after it was last seen.
 pub const HOLD_FOR: Duration = Duration::from_secs(10);
 /// A player's downlink counts as lossy from this fraction lost (its receiver reports).
 pub const LOSSY: f32 = 0.01;
+/// How fast the floor moves, per second: 10 ms per frame at 20 fps, 1.25 s from 0 to
+/// [`MIN_DELAY`]. Each frame is shown that much later than the one before; a freeze needs a
+/// gap of 150 ms over the mean.
+pub const RAMP: Duration = Duration::from_millis(200);
+/// The time one move of the floor accounts for at most (a frame after a pause of the video).
+pub const MAX_STEP_AFTER: Duration = Duration::from_millis(100);
+/// After ramping down, a zero floor is sent this long so that the receiver surely got one.
+pub const ZERO_FOR: Duration = Duration::from_secs(1);
 
 /// One player's playout-delay state.
 #[derive(Debug, Default)]
 pub struct Playout {
     lossy_until: Option<Instant>,
+    /// The floor now and when it was last moved.
+    floor: Duration,
+    moved_at: Option<Instant>,
+    /// Since when the floor is back at zero after a ramp (None: never raised, or zero sent).
+    zero_since: Option<Instant>,
 }
 
 impl Playout {
@@ -43,11 +66,37 @@ impl Playout {
         }
     }
 
-    /// The (minimum, maximum) playout delay to put on the player's video now, if any.
-    pub fn delay(&self, now: Instant) -> Option<(Duration, Duration)> {
-        self.lossy_until
-            .filter(|until| now < *until)
-            .map(|_| (MIN_DELAY, MAX_DELAY))
+    /// The (minimum, maximum) playout delay to put on the player's video frame written now, if
+    /// any: the floor moved toward [`MIN_DELAY`] while the downlink is lossy, toward zero after.
+    pub fn delay(&mut self, now: Instant) -> Option<(Duration, Duration)> {
+        let lossy = self.lossy_until.is_some_and(|until| now < until);
+        let target = if lossy { MIN_DELAY } else { Duration::ZERO };
+        let since = self
+            .moved_at
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        self.moved_at = Some(now);
+        // A frame after a long pause moves it one frame's worth only: steps stay small.
+        let nanos = since.min(MAX_STEP_AFTER).as_nanos() * RAMP.as_nanos() / 1_000_000_000;
+        let step = Duration::from_nanos(nanos as u64);
+        if self.floor < target {
+            self.floor = (self.floor + step).min(target);
+            self.zero_since = None;
+        } else if self.floor > target {
+            self.floor = self.floor.saturating_sub(step).max(target);
+            if self.floor.is_zero() {
+                self.zero_since = Some(now);
+            }
+        }
+        if !self.floor.is_zero() || lossy {
+            return Some((self.floor, MAX_DELAY));
+        }
+        match self.zero_since {
+            Some(t) if now < t + ZERO_FOR => Some((Duration::ZERO, MAX_DELAY)),
+            _ => {
+                self.zero_since = None;
+                None
+            }
+        }
     }
 }
 
@@ -55,19 +104,96 @@ impl Playout {
 mod tests {
     use super::*;
 
+    const FRAME: Duration = Duration::from_millis(50);
+
+    /// The floors put on frames every 50 ms from `from` for `n` frames.
+    fn frames(p: &mut Playout, from: Instant, n: u32) -> Vec<Option<Duration>> {
+        (0..n)
+            .map(|i| p.delay(from + FRAME * i).map(|(min, _)| min))
+            .collect()
+    }
+
     #[test]
-    fn loss_sets_the_floor_for_a_while_and_a_clean_link_has_none() {
+    fn a_clean_link_gets_no_floor() {
+        let t0 = Instant::now();
+        let mut p = Playout::default();
+        p.on_downlink_loss(0.005, t0);
+        assert!(
+            frames(&mut p, t0, 100).iter().all(Option::is_none),
+            "0.5 % is not lossy"
+        );
+    }
+
+    #[test]
+    fn loss_ramps_the_floor_up_in_small_steps_and_holds_it() {
         let t0 = Instant::now();
         let mut p = Playout::default();
         assert_eq!(p.delay(t0), None);
-        p.on_downlink_loss(0.005, t0);
-        assert_eq!(p.delay(t0), None, "0.5 % is not lossy");
         p.on_downlink_loss(0.05, t0);
-        assert_eq!(p.delay(t0), Some((MIN_DELAY, MAX_DELAY)));
-        assert_eq!(p.delay(t0 + HOLD_FOR), None, "gone after HOLD_FOR");
-        p.on_downlink_loss(0.02, t0 + HOLD_FOR);
-        assert!(p
-            .delay(t0 + HOLD_FOR * 2 - Duration::from_millis(1))
-            .is_some());
+        let f = frames(&mut p, t0 + FRAME, 60);
+        let ms: Vec<u128> = f
+            .iter()
+            .map(|d| d.expect("lossy: a floor on every frame").as_millis())
+            .collect();
+        // The first floor is one frame's step, not the whole delay (Chrome jumps to it at once).
+        assert_eq!(ms[0], 10);
+        assert!(
+            ms.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] <= 10),
+            "{ms:?}"
+        );
+        let full = ms
+            .iter()
+            .position(|&m| m == MIN_DELAY.as_millis())
+            .expect("reaches the floor");
+        assert_eq!(full, 24, "1.25 s at 20 fps");
+        assert!(ms[full..].iter().all(|&m| m == 250));
+        assert_eq!(p.delay(t0 + FRAME * 61), Some((MIN_DELAY, MAX_DELAY)));
+    }
+
+    #[test]
+    fn after_the_loss_the_floor_ramps_down_to_a_zero_sent_for_a_while_then_none() {
+        let t0 = Instant::now();
+        let mut p = Playout::default();
+        p.on_downlink_loss(0.05, t0);
+        // Frames until the loss is over at t0 + HOLD_FOR, then on.
+        frames(&mut p, t0, 200);
+        let t1 = t0 + HOLD_FOR;
+        let f = frames(&mut p, t1, 60);
+        let ms: Vec<Option<u128>> = f.iter().map(|d| d.map(|d| d.as_millis())).collect();
+        assert!(
+            ms[..24].iter().all(|m| m.is_some_and(|m| m > 0 && m < 250)),
+            "{ms:?}"
+        );
+        let zero = ms
+            .iter()
+            .position(|m| *m == Some(0))
+            .expect("a zero floor is sent");
+        assert!(
+            ms.windows(2)
+                .take(zero)
+                .all(|w| w[0].unwrap() - w[1].unwrap() <= 10),
+            "{ms:?}"
+        );
+        assert!(ms[zero..zero + 20].iter().all(|m| *m == Some(0)), "{ms:?}");
+        assert!(ms[zero + 20..].iter().all(Option::is_none), "{ms:?}");
+        // Loss again: the ramp starts from zero again.
+        p.on_downlink_loss(0.02, t1 + FRAME * 60);
+        assert_eq!(
+            p.delay(t1 + FRAME * 60).map(|(m, _)| m.as_millis()),
+            Some(10)
+        );
+    }
+
+    #[test]
+    fn a_frame_after_a_pause_moves_the_floor_a_little_only() {
+        let t0 = Instant::now();
+        let mut p = Playout::default();
+        assert_eq!(p.delay(t0), None);
+        p.on_downlink_loss(0.05, t0 + Duration::from_secs(3));
+        // The next video frame comes 3 s later (paused video): 20 ms, not the whole floor.
+        let after = p
+            .delay(t0 + Duration::from_secs(3))
+            .map(|(m, _)| m.as_millis());
+        assert_eq!(after, Some(20));
     }
 }

@@ -451,7 +451,7 @@ impl Sfu {
         // (frames, not packets) stay in frame mode.
         let rtp_mode = matches!(self.peers.get(&source).map(|p| &p.role),
             Some(Role::Publisher(p)) if p.rtp.is_some());
-        let (rtc, answer) = match self
+        let (mut rtc, answer) = match self
             .template
             .accept(offer, config, true, rtp_mode, transport, now)
         {
@@ -510,6 +510,9 @@ impl Sfu {
         }
         if !wanted_any {
             return self.fail_new(id, "No common codecs");
+        }
+        if let Some((mid, _)) = state.video {
+            crate::peer::set_resend_limits(&mut rtc, mid);
         }
 
         let answer = sdp_fixups::unify_stream_id(&answer, &format!("huddle-{source}"));

@@ -38,6 +38,8 @@ pub struct Client {
     pub keyframe_request_layers: Vec<Option<Rid>>,
     /// The RTP media time (its numerator) of each of `received`.
     pub received_time: Vec<u64>,
+    /// The playout-delay minimum (ms) each of `received` carried, where negotiated.
+    pub received_playout_min: Vec<Option<u64>>,
     pub closed: bool,
     created: Instant,
 }
@@ -60,6 +62,7 @@ impl Client {
             keyframe_requests: Vec::new(),
             keyframe_request_layers: Vec::new(),
             received_time: Vec::new(),
+            received_playout_min: Vec::new(),
             closed: false,
             created: now,
         }
@@ -243,6 +246,9 @@ impl Client {
                         self.received.push((kind, d.data.to_vec(), key));
                         self.received_at.push(now);
                         self.received_time.push(d.time.numer());
+                        let min = d.ext_vals.play_delay_min;
+                        let ms = min.map(|t| (t.as_seconds() * 1000.0).round() as u64);
+                        self.received_playout_min.push(ms);
                     }
                     Event::KeyframeRequest(r) => {
                         self.keyframe_requests.push((now, r.kind));
