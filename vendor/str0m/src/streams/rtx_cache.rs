@@ -117,9 +117,11 @@ impl CachedPacket {
         }
     }
 
-    /// The cached packet, rebuilt into `out` (a resend's scratch packet).
-    pub fn restore_into<'a>(&self, out: &'a mut RtpPacket) -> &'a mut RtpPacket {
-        *out = RtpPacket {
+    /// The cached packet, rebuilt into a resend's scratch packet (boxed on first use: most
+    /// streams never resend).
+    pub fn restore_into<'a>(&self, scratch: &'a mut Option<Box<RtpPacket>>) -> &'a mut RtpPacket {
+        let out = scratch.get_or_insert_with(|| Box::new(RtpPacket::blank()));
+        **out = RtpPacket {
             seq_no: self.seq_no,
             time: self.time,
             header: RtpHeader {
@@ -209,9 +211,9 @@ mod test {
     use super::*;
 
     fn restored(packet: Option<&CachedPacket>) -> Option<RtpPacket> {
-        let mut out = RtpPacket::blank();
+        let mut out = None;
         packet?.restore_into(&mut out);
-        Some(out)
+        out.map(|p| *p)
     }
 
     fn after(now: Instant, millis: u64) -> Instant {

@@ -906,10 +906,7 @@ impl StreamTx {
         let seq_no = self.seq_no_rtx.inc();
 
         let orig_seq_no = cached.seq_no;
-        let pkt = cached.restore_into(
-            self.resend_packet
-                .get_or_insert_with(|| Box::new(RtpPacket::blank())),
-        );
+        let pkt = cached.restore_into(&mut self.resend_packet);
 
         Some(NextPacket {
             kind: NextPacketKind::Resend(orig_seq_no),
@@ -965,10 +962,7 @@ impl StreamTx {
                 let seq_no = self.seq_no_rtx.inc();
 
                 self.padding = self.padding.saturating_sub(cached.payload.len());
-                let pkt = cached.restore_into(
-                    self.resend_packet
-                        .get_or_insert_with(|| Box::new(RtpPacket::blank())),
-                );
+                let pkt = cached.restore_into(&mut self.resend_packet);
 
                 return Some(NextPacket {
                     kind: NextPacketKind::Resend(orig_seq_no),
