@@ -210,7 +210,7 @@ pub fn send_keyframe_request(
     }
     let _ = publisher.advance(now);
     if state_is_rtp_mode(publisher) {
-        return crate::rtp::keyframe::request(publisher, mid);
+        return crate::rtp::keyframe::request(publisher, mid, layers);
     }
     if layers.is_empty() {
         return request_on(publisher, mid, None, kind);

@@ -266,16 +266,9 @@ impl Sfu {
         };
         let config = str0m::format::CodecConfig::new_from_payload_params(chosen);
         let rtp_mode = self.forwarding == crate::rtp::Forwarding::Rtp;
-        // RTP mode has no layer selection yet: its publishers are answered without
-        // simulcast, and a browser then sends one layer (its first encoding).
-        let offer_in = if rtp_mode {
-            crate::simulcast::strip_simulcast(offer)
-        } else {
-            offer.to_string()
-        };
         let (rtc, answer) = match self
             .template
-            .accept(&offer_in, config, false, rtp_mode, transport, now)
+            .accept(offer, config, false, rtp_mode, transport, now)
         {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),
@@ -1332,15 +1325,44 @@ impl Sfu {
             MediaKind::Audio => state.audio_rate.add(p.payload.len(), now),
             MediaKind::Video => state.video_rate.add(p.payload.len(), now),
         }
-        if p.input.starts_keyframe {
-            state.keyframes.keyframe_arrived();
+        // Of a simulcast publisher: the packet's layer, measured as frame mode measures its
+        // frames (a video packet of no negotiated layer is dropped: nobody could follow it).
+        let keyframe = p.input.starts_keyframe;
+        let layer = match (p.kind, state.simulcast.as_mut(), p.rid) {
+            (MediaKind::Video, Some(sim), Some(rid)) => {
+                if !sim.on_packet(rid, p.payload.len(), p.marker, p.keyframe_size(), now) {
+                    return;
+                }
+                Some(rid)
+            }
+            (MediaKind::Video, Some(_), None) => return,
+            _ => None,
+        };
+        if keyframe {
+            keyframe_in(state, layer);
         }
         if let Some(source) = self.sources.get_mut(&id) {
-            if source.recorder.is_some() || !source.taps.is_empty() {
-                rtp.frames(&state.codecs, &p, &packet, |f| source.frame_out(&f));
+            let taps = source.recorder.is_some() || !source.taps.is_empty();
+            // Frames are assembled per layer (only for a recorder or taps), and they take the
+            // highest layer's, with continuous timestamps, as in frame mode.
+            let mut record_switch = None;
+            if let (true, Some(rtp)) = (taps, state.rtp.as_mut()) {
+                let sim = &mut state.simulcast;
+                rtp.frames(&state.codecs, &p, packet.time, |f| {
+                    let (f, switch) = match (sim.as_mut(), layer) {
+                        (Some(sim), Some(rid)) => sim.record_frame(rid, &f, now),
+                        _ => (Some(f), None),
+                    };
+                    record_switch = record_switch.or(switch);
+                    if let Some(f) = f {
+                        source.frame_out(&f);
+                    }
+                });
             }
-            if source.recorder.as_ref().is_some_and(|r| r.wants_keyframe()) {
-                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, None, now);
+            let wants = source.recorder.as_ref().is_some_and(|r| r.wants_keyframe());
+            if wants || (taps && record_switch.is_some()) {
+                let layer = self.record_layer(id);
+                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, layer, now);
             }
         }
         let frame_end = p.marker || p.kind == MediaKind::Audio;
@@ -1350,6 +1372,18 @@ impl Sfu {
             let Some(player) = self.peers.get_mut(&player_id) else {
                 continue;
             };
+            // A layer's packets go to the players following it; the target layer's keyframe
+            // switches a player to it, its numbering continuing (rtp/rewrite.rs).
+            if let (Some(rid), Role::Player(pl)) = (layer, &mut player.role) {
+                let before = pl.layer.current();
+                let Some(switched) = pl.layer.enter(rid, keyframe) else {
+                    continue;
+                };
+                if switched && before.is_some() {
+                    tracing::info!("{player_id}: now on layer {rid} of {id}");
+                    pl.rtp.video.switch_source(packet.time.frequency().get());
+                }
+            }
             let written = crate::rtp::write::write_packet(player, &p, now);
             if frame_end {
                 // The frame's packets go out together, with any other frame that ends before
@@ -1475,13 +1509,7 @@ impl Sfu {
         };
         if frame.keyframe {
             tracing::debug!(target: "huddle_sfu::timeline", "{id}: keyframe in ({} bytes) {layer:?}", frame.data.len());
-            let all_answered = match (state.simulcast.as_mut(), layer) {
-                (Some(sim), Some(rid)) => sim.keyframe_arrived(rid),
-                _ => true,
-            };
-            if all_answered {
-                state.keyframes.keyframe_arrived();
-            }
+            keyframe_in(state, layer);
         }
         if kind == MediaKind::Video && layer.is_none() {
             // Kept for a player that connects just after this keyframe (keyframe_hold.rs).
@@ -1489,23 +1517,7 @@ impl Sfu {
         }
         // The recorder and taps take the highest layer, with continuous timestamps.
         let (record_frame, record_switch) = match (state.simulcast.as_mut(), layer) {
-            (Some(sim), Some(rid)) => {
-                let switch = if sim.record.target.is_none() || frame.keyframe {
-                    sim.choose_record_layer(now)
-                } else {
-                    None
-                };
-                let time = sim
-                    .record
-                    .admit(rid, frame.keyframe, frame.time, frame.network_time);
-                (
-                    time.map(|time| Frame {
-                        time,
-                        ..frame.clone()
-                    }),
-                    switch,
-                )
-            }
+            (Some(sim), Some(rid)) => sim.record_frame(rid, &frame, now),
             _ => (Some(frame.clone()), None),
         };
         if kind == MediaKind::Video && !data.contiguous {
@@ -1692,6 +1704,18 @@ impl Sfu {
         for id in due {
             self.send_due_keyframe_request(id, now);
         }
+    }
+}
+
+/// A keyframe of the publisher's video arrived (of `layer`, for a simulcast publisher): its
+/// gate counts the requests as answered once no layer waits for one (simulcast.rs).
+fn keyframe_in(state: &mut Publisher, layer: Option<Rid>) {
+    let all_answered = match (state.simulcast.as_mut(), layer) {
+        (Some(sim), Some(rid)) => sim.keyframe_arrived(rid),
+        _ => true,
+    };
+    if all_answered {
+        state.keyframes.keyframe_arrived();
     }
 }
 

@@ -1,10 +1,13 @@
-//! Simulcast in frame mode: a publisher's layers, and how one subscriber follows one of them.
+//! Simulcast: a publisher's layers, and how one subscriber follows one of them.
 //!
 //! A browser publishing with `sendEncodings` offers `a=rid:<id> send` lines and
-//! `a=simulcast:send <ids>`; str0m's answer accepts them and its `MediaData` then carries the
-//! layer's `rid`. [`SimulcastIn`] keeps, per layer, what is needed to rank and choose layers
-//! (the measured rate, whether it is being sent at all) and which layers keyframe requests are
-//! waiting for (str0m sends a PLI per layer: `request_keyframe(Some(rid), ..)`).
+//! `a=simulcast:send <ids>`; str0m's answer accepts them and its `MediaData` (frame mode) then
+//! carries the layer's `rid`; in RTP mode the layer is the rid of the packet's receive stream
+//! (rtp/source.rs), and the layer's frames are measured as their packets arrive.
+//! [`SimulcastIn`] keeps, per layer, what is needed to rank and choose layers (the measured
+//! rate, whether it is being sent at all) and which layers keyframe requests are waiting for
+//! (str0m sends a PLI per layer: `request_keyframe(Some(rid), ..)`; in RTP mode
+//! `StreamRx::request_keyframe` on the layer's receive stream).
 //!
 //! Each subscriber of a simulcast source (a player, or the source's recorder and taps, which
 //! take the highest layer) has a [`Follow`]: the layer it receives now and the one it should
@@ -13,12 +16,15 @@
 //! Layers are separate RTP streams whose timestamps need not share a base, so at a switch the
 //! subscriber's timestamps are re-based: the first frame of the new layer gets the last
 //! timestamp sent plus the wall time that passed (numbering is the player's str0m writer's).
+//! In RTP mode a player's `Rewriter` does that re-basing and continues its sequence numbers
+//! and VP8 picture ids ([`Follow::enter`] says when; rtp/rewrite.rs `switch_source`).
 
 use std::time::{Duration, Instant};
 
 use str0m::media::{MediaTime, Rid};
 
 use crate::bandwidth::RateMeter;
+use crate::forward::Frame;
 use crate::layers::LayerRate;
 
 /// A layer with no frame for this long is not being sent (the encoder dropped it).
@@ -37,6 +43,9 @@ struct LayerIn {
     last_frame: Option<Instant>,
     /// Picture size from the layer's last VP8 keyframe (for `playStream` width/height caps).
     size: Option<(u32, u32)>,
+    /// RTP mode: the bytes of the frame whose packets are arriving (a frame is measured
+    /// whole, as frame mode measures it, when its last packet arrives).
+    partial: usize,
 }
 
 /// The simulcast layers of one publisher's video.
@@ -62,6 +71,7 @@ impl SimulcastIn {
                     frame_bytes: 0.0,
                     last_frame: None,
                     size: None,
+                    partial: 0,
                 })
                 .collect(),
             wanted: Vec::new(),
@@ -92,6 +102,57 @@ impl SimulcastIn {
         };
         l.last_frame = Some(now);
         true
+    }
+
+    /// RTP mode: a packet of layer `rid` with `bytes` of payload arrived; `frame_end` (its
+    /// marker bit) completes the frame, which is then measured by [`SimulcastIn::on_frame`];
+    /// `size`: of a keyframe's first packet. False for a rid the SDP did not negotiate.
+    pub fn on_packet(
+        &mut self,
+        rid: Rid,
+        bytes: usize,
+        frame_end: bool,
+        size: Option<(u32, u32)>,
+        now: Instant,
+    ) -> bool {
+        let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) else {
+            return false;
+        };
+        if size.is_some() {
+            l.size = size;
+        }
+        l.partial += bytes;
+        if frame_end {
+            let frame = std::mem::take(&mut l.partial);
+            self.on_frame(rid, frame, None, now);
+        }
+        true
+    }
+
+    /// What the recorder and taps get of a frame of layer `rid` (frame mode's, or one RTP mode
+    /// assembled from the layer's packets): the frame on their continuous clock, or None when
+    /// it is not of the layer they take. Also returns the layer they move to, when that
+    /// changed (only looked at on keyframes and before the first choice): the caller asks it
+    /// for a keyframe.
+    pub fn record_frame(
+        &mut self,
+        rid: Rid,
+        frame: &Frame,
+        now: Instant,
+    ) -> (Option<Frame>, Option<Rid>) {
+        let switch = if self.record.target.is_none() || frame.keyframe {
+            self.choose_record_layer(now)
+        } else {
+            None
+        };
+        let time = self
+            .record
+            .admit(rid, frame.keyframe, frame.time, frame.network_time);
+        let frame = time.map(|time| Frame {
+            time,
+            ..frame.clone()
+        });
+        (frame, switch)
     }
 
     /// The layers being sent now, lowest rate first (a layer's rate is measured over the last
@@ -203,8 +264,22 @@ impl Follow {
         self.current
     }
 
-    /// Whether a frame of layer `rid` goes to this subscriber, and with which media time.
-    /// A keyframe of the target layer switches to it; frames of other layers are not for it.
+    /// Whether a frame (or, in RTP mode, a packet) of layer `rid` goes to this subscriber:
+    /// `Some(true)` when it is the target layer's keyframe that switches to it (the first
+    /// layer included), `Some(false)` for the layer received now, None for any other layer.
+    pub fn enter(&mut self, rid: Rid, keyframe: bool) -> Option<bool> {
+        let switched = self.target == Some(rid) && self.current != Some(rid) && keyframe;
+        if switched {
+            if self.current.is_some() {
+                self.switches += 1;
+            }
+            self.current = Some(rid);
+        }
+        (self.current == Some(rid)).then_some(switched)
+    }
+
+    /// Whether a frame of layer `rid` goes to this subscriber ([`Follow::enter`]), and with
+    /// which media time (frame mode; RTP mode's players re-base in their `Rewriter`).
     pub fn admit(
         &mut self,
         rid: Rid,
@@ -212,39 +287,18 @@ impl Follow {
         time: MediaTime,
         network_time: Instant,
     ) -> Option<MediaTime> {
-        if self.target == Some(rid) && self.current != Some(rid) && keyframe {
+        let switched = self.enter(rid, keyframe)?;
+        if switched {
             if let Some((last, at)) = self.last_out {
                 let passed = network_time.saturating_duration_since(at);
                 let ticks = (passed.as_secs_f64() * time.frequency().get() as f64) as i64;
                 self.offset = last + ticks.max(1) - time.numer() as i64;
             }
-            if self.current.is_some() {
-                self.switches += 1;
-            }
-            self.current = Some(rid);
-        }
-        if self.current != Some(rid) {
-            return None;
         }
         let out = (time.numer() as i64 + self.offset).max(0);
         self.last_out = Some((out, network_time));
         Some(MediaTime::new(out as u64, time.frequency()))
     }
-}
-
-/// An offer with its simulcast lines (`a=simulcast`, `a=rid`) removed: for a publisher in a
-/// forwarding mode without layer selection (RTP mode), which then sends one layer (browsers
-/// send their first encoding when the answer does not accept simulcast).
-pub fn strip_simulcast(offer: &str) -> String {
-    let mut out = String::with_capacity(offer.len());
-    for line in offer.split_inclusive('\n') {
-        let l = line.trim_start();
-        if l.starts_with("a=simulcast:") || l.starts_with("a=rid:") {
-            continue;
-        }
-        out.push_str(line);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -287,6 +341,26 @@ mod tests {
         assert_eq!(ranked[0].size, Some((480, 240)), "kept from its keyframe");
         assert_eq!(s.choose_record_layer(now), Some(Rid::from("f")));
         assert_eq!(s.choose_record_layer(now), None, "unchanged");
+    }
+
+    #[test]
+    fn rtp_mode_measures_a_layer_by_its_whole_frames() {
+        let t0 = Instant::now();
+        let q = Rid::from("q");
+        let mut s = SimulcastIn::new(&[q]);
+        // A keyframe of 3 packets (its size told by the first), then nothing: not a frame yet.
+        assert!(s.on_packet(q, 500, false, Some((320, 180)), t0));
+        assert!(s.on_packet(q, 500, false, None, t0));
+        assert!(s.ranked(t0).is_empty(), "no whole frame yet");
+        assert!(s.on_packet(q, 200, true, None, t0));
+        let ranked = s.ranked(t0);
+        // One 1200-byte frame, before a whole window: its size x 30 fps.
+        assert_eq!(ranked[0].bps, 1200 * 8 * 30);
+        assert_eq!(ranked[0].size, Some((320, 180)));
+        assert!(
+            !s.on_packet(Rid::from("x"), 10, true, None, t0),
+            "an unknown rid"
+        );
     }
 
     #[test]
@@ -355,14 +429,5 @@ mod tests {
         assert_eq!(vp8_keyframe_size(&inter), None, "an inter frame");
         assert_eq!(vp8_keyframe_size(&key[..9]), None, "too short");
         assert_eq!(vp8_keyframe_size(&[0u8; 12]), None, "no start code");
-    }
-
-    #[test]
-    fn strip_simulcast_removes_only_the_layer_lines() {
-        let offer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rid:q send\r\na=rid:f send\r\na=simulcast:send q;f\r\na=sendonly\r\n";
-        assert_eq!(
-            strip_simulcast(offer),
-            "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendonly\r\n"
-        );
     }
 }

@@ -1,7 +1,8 @@
-//! Simulcast in frame mode, deterministic: str0m publishers sending three rid layers (as a
-//! browser with `sendEncodings`), players behind simulated links, some limited to 300 kbit/s
-//! (one of them with two players on that one link, as a browser in a 3-party call). Prints
-//! the figures it measured.
+//! Simulcast, deterministic: str0m publishers sending three rid layers (as a browser with
+//! `sendEncodings`), players behind simulated links, some limited to 300 kbit/s (one of them
+//! with two players on that one link, as a browser in a 3-party call). Every scenario runs in
+//! both forwarding modes (frame, and RTP where players follow a layer packet by packet through
+//! their `Rewriter`), with the same assertions. Prints the figures it measured.
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::Client;
 use std::sync::{Arc, Mutex};
 
 use huddle_room::{MediaCommand, PeerId, PlayConstraints, RecordRequest};
-use huddle_sfu::{Frame, FrameSink};
+use huddle_sfu::{Forwarding, Frame, FrameSink};
 use str0m::media::MediaKind;
 
 /// Three layers like the opt-in script's (web/client/js/simulcast.js): rid and bytes per frame
@@ -161,9 +162,9 @@ fn publish(lab: &mut Lab, peer: PeerId, record: Option<RecordRequest>) -> Camera
     }
 }
 
-#[test]
-fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes() {
+fn a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes(mode: Forwarding) {
     let mut lab = Lab::new();
+    lab.sfu.set_forwarding(mode);
     let (a, b, c) = (PeerId(1), PeerId(2), PeerId(3));
     let mut cam = publish(&mut lab, a, None);
     run(&mut lab, &mut cam, Duration::from_millis(1500));
@@ -300,9 +301,9 @@ fn add_player(
 /// high layer; C plays both from one browser (one IP) behind one 300 kbit/s link: both its
 /// players start on the low layer and stay there, the sum of their layers fitting the link,
 /// with no freeze from their first frame on.
-#[test]
-fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer() {
+fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer(mode: Forwarding) {
     let mut lab = Lab::new();
+    lab.sfu.set_forwarding(mode);
     let (a, b) = (PeerId(1), PeerId(2));
     let mut cams = vec![publish(&mut lab, a, None), publish(&mut lab, b, None)];
     run_all(&mut lab, &mut cams, Duration::from_millis(1500));
@@ -383,9 +384,9 @@ fn two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer()
 /// for 320x240 gets the low layer from its first frame to the last (no probing, no switch),
 /// one that asked quality 50 climbs no higher than the middle layer, and one that asked
 /// nothing climbs to the top.
-#[test]
-fn play_constraints_cap_the_layer_on_a_fast_link() {
+fn play_constraints_cap_the_layer_on_a_fast_link(mode: Forwarding) {
     let mut lab = Lab::new();
+    lab.sfu.set_forwarding(mode);
     // 1 ms steps: str0m pads at most one packet per timeout, so at the lab's default 2 ms the
     // padding toward f (a probe) stalls at ~800 kbit/s above the media and the probe fails;
     // a server's driver wakes at every timeout str0m asks for.
@@ -468,9 +469,9 @@ impl FrameSink for Keep {
 }
 
 /// The recorder takes the highest layer only, its times continuous, whatever players get.
-#[test]
-fn the_recorder_takes_the_highest_layer() {
+fn the_recorder_takes_the_highest_layer(mode: Forwarding) {
     let mut lab = Lab::new();
+    lab.sfu.set_forwarding(mode);
     let frames = Arc::new(Mutex::new(Vec::new()));
     let keep = frames.clone();
     lab.sfu.set_recorder_factory(Box::new(move |_, _, _| {
@@ -517,3 +518,29 @@ fn the_recorder_takes_the_highest_layer() {
         assert!((1..=3100).contains(&step), "time step {step}");
     }
 }
+
+/// Each scenario as two tests, `<scenario>::frame` and `<scenario>::rtp`.
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::Forwarding;
+
+            #[test]
+            fn frame() {
+                super::$scenario(Forwarding::Frame)
+            }
+
+            #[test]
+            fn rtp() {
+                super::$scenario(Forwarding::Rtp)
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes,
+    two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer,
+    play_constraints_cap_the_layer_on_a_fast_link,
+    the_recorder_takes_the_highest_layer,
+);

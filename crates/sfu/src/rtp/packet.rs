@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::format::{detect_h264_nalu, detect_vp8_keyframe, Codec};
-use str0m::media::MediaKind;
+use str0m::media::{MediaKind, Rid};
 use str0m::rtp::{ExtensionValues, RtpPacket, Vp8Descriptor};
 
 use super::red::Redundancy;
@@ -30,6 +30,8 @@ pub struct SourcePacket {
     pub vp8: Option<Vp8Descriptor>,
     /// Opus: the previous packet, for players that get RED (red.rs).
     pub red: Redundancy,
+    /// The simulcast layer it belongs to (its receive stream's rid), if any.
+    pub rid: Option<Rid>,
 }
 
 /// Per source: what packet parsing needs to remember.
@@ -111,8 +113,40 @@ impl SourcePacket {
             ext: ExtensionValues::default(),
             vp8,
             red: Redundancy::default(),
+            rid: None,
         })
     }
+
+    /// The picture size of the VP8 keyframe this packet starts (its frame header follows the
+    /// payload descriptor), for simulcast's `playStream` size caps; None for anything else.
+    pub fn keyframe_size(&self) -> Option<(u32, u32)> {
+        if !self.input.starts_keyframe || self.vp8.is_none() {
+            return None;
+        }
+        let start = vp8_descriptor_len(&self.payload)?;
+        crate::simulcast::vp8_keyframe_size(&self.payload[start..])
+    }
+}
+
+/// The length of a VP8 payload descriptor (RFC 7741 4.2: X, then I with a 7- or 15-bit
+/// picture id, L, T/K), or None when the payload ends within it. str0m's `Vp8Descriptor`
+/// knows it but does not expose it.
+fn vp8_descriptor_len(b: &[u8]) -> Option<usize> {
+    if b.first()? & 0x80 == 0 {
+        return Some(1);
+    }
+    let ext = *b.get(1)?;
+    let mut len = 2;
+    if ext & 0x80 != 0 {
+        len += if b.get(len)? & 0x80 != 0 { 2 } else { 1 };
+    }
+    if ext & 0x40 != 0 {
+        len += 1;
+    }
+    if ext & 0x30 != 0 {
+        len += 1;
+    }
+    (len < b.len()).then_some(len)
 }
 
 /// The RTP header fields a packet is parsed with.
@@ -123,4 +157,46 @@ pub struct Fields {
     pub time: u32,
     pub marker: bool,
     pub arrived: Instant,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vp8(payload: Vec<u8>) -> Option<SourcePacket> {
+        let f = Fields {
+            seq: 1,
+            time: 0,
+            marker: false,
+            arrived: Instant::now(),
+        };
+        let payload: Arc<[u8]> = payload.into();
+        let mut state = ParseState::default();
+        SourcePacket::from_parts(MediaKind::Video, Codec::Vp8, f, &payload, &mut state)
+    }
+
+    #[test]
+    fn a_vp8_keyframes_first_packet_tells_its_picture_size() {
+        // 640x360 keyframe header (frame tag, start code, sizes), as in simulcast.rs's test.
+        let header = [
+            0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01, 0x00,
+        ];
+        // Chrome's descriptor: X, S; I with a 15-bit picture id; L (TL0PICIDX); T/K byte.
+        let mut chrome = vec![0x90, 0xe0, 0x80 | 0x12, 0x34, 7, 0x20];
+        chrome.extend_from_slice(&header);
+        let p = vp8(chrome.clone()).unwrap();
+        assert!(p.input.starts_keyframe);
+        assert_eq!(p.keyframe_size(), Some((640, 360)));
+        // The shortest descriptor (no extension byte).
+        let mut short = vec![0x10];
+        short.extend_from_slice(&header);
+        assert_eq!(vp8(short).unwrap().keyframe_size(), Some((640, 360)));
+        // An inter frame, or a keyframe's later packet (no S bit): no size.
+        let mut inter = chrome.clone();
+        inter[6] |= 1;
+        assert_eq!(vp8(inter).unwrap().keyframe_size(), None);
+        let mut later = chrome;
+        later[0] = 0x80;
+        assert_eq!(vp8(later).unwrap().keyframe_size(), None);
+    }
 }

@@ -105,7 +105,6 @@ impl Rewriter {
 
     /// The next packets come from another stream with its own timestamps (`clock_rate` Hz):
     /// restart, and at the start continue the player's timestamps by the wall time passed.
-    #[allow(dead_code)] // for simulcast layer switches (not built yet); tested below
     pub fn switch_source(&mut self, clock_rate: u32) {
         self.mapping = None;
         self.switching = Some(clock_rate);

@@ -2,7 +2,7 @@
 //! frames its recorder / taps need.
 
 use str0m::format::Codec;
-use str0m::media::{MediaKind, Mid};
+use str0m::media::{MediaKind, MediaTime, Mid, Rid};
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::Rtc;
 
@@ -15,13 +15,15 @@ use crate::forward::Frame;
 /// Per publisher (kept in its `Publisher` state).
 #[derive(Default)]
 pub struct SourceRtp {
-    /// SSRC -> track, learned from str0m's receive streams (a handful of entries).
-    tracks: Vec<(Ssrc, MediaKind)>,
+    /// SSRC -> track and simulcast layer (rid), learned from str0m's receive streams (a
+    /// handful of entries; str0m hands over a layer's retransmissions under its main SSRC).
+    tracks: Vec<(Ssrc, MediaKind, Option<Rid>)>,
     parse: ParseState,
     /// Opus: the last packet, carried as redundancy by the next (red.rs).
     red: RedHistory,
     audio: Option<Depacketizer>,
-    video: Option<Depacketizer>,
+    /// One per simulcast layer (numbered apart), or the one video stream (rid None).
+    video: Vec<(Option<Rid>, Depacketizer)>,
     /// Packets not forwarded: unknown stream, unexpected payload type, padding.
     pub ignored: u64,
 }
@@ -37,29 +39,33 @@ impl SourceRtp {
         p: &RtpPacket,
     ) -> Option<SourcePacket> {
         let ssrc = p.header.ssrc;
-        let kind = match self.tracks.iter().find(|(s, _)| *s == ssrc) {
-            Some((_, k)) => Some(*k),
+        let track = match self.tracks.iter().find(|(s, _, _)| *s == ssrc) {
+            Some((_, k, rid)) => Some((*k, *rid)),
             None => {
-                let mid = rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid());
-                let kind = match mid {
-                    Some(m) if Some(m) == mids.0 => Some(MediaKind::Audio),
-                    Some(m) if Some(m) == mids.1 => Some(MediaKind::Video),
+                let stream = rtc
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|s| (s.mid(), s.rid()));
+                let track = match stream {
+                    Some((m, rid)) if Some(m) == mids.0 => Some((MediaKind::Audio, rid)),
+                    Some((m, rid)) if Some(m) == mids.1 => Some((MediaKind::Video, rid)),
                     _ => None,
                 };
-                if let Some(k) = kind {
+                if let Some((k, rid)) = track {
                     if self.tracks.len() < 16 {
-                        self.tracks.push((ssrc, k));
+                        self.tracks.push((ssrc, k, rid));
                     }
                 }
-                kind
+                track
             }
         };
-        let parsed = kind.and_then(|kind| {
+        let parsed = track.and_then(|(kind, rid)| {
             let params = codecs.get(kind)?;
             // One codec per track was negotiated: anything else is not ours to forward.
             (params.pt() == p.header.payload_type).then_some(())?;
             let codec = params.spec().codec;
             let mut sp = SourcePacket::parse(kind, codec, p, &mut self.parse)?;
+            sp.rid = rid;
             if codec == Codec::Opus {
                 sp.red = self.red.next(sp.input.seq, sp.input.time, &sp.payload);
             }
@@ -71,22 +77,33 @@ impl SourceRtp {
         parsed
     }
 
-    /// Assembles frames for the recorder and taps (only called when someone wants them).
+    /// Assembles frames for the recorder and taps (only called when someone wants them), a
+    /// simulcast publisher's per layer; `time`: the packet's media time (str0m's extended).
     pub fn frames(
         &mut self,
         codecs: &SourceCodecs,
         p: &SourcePacket,
-        rtp: &RtpPacket,
+        time: MediaTime,
         out: impl FnMut(Frame),
     ) {
-        let slot = match p.kind {
-            MediaKind::Audio => &mut self.audio,
-            MediaKind::Video => &mut self.video,
-        };
         let Some(params) = codecs.get(p.kind) else {
             return;
         };
-        let d = slot.get_or_insert_with(|| Depacketizer::new(p.kind, params.spec().codec));
-        d.push(p, rtp.time, out);
+        let new = || Depacketizer::new(p.kind, params.spec().codec);
+        let d = match p.kind {
+            MediaKind::Audio => self.audio.get_or_insert_with(new),
+            MediaKind::Video => {
+                // Only negotiated layers get here (sfu.rs drops the rest): a handful.
+                let i = match self.video.iter().position(|(rid, _)| *rid == p.rid) {
+                    Some(i) => i,
+                    None => {
+                        self.video.push((p.rid, new()));
+                        self.video.len() - 1
+                    }
+                };
+                &mut self.video[i].1
+            }
+        };
+        d.push(p, time, out);
     }
 }
