@@ -6,9 +6,9 @@
 // layers (rid q, h, f: a quarter, half and full resolution), and the server gives each player the
 // one its downlink carries (crates/sfu/src/layers.rs). It returns the transceiver's sender, which
 // is what addTrack returns, so the SDK's later getSenders()/replaceTrack()/setParameters() calls
-// work as before. A server that answers without simulcast (Huddle's RTP forwarding mode) gets the
-// full picture on one layer instead of q alone. Audio and screen tracks are left to the original
-// addTrack. The SDK's own demo pages do not load this script and stay single-layer.
+// work as before. A server that answers without simulcast (one that does not take layers) gets
+// the full picture on one layer instead of q alone. Audio and screen tracks are left to the
+// original addTrack. The SDK's own demo pages do not load this script and stay single-layer.
 (function (root) {
   'use strict';
 
@@ -40,7 +40,7 @@
   }
 
   /**
-   * After an answer without simulcast (Huddle's RTP forwarding mode strips it) the browser sends
+   * After an answer without simulcast (a server that does not take it) the browser sends
    * only the first encoding: q, a quarter of the picture at 35 kbit/s. Make that one layer the
    * full picture without a cap, as the SDK's own addTrack would have sent. Resolves true if it
    * changed the sender.
