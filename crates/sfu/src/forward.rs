@@ -4,7 +4,6 @@
 //! re-packetizes them per player with the player's payload type. Kept in its own module so an
 //! RTP-mode forwarder can replace it later.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ pub const MAX_VIDEO_QUEUE_DELAY: Duration = Duration::from_millis(400);
 /// Who receives whose media.
 #[derive(Debug, Default)]
 pub struct Graph {
-    players_of: HashMap<PeerId, Vec<PeerId>>,
+    players_of: crate::IdMap<Vec<PeerId>>,
 }
 
 impl Graph {

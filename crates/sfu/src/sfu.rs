@@ -26,6 +26,7 @@ use crate::sdp_fixups;
 use crate::source::Source;
 use crate::stats::{Counters, PeerQuality};
 use crate::tap::TapId;
+use crate::IdMap;
 
 /// How often liveness is checked even when no Rtc asks for a timeout.
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
@@ -70,7 +71,7 @@ pub struct Sfu {
     template: RtcTemplate,
     /// Boxed: a `Peer` is ~10 KiB inline (str0m's `Rtc`), and the map keeps up to twice its
     /// length in slots after growing: spare slots should cost a pointer, not a `Peer`.
-    peers: HashMap<PeerId, Box<Peer>>,
+    peers: IdMap<Box<Peer>>,
     graph: Graph,
     /// Last peer seen at a remote address: the fast path of the demux.
     by_addr: HashMap<SocketAddr, PeerId>,
@@ -81,7 +82,7 @@ pub struct Sfu {
     /// Every publisher (WebRTC or ingest) with what it owns beside its Rtc: its recorder,
     /// and for an ingest its codecs and counters. A WebRTC publisher's Rtc is in `peers`,
     /// its players in `graph`; [`Sfu::close`] is the one path that ends all of it.
-    sources: HashMap<PeerId, Source>,
+    sources: IdMap<Source>,
     recorder_factory: Option<RecorderFactory>,
     counters: Arc<Counters>,
     next_housekeeping: Instant,
@@ -113,13 +114,13 @@ impl Sfu {
                 tcp_candidates: Vec::new(),
                 dtls_client: crate::dtls_client::DEFAULT,
             },
-            peers: HashMap::new(),
+            peers: IdMap::default(),
             graph: Graph::default(),
             by_addr: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             work: VecDeque::new(),
-            sources: HashMap::new(),
+            sources: IdMap::default(),
             recorder_factory: None,
             counters,
             next_housekeeping: now + HOUSEKEEPING,

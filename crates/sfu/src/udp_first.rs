@@ -12,7 +12,6 @@
 //! (`transport: "TCP"`, [`UdpFirst::tcp_only`]) has no UDP candidate to wait for: its TCP
 //! input is taken at once.
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use huddle_room::PeerId;
@@ -25,8 +24,8 @@ pub const UDP_FRESH: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 pub struct UdpFirst {
-    last_udp: HashMap<PeerId, Instant>,
-    tcp_only: HashSet<PeerId>,
+    last_udp: crate::IdMap<Instant>,
+    tcp_only: crate::IdSet,
 }
 
 impl UdpFirst {
