@@ -1176,7 +1176,7 @@ impl Sfu {
                     }
                 }
             }
-            Event::MediaData(data) => self.on_media(id, data, now),
+            Event::MediaData(data) => self.on_media(id, *data, now),
             Event::RtpPacket(packet) => self.on_rtp(id, packet, now),
             Event::KeyframeRequest(req) => self.on_keyframe_request(id, req.kind, now),
             Event::EgressBitrateEstimate(
@@ -1307,7 +1307,7 @@ impl Sfu {
 
     /// RTP mode: one packet of a publisher, parsed once and written to each of its players
     /// with its payload shared (rtp/); frames are assembled only for a recorder or taps.
-    fn on_rtp(&mut self, id: PeerId, packet: str0m::rtp::RtpPacket, now: Instant) {
+    fn on_rtp(&mut self, id: PeerId, packet: Box<str0m::rtp::RtpPacket>, now: Instant) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };

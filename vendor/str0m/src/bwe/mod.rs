@@ -210,7 +210,7 @@ impl SendSideBandwidthEstimator {
             }
         }
 
-        let mut acked_packets = vec![];
+        let mut acked_packets = Vec::with_capacity(send_records.len());
 
         let mut max_rtt = None;
         let mut count = 0;

@@ -1128,7 +1128,7 @@ impl StreamTx {
         s.values.push((SdesType::CNAME, cname.to_string()));
 
         let mut d = Descriptions {
-            reports: Box::new(ReportList::new()),
+            reports: ReportList::new_boxed(),
         };
         d.reports.push(s);
 

@@ -9,7 +9,9 @@ pub enum RtcpFb {
     ReceptionReport(ReceptionReport),         // rx -> tx
     DlrrItem(DlrrItem),                       // rx <- tx
     Rrtr((Rrtr, Ssrc)),                       // rx -> tx
-    SourceDescription(Sdes),                  // tx -> rx
+    // Huddle patch (HUDDLE_PATCHES.md, 14): boxed; a `Sdes` is ~1 KiB inline (31 item slots) and
+    // every entry of `from_rtcp`'s queue was that large, moved twice per report.
+    SourceDescription(Box<Sdes>),             // tx -> rx
     Goodbye(Ssrc),                            // tx -> rx
     Nack(Ssrc, ReportList<NackEntry>),        // rx -> tx
     Pli(Ssrc),                                // rx -> tx
@@ -53,7 +55,7 @@ impl RtcpFb {
                     }
                 }
                 Rtcp::SourceDescription(v) => {
-                    q.extend(v.reports.into_iter().map(RtcpFb::SourceDescription));
+                    q.extend(v.reports.into_iter().map(|s| RtcpFb::SourceDescription(Box::new(s))));
                 }
                 Rtcp::Goodbye(v) => {
                     q.extend(v.reports.into_iter().map(RtcpFb::Goodbye));

@@ -163,7 +163,7 @@ impl<'a> TryFrom<&'a [u8]> for Descriptions {
     fn try_from(buf: &'a [u8]) -> Result<Self, Self::Error> {
         // HUDDLE patch 10: boxed before it is filled; `Box::new` of the finished list moved its
         // 31 slots of ~1 KiB each (~31 KiB) per received SDES (callgrind: halves the copying).
-        let mut reports = Box::new(ReportList::new());
+        let mut reports = ReportList::new_boxed();
 
         let mut buf = buf;
 
