@@ -95,6 +95,11 @@ function windowFigures(s0, s1, names, joinAt) {
       keyframesDecoded: d(av, bv, 'keyFramesDecoded'),
       audioConcealedPct: samples > 0 ? Number((100 * d(aa, ba, 'concealedSamples') / samples).toFixed(2)) : null,
       audioKbps: Math.round(d(aa, ba, 'bytesReceived') * 8 / dt / 1000),
+      // What reached the viewer's audio: packets lost on the way (frame mode numbers the
+      // frames it forwards anew, so only a player's own downlink loss shows), Opus in-band FEC
+      // packets received. (Chrome names Opus as the codec of a RED stream too: not shown.)
+      audioLost: d(aa, ba, 'packetsLost'),
+      audioFec: d(aa, ba, 'fecPacketsReceived'),
       // only for streams that started after the join being timed (C's); earlier ones show null
       firstFrameS: b.firstFrameAt && joinAt && b.firstFrameAt >= joinAt ? Number(((b.firstFrameAt - joinAt) / 1000).toFixed(2)) : null,
       playToFrameS: since(b.playRequestedAt, b.firstFrameAt),
@@ -111,8 +116,13 @@ function windowFigures(s0, s1, names, joinAt) {
     const dt = (s1[n].t - s0[n].t) / 1000;
     const av = a.video || {};
     const bv = b.video || {};
+    const ba = b.audio || {};
     return {
       publisher: n,
+      // the publisher's audio loss as the server's last receiver report gave it (0-1), and the
+      // packets lost it reported in the window
+      audioRrFractionLost: ba.remoteFractionLost === undefined ? null : ba.remoteFractionLost,
+      audioRrLost: d(a.audio || {}, ba, 'remotePacketsLost'),
       encodedFps: Number((d(av, bv, 'framesEncoded') / dt).toFixed(1)),
       keyframes: d(av, bv, 'keyFramesEncoded'),
       plisIn: d(av, bv, 'pliCount'),
@@ -158,9 +168,9 @@ function report(scenario, phase, figures, extra = {}) {
     `machine load (1 min average) at the start and end of the window: ${figures.loadavg1m ? figures.loadavg1m.join(' / ') : '?'} (2 cores)`,
     '',
     table(figures.streams, ['viewer', 'publisher', 'seconds', 'fps', 'frozenS', 'freezes', 'videoKbps', 'videoLost', 'nacks', 'plis',
-      'keyframesDecoded', 'audioConcealedPct', 'firstFrameS', 'playToAnswerS', 'playToIceS', 'playToDtlsS', 'playToFrameS', 'ice']),
+      'keyframesDecoded', 'audioConcealedPct', 'audioLost', 'audioFec', 'firstFrameS', 'playToAnswerS', 'playToIceS', 'playToDtlsS', 'playToFrameS', 'ice']),
     '',
-    table(figures.publishers, ['publisher', 'encodedFps', 'keyframes', 'plisIn', 'firsIn', 'nacksIn', 'videoKbps', 'limitation', 'answerS',
+    table(figures.publishers, ['publisher', 'audioRrFractionLost', 'audioRrLost', 'encodedFps', 'keyframes', 'plisIn', 'firsIn', 'nacksIn', 'videoKbps', 'limitation', 'answerS',
       'iceS', 'dtlsS', 'ice']),
     '',
     ...Object.entries(extra).map(([k, v]) => (k === 'link' ? linkTable(v) : `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)),

@@ -295,10 +295,16 @@
     const byId = {};
     report.forEach((s) => { byId[s.id] = s; });
     const out = { video: null, audio: null, ice: null };
+    // Outbound: what the server's receiver reports say of this stream (its loss as the server saw
+    // it; Chrome's Opus encoder turns in-band FEC on from this loss).
+    const remote = {};
     report.forEach((s) => {
       if (s.type === type && (s.kind === 'video' || s.kind === 'audio')) {
         const codec = s.codecId && byId[s.codecId] ? byId[s.codecId].mimeType : null;
         out[s.kind] = Object.assign({ codec: codec }, pick(s, fields));
+      }
+      if (type === 'outbound-rtp' && s.type === 'remote-inbound-rtp' && (s.kind === 'video' || s.kind === 'audio')) {
+        remote[s.kind] = { remoteFractionLost: s.fractionLost, remotePacketsLost: s.packetsLost };
       }
       if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && !out.ice) {
         const l = byId[s.localCandidateId] || {};
@@ -307,6 +313,7 @@
           relay: l.candidateType === 'relay', rtt: s.currentRoundTripTime };
       }
     });
+    for (const k of ['video', 'audio']) if (out[k] && remote[k]) Object.assign(out[k], remote[k]);
     return out;
   }
 

@@ -123,9 +123,15 @@ fn static_pt(pt: u8) -> OfferedPt {
 }
 
 /// Everything a publisher may send: Opus, PCMU, PCMA, VP8 and H.264 (CB/B/Main, mode 1).
+/// Opus with RFC 2198 RED (`audio/red`) where the offer has it: str0m then lists RED before
+/// Opus in the answer's m-line, and libwebrtc sends RED when RED comes before its send codec
+/// there. Each packet then carries the previous one, and str0m recovers a packet lost on the
+/// publisher's uplink from the next one (frame mode and, vendored patch 18, RTP mode), so
+/// every player, recorder and RTMP tap gets the whole Opus stream. Audio has no NACK, and
+/// Chrome turns Opus in-band FEC on only from the loss its receiver reports show.
 pub fn supported() -> CodecConfig {
     let mut c = CodecConfig::empty();
-    c.enable_opus(true, false);
+    c.enable_opus(true, true);
     c.enable_pcmu(true, false);
     c.enable_pcma(true, false);
     c.enable_vp8(true);
@@ -302,15 +308,17 @@ pub fn fresh(p: &PayloadParams) -> PayloadParams {
     PayloadParams::new(p.pt(), p.resend(), p.spec())
 }
 
-/// Opus as publishers send it (see [`supported`]), with RFC 2198 RED (`audio/red`) offered
-/// on top: a player that offers RED too gets every Opus packet with the previous one inside,
-/// so one lost packet is recovered from the next. Audio has no NACK, and the publisher's Opus
-/// in-band FEC only engages for loss on its own uplink, so RED is what protects a lossy
-/// listener. str0m wraps in frame mode; a player that does not offer RED gets plain Opus.
+/// Opus as publishers send it, with RFC 2198 RED (`audio/red`) (see [`supported`]): a player
+/// that offers RED too gets every Opus packet with the previous one inside, so one lost packet
+/// is recovered from the next. Audio has no NACK, and the publisher's Opus in-band FEC only
+/// engages for loss on its own uplink, so RED is what protects a lossy listener. str0m wraps
+/// in frame mode, rtp/red.rs in RTP mode; a player that does not offer RED gets plain Opus.
 fn opus_with_red() -> Option<PayloadParams> {
-    let mut c = CodecConfig::empty();
-    c.enable_opus(true, true);
-    c.params().first().copied()
+    supported()
+        .params()
+        .iter()
+        .find(|p| p.spec().codec == Codec::Opus && p.red().is_some())
+        .copied()
 }
 
 /// Codec config for a player of a source: the source's codecs only. A kind the source does not

@@ -337,8 +337,14 @@ impl Sfu {
         let recorder = self.open_recorder(id, record.as_ref(), &state.codecs);
         self.sources.insert(id, Source::new(recorder, None));
 
+        // " in RED": the answer lists RED first, so the browser sends it (codecs::supported).
+        let red = state
+            .codecs
+            .audio
+            .and_then(|p| p.red())
+            .map_or("", |_| " in RED");
         tracing::info!(
-            "publish {id}: audio {:?} video {:?}",
+            "publish {id}: audio {:?}{red} video {:?}",
             state.codecs.audio.map(|p| p.spec().codec),
             state.codecs.video.map(|p| p.spec().codec)
         );

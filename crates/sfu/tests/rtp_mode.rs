@@ -4,35 +4,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::compare::assert_received;
 use common::world::{Loss, World};
 use common::{assert_subsequence, assert_window, audio_frame, video_frame, Client};
 use huddle_room::{PeerId, RecordRequest};
-use huddle_sfu::{Forwarding, Frame, FrameSink};
+use huddle_sfu::Forwarding;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 use str0m::Rtc;
-
-/// A recorder stand-in: keeps what it is given.
-struct Keep(Arc<Mutex<Vec<Frame>>>);
-
-impl FrameSink for Keep {
-    fn frame(&mut self, frame: &Frame) {
-        self.0.lock().unwrap().push(frame.clone());
-    }
-    fn close(&mut self) {}
-}
-
-fn record_into(w: &mut World) -> Arc<Mutex<Vec<Frame>>> {
-    let frames = Arc::new(Mutex::new(Vec::new()));
-    let keep = frames.clone();
-    w.sfu.set_recorder_factory(Box::new(move |_, _, _| {
-        Ok(Box::new(Keep(keep.clone())) as Box<dyn FrameSink>)
-    }));
-    frames
-}
 
 const BOTH: [MediaKind; 2] = [MediaKind::Audio, MediaKind::Video];
 
@@ -138,7 +117,7 @@ type Recorded = (MediaKind, u64, bool, Vec<u8>);
 
 fn recorded(forwarding: Forwarding, video: Codec) -> (Vec<Recorded>, Sent) {
     let mut w = World::with_forwarding(forwarding);
-    let frames = record_into(&mut w);
+    let frames = w.record_into();
     w.publish_with(PeerId(1), &[Codec::Opus, video], &BOTH, recording());
     let sent = send(&mut w, video, Codec::Opus, 40, 20);
     let got = frames

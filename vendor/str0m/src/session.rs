@@ -124,8 +124,9 @@ pub(crate) struct Session {
     // Refreshes since the last `handle_timeout` (bounded by `MAX_PACER_REFRESHES`).
     pacer_refreshes: usize,
 
-    // Next packet for RtpPacket event.
-    pending_packet: Option<RtpPacket>,
+    // Next packets for RtpPacket events. HUDDLE patch 18: a queue, not one slot, so that the
+    // packets recovered from a RED packet's redundancy go out before its primary in RTP mode.
+    pending_packets: VecDeque<RtpPacket>,
 
     // Total RTP payload bytes for media, including retransmissions.
     media_bytes_rx: u64,
@@ -226,7 +227,7 @@ impl Session {
             poll_packet_buf: vec![0; 2000],
             pacer_refresh_due: false,
             pacer_refreshes: 0,
-            pending_packet: None,
+            pending_packets: VecDeque::new(),
             media_bytes_rx: 0,
             media_bytes_tx: 0,
             ice_lite: config.ice_lite,
@@ -784,8 +785,10 @@ impl Session {
         // Register reception in nack registers.
         let receipt_outer = stream.update_register(now, &header, clock_rate, is_repair, seq_no);
 
-        // RED-recovered packets (frame mode) are collected here and delivered after the
-        // primary, filling single-packet losses from the next packet's redundancy.
+        // RED-recovered packets are collected here and delivered after the primary (frame
+        // mode: the depacketizer orders them) or before it (RTP mode, HUDDLE patch 18: oldest
+        // first, as they were sent), filling single-packet losses from the next packet's
+        // redundancy.
         let mut red_recovered: Vec<(RtpHeader, Arc<[u8]>, SeqNo, MediaTime)> = Vec::new();
 
         // Capture the full wire payload length before RED unwrapping narrows `data` to the primary
@@ -819,9 +822,10 @@ impl Session {
             // Now update the "main" register with the repaired packet info.
             let receipt = stream.update_register(now, &header, clock_rate, false, seq_no);
             (receipt, data)
-        } else if is_red && !self.rtp_mode {
-            // Frame mode: RED rides the main SSRC/seq. Decode to the primary (Opus) payload
-            // and rewrite the header PT; drop the packet if the RED structure is malformed.
+        } else if is_red {
+            // RED rides the main SSRC/seq. Decode to the primary (Opus) payload and rewrite the
+            // header PT; drop the packet if the RED structure is malformed. HUDDLE patch 18: in
+            // RTP mode too (upstream handed RED packets over wrapped and unrepaired there).
             let Some(un) = un_red(&mut header, data, pt) else {
                 return;
             };
@@ -856,6 +860,8 @@ impl Session {
                 let rec_time = MediaTime::new(numer, clock_rate);
                 let mut rec_header = header.clone();
                 rec_header.sequence_number = *rec_seq as u16;
+                // HUDDLE patch 18: the block's own RTP time (RTP mode forwards the header).
+                rec_header.timestamp = header.timestamp.wrapping_sub(b.timestamp_offset);
                 // RFC 2198: the marker bit is not carried for redundant blocks. Clearing it also
                 // stops a recovered (historical) audio frame being seen as a start-of-talkspurt.
                 rec_header.marker = false;
@@ -877,13 +883,9 @@ impl Session {
             return;
         }
 
-        // For RED (frame mode) `data` is now just the unwrapped primary; count the full RED wire
-        // payload instead so receive accounting matches the sender's byte count.
-        let rx_bytes = if is_red && !self.rtp_mode {
-            wire_payload_len
-        } else {
-            data.len()
-        };
+        // For RED `data` is now just the unwrapped primary; count the full RED wire payload
+        // instead so receive accounting matches the sender's byte count.
+        let rx_bytes = if is_red { wire_payload_len } else { data.len() };
         self.media_bytes_rx += rx_bytes as u64;
 
         // One-shot conversion to Arc<[u8]>: a single allocation that copies
@@ -895,9 +897,14 @@ impl Session {
         if self.rtp_mode {
             // In RTP mode, we store the packet temporarily here for the next poll_output().
             // However only if this is a packet not seen before. This filters out spurious
-            // resends for padding.
+            // resends for padding. What its redundancy recovered goes first (oldest first).
+            for (rec_header, rec_payload, rec_seq, rec_time) in red_recovered.drain(..) {
+                let rec_packet =
+                    stream.make_rtp_packet(now, rec_header, rec_payload, rec_seq, rec_time);
+                self.pending_packets.push_back(rec_packet);
+            }
             if receipt.is_new_packet {
-                self.pending_packet = Some(packet);
+                self.pending_packets.push_back(packet);
             }
         } else {
             // In non-RTP mode, we let the Media use a Depayloader.
@@ -912,8 +919,9 @@ impl Session {
             );
         }
 
-        // Deliver any RED-recovered packets (frame mode only) through the same depayload
-        // path. The jitter buffer orders them and dedups against any later real arrival.
+        // Deliver any RED-recovered packets (frame mode; RTP mode queued them above) through
+        // the same depayload path. The jitter buffer orders them and dedups against any later
+        // real arrival.
         for (rec_header, rec_payload, rec_seq, rec_time) in red_recovered {
             // make_rtp_packet (not handle_rtp): recovered packets must not inflate RX stats.
             let rec_packet =
@@ -1095,14 +1103,14 @@ impl Session {
             return Some(Event::AppSpecificFeedback(feedback));
         }
 
-        // This must be before pending_packet.take() since we need to emit the unpaused event
-        // before the first packet causing the unpause.
+        // This must be before pending_packets.pop_front() since we need to emit the unpaused
+        // event before the first packet causing the unpause.
         if let Some(paused) = self.streams.poll_stream_paused() {
             return Some(Event::StreamPaused(paused));
         }
 
         if self.rtp_mode {
-            if let Some(packet) = self.pending_packet.take() {
+            if let Some(packet) = self.pending_packets.pop_front() {
                 return Some(Event::RtpPacket(Box::new(packet)));
             }
         }

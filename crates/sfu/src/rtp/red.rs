@@ -2,6 +2,8 @@
 //! does (there str0m's `RedSender` wraps while packetizing; `write_rtp` takes payloads as
 //! they are, so here we wrap). Each RED packet carries the source's previous Opus packet as
 //! redundancy, so a listener recovers one lost packet from the next (audio has no NACK).
+//! The other way, RED from a publisher, is unwrapped by str0m before we see it (vendored
+//! patch 18): the source's packets, recovered ones included, arrive here as plain Opus.
 //!
 //! The wrapped payload depends only on the source packets and on the player's Opus payload
 //! type (the block headers name it), so it is built once per packet for the first payload type

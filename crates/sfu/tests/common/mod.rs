@@ -14,10 +14,11 @@ use rand::Rng;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{
-    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast,
+    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Pt, Rid, Simulcast,
     SimulcastLayer,
 };
 use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::RtpWrite;
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
 pub struct Client {
@@ -87,6 +88,17 @@ impl Client {
                 other => panic!("unsupported in test: {other:?}"),
             };
         }
+        Client::publisher_from(addr, cfg, kinds, now)
+    }
+
+    /// A publisher offering `kinds` sendonly with the given config (e.g. Opus with RED, as
+    /// Chrome offers it, or RTP mode to write packets as they are). Returns the offer.
+    pub fn publisher_from(
+        addr: SocketAddr,
+        cfg: RtcConfig,
+        kinds: &[MediaKind],
+        now: Instant,
+    ) -> (Client, String) {
         let mut c = Client::new(addr, cfg, now);
         let mut api = c.rtc.sdp_api();
         let mut audio = None;
@@ -286,6 +298,41 @@ impl Client {
         w.write(pt, now, MediaTime::new(rtp_time, freq), data.to_vec())
             .expect("write frame");
         self.poll(now);
+    }
+
+    /// Writes one RTP packet as it is given (`seq`, `time`, payload) on the track of `kind`,
+    /// through the direct API of a client in RTP mode ([`RtcConfig::set_rtp_mode`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn write_rtp(
+        &mut self,
+        kind: MediaKind,
+        now: Instant,
+        pt: Pt,
+        seq: u64,
+        time: u32,
+        payload: &[u8],
+    ) {
+        let mid = match kind {
+            MediaKind::Audio => self.audio,
+            MediaKind::Video => self.video,
+        }
+        .expect("track of that kind");
+        let mut api = self.rtc.direct_api();
+        let stream = api.stream_tx_by_mid(mid, None).expect("send stream");
+        stream.write_rtp(RtpWrite::new(pt, seq.into(), time, now, payload.to_vec()));
+        self.poll(now);
+    }
+
+    /// The negotiated Opus payload type and the RED payload type wrapping it (if negotiated).
+    pub fn opus_pts(&self) -> (Pt, Option<Pt>) {
+        let p = self
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .expect("Opus configured");
+        (p.pt(), p.red())
     }
 
     pub fn negotiated(&mut self, kind: MediaKind) -> Option<Codec> {

@@ -4,10 +4,11 @@
 //! links: every datagram arrives at once unless `loss` drops it, and it counts the SFU's CPU time.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use huddle_room::{MediaCommand, MediaEvent, PeerId, RecordRequest};
-use huddle_sfu::{check_answer, Forwarding, Sfu};
+use huddle_sfu::{check_answer, Forwarding, Frame, FrameSink, Sfu};
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 
@@ -121,6 +122,16 @@ impl World {
 
     sfu_queries!(step);
 
+    /// Every recorder opened from now on keeps the frames it is given in the returned list.
+    pub fn record_into(&mut self) -> Arc<Mutex<Vec<Frame>>> {
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let keep = frames.clone();
+        self.sfu.set_recorder_factory(Box::new(move |_, _, _| {
+            Ok(Box::new(Keep(keep.clone())) as Box<dyn FrameSink>)
+        }));
+        frames
+    }
+
     /// Publishes from a new client and waits for Connected. Returns the client index.
     pub fn publish(&mut self, peer: PeerId, codecs: &[Codec], kinds: &[MediaKind]) -> usize {
         self.publish_with(peer, codecs, kinds, None)
@@ -134,8 +145,24 @@ impl World {
         kinds: &[MediaKind],
         record: Option<RecordRequest>,
     ) -> usize {
+        let client = Client::publisher(
+            Self::client_addr(self.clients.len()),
+            codecs,
+            kinds,
+            self.now,
+        );
+        self.publish_from(peer, client, record).0
+    }
+
+    /// Publishes from the given client and its offer; waits for Connected. Returns the client
+    /// index and the server's answer.
+    pub fn publish_from(
+        &mut self,
+        peer: PeerId,
+        (client, offer): (Client, String),
+        record: Option<RecordRequest>,
+    ) -> (usize, String) {
         let idx = self.clients.len();
-        let (client, offer) = Client::publisher(Self::client_addr(idx), codecs, kinds, self.now);
         self.clients.push(client);
         self.command(MediaCommand::Publish {
             peer,
@@ -153,7 +180,7 @@ impl World {
         self.run_until(Duration::from_secs(5), |w| {
             w.connected(peer) && w.clients[idx].connected
         });
-        idx
+        (idx, answer)
     }
 
     /// Plays `source` from a new default client (PCMU/PCMA, VP8, H.264; no RED). Returns the
@@ -190,6 +217,16 @@ impl World {
         });
         (idx, answer)
     }
+}
+
+/// A recorder stand-in: keeps what it is given.
+struct Keep(Arc<Mutex<Vec<Frame>>>);
+
+impl FrameSink for Keep {
+    fn frame(&mut self, frame: &Frame) {
+        self.0.lock().unwrap().push(frame.clone());
+    }
+    fn close(&mut self) {}
 }
 
 /// CPU time of the calling thread (not wall time: time the thread waits for a core while
