@@ -173,15 +173,14 @@ pub fn write_frame(player: &mut Peer, frame: &Frame, now: Instant) -> Written {
         }
     }
     let delay = match &mut player.role {
-        Role::Player(state) if kind == MediaKind::Video => state.playout.delay(now),
+        Role::Player(state) if kind == MediaKind::Video => state.playout.delay_ext(now),
         _ => None,
     };
     let Some(mut writer) = player.rtc.writer(mid) else {
         return Written::Skipped;
     };
     if let Some((min, max)) = delay {
-        let ms = |d: Duration| MediaTime::from_millis(d.as_millis() as u64);
-        writer = writer.playout_delay(ms(min), ms(max));
+        writer = writer.playout_delay(min, max);
     }
     match writer.write(pt, frame.network_time, frame.time, frame.data.clone()) {
         Ok(()) => Written::Yes,

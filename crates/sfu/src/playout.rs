@@ -29,6 +29,8 @@
 
 use std::time::{Duration, Instant};
 
+use str0m::media::MediaTime;
+
 /// The receiver's minimum playout delay while loss is seen: two NACK round trips at 60 ms RTT
 /// plus the receiver's NACK and our pacing delays, with margin.
 pub const MIN_DELAY: Duration = Duration::from_millis(250);
@@ -97,6 +99,13 @@ impl Playout {
                 None
             }
         }
+    }
+
+    /// [`Playout::delay`] as the extension's (minimum, maximum) values, as both forwarding
+    /// modes write them (frame mode per frame, RTP mode on each video packet).
+    pub fn delay_ext(&mut self, now: Instant) -> Option<(MediaTime, MediaTime)> {
+        let ms = |d: Duration| MediaTime::from_millis(d.as_millis() as u64);
+        self.delay(now).map(|(min, max)| (ms(min), ms(max)))
     }
 }
 

@@ -93,6 +93,14 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
             state.rtp.video.restart();
         }
     }
+    // The jitter-buffer floor of a lossy downlink (playout.rs), as frame mode writes it.
+    let mut ext = p.ext.clone();
+    if p.kind == MediaKind::Video {
+        if let Some((min, max)) = state.playout.delay_ext(now) {
+            ext.play_delay_min = Some(min);
+            ext.play_delay_max = Some(max);
+        }
+    }
     let rewriter = match p.kind {
         MediaKind::Audio => &mut state.rtp.audio,
         MediaKind::Video => &mut state.rtp.video,
@@ -106,7 +114,7 @@ pub fn write_packet(player: &mut Peer, p: &SourcePacket, now: Instant) -> Writte
     };
     let mut write = RtpWrite::new(pt, out.seq.into(), out.time, p.arrived, payload)
         .marker(p.marker)
-        .ext_vals(p.ext.clone())
+        .ext_vals(ext)
         // Video answers the player's NACKs from str0m's resend cache (which holds this
         // same shared payload); audio is not resent (RED's job, not NACK's).
         .nackable(p.kind == MediaKind::Video);
