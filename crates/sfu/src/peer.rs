@@ -289,6 +289,14 @@ fn panicked_error() -> str0m::RtcError {
 /// How often str0m reports per-peer stats (PeerStats, MediaIngress/EgressStats).
 pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Frame mode: how many later audio packets str0m waits for before it passes a publisher's
+/// audio on past a hole (str0m's default: 15, i.e. 300 ms of Opus). Audio is never resent, and
+/// a packet RED can recover is put back by the next one (codecs.rs `supported`), so a hole that
+/// outlives two packets is lost for good: waiting longer only held the stream, and every player
+/// then got 300 ms of silence and a burst (tests/red_uplink.rs: 280 ms -> 40 ms). RTP mode does
+/// not wait at all.
+pub const AUDIO_REORDER_PACKETS: usize = 2;
+
 /// What every Rtc of ours shares.
 pub struct RtcTemplate {
     pub cert: DtlsCert,
@@ -328,6 +336,7 @@ impl RtcTemplate {
                 .set_dtls_cert(self.cert.clone())
                 .set_stats_interval(Some(STATS_INTERVAL))
                 .set_rtp_mode(rtp_mode)
+                .set_reordering_size_audio(AUDIO_REORDER_PACKETS)
                 .clear_codecs();
             *cfg.codec_config() = codecs;
             if player {

@@ -33,8 +33,11 @@ fn recording() -> Option<RecordRequest> {
     })
 }
 
+/// Audio frames someone got: (payload, media time).
+type Got = Vec<(Vec<u8>, u64)>;
+
 /// The audio payloads the recorder got, with their media times.
-fn recorded_audio(frames: &Arc<Mutex<Vec<Frame>>>) -> Vec<(Vec<u8>, u64)> {
+fn recorded_audio(frames: &Arc<Mutex<Vec<Frame>>>) -> Got {
     let frames = frames.lock().unwrap();
     frames
         .iter()
@@ -144,7 +147,7 @@ fn scripted(
     forwarding: Forwarding,
     script: &[u32],
     blocks: impl Fn(u32) -> Vec<(u32, u32)>,
-) -> [Vec<(Vec<u8>, u64)>; 3] {
+) -> ([Got; 3], u128) {
     let mut w = World::with_forwarding(forwarding);
     let recorder = w.record_into();
     let cfg = Rtc::builder()
@@ -153,7 +156,11 @@ fn scripted(
         .set_rtp_mode(true);
     let publisher = Client::publisher_from(World::client_addr(0), cfg, &[MediaKind::Audio], w.now);
     let (src, _) = w.publish_from(PeerId(1), publisher, recording());
-    let (plain, _) = w.play(PeerId(2), PeerId(1));
+    // The plain player passes audio on as it comes (as a browser's jitter buffer takes it), so
+    // its arrival times show how long the server held the stream.
+    let plain_cfg = Rtc::builder().set_reordering_size_audio(0);
+    let plain_player = Client::player_from(World::client_addr(1), plain_cfg, w.now);
+    let (plain, _) = w.play_from(PeerId(2), PeerId(1), plain_player);
     let red_cfg = Rtc::builder().enable_opus(true, true).enable_vp8(true);
     let red_player = Client::player_from(World::client_addr(2), red_cfg, w.now);
     let (red_idx, _) = w.play_from(PeerId(3), PeerId(1), red_player);
@@ -189,15 +196,25 @@ fn scripted(
         w.step();
     }
     // The publisher sends audio only: every frame a player got is audio.
-    let got = |c: &Client| -> Vec<(Vec<u8>, u64)> {
+    let got = |c: &Client| -> Got {
         let frames = c.received.iter().map(|(_, f, _)| f.clone());
         frames.zip(c.received_time.iter().copied()).collect()
     };
-    [
-        got(&w.clients[plain]),
-        got(&w.clients[red_idx]),
-        recorded_audio(&recorder),
-    ]
+    // The plain player's longest wait between two audio frames (the publisher sends every 20 ms).
+    let at = &w.clients[plain].received_at;
+    let longest = at
+        .windows(2)
+        .map(|p| (p[1] - p[0]).as_millis())
+        .max()
+        .unwrap_or(0);
+    (
+        [
+            got(&w.clients[plain]),
+            got(&w.clients[red_idx]),
+            recorded_audio(&recorder),
+        ],
+        longest,
+    )
 }
 
 /// Packet indices of the Opus frames received, each checked against what was sent, bytes and
@@ -219,7 +236,8 @@ fn indices(got: &[(Vec<u8>, u64)]) -> Vec<u32> {
 /// Loss, reordering and duplicates on the publisher's uplink, one previous packet per RED
 /// packet (Chrome's default): a single loss is recovered from the next packet; a packet that
 /// overtakes its predecessor brings it early and the real one, late, is not forwarded twice;
-/// a duplicate is forwarded once; two losses in a row leave the older one lost.
+/// a duplicate is forwarded once; two losses in a row leave the older one lost, and the stream
+/// goes on past that hole at once (a player that passes audio on as it comes waits <= 60 ms).
 #[test]
 fn red_recovery_handles_loss_reordering_and_duplicates() {
     // 5 lost; 8 before 7; 9 twice; 11 and 12 lost (13 carries 12 only); then 20 more packets.
@@ -229,7 +247,11 @@ fn red_recovery_handles_loss_reordering_and_duplicates() {
     let mut want: Vec<u32> = (0..35).collect();
     want.retain(|i| *i != 11);
     for forwarding in MODES {
-        let [plain, red, rec] = scripted(forwarding, &script, previous);
+        let ([plain, red, rec], longest) = scripted(forwarding, &script, previous);
+        println!("{forwarding}: longest gap between audio frames at the player {longest} ms");
+        // Past a hole RED cannot fill the stream goes on within two packets (frame mode waited
+        // 15 packets, 280 ms, before peer.rs AUDIO_REORDER_PACKETS).
+        assert!(longest <= 60, "{forwarding}: audio held {longest} ms");
         for (who, got) in [("plain player", &plain), ("RED player", &red)] {
             // A player may join a packet or two late (it connects between packets).
             let got = indices(got);
@@ -261,7 +283,11 @@ fn red_blocks_that_fit_no_hole_are_skipped() {
     let mut want: Vec<u32> = (0..40).collect();
     want.retain(|i| ![5, 10, 20, 21].contains(i));
     for forwarding in MODES {
-        let [plain, red, rec] = scripted(forwarding, &script, blocks);
+        let ([plain, red, rec], longest) = scripted(forwarding, &script, blocks);
+        println!("{forwarding}: longest gap between audio frames at the player {longest} ms");
+        // Past a hole RED cannot fill the stream goes on within two packets (frame mode waited
+        // 15 packets, 280 ms, before peer.rs AUDIO_REORDER_PACKETS).
+        assert!(longest <= 60, "{forwarding}: audio held {longest} ms");
         for (who, got) in [("plain player", &plain), ("RED player", &red)] {
             let got = indices(got);
             let skip = want.iter().position(|i| Some(i) == got.first()).unwrap();
