@@ -22,10 +22,13 @@
 //! ramps down to zero and a zero is sent for [`ZERO_FOR`] (Chrome keeps the last value it got:
 //! frames without the extension would leave it at the floor).
 //!
-//! Not done for the players of a publisher whose *uplink* is lossy (str0m holds its frames
-//! 80-235 ms for our NACKs, and they reach the players late, in a burst): tried on 30 Nov, the
-//! players' simultaneous keyframe requests for such a stream did not go away (10-15 PLIs per
-//! 30 s with the floor, 2-16 without), so it would only have added latency for everyone.
+//! In frame mode not done for the players of a publisher whose *uplink* is lossy (str0m holds
+//! its frames 80-235 ms for our NACKs, and they reach the players late, in a burst): tried on
+//! 30 Nov, the players' simultaneous keyframe requests for such a stream did not go away (10-15
+//! PLIs per 30 s with the floor, 2-16 without), so it would only have added latency for
+//! everyone. In RTP mode the players get the repaired packets themselves, as retransmissions
+//! their jitter estimate leaves out, so they get the floor too (sfu.rs
+//! `uplink_loss_to_players`).
 
 use std::time::{Duration, Instant};
 

@@ -1230,8 +1230,16 @@ impl Sfu {
             }
             Event::MediaIngressStats(s) => {
                 tracing::debug!(target: "huddle_sfu::timeline", "{id}: in {}: {} NACKs, {} PLIs, {} FIRs out; loss {:?}", s.mid, s.nacks, s.plis, s.firs, s.loss);
+                let mut uplink_loss = None;
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_ingress(&s);
+                    if let Role::Publisher(st) = &p.role {
+                        let rtp_video = st.rtp.is_some() && st.video_mid == Some(s.mid);
+                        uplink_loss = s.loss.filter(|_| rtp_video);
+                    }
+                }
+                if let Some(loss) = uplink_loss {
+                    self.uplink_loss_to_players(id, loss, now);
                 }
             }
             Event::MediaEgressStats(s) => {
@@ -1252,6 +1260,19 @@ impl Sfu {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// RTP mode: a publisher whose uplink loses video packets has them repaired by our NACKs,
+    /// and its players get the repaired packets late, as retransmissions; a browser leaves
+    /// those out of its jitter estimate, so it freezes waiting for them as on its own lossy
+    /// downlink: the players get the same playout floor (playout.rs). Frame mode needs none:
+    /// str0m holds the publisher's frames for the repair, and players see late frames.
+    fn uplink_loss_to_players(&mut self, publisher: PeerId, loss: f32, now: Instant) {
+        for player in self.graph.players(publisher) {
+            if let Some(Role::Player(pl)) = self.peers.get_mut(player).map(|p| &mut p.role) {
+                pl.playout.on_downlink_loss(loss, now);
+            }
         }
     }
 
