@@ -246,21 +246,7 @@ fn red_recovery_handles_loss_reordering_and_duplicates() {
     let previous = |_| vec![(1, 960)];
     let mut want: Vec<u32> = (0..35).collect();
     want.retain(|i| *i != 11);
-    for forwarding in MODES {
-        let ([plain, red, rec], longest) = scripted(forwarding, &script, previous);
-        println!("{forwarding}: longest gap between audio frames at the player {longest} ms");
-        // Past a hole RED cannot fill the stream goes on within two packets (frame mode waited
-        // 15 packets, 280 ms, before peer.rs AUDIO_REORDER_PACKETS).
-        assert!(longest <= 60, "{forwarding}: audio held {longest} ms");
-        for (who, got) in [("plain player", &plain), ("RED player", &red)] {
-            // A player may join a packet or two late (it connects between packets).
-            let got = indices(got);
-            let skip = want.iter().position(|i| Some(i) == got.first()).unwrap();
-            assert!(skip <= 2, "{forwarding} {who}: starts at {:?}", got.first());
-            assert_eq!(got, want[skip..], "{forwarding} {who}");
-        }
-        assert_eq!(indices(&rec), want, "{forwarding} recorder");
-    }
+    assert_forwarded(&script, previous, &want);
 }
 
 /// Redundant blocks that fit no hole are not forwarded: one for a packet already received
@@ -282,11 +268,17 @@ fn red_blocks_that_fit_no_hole_are_skipped() {
     };
     let mut want: Vec<u32> = (0..40).collect();
     want.retain(|i| ![5, 10, 20, 21].contains(i));
+    assert_forwarded(&script, blocks, &want);
+}
+
+/// In both modes: the players (plain and RED) and the recorder get exactly the packets `want`
+/// (a player may join a packet or two late: it connects between packets), and past a hole RED
+/// cannot fill the stream goes on within two packets (frame mode waited 15 packets, 280 ms,
+/// before peer.rs AUDIO_REORDER_PACKETS).
+fn assert_forwarded(script: &[u32], blocks: impl Fn(u32) -> Vec<(u32, u32)> + Copy, want: &[u32]) {
     for forwarding in MODES {
-        let ([plain, red, rec], longest) = scripted(forwarding, &script, blocks);
+        let ([plain, red, rec], longest) = scripted(forwarding, script, blocks);
         println!("{forwarding}: longest gap between audio frames at the player {longest} ms");
-        // Past a hole RED cannot fill the stream goes on within two packets (frame mode waited
-        // 15 packets, 280 ms, before peer.rs AUDIO_REORDER_PACKETS).
         assert!(longest <= 60, "{forwarding}: audio held {longest} ms");
         for (who, got) in [("plain player", &plain), ("RED player", &red)] {
             let got = indices(got);
