@@ -120,33 +120,10 @@ impl SourcePacket {
     /// The picture size of the VP8 keyframe this packet starts (its frame header follows the
     /// payload descriptor), for simulcast's `playStream` size caps; None for anything else.
     pub fn keyframe_size(&self) -> Option<(u32, u32)> {
-        if !self.input.starts_keyframe || self.vp8.is_none() {
-            return None;
-        }
-        let start = vp8_descriptor_len(&self.payload)?;
-        crate::simulcast::vp8_keyframe_size(&self.payload[start..])
+        let vp8 = self.vp8.filter(|_| self.input.starts_keyframe)?;
+        let header = self.payload.get(vp8.payload_offset()..)?;
+        crate::simulcast::vp8_keyframe_size(header)
     }
-}
-
-/// The length of a VP8 payload descriptor (RFC 7741 4.2: X, then I with a 7- or 15-bit
-/// picture id, L, T/K), or None when the payload ends within it. str0m's `Vp8Descriptor`
-/// knows it but does not expose it.
-fn vp8_descriptor_len(b: &[u8]) -> Option<usize> {
-    if b.first()? & 0x80 == 0 {
-        return Some(1);
-    }
-    let ext = *b.get(1)?;
-    let mut len = 2;
-    if ext & 0x80 != 0 {
-        len += if b.get(len)? & 0x80 != 0 { 2 } else { 1 };
-    }
-    if ext & 0x40 != 0 {
-        len += 1;
-    }
-    if ext & 0x30 != 0 {
-        len += 1;
-    }
-    (len < b.len()).then_some(len)
 }
 
 /// The RTP header fields a packet is parsed with.

@@ -352,6 +352,12 @@ impl Vp8Descriptor {
             .is_some_and(|header| header & 0x01 == 0)
     }
 
+    /// The descriptor's length: where the VP8 payload (for a frame's first packet, the VP8
+    /// payload header) starts. Huddle patch (HUDDLE_PATCHES.md, 22).
+    pub fn payload_offset(&self) -> usize {
+        self.payload_offset
+    }
+
     /// Start building a validated fixed-size VP8 descriptor patch.
     pub fn patch(&self) -> Vp8PatchBuilder {
         Vp8PatchBuilder {
