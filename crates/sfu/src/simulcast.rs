@@ -48,6 +48,19 @@ struct LayerIn {
     partial: usize,
 }
 
+impl LayerIn {
+    /// A whole frame of `bytes` arrived: the layer's rate and mean frame size.
+    fn measure_frame(&mut self, bytes: usize, now: Instant) {
+        self.rate.add(bytes, now);
+        self.frame_bytes = if self.last_frame.is_none() {
+            bytes as f64
+        } else {
+            self.frame_bytes * 0.9 + bytes as f64 * 0.1
+        };
+        self.last_frame = Some(now);
+    }
+}
+
 /// The simulcast layers of one publisher's video.
 #[derive(Debug)]
 pub struct SimulcastIn {
@@ -88,19 +101,10 @@ impl SimulcastIn {
         size: Option<(u32, u32)>,
         now: Instant,
     ) -> bool {
-        let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) else {
+        let Some(l) = self.layer_seen(rid, size) else {
             return false;
         };
-        if size.is_some() {
-            l.size = size;
-        }
-        l.rate.add(bytes, now);
-        l.frame_bytes = if l.last_frame.is_none() {
-            bytes as f64
-        } else {
-            l.frame_bytes * 0.9 + bytes as f64 * 0.1
-        };
-        l.last_frame = Some(now);
+        l.measure_frame(bytes, now);
         true
     }
 
@@ -115,18 +119,25 @@ impl SimulcastIn {
         size: Option<(u32, u32)>,
         now: Instant,
     ) -> bool {
-        let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) else {
+        let Some(l) = self.layer_seen(rid, size) else {
             return false;
         };
-        if size.is_some() {
-            l.size = size;
-        }
         l.partial += bytes;
         if frame_end {
             let frame = std::mem::take(&mut l.partial);
-            self.on_frame(rid, frame, None, now);
+            l.measure_frame(frame, now);
         }
         true
+    }
+
+    /// Layer `rid` (None for a rid the SDP did not negotiate), with the picture size of a
+    /// keyframe that tells it recorded.
+    fn layer_seen(&mut self, rid: Rid, size: Option<(u32, u32)>) -> Option<&mut LayerIn> {
+        let l = self.layers.iter_mut().find(|l| l.rid == rid)?;
+        if size.is_some() {
+            l.size = size;
+        }
+        Some(l)
     }
 
     /// What the recorder and taps get of a frame of layer `rid` (frame mode's, or one RTP mode
