@@ -24,13 +24,7 @@ const BOTH: [MediaKind; 2] = [MediaKind::Audio, MediaKind::Video];
 const MODES: [Forwarding; 2] = [Forwarding::Frame, Forwarding::Rtp];
 
 fn recording() -> Option<RecordRequest> {
-    Some(RecordRequest {
-        file_name: "red-uplink-test".into(),
-        room: None,
-        login: "publisher".into(),
-        stream: "s".into(),
-        started_unix_ms: 0,
-    })
+    Some(common::record_request("red-uplink-test"))
 }
 
 /// Audio frames someone got: (payload, media time).

@@ -16,13 +16,7 @@ use str0m::Rtc;
 const BOTH: [MediaKind; 2] = [MediaKind::Audio, MediaKind::Video];
 
 fn recording() -> Option<RecordRequest> {
-    Some(RecordRequest {
-        file_name: "rtp-mode-test".into(),
-        room: None,
-        login: "publisher".into(),
-        stream: "s".into(),
-        started_unix_ms: 0,
-    })
+    Some(common::record_request("rtp-mode-test"))
 }
 
 /// Every `every`th datagram on one hop is lost once the client is connected: from the

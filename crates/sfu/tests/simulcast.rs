@@ -477,13 +477,7 @@ fn the_recorder_takes_the_highest_layer(mode: Forwarding) {
     lab.sfu.set_recorder_factory(Box::new(move |_, _, _| {
         Ok(Box::new(Keep(keep.clone())) as Box<dyn FrameSink>)
     }));
-    let record = RecordRequest {
-        file_name: "simulcast-test".into(),
-        room: None,
-        login: "publisher".into(),
-        stream: "s".into(),
-        started_unix_ms: 0,
-    };
+    let record = common::record_request("simulcast-test");
     let a = PeerId(1);
     let mut cam = publish(&mut lab, a, Some(record));
     run(&mut lab, &mut cam, Duration::from_secs(3));

@@ -491,3 +491,15 @@ pub fn garbage(rng: &mut impl Rng, i: usize) -> Vec<u8> {
         }
     }
 }
+
+/// A recording request for the tests' one publisher (the recorder factory they set decides
+/// where its frames go; `file_name` only names it).
+pub fn record_request(file_name: &str) -> huddle_room::RecordRequest {
+    huddle_room::RecordRequest {
+        file_name: file_name.into(),
+        room: None,
+        login: "publisher".into(),
+        stream: "s".into(),
+        started_unix_ms: 0,
+    }
+}
