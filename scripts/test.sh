@@ -9,22 +9,33 @@ cd "$ROOT"
 t0=$SECONDS
 step() { echo; echo "=== [$((SECONDS - t0))s] $*"; }
 FAILED=()
-# check NAME CMD...: runs a test step, remembers a failure and goes on.
+# check NAME LIMIT CMD...: runs a test step, remembers a failure and goes on. A step still
+# running after LIMIT seconds is killed with everything it started and counts as failed: one
+# hung test must not eat CI's whole time and hide every later step. (Limits are ~3x a step's
+# time on a 2-core machine.)
 check() {
-  local name="$1"; shift
+  local name="$1" limit="$2"; shift 2
   step "$name"
-  if ! "$@"; then
+  local rc=0
+  timeout --kill-after=30 "$limit" "$@" || rc=$?
+  if ((rc == 124 || rc == 137)); then
+    echo "=== TIMED OUT after ${limit}s: $name"
+  fi
+  if ((rc != 0)); then
     echo "=== FAILED: $name"
     FAILED+=("$name")
   fi
 }
+# node --test: --test-force-exit ends a test file's process once its tests are done, even if
+# something it started (a child's pipe, a timer) would keep it alive.
+NODE_TEST=(node --test --test-force-exit --test-concurrency=1)
 
 step "install dependencies"
 bash scripts/install-deps.sh
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
 
 # Before build-web.sh, which regenerates the app pages: the unit tests check the committed ones.
-check "web app unit tests (node --test web/test/*.test.js)" node --test web/test/*.test.js
+check "web app unit tests (node --test web/test/*.test.js)" 300 "${NODE_TEST[@]}" web/test/*.test.js
 
 step "build web apps (scripts/build-web.sh)"
 bash scripts/build-web.sh
@@ -33,19 +44,19 @@ step "cargo build --release (workspace: server, network-lab emulator, bench)"
 cargo build --release --workspace
 
 # --no-fail-fast: one failing test binary does not hide the results of the others.
-check "cargo test --workspace --release" cargo test --release --workspace --no-fail-fast
+check "cargo test --workspace --release" 1500 cargo test --release --workspace --no-fail-fast
 
 # One test file at a time: each one starts its own server and browsers, and 2 cores are not more.
-check "browser tests (node --test e2e/tests/)" node --test --test-concurrency=1 e2e/tests/
+check "browser tests (node --test e2e/tests/)" 900 "${NODE_TEST[@]}" e2e/tests/
 
 # Issue 12 acceptance: a live two-party call keeps >= 90 % of its frame rate under each attack (~2 min).
-check "abuse suite (node --test e2e/abuse/)" node --test --test-concurrency=1 e2e/abuse/
+check "abuse suite (node --test e2e/abuse/)" 420 "${NODE_TEST[@]}" e2e/abuse/
 
 # Slow suites, each its own step. The network lab needs root (network namespaces, TUN devices):
 # see docs/NETLAB.md.
-check "network lab (node --test e2e/netlab/)" node --test --test-concurrency=1 e2e/netlab/
+check "network lab (node --test e2e/netlab/)" 900 "${NODE_TEST[@]}" e2e/netlab/
 
-check "Debian package (scripts/test-package.sh)" bash scripts/test-package.sh
+check "Debian package (scripts/test-package.sh)" 600 bash scripts/test-package.sh
 
 if ((${#FAILED[@]})); then
   step "FAILED steps: ${FAILED[*]}"

@@ -74,6 +74,7 @@ describe('room restream to RTMP', { timeout: 180000 }, () => {
   let web;
   let browser;
   let tmp;
+  let listener;
   const clients = [];
 
   before(async () => {
@@ -91,6 +92,12 @@ describe('room restream to RTMP', { timeout: 180000 }, () => {
   after(async () => {
     await h.saveArtifacts('restream', clients);
     for (const c of clients) await c.close();
+    // A failed test leaves `ffmpeg -listen` waiting: its open pipe would keep this file's process
+    // (and so the whole test run) alive.
+    if (listener && listener.child.exitCode === null && listener.child.signalCode === null) {
+      listener.child.kill('SIGKILL');
+      await listener.exited;
+    }
     if (browser) await browser.close();
     if (web) await web.close();
     if (server) await server.stop();
@@ -134,18 +141,24 @@ describe('room restream to RTMP', { timeout: 180000 }, () => {
 
     const port = await h.freeTcpPort();
     const out = path.join(tmp, 'restream.flv');
-    const listener = await rtmpListener(port, out);
+    listener = await rtmpListener(port, out);
     const posted = Date.now();
     r = await api('POST', `/admin/rooms/${room}/restream`, { url: `rtmp://127.0.0.1:${port}/live/secret-key` });
     assert.equal(r.status, 201, JSON.stringify(r.json));
     r = await api('POST', `/admin/rooms/${room}/restream`, { url: `rtmp://127.0.0.1:${port}/live/secret-key` });
     assert.equal(r.status, 409, JSON.stringify(r.json));
 
+    let state;
     const first = await h.waitUntil(async () => {
       const s = await restreamOf(room);
+      state = s;
       if (s && s.last_error && s.last_error.includes('does not offer taps')) return s;
       return s && s.progress && s.progress.out_time_ms > 0 && s;
-    }, { timeout: 60000, interval: 100, what: 'the first output of the restream' });
+    }, { timeout: 60000, interval: 100, what: 'the first output of the restream' }).catch((e) => {
+      const lines = server.log().split('\n').filter((l) => /restream|ffmpeg|tap/i.test(l)).slice(-40);
+      throw new Error(`${e.message}\nrestream state: ${JSON.stringify(state)} (loadavg ${h.loadavg()})\n` +
+        `listener: ${listener.stderr()}\nserver log (restream lines):\n${lines.join('\n')}`);
+    });
     if (first.last_error && first.last_error.includes('does not offer taps')) {
       // A server built before the media plane's taps were wired (crates/service/src/restream/plane.rs).
       listener.child.kill();

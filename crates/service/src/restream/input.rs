@@ -192,6 +192,8 @@ struct Writer {
 const POLL: Duration = Duration::from_millis(20);
 /// A source quiet for this long has its buffered frames pushed to ffmpeg.
 const QUIET_FLUSH: Duration = Duration::from_secs(1);
+/// While the writer waits for its first keyframe, it asks again this often.
+const KEYFRAME_REASK: Duration = Duration::from_secs(1);
 
 impl Writer {
     fn next(&self, timeout: Duration) -> Result<Option<Frame>, String> {
@@ -228,10 +230,15 @@ impl Writer {
             .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
             .map_err(|e| format!("socket setup: {e}"))?;
         // Start at a fresh keyframe so that the picture starts now, in sync with the audio.
-        if self.has_video {
-            self.state.wants_keyframe.store(true, Ordering::SeqCst);
-        }
+        // ffmpeg waits for this input's header before it opens the next one: ask again each
+        // second (a request or its keyframe can be lost) instead of leaving the whole mix
+        // waiting for the stall watchdog.
+        let mut asked = None::<Instant>;
         let first = loop {
+            if self.has_video && asked.is_none_or(|t| t.elapsed() >= KEYFRAME_REASK) {
+                self.state.wants_keyframe.store(true, Ordering::SeqCst);
+                asked = Some(Instant::now());
+            }
             let Some(frame) = self.next(POLL)? else {
                 continue;
             };
