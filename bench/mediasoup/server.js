@@ -26,10 +26,14 @@ const ROUTER_CODECS = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
   { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 },
 ];
-// The str0m clients of the load generator do not estimate bandwidth here (neither do the
-// Huddle and Janus runs), so consumers are offered no transport-cc / REMB: no probation
-// padding, no BWE-driven pacing; NACK, PLI and FIR stay.
-const NO_BWE = (fb) => fb.type !== 'transport-cc' && fb.type !== 'goog-remb';
+// Bandwidth estimation: Huddle runs send-side estimation (transport-cc) and paces to it for
+// every player, and mediasoup-client in a browser keeps the router's transport-cc, so by
+// default consumers keep it too (mediasoup then estimates each transport's bandwidth from the
+// load generator's feedback and may send probation padding). MEDIASOUP_BWE=0 gives the older
+// runs' setup: no transport-cc, no probation, no BWE; NACK, PLI and FIR stay. REMB never.
+// bench/src/ms_sdp.rs reads the same variable for the load generator's side.
+const BWE = process.env.MEDIASOUP_BWE !== '0';
+const KEEP_FEEDBACK = (fb) => fb.type !== 'goog-remb' && (BWE || fb.type !== 'transport-cc');
 
 async function main() {
   const worker = await mediasoup.createWorker({ logLevel: 'warn' });
@@ -48,8 +52,8 @@ async function main() {
   function consumerCaps(r) {
     const caps = r.rtpCapabilities;
     return {
-      codecs: caps.codecs.map((c) => ({ ...c, rtcpFeedback: (c.rtcpFeedback || []).filter(NO_BWE) })),
-      headerExtensions: caps.headerExtensions.filter((h) => !h.uri.includes('transport-wide-cc')),
+      codecs: caps.codecs.map((c) => ({ ...c, rtcpFeedback: (c.rtcpFeedback || []).filter(KEEP_FEEDBACK) })),
+      headerExtensions: caps.headerExtensions.filter((h) => BWE || !h.uri.includes('transport-wide-cc')),
     };
   }
 

@@ -75,7 +75,7 @@ impl MsClient {
         let mut producers = Vec::new();
         let mut accepted = Vec::new();
         for s in &parsed.sections {
-            let params = ms_sdp::producer_rtp_parameters(s)?;
+            let params = ms_sdp::producer_rtp_parameters(s, ms_sdp::mediasoup_bwe())?;
             let r = self
                 .call(
                     "produce",

@@ -16,8 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::peer::BoxError;
 
-/// Header extensions passed through to mediasoup. transport-cc is left out on purpose: the
-/// benchmark runs every server without bandwidth estimation (see `server.js`).
+/// Header extensions passed through to mediasoup.
 const EXTENSIONS: &[&str] = &[
     "urn:ietf:params:rtp-hdrext:sdes:mid",
     "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
@@ -25,6 +24,15 @@ const EXTENSIONS: &[&str] = &[
     "urn:ietf:params:rtp-hdrext:toffset",
     "urn:3gpp:video-orientation",
 ];
+const TRANSPORT_CC: &str =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+
+/// Whether mediasoup runs its bandwidth estimation (transport-cc), as Huddle does for its
+/// players and mediasoup-client does in a browser: on unless `MEDIASOUP_BWE=0`. The adapter
+/// (`bench/mediasoup/server.js`) reads the same variable for its consumers.
+pub fn mediasoup_bwe() -> bool {
+    std::env::var("MEDIASOUP_BWE").map_or(true, |v| v != "0")
+}
 
 /// One m-section as far as the adapter needs it.
 #[derive(Debug, Default, Clone)]
@@ -138,13 +146,15 @@ fn fmtp_params(s: &str) -> Value {
     Value::Object(m)
 }
 
-fn is_bwe_feedback(fb: &str) -> bool {
-    fb.starts_with("transport-cc") || fb.starts_with("goog-remb")
+/// Feedback mediasoup is not given: REMB always (Huddle does not use it either), transport-cc
+/// when its bandwidth estimation is off.
+fn is_dropped_feedback(fb: &str, bwe: bool) -> bool {
+    fb.starts_with("goog-remb") || (fb.starts_with("transport-cc") && !bwe)
 }
 
 /// `produce()` parameters for one m-section of str0m's offer: its Opus or VP8 codec, the RTX
 /// codec that repairs it (if offered with an RTX SSRC), the SSRCs, mid and header extensions.
-pub fn producer_rtp_parameters(s: &Section) -> Result<Value, BoxError> {
+pub fn producer_rtp_parameters(s: &Section, bwe: bool) -> Result<Value, BoxError> {
     let main_name = if s.kind == "audio" { "opus/" } else { "VP8/" };
     let (pt, rtpmap) = s
         .rtpmaps
@@ -167,7 +177,7 @@ pub fn producer_rtp_parameters(s: &Section) -> Result<Value, BoxError> {
     let feedback: Vec<Value> = s
         .feedback
         .iter()
-        .filter(|(p, fb)| *p == *pt && !is_bwe_feedback(fb))
+        .filter(|(p, fb)| *p == *pt && !is_dropped_feedback(fb, bwe))
         .map(|(_, fb)| {
             let (t, p) = fb.split_once(' ').unwrap_or((fb, ""));
             json!({"type": t, "parameter": p})
@@ -206,16 +216,16 @@ pub fn producer_rtp_parameters(s: &Section) -> Result<Value, BoxError> {
     Ok(json!({
         "mid": s.mid,
         "codecs": codecs,
-        "headerExtensions": extensions(s),
+        "headerExtensions": extensions(s, bwe),
         "encodings": [encoding],
         "rtcp": {"cname": s.cname.clone().unwrap_or_else(|| "bench".into()), "reducedSize": true},
     }))
 }
 
-fn extensions(s: &Section) -> Vec<Value> {
+fn extensions(s: &Section, bwe: bool) -> Vec<Value> {
     s.extmaps
         .iter()
-        .filter(|(_, uri)| EXTENSIONS.contains(&uri.as_str()))
+        .filter(|(_, uri)| EXTENSIONS.contains(&uri.as_str()) || (uri == TRANSPORT_CC && bwe))
         .map(|(id, uri)| json!({"uri": uri, "id": id}))
         .collect()
 }
@@ -418,7 +428,7 @@ mod tests {
         let params: Vec<Value> = parsed
             .sections
             .iter()
-            .map(|s| producer_rtp_parameters(s).unwrap())
+            .map(|s| producer_rtp_parameters(s, false).unwrap())
             .collect();
         let audio = &params[0];
         assert_eq!(audio["codecs"][0]["mimeType"], "audio/opus");
@@ -431,9 +441,32 @@ mod tests {
             video["encodings"][0]["ssrc"],
             json!(parsed.sections[1].ssrc.unwrap())
         );
-        // No bandwidth-estimation feedback or extension reaches mediasoup.
+        // Without bandwidth estimation no transport-cc feedback or extension reaches
+        // mediasoup; with it, both do (on the video codec and both m-sections); REMB never.
         let text = serde_json::to_string(&params).unwrap();
         assert!(!text.contains("transport-cc") && !text.contains("transport-wide-cc"));
+        let with_bwe: Vec<Value> = parsed
+            .sections
+            .iter()
+            .map(|s| producer_rtp_parameters(s, true).unwrap())
+            .collect();
+        for p in &with_bwe {
+            let uris: Vec<&str> = p["headerExtensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["uri"].as_str().unwrap())
+                .collect();
+            assert!(uris.contains(&TRANSPORT_CC), "{uris:?}");
+        }
+        assert!(with_bwe[1]["codecs"][0]["rtcpFeedback"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["type"] == "transport-cc"));
+        assert!(!serde_json::to_string(&with_bwe)
+            .unwrap()
+            .contains("goog-remb"));
         if let Some(rtx) = video["codecs"].as_array().unwrap().get(1) {
             assert_eq!(rtx["mimeType"], "video/rtx");
             assert_eq!(rtx["parameters"]["apt"], video["codecs"][0]["payloadType"]);
@@ -500,7 +533,7 @@ mod tests {
             kind: "video".into(),
             ..Default::default()
         };
-        assert!(producer_rtp_parameters(&s).is_err());
+        assert!(producer_rtp_parameters(&s, false).is_err());
         assert!(consumer_offer(&json!({}), &[]).is_err());
     }
 }

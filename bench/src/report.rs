@@ -273,9 +273,16 @@ work on the machine."
             md,
             "- mediasoup 3.8.4 (built by bench/mediasoup/build.sh): one worker behind the small Node adapter \
 bench/mediasoup/server.js (one router per room, one WebRtcTransport per PeerConnection on 127.0.0.1, ICE-lite, UDP; \
-consumers without transport-cc/REMB like the other servers' runs); the load generator writes the SDP from the \
+{}); the load generator writes the SDP from the \
 transport and consumer parameters (bench/src/ms_sdp.rs). Server CPU and RSS are the worker process's (the Node \
-process only signals; it is idle during the window)."
+process only signals; it is idle during the window).",
+            if crate::ms_sdp::mediasoup_bwe() {
+                "transport-cc kept, so mediasoup estimates each transport's bandwidth as Huddle does for its players \
+(str0m's send-side estimator and pacer); Janus does no send-side estimation; REMB nowhere"
+            } else {
+                "MEDIASOUP_BWE=0: consumers without transport-cc/REMB, so mediasoup does no bandwidth estimation while \
+Huddle still does for its players"
+            }
         );
     }
     if !notes.is_empty() {
