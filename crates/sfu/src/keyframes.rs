@@ -23,8 +23,11 @@ use str0m::media::KeyframeRequestKind;
 /// At most one keyframe request is sent to a publisher per this interval.
 pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(1000);
 /// The shortest gap between two requests when the first one was answered and the second is a
-/// fresh player's (Chrome ignores a request within 300 ms of the previous one).
-pub const FRESH_GAP: Duration = Duration::from_millis(300);
+/// fresh player's. Chrome ignores a request within 300 ms of the previous one *as it receives
+/// them*: sent exactly 300 ms apart, jitter on the way decides (netlab loss run, session 11: a
+/// FIR sent 299 ms after the previous one gave no keyframe, and the player waited a whole
+/// [`KEYFRAME_INTERVAL`] more), so 100 ms of margin.
+pub const FRESH_GAP: Duration = Duration::from_millis(400);
 
 /// The keyframe-request state of one publisher.
 #[derive(Debug, Default)]
@@ -148,12 +151,12 @@ mod tests {
         // A second player connects after that keyframe went by.
         g.ask_fresh(KeyframeRequestKind::Fir);
         assert_eq!(g.next_due(), Some(t0 + FRESH_GAP));
-        assert_eq!(g.due(ms(299)), None);
-        assert_eq!(g.due(ms(300)), Some(KeyframeRequestKind::Fir));
+        assert_eq!(g.due(ms(399)), None);
+        assert_eq!(g.due(ms(400)), Some(KeyframeRequestKind::Fir));
         // Not answered yet: a third fresh player waits the whole interval.
         g.ask_fresh(KeyframeRequestKind::Fir);
-        assert_eq!(g.due(ms(700)), None);
-        assert_eq!(g.next_due(), Some(ms(300) + KEYFRAME_INTERVAL));
+        assert_eq!(g.due(ms(800)), None);
+        assert_eq!(g.next_due(), Some(ms(400) + KEYFRAME_INTERVAL));
     }
 
     #[test]

@@ -1302,8 +1302,8 @@ impl Sfu {
     }
 
     /// Writes to a player that has just connected and waits for its first keyframe the
-    /// publisher's held keyframe and the frames since, when that keyframe is recent
-    /// (keyframe_hold.rs); nothing otherwise.
+    /// publisher's held keyframe and what came since (frames, or packets in RTP mode), when
+    /// that keyframe is recent (keyframe_hold.rs); nothing otherwise.
     fn replay_held_keyframe(&mut self, id: PeerId, now: Instant) {
         let Some(Role::Player(p)) = self.peers.get(&id).map(|p| &p.role) else {
             return;
@@ -1312,24 +1312,38 @@ impl Sfu {
             return;
         }
         let source = p.source;
-        let frames = match self.peers.get_mut(&source).map(|p| &mut p.role) {
-            Some(Role::Publisher(s)) => s.hold.replay(now).to_vec(),
+        let (frames, packets) = match self.peers.get_mut(&source).map(|p| &mut p.role) {
+            Some(Role::Publisher(s)) => match s.rtp.as_mut() {
+                Some(rtp) => (Vec::new(), rtp.hold.replay(now).to_vec()),
+                None => (s.hold.replay(now).to_vec(), Vec::new()),
+            },
             _ => return,
         };
         let Some(player) = self.peers.get_mut(&id) else {
             return;
         };
-        if frames.is_empty() {
+        if frames.is_empty() && packets.is_empty() {
             return;
         }
-        tracing::debug!(target: "huddle_sfu::timeline", "{id}: {} held frames of {source} replayed from its keyframe", frames.len());
+        tracing::debug!(target: "huddle_sfu::timeline", "{id}: {} held frames / {} held packets of {source} replayed from its keyframe", frames.len(), packets.len());
         for frame in &frames {
             if let Written::Failed(reason) = forward::write_frame(player, frame, now) {
                 self.fail(id, &reason);
                 return;
             }
         }
-        self.poll_peer(id);
+        for packet in &packets {
+            if let Written::Failed(reason) = crate::rtp::write::write_packet(player, packet, now) {
+                self.fail(id, &reason);
+                return;
+            }
+        }
+        if packets.is_empty() {
+            self.poll_peer(id);
+        } else {
+            // RTP mode: str0m timestamps written packets at the next advance (rtp/write.rs).
+            self.advance_and_poll(id, now);
+        }
     }
 
     /// RTP mode: one packet of a publisher, parsed once and written to each of its players
@@ -1369,6 +1383,17 @@ impl Sfu {
         if keyframe {
             keyframe_in(state, layer);
         }
+        if let (MediaKind::Video, None, Some(rtp)) = (p.kind, layer, state.rtp.as_mut()) {
+            // Kept for a player that connects just after this keyframe (keyframe_hold.rs).
+            rtp.hold.on_video(&p, keyframe, now);
+        }
+        // A packet of the uplink lost for good: the players cannot decode past it until a
+        // keyframe (frame mode asks at a frame that is not contiguous; rtp/uplink_loss.rs).
+        let uplink_lost = p.kind == MediaKind::Video
+            && state
+                .rtp
+                .as_mut()
+                .is_some_and(|rtp| rtp.video_lost(layer, &p, now));
         if let Some(source) = self.sources.get_mut(&id) {
             let taps = source.recorder.is_some() || !source.taps.is_empty();
             // Frames are assembled per layer (only for a recorder or taps), and they take the
@@ -1392,6 +1417,10 @@ impl Sfu {
                 let layer = self.record_layer(id);
                 self.ask_keyframe(id, KeyframeRequestKind::Pli, false, layer, now);
             }
+        }
+        if uplink_lost {
+            tracing::debug!(target: "huddle_sfu::timeline", "{id}: video packet lost on the way in (NACKs did not recover it)");
+            self.ask_keyframe(id, KeyframeRequestKind::Pli, false, layer, now);
         }
         let frame_end = p.marker || p.kind == MediaKind::Audio;
         let n = self.graph.player_count(id);
@@ -1541,7 +1570,7 @@ impl Sfu {
         }
         if kind == MediaKind::Video && layer.is_none() {
             // Kept for a player that connects just after this keyframe (keyframe_hold.rs).
-            state.hold.on_video(&frame, now);
+            state.hold.on_video(&frame, frame.keyframe, now);
         }
         // The recorder and taps take the highest layer, with continuous timestamps.
         let (record_frame, record_switch) = match (state.simulcast.as_mut(), layer) {

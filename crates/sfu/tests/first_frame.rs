@@ -8,6 +8,8 @@
 //! - it connects later: the server asks the publisher for a keyframe at its connect, through
 //!   the publisher's rate-limited gate (keyframes.rs), and the answer reaches the player about
 //!   one publisher round trip later.
+//!
+//! Both forwarding modes, the same assertions (frame mode holds frames, RTP mode packets).
 
 mod common;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::lab::{Lab, Link, Node, Source};
 use common::Client;
 use huddle_room::{MediaCommand, PeerId};
+use huddle_sfu::Forwarding;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 
@@ -51,8 +54,9 @@ fn run_for(lab: &mut Lab, src: &mut Source, d: Duration) {
 
 /// A far publisher sending for a while, then a player whose server-to-player link has
 /// `player_down` of delay plays it; 2 s after the player connects, what it got.
-fn late_player(player_down: Duration) -> LatePlayer {
+fn late_player(mode: Forwarding, player_down: Duration) -> LatePlayer {
     let mut lab = Lab::new();
+    lab.sfu.set_forwarding(mode);
     let (a, p) = (PeerId(1), PeerId(2));
     let na = lab.publish(a, VP8_OPUS, AV);
     let mut src = Source::new(na, 800, lab.now);
@@ -148,11 +152,10 @@ fn report(what: &str, r: &LatePlayer) {
 /// Connects about 0.3 s after the keyframe of its play request went by (its ICE and DTLS
 /// cross its slow downlink three times): the held keyframe and the frames since reach it at
 /// once, in order, and the publisher is asked for nothing more.
-#[test]
-fn a_player_connecting_just_after_its_keyframe_gets_the_held_one() {
+fn a_player_connecting_just_after_its_keyframe_gets_the_held_one(mode: Forwarding) {
     let down = Duration::from_millis(150);
-    let r = late_player(down);
-    report("held keyframe", &r);
+    let r = late_player(mode, down);
+    report(&format!("{mode} mode, held keyframe"), &r);
     assert_eq!(
         r.requests.len(),
         1,
@@ -185,11 +188,10 @@ fn a_player_connecting_just_after_its_keyframe_gets_the_held_one() {
 /// Connects about 1 s after its play request, when the keyframe of that request is too old
 /// to hold: asked for at its connect, one request, and the picture comes one publisher round
 /// trip later, not at the next periodic request.
-#[test]
-fn a_player_connecting_long_after_its_play_request_asks_at_its_connect() {
+fn a_player_connecting_long_after_its_play_request_asks_at_its_connect(mode: Forwarding) {
     let down = Duration::from_millis(450);
-    let r = late_player(down);
-    report("asked at connect", &r);
+    let r = late_player(mode, down);
+    report(&format!("{mode} mode, asked at connect"), &r);
     assert!(
         r.connected_at - r.play_at > Duration::from_millis(700),
         "the scenario: a slow connect"
@@ -221,3 +223,27 @@ fn a_player_connecting_long_after_its_play_request_asks_at_its_connect() {
         ms(first_at - r.connected_at)
     );
 }
+
+/// Each scenario as two tests, `<scenario>::frame` and `<scenario>::rtp`.
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::Forwarding;
+
+            #[test]
+            fn frame() {
+                super::$scenario(Forwarding::Frame)
+            }
+
+            #[test]
+            fn rtp() {
+                super::$scenario(Forwarding::Rtp)
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    a_player_connecting_just_after_its_keyframe_gets_the_held_one,
+    a_player_connecting_long_after_its_play_request_asks_at_its_connect,
+);

@@ -285,3 +285,71 @@ fn a_players_frame_leaves_in_one_pass_as_one_run() {
         );
     }
 }
+
+/// A publisher video packet that no NACK brings back (the burst that lost it is followed by
+/// half a second in which nothing reaches the publisher, our NACKs included): the server asks
+/// the publisher for a keyframe itself once it gives the hole up (rtp/uplink_loss.rs). Before,
+/// nobody asked: the player's packets have a hole it NACKs in vain, and a browser player froze
+/// until its own request, 3 s without a decodable frame (netlab loss run, session 11: A <- C
+/// and B <- C one 3.3 s freeze each). RTP mode only: frame mode asks at a frame str0m hands
+/// over not contiguous, which this scenario (one packet per frame, whole frames lost) does not
+/// produce: run in frame mode it sees no request, and the player gets the same 76 of 78
+/// frames.
+#[test]
+fn an_uplink_packet_never_recovered_brings_a_keyframe_request() {
+    let mode = Forwarding::Rtp;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    let mut w = World::with_forwarding(mode);
+    let publisher = PeerId(1);
+    w.publish(publisher, &[Codec::Opus, Codec::Vp8], &BOTH);
+    let (idx, _) = w.play(PeerId(2), publisher);
+    send(&mut w, Codec::Vp8, Codec::Opus, 10, 1000);
+    // Delta frames only from here on, 25 fps, numbered on from `next`.
+    let mut next = 10u32;
+    let mut frames = |w: &mut World, n: u32| {
+        for _ in 0..n {
+            let v = video_frame(Codec::Vp8, next, false);
+            let now = w.now;
+            w.clients[0].write(MediaKind::Video, now, 90_000 + next as u64 * 3600, &v);
+            next += 1;
+            for _ in 0..8 {
+                w.step();
+            }
+        }
+    };
+    frames(&mut w, 5);
+    let (burst, blackout) = (Rc::new(Cell::new(0u32)), Rc::new(Cell::new(false)));
+    let (b, k) = (burst.clone(), blackout.clone());
+    w.loss = Some(Box::new(move |i, _, to_server| {
+        if i != 0 {
+            return false;
+        }
+        if to_server && b.get() > 0 {
+            b.set(b.get() - 1);
+            return true;
+        }
+        !to_server && k.get()
+    }));
+    let requests_before = w.clients[0].keyframe_requests.len();
+    let lost_at = w.now;
+    burst.set(4);
+    blackout.set(true);
+    frames(&mut w, 13); // ~0.5 s: str0m's NACKs go out, and are lost
+    blackout.set(false);
+    frames(&mut w, 50);
+    let requests: Vec<u128> = w.clients[0].keyframe_requests[requests_before..]
+        .iter()
+        .map(|(t, _)| (*t - lost_at).as_millis())
+        .collect();
+    let got = w.clients[idx].frames(MediaKind::Video).len();
+    println!("{mode} mode: keyframe requests at the publisher {requests:?} ms after the loss; the player got {got} frames");
+    assert!(
+        requests
+            .first()
+            .is_some_and(|&t| t < Duration::from_millis(1200).as_millis()),
+        "the publisher is asked for a keyframe within 1.2 s of the loss: {requests:?}"
+    );
+}

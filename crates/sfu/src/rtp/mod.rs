@@ -19,6 +19,7 @@ pub mod packet;
 pub mod red;
 pub mod rewrite;
 pub mod source;
+pub mod uplink_loss;
 pub mod write;
 
 use std::fmt;

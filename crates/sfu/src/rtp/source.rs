@@ -9,8 +9,10 @@ use str0m::Rtc;
 use super::depacketize::Depacketizer;
 use super::packet::{ParseState, SourcePacket};
 use super::red::RedHistory;
+use super::uplink_loss::LossWatch;
 use crate::codecs::SourceCodecs;
 use crate::forward::Frame;
+use crate::keyframe_hold::KeyframeHold;
 
 /// Per publisher (kept in its `Publisher` state).
 #[derive(Default)]
@@ -26,6 +28,11 @@ pub struct SourceRtp {
     video: Vec<(Option<Rid>, Depacketizer)>,
     /// Packets not forwarded: unknown stream, unexpected payload type, padding.
     pub ignored: u64,
+    /// The latest keyframe's packets and those after it, for a player that connects just
+    /// after it went by (keyframe_hold.rs; not of simulcast publishers).
+    pub hold: KeyframeHold<SourcePacket>,
+    /// Holes in the video's numbering, per layer (uplink_loss.rs).
+    video_loss: Vec<(Option<Rid>, LossWatch)>,
 }
 
 impl SourceRtp {
@@ -75,6 +82,26 @@ impl SourceRtp {
             self.ignored += 1;
         }
         parsed
+    }
+
+    /// A video packet of `layer` (None: not simulcast) arrived: true when a packet before it
+    /// is lost for good (uplink_loss.rs), and the layer needs a keyframe.
+    pub fn video_lost(
+        &mut self,
+        layer: Option<Rid>,
+        p: &SourcePacket,
+        now: std::time::Instant,
+    ) -> bool {
+        let i = match self.video_loss.iter().position(|(rid, _)| *rid == layer) {
+            Some(i) => i,
+            None => {
+                self.video_loss.push((layer, LossWatch::default()));
+                self.video_loss.len() - 1
+            }
+        };
+        self.video_loss[i]
+            .1
+            .on_packet(p.input.seq, p.input.starts_keyframe, now)
     }
 
     /// Assembles frames for the recorder and taps (only called when someone wants them), a
