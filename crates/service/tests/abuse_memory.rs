@@ -12,7 +12,7 @@ use support::*;
 /// Under the default per-IP cap (256), all from 127.0.0.1.
 const SOCKETS: usize = 200;
 
-/// A client with a 4 KiB read buffer like the server's (tungstenite's default 128 KiB would
+/// A client with a small read buffer as the server has (tungstenite's default 128 KiB would
 /// dominate the figure: client and server share this process).
 async fn small_client(addr: std::net::SocketAddr, name: &str) -> Client<tokio::net::TcpStream> {
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;

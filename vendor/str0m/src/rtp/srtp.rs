@@ -64,6 +64,7 @@ impl SrtpContext {
                     rtcp,
                     srtcp_index: 0,
                     sha1_hmac_provider,
+                    srtp_provider: crypto.srtp_provider,
                     rx_scratch: Vec::new(),
                     decrypt_warnings: DecryptWarnings::default(),
                 }
@@ -80,6 +81,7 @@ impl SrtpContext {
                     rtcp,
                     srtcp_index: 0,
                     sha1_hmac_provider,
+                    srtp_provider: crypto.srtp_provider,
                     rx_scratch: Vec::new(),
                     decrypt_warnings: DecryptWarnings::default(),
                 }
@@ -96,6 +98,7 @@ impl SrtpContext {
                     rtcp,
                     srtcp_index: 0,
                     sha1_hmac_provider,
+                    srtp_provider: crypto.srtp_provider,
                     rx_scratch: Vec::new(),
                     decrypt_warnings: DecryptWarnings::default(),
                 }
@@ -117,28 +120,19 @@ impl SrtpContext {
         Self {
             rtp: Derived::AeadAes128Gcm {
                 salt: rtp_salt,
-                enc: provider
-                    .srtp_provider
-                    .aead_aes_128_gcm()
-                    .create_cipher(rtp_key, true),
-                dec: provider
-                    .srtp_provider
-                    .aead_aes_128_gcm()
-                    .create_cipher(rtp_key, false),
+                aes: rtp_key,
+                enc: None,
+                dec: None,
             },
             rtcp: Derived::AeadAes128Gcm {
                 salt: rtcp_salt,
-                enc: provider
-                    .srtp_provider
-                    .aead_aes_128_gcm()
-                    .create_cipher(rtcp_key, true),
-                dec: provider
-                    .srtp_provider
-                    .aead_aes_128_gcm()
-                    .create_cipher(rtcp_key, false),
+                aes: rtcp_key,
+                enc: None,
+                dec: None,
             },
             srtcp_index,
             sha1_hmac_provider: provider.sha1_hmac_provider,
+            srtp_provider: provider.srtp_provider,
             rx_scratch: Vec::new(),
             decrypt_warnings: DecryptWarnings::default(),
         }
@@ -157,28 +151,19 @@ impl SrtpContext {
         Self {
             rtp: Derived::AeadAes256Gcm {
                 salt: rtp_salt,
-                enc: provider
-                    .srtp_provider
-                    .aead_aes_256_gcm()
-                    .create_cipher(rtp_key, true),
-                dec: provider
-                    .srtp_provider
-                    .aead_aes_256_gcm()
-                    .create_cipher(rtp_key, false),
+                aes: rtp_key,
+                enc: None,
+                dec: None,
             },
             rtcp: Derived::AeadAes256Gcm {
                 salt: rtcp_salt,
-                enc: provider
-                    .srtp_provider
-                    .aead_aes_256_gcm()
-                    .create_cipher(rtcp_key, true),
-                dec: provider
-                    .srtp_provider
-                    .aead_aes_256_gcm()
-                    .create_cipher(rtcp_key, false),
+                aes: rtcp_key,
+                enc: None,
+                dec: None,
             },
             srtcp_index,
             sha1_hmac_provider: provider.sha1_hmac_provider,
+            srtp_provider: provider.srtp_provider,
             rx_scratch: Vec::new(),
             decrypt_warnings: DecryptWarnings::default(),
         }
@@ -195,6 +180,8 @@ pub struct SrtpContext {
     srtcp_index: u32,
     /// SHA1-HMAC provider for AES_128_CM_SHA1_80 profile.
     sha1_hmac_provider: &'static dyn Sha1HmacProvider,
+    /// Huddle patch (HUDDLE_PATCHES.md, 24): makes the ciphers on their first use.
+    srtp_provider: &'static dyn SrtpProvider,
     /// Reusable scratch buffer for RTP decryption output. Reused across calls
     /// to `unprotect_rtp` so we don't allocate a fresh `Vec` per packet.
     ///
@@ -283,8 +270,15 @@ impl SrtpContext {
         let hlen = header.header_len;
         let input = &buf[hlen..];
 
+        let provider = self.srtp_provider;
         match &mut self.rtp {
-            Derived::Aes128CmSha1_80 { key, salt, enc, .. } => {
+            Derived::Aes128CmSha1_80 {
+                key,
+                salt,
+                aes,
+                enc,
+                ..
+            } => {
                 // arbitrary body lengths are fine: the output buffer below is
                 // allocated with the CTR scratch the ciphers need and truncated
                 // after encryption, so no 16-byte alignment is required.
@@ -297,7 +291,8 @@ impl SrtpContext {
                 let mut output =
                     vec![0_u8; buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed];
 
-                enc.encrypt(&iv, input, &mut output[hlen..])
+                enc.get_or_insert_with(|| provider.aes_128_cm_sha1_80().create_cipher(*aes, true))
+                    .encrypt(&iv, input, &mut output[hlen..])
                     .expect("rtp encrypt");
 
                 output[..hlen].copy_from_slice(&buf[..hlen]);
@@ -309,7 +304,7 @@ impl SrtpContext {
                 output.truncate(buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN);
                 output
             }
-            Derived::AeadAes128Gcm { salt, enc, .. } => {
+            Derived::AeadAes128Gcm { salt, aes, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
 
                 let iv = AeadAes128Gcm::rtp_iv(*salt, *header.ssrc, roc, header.sequence_number);
@@ -318,14 +313,15 @@ impl SrtpContext {
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
                 let mut output = vec![0_u8; buf.len() + AeadAes128Gcm::TAG_LEN];
-                enc.encrypt(&iv, aad, input, &mut output[hlen..])
+                enc.get_or_insert_with(|| provider.aead_aes_128_gcm().create_cipher(*aes, true))
+                    .encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");
 
                 output[..hlen].copy_from_slice(aad);
 
                 output
             }
-            Derived::AeadAes256Gcm { salt, enc, .. } => {
+            Derived::AeadAes256Gcm { salt, aes, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
 
                 let iv = AeadAes256Gcm::rtp_iv(*salt, *header.ssrc, roc, header.sequence_number);
@@ -334,7 +330,8 @@ impl SrtpContext {
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
                 let mut output = vec![0_u8; buf.len() + AeadAes256Gcm::TAG_LEN];
-                enc.encrypt(&iv, aad, input, &mut output[hlen..])
+                enc.get_or_insert_with(|| provider.aead_aes_256_gcm().create_cipher(*aes, true))
+                    .encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");
 
                 output[..hlen].copy_from_slice(aad);
@@ -354,8 +351,15 @@ impl SrtpContext {
         header: &RtpHeader,
         srtp_index: u64, // same as ext_seq
     ) -> Option<&[u8]> {
+        let provider = self.srtp_provider;
         match &mut self.rtp {
-            Derived::Aes128CmSha1_80 { key, salt, dec, .. } => {
+            Derived::Aes128CmSha1_80 {
+                key,
+                salt,
+                aes,
+                dec,
+                ..
+            } => {
                 if buf.len() < header.header_len + Aes128CmSha1_80::HMAC_TAG_LEN {
                     return None;
                 }
@@ -380,7 +384,10 @@ impl SrtpContext {
                 // Sized with CTR padding (aws-lc-rs requirement).
                 self.rx_scratch.resize(input.len() + CTR_BUFFER_PADDING, 0);
 
-                if let Err(e) = dec.decrypt(&iv, input, &mut self.rx_scratch) {
+                if let Err(e) = dec
+                    .get_or_insert_with(|| provider.aes_128_cm_sha1_80().create_cipher(*aes, false))
+                    .decrypt(&iv, input, &mut self.rx_scratch)
+                {
                     trace!(
                         "Failed to decrypt SRTP {} ({}): {}",
                         self.rtp.profile(),
@@ -393,7 +400,7 @@ impl SrtpContext {
 
                 Some(&self.rx_scratch[..input.len()])
             }
-            Derived::AeadAes128Gcm { salt, dec, .. } => {
+            Derived::AeadAes128Gcm { salt, aes, dec, .. } => {
                 if buf.len() < header.header_len + AeadAes128Gcm::TAG_LEN {
                     return None;
                 }
@@ -409,7 +416,10 @@ impl SrtpContext {
                 let out_len = input.len() - AeadAes128Gcm::TAG_LEN;
                 self.rx_scratch.resize(out_len, 0);
 
-                match dec.decrypt(&iv, &[aad], input, &mut self.rx_scratch) {
+                match dec
+                    .get_or_insert_with(|| provider.aead_aes_128_gcm().create_cipher(*aes, false))
+                    .decrypt(&iv, &[aad], input, &mut self.rx_scratch)
+                {
                     Ok(v) => v,
                     Err(e) => {
                         trace!(
@@ -425,7 +435,7 @@ impl SrtpContext {
 
                 Some(&self.rx_scratch[..out_len])
             }
-            Derived::AeadAes256Gcm { salt, dec, .. } => {
+            Derived::AeadAes256Gcm { salt, aes, dec, .. } => {
                 if buf.len() < header.header_len + AeadAes256Gcm::TAG_LEN {
                     return None;
                 }
@@ -441,7 +451,10 @@ impl SrtpContext {
                 let out_len = input.len() - AeadAes256Gcm::TAG_LEN;
                 self.rx_scratch.resize(out_len, 0);
 
-                match dec.decrypt(&iv, &[aad], input, &mut self.rx_scratch) {
+                match dec
+                    .get_or_insert_with(|| provider.aead_aes_256_gcm().create_cipher(*aes, false))
+                    .decrypt(&iv, &[aad], input, &mut self.rx_scratch)
+                {
                     Ok(v) => v,
                     Err(e) => {
                         trace!(
@@ -477,8 +490,15 @@ impl SrtpContext {
             warn!("SSRC 0 does not make a good SRTCP IV");
         }
 
+        let provider = self.srtp_provider;
         match &mut self.rtcp {
-            Derived::Aes128CmSha1_80 { key, salt, enc, .. } => {
+            Derived::Aes128CmSha1_80 {
+                key,
+                salt,
+                aes,
+                enc,
+                ..
+            } => {
                 let iv = Aes128CmSha1_80::rtp_iv(*salt, ssrc, srtcp_index as u64);
 
                 let final_size = buf.len() + SRTCP_INDEX_LEN + Aes128CmSha1_80::HMAC_TAG_LEN;
@@ -490,7 +510,8 @@ impl SrtpContext {
 
                 output[0..8].copy_from_slice(&buf[0..8]);
                 let input = &buf[8..];
-                enc.encrypt(&iv, input, &mut output[8..])
+                enc.get_or_insert_with(|| provider.aes_128_cm_sha1_80().create_cipher(*aes, true))
+                    .encrypt(&iv, input, &mut output[8..])
                     .expect("rtcp encrypt");
 
                 let to = &mut output[buf.len()..];
@@ -503,7 +524,7 @@ impl SrtpContext {
                 output.truncate(final_size);
                 output
             }
-            Derived::AeadAes128Gcm { salt, enc, .. } => {
+            Derived::AeadAes128Gcm { salt, aes, enc, .. } => {
                 let iv = AeadAes128Gcm::rtcp_iv(*salt, ssrc, srtcp_index);
 
                 let mut aad = [0; AeadAes128Gcm::RTCP_AAD_LEN];
@@ -518,14 +539,16 @@ impl SrtpContext {
                 let enc_end = input.len() + 8 + AeadAes128Gcm::TAG_LEN;
                 let encout = &mut output[enc_start..enc_end];
 
-                enc.encrypt(&iv, &aad, input, encout).expect("rtcp encrypt");
+                enc.get_or_insert_with(|| provider.aead_aes_128_gcm().create_cipher(*aes, true))
+                    .encrypt(&iv, &aad, input, encout)
+                    .expect("rtcp encrypt");
 
                 let to = &mut output[enc_end..];
                 to[0..4].copy_from_slice(&e_and_si.to_be_bytes());
 
                 output
             }
-            Derived::AeadAes256Gcm { salt, enc, .. } => {
+            Derived::AeadAes256Gcm { salt, aes, enc, .. } => {
                 let iv = AeadAes256Gcm::rtcp_iv(*salt, ssrc, srtcp_index);
 
                 let mut aad = [0; AeadAes256Gcm::RTCP_AAD_LEN];
@@ -540,7 +563,9 @@ impl SrtpContext {
                 let enc_end = input.len() + 8 + AeadAes256Gcm::TAG_LEN;
                 let encout = &mut output[enc_start..enc_end];
 
-                enc.encrypt(&iv, &aad, input, encout).expect("rtcp encrypt");
+                enc.get_or_insert_with(|| provider.aead_aes_256_gcm().create_cipher(*aes, true))
+                    .encrypt(&iv, &aad, input, encout)
+                    .expect("rtcp encrypt");
 
                 let to = &mut output[enc_end..];
                 to[0..4].copy_from_slice(&e_and_si.to_be_bytes());
@@ -559,8 +584,15 @@ impl SrtpContext {
     //                  |--------------------------------------|
     //                              encrypted (aes)
     pub fn unprotect_rtcp(&mut self, buf: &[u8]) -> Option<Vec<u8>> {
+        let provider = self.srtp_provider;
         match &mut self.rtcp {
-            Derived::Aes128CmSha1_80 { key, salt, dec, .. } => {
+            Derived::Aes128CmSha1_80 {
+                key,
+                salt,
+                aes,
+                dec,
+                ..
+            } => {
                 if buf.len() < SRTCP_HEADER_LEN + SRTCP_INDEX_LEN + Aes128CmSha1_80::HMAC_TAG_LEN {
                     return None;
                 }
@@ -612,7 +644,10 @@ impl SrtpContext {
                 let mut output = vec![0_u8; input.len() + 8 + CTR_BUFFER_PADDING];
                 output[0..8].copy_from_slice(&buf[0..8]);
 
-                if let Err(e) = dec.decrypt(&iv, input, &mut output[8..]) {
+                if let Err(e) = dec
+                    .get_or_insert_with(|| provider.aes_128_cm_sha1_80().create_cipher(*aes, false))
+                    .decrypt(&iv, input, &mut output[8..])
+                {
                     trace!("Failed to decrypt SRTCP {}: {}", self.rtcp.profile(), e);
                     self.decrypt_warnings.warn(self.rtcp.profile(), true);
                     return None;
@@ -621,7 +656,7 @@ impl SrtpContext {
                 output.truncate(input.len() + 8);
                 Some(output)
             }
-            Derived::AeadAes128Gcm { salt, dec, .. } => {
+            Derived::AeadAes128Gcm { salt, aes, dec, .. } => {
                 if buf.len() < SRTCP_HEADER_LEN + SRTCP_INDEX_LEN + AeadAes128Gcm::TAG_LEN {
                     // Too short
                     return None;
@@ -674,7 +709,10 @@ impl SrtpContext {
                 let mut output = vec![0_u8; buf.len() - AeadAes128Gcm::TAG_LEN - SRTCP_INDEX_LEN];
                 output[0..8].copy_from_slice(&buf[0..8]);
 
-                let count = match dec.decrypt(&iv, &aads, input, &mut output[8..]) {
+                let count = match dec
+                    .get_or_insert_with(|| provider.aead_aes_128_gcm().create_cipher(*aes, false))
+                    .decrypt(&iv, &aads, input, &mut output[8..])
+                {
                     Ok(c) => c,
                     Err(e) => {
                         trace!("Failed to decrypt SRTCP {}: {}", self.rtcp.profile(), e);
@@ -694,7 +732,7 @@ impl SrtpContext {
 
                 Some(output)
             }
-            Derived::AeadAes256Gcm { salt, dec, .. } => {
+            Derived::AeadAes256Gcm { salt, aes, dec, .. } => {
                 if buf.len() < SRTCP_HEADER_LEN + SRTCP_INDEX_LEN + AeadAes256Gcm::TAG_LEN {
                     // Too short
                     return None;
@@ -747,7 +785,10 @@ impl SrtpContext {
                 let mut output = vec![0_u8; buf.len() - AeadAes256Gcm::TAG_LEN - SRTCP_INDEX_LEN];
                 output[0..8].copy_from_slice(&buf[0..8]);
 
-                let count = match dec.decrypt(&iv, &aads, input, &mut output[8..]) {
+                let count = match dec
+                    .get_or_insert_with(|| provider.aead_aes_256_gcm().create_cipher(*aes, false))
+                    .decrypt(&iv, &aads, input, &mut output[8..])
+                {
                     Ok(c) => c,
                     Err(e) => {
                         trace!("Failed to decrypt SRTCP {}: {}", self.rtcp.profile(), e);
@@ -847,22 +888,29 @@ impl<const ML: usize, const SL: usize> SrtpKey<ML, SL> {
 }
 
 /// Encryption/decryption derived from the SrtpKey.
+/// Huddle patch (HUDDLE_PATCHES.md, 24): the ciphers are made on first use from the session key
+/// `aes`. A context either sends (`enc`) or receives (`dec`), never both, and a player's
+/// receiving context gets RTCP only: of a peer's eight ciphers (RTP and RTCP, each direction,
+/// each context) a player uses three. An AES-GCM cipher is an aws-lc context of ~0.6 KiB.
 enum Derived {
     Aes128CmSha1_80 {
         key: [u8; 20],
         salt: [u8; 14],
-        enc: Box<dyn Aes128CmSha1_80Cipher>,
-        dec: Box<dyn Aes128CmSha1_80Cipher>,
+        aes: [u8; Aes128CmSha1_80::KEY_LEN],
+        enc: Option<Box<dyn Aes128CmSha1_80Cipher>>,
+        dec: Option<Box<dyn Aes128CmSha1_80Cipher>>,
     },
     AeadAes128Gcm {
         salt: [u8; 12],
-        enc: Box<dyn AeadAes128GcmCipher>,
-        dec: Box<dyn AeadAes128GcmCipher>,
+        aes: [u8; AeadAes128Gcm::KEY_LEN],
+        enc: Option<Box<dyn AeadAes128GcmCipher>>,
+        dec: Option<Box<dyn AeadAes128GcmCipher>>,
     },
     AeadAes256Gcm {
         salt: [u8; 12],
-        enc: Box<dyn AeadAes256GcmCipher>,
-        dec: Box<dyn AeadAes256GcmCipher>,
+        aes: [u8; AeadAes256Gcm::KEY_LEN],
+        enc: Option<Box<dyn AeadAes256GcmCipher>>,
+        dec: Option<Box<dyn AeadAes256GcmCipher>>,
     },
 }
 
@@ -904,15 +952,17 @@ impl Derived {
         let rtp = Derived::Aes128CmSha1_80 {
             key: rtp_hmac,
             salt: rtp_salt,
-            enc: crypto.aes_128_cm_sha1_80().create_cipher(rtp_aes, true),
-            dec: crypto.aes_128_cm_sha1_80().create_cipher(rtp_aes, false),
+            aes: rtp_aes,
+            enc: None,
+            dec: None,
         };
 
         let rtcp = Derived::Aes128CmSha1_80 {
             key: rtcp_hmac,
             salt: rtcp_salt,
-            enc: crypto.aes_128_cm_sha1_80().create_cipher(rtcp_aes, true),
-            dec: crypto.aes_128_cm_sha1_80().create_cipher(rtcp_aes, false),
+            aes: rtcp_aes,
+            enc: None,
+            dec: None,
         };
 
         (rtp, rtcp)
@@ -940,14 +990,16 @@ impl Derived {
 
         let rtp = Derived::AeadAes128Gcm {
             salt: rtp_salt,
-            enc: crypto.aead_aes_128_gcm().create_cipher(rtp_aes, true),
-            dec: crypto.aead_aes_128_gcm().create_cipher(rtp_aes, false),
+            aes: rtp_aes,
+            enc: None,
+            dec: None,
         };
 
         let rtcp = Derived::AeadAes128Gcm {
             salt: rtcp_salt,
-            enc: crypto.aead_aes_128_gcm().create_cipher(rtcp_aes, true),
-            dec: crypto.aead_aes_128_gcm().create_cipher(rtcp_aes, false),
+            aes: rtcp_aes,
+            enc: None,
+            dec: None,
         };
 
         (rtp, rtcp)
@@ -975,14 +1027,16 @@ impl Derived {
 
         let rtp = Derived::AeadAes256Gcm {
             salt: rtp_salt,
-            enc: crypto.aead_aes_256_gcm().create_cipher(rtp_aes, true),
-            dec: crypto.aead_aes_256_gcm().create_cipher(rtp_aes, false),
+            aes: rtp_aes,
+            enc: None,
+            dec: None,
         };
 
         let rtcp = Derived::AeadAes256Gcm {
             salt: rtcp_salt,
-            enc: crypto.aead_aes_256_gcm().create_cipher(rtcp_aes, true),
-            dec: crypto.aead_aes_256_gcm().create_cipher(rtcp_aes, false),
+            aes: rtcp_aes,
+            enc: None,
+            dec: None,
         };
 
         (rtp, rtcp)
@@ -1703,6 +1757,38 @@ mod test {
             assert!(
                 result.is_none(),
                 "Should fail to decrypt a SRTP packet with null tag"
+            );
+        }
+
+        /// Huddle patch 24: a context makes a cipher when it first uses it, and only that one;
+        /// the result is the RFC's.
+        #[test]
+        fn only_the_ciphers_used_are_made() {
+            let made = |d: &Derived| match d {
+                Derived::AeadAes256Gcm { enc, dec, .. } => (enc.is_some(), dec.is_some()),
+                _ => unreachable!(),
+            };
+            let mut context = make_rtcp_context();
+            assert_eq!(
+                (made(&context.rtp), made(&context.rtcp)),
+                ((false, false), (false, false))
+            );
+
+            let out = context.protect_rtcp(rfc7714::PLAINTEXT_RTCP_PACKET);
+            assert_eq!(out, rfc7714::PROTECTED_RTCP_PACKET);
+            assert_eq!(
+                (made(&context.rtp), made(&context.rtcp)),
+                ((false, false), (true, false))
+            );
+
+            let mut receiver = make_rtcp_context();
+            let out = receiver
+                .unprotect_rtcp(rfc7714::PROTECTED_RTCP_PACKET)
+                .expect("Unprotect RTCP");
+            assert_eq!(out, rfc7714::PLAINTEXT_RTCP_PACKET);
+            assert_eq!(
+                (made(&receiver.rtp), made(&receiver.rtcp)),
+                ((false, false), (false, true))
             );
         }
 

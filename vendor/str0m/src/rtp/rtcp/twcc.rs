@@ -1015,6 +1015,16 @@ impl<'a> TryFrom<&'a [u8]> for PacketChunk {
 const REPORTED_RECORD_MAX_AGE: Duration = Duration::from_secs(1);
 const UNREPORTED_RECORD_MAX_AGE: Duration = Duration::from_secs(3);
 
+/// Huddle patch (HUDDLE_PATCHES.md, 23): how old a slot whose feedback arrived must be before it
+/// leaves the queue for the compact `history` (what `loss()` and `rtt()` still read). Past that,
+/// only a repeated report could change it: a duplicate or reordered feedback packet for a
+/// packet reported received, or, for one reported lost, its late arrival, which a libwebrtc
+/// receiver re-reports only within 500 ms (`PacketArrivalTimeMap`'s back window).
+const RECEIVED_SLOT_SETTLE: Duration = Duration::from_millis(100);
+const LOST_SLOT_SETTLE: Duration = Duration::from_millis(500);
+/// Huddle patch 23: the smallest capacity the queue and the history shrink to.
+const MIN_QUEUE_SLOTS: usize = 64;
+
 #[derive(Debug)]
 pub struct TwccSendRegister {
     /// How many send records to keep.
@@ -1022,6 +1032,18 @@ pub struct TwccSendRegister {
 
     /// Circular buffer of send records.
     queue: VecDeque<SendSlot>,
+
+    /// Huddle patch (HUDDLE_PATCHES.md, 23): the slots that left `queue` once their feedback had
+    /// settled, older than every slot in it, for `loss()`'s 1 s window: 8 bytes each instead of
+    /// 48, the send time (nanoseconds from the epoch) shifted left by one, the low bit set when
+    /// the packet was reported lost. A player's register held ~1 s of its packets as full slots
+    /// (heaptrack of the server bench: ~17 KiB per video subscription), though a slot is only
+    /// written until its feedback has arrived.
+    history: VecDeque<u64>,
+
+    /// Huddle patch 23: `rtt()` of `history`'s newest entry (what `rtt()` answers when `queue`
+    /// holds no reported slot, as it did when that slot was still in `queue`).
+    history_rtt: Duration,
 
     /// Huddle patch (HUDDLE_PATCHES.md, 7): the instant the slots' times count from, set by the
     /// first `register_seq`.
@@ -1088,6 +1110,11 @@ fn instant_at(epoch: Instant, nanos: i64) -> Instant {
 impl SendSlot {
     fn has_report(&self) -> bool {
         self.local_recv != NO_TIME
+    }
+
+    /// From sending to the arrival of its feedback (for a slot that has a report).
+    fn rtt(&self) -> Duration {
+        Duration::from_nanos((self.local_recv - self.send).max(0) as u64)
     }
 
     /// The full record the BWE reads, rebuilt from the slot.
@@ -1243,6 +1270,8 @@ impl TwccSendRegister {
         TwccSendRegister {
             keep,
             queue: VecDeque::new(),
+            history: VecDeque::new(),
+            history_rtt: Duration::ZERO,
             epoch: None,
             time_zero: None,
             apply_report_counter: 0,
@@ -1256,13 +1285,7 @@ impl TwccSendRegister {
         let now_nanos = nanos_since(epoch, now);
         let cluster = packet_id.cluster().map(|c| *c).unwrap_or(NO_CLUSTER);
         debug_assert_ne!(packet_id.cluster().map(|c| *c), Some(NO_CLUSTER));
-        // Huddle patch 7: a full queue grows by a quarter, not double. At a steady ~270 packets
-        // a second (~1 s of records) doubling left it at 512 slots until the length fell under
-        // half; heaptrack of the server bench found 432 slots per player on average.
-        if self.queue.len() == self.queue.capacity() {
-            self.queue
-                .reserve_exact((self.queue.capacity() / 4).max(16));
-        }
+        grow_by_quarter(&mut self.queue);
         self.queue.push_back(SendSlot {
             seq: packet_id.seq(),
             cluster,
@@ -1275,34 +1298,58 @@ impl TwccSendRegister {
             remote_recv: NO_TIME,
             report: 0,
         });
-        while self.queue.len() > self.keep {
-            self.queue.pop_front();
+        // `keep` counts the history too: the oldest record goes first, as when all were slots.
+        while self.queue.len() + self.history.len() > self.keep {
+            if self.history.pop_front().is_none() {
+                self.queue.pop_front();
+            }
         }
         // Huddle patch (vendor/str0m/HUDDLE_PATCHES.md, 1): also drop records by age, so a
         // player's register holds ~1 s of packets instead of `keep` (1,000 records of 88 bytes,
         // ~6 s of video). A record serves until its feedback arrives and for `loss()`'s 1 s
         // window; one still waiting for feedback is kept longer (a bloated queue delays it).
+        // Patch 23: a slot whose feedback has settled moves to the compact history for that
+        // window instead of staying a full slot.
         while let Some(front) = self.queue.front() {
             let age = (now_nanos - front.send).max(0) as u128;
-            let max_age = if front.has_report() {
-                REPORTED_RECORD_MAX_AGE
+            if front.has_report() {
+                let settle = if front.remote_recv != NO_TIME {
+                    RECEIVED_SLOT_SETTLE
+                } else {
+                    LOST_SLOT_SETTLE
+                };
+                if age <= settle.as_nanos() {
+                    break;
+                }
+                let slot = *front;
+                self.queue.pop_front();
+                if age <= REPORTED_RECORD_MAX_AGE.as_nanos() {
+                    grow_by_quarter(&mut self.history);
+                    let lost = u64::from(slot.remote_recv == NO_TIME);
+                    self.history
+                        .push_back(((slot.send.max(0) as u64) << 1) | lost);
+                    self.history_rtt = slot.rtt();
+                }
             } else {
-                UNREPORTED_RECORD_MAX_AGE
-            };
-            if age <= max_age.as_nanos() {
+                if age <= UNREPORTED_RECORD_MAX_AGE.as_nanos() {
+                    break;
+                }
+                self.queue.pop_front();
+            }
+        }
+        while let Some(&entry) = self.history.front() {
+            let age = (now_nanos - (entry >> 1) as i64).max(0) as u128;
+            if age <= REPORTED_RECORD_MAX_AGE.as_nanos() {
                 break;
             }
-            self.queue.pop_front();
+            self.history.pop_front();
         }
         // A burst (a probe, a keyframe) must not keep its high-water capacity for good. Huddle
         // patch 7: under half used (patch 1 waited for a quarter, so a steady ~1 s of packets
         // sat in a queue doubled past it, ~1.9x), shrink to 1.25x: the next shrink needs the
         // length to fall by another ~40 %, so a steady stream does not reallocate per packet.
-        let cap = self.queue.capacity();
-        let len = self.queue.len();
-        if cap > 64 && len < cap / 2 {
-            self.queue.shrink_to((len + len / 4).max(64));
-        }
+        shrink_when_half_empty(&mut self.queue);
+        shrink_when_half_empty(&mut self.history);
     }
 
     /// Apply a TWCC RTCP report.
@@ -1439,6 +1486,8 @@ impl TwccSendRegister {
         // Consider only packets in the span specified by the caller
         let lower_bound = nanos_since(epoch, now - duration);
 
+        // (send time, lost) of every reported packet, newest first: the slots, then the history
+        // (patch 23), which is older than every slot.
         let packets = self
             .queue
             .iter()
@@ -1447,11 +1496,16 @@ impl TwccSendRegister {
             // themselves are lost. In this case considering packets that haven't been reported as
             // lost will incorrectly conclude that there is in fact egress loss.
             .filter(|s| s.has_report())
-            .take_while(|s| s.send >= lower_bound);
+            .map(|s| (s.send, s.remote_recv == NO_TIME))
+            .chain(
+                self.history
+                    .iter()
+                    .rev()
+                    .map(|&h| ((h >> 1) as i64, h & 1 == 1)),
+            )
+            .take_while(|(send, _)| *send >= lower_bound);
 
-        let (total, lost) = packets.fold((0, 0), |(total, lost), s| {
-            let was_lost = s.remote_recv == NO_TIME;
-
+        let (total, lost) = packets.fold((0, 0), |(total, lost), (_, was_lost)| {
             (total + 1, lost + u64::from(was_lost))
         });
 
@@ -1468,7 +1522,27 @@ impl TwccSendRegister {
             .iter()
             .rev()
             .find(|s| s.has_report())
-            .map(|s| Duration::from_nanos((s.local_recv - s.send).max(0) as u64))
+            .map(|s| s.rtt())
+            .or_else(|| (!self.history.is_empty()).then_some(self.history_rtt))
+    }
+}
+
+/// Huddle patch 7: a full queue grows by a quarter, not double. At a steady ~270 packets a second
+/// (~1 s of records) doubling left it at 512 slots until the length fell under half; heaptrack of
+/// the server bench found 432 slots per player on average.
+fn grow_by_quarter<T>(queue: &mut VecDeque<T>) {
+    if queue.len() == queue.capacity() {
+        queue.reserve_exact((queue.capacity() / 4).max(16));
+    }
+}
+
+/// Huddle patches 7 and 23: under half used, shrink to 1.25x the length (at least
+/// `MIN_QUEUE_SLOTS`).
+fn shrink_when_half_empty<T>(queue: &mut VecDeque<T>) {
+    let cap = queue.capacity();
+    let len = queue.len();
+    if cap > MIN_QUEUE_SLOTS && len < cap / 2 {
+        queue.shrink_to((len + len / 4).max(MIN_QUEUE_SLOTS));
     }
 }
 
@@ -2596,5 +2670,98 @@ mod test {
                 description
             );
         }
+    }
+
+    /// Huddle patch 23: 20 packets 10 ms apart, 3 and 7 reported lost, then one more packet
+    /// 800 ms after the first. Every reported slot is past its settle age (100 ms received,
+    /// 500 ms lost), so only the new packet is left as a slot; `loss()` and `rtt()` read the
+    /// moved ones from the history as they read the slots.
+    #[test]
+    fn settled_slots_move_to_the_history_with_their_loss_and_rtt() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut reg = TwccSendRegister::new(1000);
+        let mut feedback = TwccRecvRegister::new(1000);
+        for i in 0..20u64 {
+            reg.register_seq(TwccPacketId::new(i), ms(i * 10), 1000);
+            if i != 3 && i != 7 {
+                feedback.update_seq(i.into(), ms(i * 10 + 5));
+            }
+        }
+        let acked = reg
+            .apply_report(feedback.build_report(10_000).unwrap(), ms(200))
+            .unwrap()
+            .count();
+        assert_eq!(acked, 20);
+        assert_eq!(reg.loss(Duration::from_secs(1), ms(200)), Some(0.1));
+        assert_eq!(reg.rtt(), Some(Duration::from_millis(10)));
+        assert_eq!(reg.history.len(), 0);
+
+        reg.register_seq(TwccPacketId::new(20), ms(800), 1000);
+        assert_eq!(reg.queue.len(), 1);
+        assert_eq!(reg.history.len(), 20);
+        assert_eq!(reg.loss(Duration::from_secs(1), ms(800)), Some(0.1));
+        // The window's edge cuts the history as it cut the slots. 800 ms - 600 ms = 200 ms: no
+        // reported packet was sent since.
+        assert_eq!(reg.loss(Duration::from_millis(600), ms(800)), None);
+        // 800 ms - 650 ms = 150 ms: packets 15..=19 (150-190 ms), none lost.
+        assert_eq!(reg.loss(Duration::from_millis(650), ms(800)), Some(0.0));
+        // 800 ms - 770 ms = 30 ms: packets 3..=19, 3 and 7 lost.
+        assert_eq!(
+            reg.loss(Duration::from_millis(770), ms(800)),
+            Some(2.0 / 17.0)
+        );
+        assert_eq!(reg.rtt(), Some(Duration::from_millis(10)));
+
+        // A late report for packets already in the history is ignored, as one for packets
+        // before the first slot always was.
+        let mut late = TwccRecvRegister::new(1000);
+        late.update_seq(3.into(), ms(801));
+        late.update_seq(7.into(), ms(802));
+        assert!(
+            reg.apply_report(late.build_report(10_000).unwrap(), ms(803))
+                .is_none()
+        );
+        assert_eq!(reg.loss(Duration::from_secs(1), ms(803)), Some(0.1));
+
+        // A second later the history has aged out with its 1 s window; the register is empty
+        // but for the newest slots.
+        reg.register_seq(TwccPacketId::new(21), ms(1900), 1000);
+        assert_eq!(reg.history.len(), 0);
+        assert_eq!(reg.loss(Duration::from_secs(1), ms(1900)), None);
+        assert_eq!(reg.rtt(), None);
+    }
+
+    /// Huddle patch 23: a slot reported lost stays a slot (a late arrival may still be reported)
+    /// until it is 500 ms old, and holds the slots after it back with it.
+    #[test]
+    fn a_lost_slot_settles_later_than_a_received_one() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut reg = TwccSendRegister::new(1000);
+        let mut feedback = TwccRecvRegister::new(1000);
+        for i in 0..10u64 {
+            reg.register_seq(TwccPacketId::new(i), ms(i * 10), 1000);
+            if i != 2 {
+                feedback.update_seq(i.into(), ms(i * 10 + 5));
+            }
+        }
+        reg.apply_report(feedback.build_report(10_000).unwrap(), ms(100))
+            .unwrap()
+            .for_each(drop);
+        // At 300 ms packets 0 and 1 (received, > 100 ms old) moved; 2 (lost) has not settled.
+        reg.register_seq(TwccPacketId::new(10), ms(300), 1000);
+        assert_eq!(reg.history.len(), 2);
+        assert_eq!(reg.queue.len(), 9);
+        // Packet 2 arrives late and is reported received: it was still a slot.
+        feedback.update_seq(2.into(), ms(301));
+        let acked: Vec<u16> = reg
+            .apply_report(feedback.build_report(10_000).unwrap(), ms(302))
+            .unwrap()
+            .filter(|r| r.remote_recv_time().is_some())
+            .map(|r| r.seq().as_u16())
+            .collect();
+        assert_eq!(acked, [2]);
+        assert_eq!(reg.loss(Duration::from_secs(1), ms(302)), Some(0.0));
     }
 }
