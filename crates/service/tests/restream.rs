@@ -98,6 +98,11 @@ struct SyntheticPlane {
     clips: HashMap<String, Arc<Clip>>,
     running: Mutex<HashMap<(String, TapId), Arc<AtomicBool>>>,
     taps: Mutex<u32>,
+    /// Taps per source so far, and the ordinals (1 = a source's first tap) whose keyframe
+    /// request the publisher ignores: such a tap gets the clip without its keyframes, as from
+    /// a browser that drops a request too soon after the last one (Chrome: within 300 ms).
+    taps_of: Mutex<HashMap<String, u32>>,
+    ignored: HashMap<String, Vec<u32>>,
 }
 
 impl SyntheticPlane {
@@ -114,6 +119,16 @@ impl TapPlane for SyntheticPlane {
             .cloned()
             .ok_or_else(|| format!("no stream {source}"))?;
         *self.taps.lock().unwrap() += 1;
+        let ordinal = {
+            let mut taps_of = self.taps_of.lock().unwrap();
+            let n = taps_of.entry(source.to_string()).or_default();
+            *n += 1;
+            *n
+        };
+        let no_keyframes = self
+            .ignored
+            .get(source)
+            .is_some_and(|o| o.contains(&ordinal));
         let run = Arc::new(AtomicBool::new(true));
         if let Some(old) = self
             .running
@@ -135,6 +150,10 @@ impl TapPlane for SyntheticPlane {
                 }
                 if video_at <= audio_at {
                     let (key, data) = &clip.video[v % clip.video.len()];
+                    if *key && no_keyframes {
+                        v += 1;
+                        continue;
+                    }
                     sink.frame(&Frame {
                         kind: MediaKind::Video,
                         time: MediaTime::new(1_000_000 + v as u64 * 3000, Frequency::NINETY_KHZ),
@@ -562,6 +581,54 @@ fn a_new_publisher_gets_a_new_layout() {
     relisten.join().unwrap();
     assert_eq!(plane.active_taps(), 0);
     assert_eq!(restream_ffmpegs(), 0);
+}
+
+/// ffmpeg opens its inputs one after another, each after the previous one's header; an input
+/// writes its header at its first keyframe, which it asks for when ffmpeg connects. A
+/// publisher that ignores that request (the second tap of "red" gets no keyframe) must not
+/// stall the mix until the 20 s watchdog restarts it: the writer asks again each second.
+#[test]
+fn an_ignored_keyframe_request_is_asked_again() {
+    let _serial = serial();
+    let base = plane();
+    let plane = Arc::new(SyntheticPlane {
+        clips: base.clips.clone(),
+        ignored: HashMap::from([("red".to_string(), vec![2])]),
+        ..Default::default()
+    });
+    let restreams = restreams(plane.clone(), 2);
+    let port = free_port();
+    let out = temp("reask.flv");
+    // Killed even when an assertion fails first (it would wait for a connection forever).
+    let _listener = KillOnDrop(rtmp_listener(port, &out));
+    let started = Instant::now();
+    let url = format!("rtmp://127.0.0.1:{port}/live/k");
+    restreams
+        .start("r8", &url, vec![stream("red"), stream("blue")])
+        .unwrap();
+    wait_until("output", Duration::from_secs(15), || {
+        status(&restreams, "r8")
+            .progress
+            .is_some_and(|p| p.out_time_ms > 0)
+    });
+    let s = status(&restreams, "r8");
+    let taps_of_red = plane.taps_of.lock().unwrap()["red"];
+    println!(
+        "ignored request: output after {:?}, red tapped {taps_of_red} times: {s:?}",
+        started.elapsed()
+    );
+    assert_eq!(s.restarts, 0, "{:?}", s.last_error);
+    assert!(taps_of_red >= 3, "red was asked again ({taps_of_red} taps)");
+    stop_and_check_clean(&restreams, "r8", &plane);
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
