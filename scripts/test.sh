@@ -56,6 +56,12 @@ check "abuse suite (node --test e2e/abuse/)" 420 "${NODE_TEST[@]}" e2e/abuse/
 # see docs/NETLAB.md.
 check "network lab (node --test e2e/netlab/)" 900 "${NODE_TEST[@]}" e2e/netlab/
 
+# The browser suites above run in the server's default forwarding mode (rtp). Frame mode stays a setting:
+# its media paths (str0m re-packetizing per player, the recorder fed str0m's frames) and the lossy
+# link are run in it too.
+check "browser tests in frame mode (HUDDLE_E2E_FORWARDING=frame: media_sdk, recording, netlab loss)" 600 \
+  env HUDDLE_E2E_FORWARDING=frame "${NODE_TEST[@]}" e2e/tests/media_sdk.test.js e2e/tests/recording.test.js e2e/netlab/loss.test.js
+
 check "Debian package (scripts/test-package.sh)" 600 bash scripts/test-package.sh
 
 if ((${#FAILED[@]})); then

@@ -131,8 +131,10 @@ async function startServer(opts = {}) {
   if (opts.graceSecs !== undefined) args.push('--grace-period-secs', String(opts.graceSecs));
   if (opts.maxParticipants !== undefined) args.push('--max-participants', String(opts.maxParticipants));
   if (opts.extraArgs) args.push(...opts.extraArgs);
-  // HUDDLE_E2E_FORWARDING=rtp runs any suite against RTP-mode forwarding (docs/RTP_MODE.md);
-  // unset: the server's default. (Not a HUDDLE_* setting of the server: serverEnv drops it.)
+  // HUDDLE_E2E_FORWARDING=frame (or rtp) runs any suite against that forwarding mode
+  // (docs/RTP_MODE.md); unset: the server's default, rtp. scripts/test.sh runs some suites with
+  // frame so that frame mode stays tested. (Not a HUDDLE_* setting of the server: serverEnv
+  // drops it.)
   if (process.env.HUDDLE_E2E_FORWARDING) args.push('--forwarding', process.env.HUDDLE_E2E_FORWARDING);
 
   const logPath = path.join(ARTIFACTS, `server-${safeName(opts.name || 'huddle')}-${process.pid}-${Date.now()}.log`);

@@ -178,7 +178,9 @@ impl Default for Config {
             rtmp_close_unplayable: true,
             media_tcp_port: 40000,
             media_shards: 0,
-            forwarding: huddle_sfu::Forwarding::Frame,
+            // RTP mode since session 11 (docs/RTP_MODE.md): less CPU and memory per player, the
+            // browser and network-lab suites pass in it. `frame` stays selectable.
+            forwarding: huddle_sfu::Forwarding::Rtp,
             prefer_h264: false,
             dtls_client: huddle_sfu::SfuConfig::default().dtls_client,
             ice_servers: Vec::new(),
@@ -529,8 +531,8 @@ pub struct ConfigArgs {
     /// per core [default: 0].
     #[arg(long, env = "HUDDLE_MEDIA_SHARDS")]
     pub media_shards: Option<usize>,
-    /// Forwarding: "frame" (re-packetize per player) or "rtp" (forward packets as they
-    /// are) [default: frame].
+    /// Forwarding: "rtp" (forward packets as they are) or "frame" (re-packetize per
+    /// player) [default: rtp].
     #[arg(long, env = "HUDDLE_FORWARDING")]
     pub forwarding: Option<huddle_sfu::Forwarding>,
     /// Answer browser publishers with H.264 when they offer it, so RTMP players can play
@@ -833,6 +835,7 @@ mod tests {
         assert_eq!(c.ping_interval_secs, 5);
         assert_eq!(c.max_missed_pongs, 6);
         assert_eq!(c.record_template, "{room}-{login}-{stream}-{start}");
+        assert_eq!(c.forwarding, huddle_sfu::Forwarding::Rtp);
         c.validate().unwrap();
     }
 

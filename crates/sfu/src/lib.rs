@@ -114,7 +114,9 @@ pub struct SfuConfig {
     /// Default [`DEFAULT_RECORDING_QUEUE_BYTES`] (64 MiB).
     pub recording_queue_bytes: usize,
     /// How publishers' media reaches players: str0m frames re-packetized per player, or RTP
-    /// packets forwarded as they are (rtp/). Default [`Forwarding::Frame`].
+    /// packets forwarded as they are (rtp/). Default [`Forwarding::Frame`] here, so that the
+    /// crate's tests that name no mode keep testing frame mode; the server's default (its
+    /// `forwarding` setting) is [`Forwarding::Rtp`].
     pub forwarding: Forwarding,
     /// Answer publishers with H.264 (Constrained Baseline first) when their offer has it,
     /// instead of the offer's first codec (browsers list VP8 first), so that RTMP players,
