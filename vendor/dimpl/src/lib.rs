@@ -310,11 +310,14 @@ pub struct Dtls {
     inner: Option<Inner>,
 }
 
+// Huddle patch (HUDDLE_PATCHES.md, 2): the DTLS 1.3 states are boxed. An enum is as large as
+// its largest variant, so every instance took the 1.3 server's 3,360 bytes although a
+// DTLS 1.2 client (what str0m's peers end up as with browsers) needs 1,832.
 enum Inner {
     Client12(Client12),
     Server12(Server12),
-    Client13(Client13),
-    Server13(Server13),
+    Client13(Box<Client13>),
+    Server13(Box<Server13>),
     ClientPending(ClientPending),
 }
 
@@ -515,7 +518,7 @@ impl Dtls {
     /// [`Output::PeerCert`]. It is up to the application to validate that
     /// certificate according to its security policy.
     pub fn new_13(config: Arc<Config>, certificate: DtlsCertificate, now: Instant) -> Self {
-        let inner = Inner::Server13(Server13::new(config, certificate, now));
+        let inner = Inner::Server13(Box::new(Server13::new(config, certificate, now)));
         Dtls { inner: Some(inner) }
     }
 
@@ -537,7 +540,7 @@ impl Dtls {
         let inner = if is_dtls12_psk_only(config.as_ref()) {
             Inner::Server12(Server12::new_psk(config, now))
         } else {
-            Inner::Server13(Server13::new_auto(config, certificate, now))
+            Inner::Server13(Box::new(Server13::new_auto(config, certificate, now)))
         };
         Dtls { inner: Some(inner) }
     }
@@ -638,7 +641,7 @@ impl Dtls {
                         self.inner = Some(Inner::Server12(c.into_server()));
                     }
                     Inner::Client13(c) => {
-                        self.inner = Some(Inner::Server13(c.into_server()));
+                        self.inner = Some(Inner::Server13(Box::new(c.into_server())));
                     }
                     Inner::ClientPending(_) => {
                         panic!("cannot switch auto-sense client back to server: version unknown");
@@ -660,7 +663,7 @@ impl Dtls {
                             self.inner = Some(Inner::ClientPending(cp));
                         } else {
                             // Not auto mode, or already consumed — just convert
-                            self.inner = Some(Inner::Client13(s.into_client()));
+                            self.inner = Some(Inner::Client13(Box::new(s.into_client())));
                         }
                     }
                     _ => unreachable!(),
@@ -749,8 +752,13 @@ impl Dtls {
                 Ok(())
             }
             auto::DetectedVersion::Dtls13 => {
-                let mut client13 =
-                    Client13::new_from_hybrid(hybrid, config, certificate, now, timers);
+                let mut client13 = Box::new(Client13::new_from_hybrid(
+                    hybrid,
+                    config,
+                    certificate,
+                    now,
+                    timers,
+                ));
                 if let Err(e) = client13.handle_packet(packet) {
                     self.inner = Some(Inner::Client13(client13));
                     return Err(e);
