@@ -95,6 +95,7 @@ fn summary_line(
     scenario: &str,
     h: Option<&ScenarioResult>,
     j: Option<&ScenarioResult>,
+    m: Option<&ScenarioResult>,
     d: Option<&ScenarioResult>,
 ) -> String {
     let (Some(h), Some(j)) = (h, j) else {
@@ -110,7 +111,7 @@ fn summary_line(
         None => "n/a",
     };
     let mut s = format!(
-        "- **{scenario}**: Huddle/Janus CPU per forwarded packet = **{}** ({} vs {} µs/pkt; {}); p99 latency ratio = **{}** ({} vs {} ms); loss {:.3}% vs {:.3}%; memory {} vs {} KiB per subscription.",
+        "- **{scenario}**: Huddle/Janus CPU per forwarded packet = **{}** ({} vs {} µs/pkt; {}); p99 latency ratio = **{}** ({} vs {} ms); loss {:.3}% vs {:.3}%; memory {} vs {} KiB per subscription (RSS).",
         f2(cpu),
         f2(h.server_cpu_us_per_pkt),
         f2(j.server_cpu_us_per_pkt),
@@ -123,6 +124,34 @@ fn summary_line(
         f1(h.server_kib_per_subscription),
         f1(j.server_kib_per_subscription),
     );
+    // The memory goal is judged on anonymous memory (heap): whole RSS also counts the binary's
+    // code pages paged in under load, which no subscription owns.
+    if let Some(anon) = h.server_anon_kib_per_subscription {
+        let _ = write!(s, " Huddle's RssAnon per subscription {anon:.1} KiB");
+        if judged {
+            s += if anon <= MEMORY_GOAL_KIB {
+                " (meets the ≤ 100 KiB goal)."
+            } else {
+                " (misses the ≤ 100 KiB goal)."
+            };
+        } else {
+            s += ".";
+        }
+    }
+    if let Some(m) = m {
+        let r = ratio(h.server_cpu_us_per_pkt, m.server_cpu_us_per_pkt);
+        let _ = write!(
+            s,
+            " mediasoup {} µs/pkt: Huddle/mediasoup **{}**{}.",
+            f2(m.server_cpu_us_per_pkt),
+            f2(r),
+            match (judged, r) {
+                (true, Some(r)) if r < 1.0 => " (below mediasoup: goal met)",
+                (true, Some(_)) => " (not below mediasoup: goal missed)",
+                _ => "",
+            }
+        );
+    }
     if let Some(floor) = d.and_then(p99) {
         let _ = write!(
             s,
@@ -162,6 +191,8 @@ fn summary_line(
 
 /// Issue 15's bound on Huddle's CPU per forwarded packet, as a share of Janus's.
 const CPU_GOAL: f64 = 0.15;
+/// Issue 15's bound on Huddle's memory per video subscription (RssAnon).
+const MEMORY_GOAL_KIB: f64 = 100.0;
 
 /// Rows of Huddle run with `--forwarding rtp` (bench.sh relabels them).
 pub const HUDDLE_RTP: &str = "huddle-rtp";
@@ -288,7 +319,19 @@ Huddle still does for its players"
     if !notes.is_empty() {
         let _ = writeln!(md, "- {notes}");
     }
-    let _ = writeln!(md, "\n## Summary (Huddle / Janus)\n");
+    // The summary speaks of Huddle as deployed: RTP-mode rows when the run has them (the
+    // default forwarding since session 11), frame mode otherwise.
+    let has_rtp = all.iter().any(|r| r.server == HUDDLE_RTP);
+    let summary_huddle = if has_rtp { HUDDLE_RTP } else { "huddle" };
+    let _ = writeln!(
+        md,
+        "\n## Summary (Huddle{} / Janus)\n",
+        if has_rtp {
+            " in RTP mode, the default"
+        } else {
+            ""
+        }
+    );
     let _ = writeln!(
         md,
         "Goals (issue 15): at fanout:100 and meeting:16 Huddle ≤ {CPU_GOAL}× Janus and below mediasoup in CPU per \
@@ -302,8 +345,9 @@ server.\n"
             "{}",
             summary_line(
                 sc,
-                find(sc, "huddle"),
+                find(sc, summary_huddle),
                 find(sc, "janus"),
+                find(sc, "mediasoup"),
                 find(sc, "direct")
             )
         );
@@ -388,4 +432,53 @@ payload shared by every subscriber; docs/CONFIG.md). Ratio = rtp / frame, lower 
     }
     std::fs::write(out, md)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(server: &str, scenario: &str, cpu: f64, anon: f64) -> ScenarioResult {
+        ScenarioResult {
+            server: server.into(),
+            scenario: scenario.into(),
+            server_cpu_us_per_pkt: Some(cpu),
+            server_anon_kib_per_subscription: Some(anon),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_summary_judges_cpu_against_janus_and_mediasoup_and_anonymous_memory() {
+        let (j, m) = (
+            row("janus", "fanout:100", 30.0, 300.0),
+            row("mediasoup", "fanout:100", 11.0, 1700.0),
+        );
+        let good = row(HUDDLE_RTP, "fanout:100", 4.0, 92.0);
+        let s = summary_line("fanout:100", Some(&good), Some(&j), Some(&m), None);
+        assert!(
+            s.contains("= **0.13** (4.00 vs 30.00 µs/pkt; meets the ≤ 0.15 goal)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("RssAnon per subscription 92.0 KiB (meets the ≤ 100 KiB goal)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("Huddle/mediasoup **0.36** (below mediasoup: goal met)"),
+            "{s}"
+        );
+        let bad = row(HUDDLE_RTP, "fanout:100", 12.0, 120.0);
+        let s = summary_line("fanout:100", Some(&bad), Some(&j), Some(&m), None);
+        assert!(s.contains("misses the ≤ 0.15 goal"), "{s}");
+        assert!(s.contains("(misses the ≤ 100 KiB goal)"), "{s}");
+        assert!(s.contains("(not below mediasoup: goal missed)"), "{s}");
+        // Outside the two judged scenarios: figures, no verdicts.
+        let small = row(HUDDLE_RTP, "fanout:10", 12.0, 120.0);
+        let s = summary_line("fanout:10", Some(&small), Some(&j), Some(&m), None);
+        assert!(
+            !s.contains("goal met") && !s.contains("goal missed") && !s.contains("KiB goal"),
+            "{s}"
+        );
+    }
 }
