@@ -242,13 +242,15 @@ const stream = (figures, viewer, publisher) => figures.streams.find((s) => s.vie
 const pub = (figures, publisher) => figures.publishers.find((p) => p.publisher === publisher);
 
 // The verdict of a scenario. `problems` are thresholds the server meets today: any of them failing
-// fails the test. `gaps` are acceptance thresholds of issue 11 not met yet (the issue stays open
-// for them; docs/NETLAB.md has the figures): measured and printed every run and reported by
-// node:test as TODO, so they neither hide nor fail the suite. A gap met in a run shows as a pass.
+// fails the test. `gaps` are thresholds not enforced (today only simulcast.test.js has any: a
+// layer switch without a freeze over 300 ms and >= 80 % of the publisher's fps, which this 2-core
+// machine's load can break by itself; docs/NETLAB.md has the figures): measured and printed every
+// run and reported by node:test as TODO, so they neither hide nor fail the suite. A gap met in a
+// run shows as a pass.
 function verdict(t, problems, gaps = []) {
   assert.deepEqual(problems, []);
   if (gaps.length) {
-    t.todo(`acceptance not met yet (issue 11 open): ${gaps.join('; ')}`);
+    t.todo(`not enforced, not met in this run: ${gaps.join('; ')}`);
     assert.deepEqual(gaps, []);
   }
 }
