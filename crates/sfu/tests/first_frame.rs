@@ -224,25 +224,6 @@ fn a_player_connecting_long_after_its_play_request_asks_at_its_connect(mode: For
     );
 }
 
-/// Each scenario as two tests, `<scenario>::frame` and `<scenario>::rtp`.
-macro_rules! in_both_modes {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use super::Forwarding;
-
-            #[test]
-            fn frame() {
-                super::$scenario(Forwarding::Frame)
-            }
-
-            #[test]
-            fn rtp() {
-                super::$scenario(Forwarding::Rtp)
-            }
-        }
-    )*};
-}
-
 in_both_modes!(
     a_player_connecting_just_after_its_keyframe_gets_the_held_one,
     a_player_connecting_long_after_its_play_request_asks_at_its_connect,

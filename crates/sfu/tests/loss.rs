@@ -349,23 +349,11 @@ fn lossy_call(mode: Forwarding, seed: u64) -> Run {
     }
 }
 
-/// The scenario in each forwarding mode, `frame::...` and `rtp::...`, with the same bounds and
-/// checks (byte-exact frames in order, the playout floor ramped, the frozen times). The figures
-/// differ by mode seed for seed, and not for a reason of the mode: frame mode re-packetizes each
-/// frame (str0m's packetizer, its own numbering and RTCP), RTP mode forwards the publisher's
-/// packets, so the same seed drops other packets. Session 11: frame mode C <- A 0.86 s / B <- C
-/// 0.67 s frozen on average, one pause of C <- A (seed 3, 2.53 s); RTP mode 0.74 / 0.65 s, no
-/// pause; 1-2 keyframe requests to C per seed in both.
-mod frame {
-    #[test]
-    fn five_percent_loss_both_ways_keeps_the_picture_fluid() {
-        super::five_percent_loss_both_ways_keeps_the_picture_fluid(super::Forwarding::Frame)
-    }
-}
-
-mod rtp {
-    #[test]
-    fn five_percent_loss_both_ways_keeps_the_picture_fluid() {
-        super::five_percent_loss_both_ways_keeps_the_picture_fluid(super::Forwarding::Rtp)
-    }
-}
+// The scenario in each forwarding mode (`...::frame` and `...::rtp`), with the same bounds and
+// checks (byte-exact frames in order, the playout floor ramped, the frozen times). The figures
+// differ by mode seed for seed, and not for a reason of the mode: frame mode re-packetizes each
+// frame (str0m's packetizer, its own numbering and RTCP), RTP mode forwards the publisher's
+// packets, so the same seed drops other packets. Session 11: frame mode C <- A 0.86 s / B <- C
+// 0.67 s frozen on average, one pause of C <- A (seed 3, 2.53 s); RTP mode 0.74 / 0.65 s, no
+// pause; 1-2 keyframe requests to C per seed in both.
+in_both_modes!(five_percent_loss_both_ways_keeps_the_picture_fluid);

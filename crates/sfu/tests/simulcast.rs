@@ -513,25 +513,6 @@ fn the_recorder_takes_the_highest_layer(mode: Forwarding) {
     }
 }
 
-/// Each scenario as two tests, `<scenario>::frame` and `<scenario>::rtp`.
-macro_rules! in_both_modes {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            use super::Forwarding;
-
-            #[test]
-            fn frame() {
-                super::$scenario(Forwarding::Frame)
-            }
-
-            #[test]
-            fn rtp() {
-                super::$scenario(Forwarding::Rtp)
-            }
-        }
-    )*};
-}
-
 in_both_modes!(
     a_slow_player_gets_the_low_layer_the_others_the_high_one_without_freezes,
     two_players_of_one_browser_behind_300_kbits_share_the_link_on_the_low_layer,

@@ -92,16 +92,11 @@ impl SourceRtp {
         p: &SourcePacket,
         now: std::time::Instant,
     ) -> bool {
-        let i = match self.video_loss.iter().position(|(rid, _)| *rid == layer) {
-            Some(i) => i,
-            None => {
-                self.video_loss.push((layer, LossWatch::default()));
-                self.video_loss.len() - 1
-            }
-        };
-        self.video_loss[i]
-            .1
-            .on_packet(p.input.seq, p.input.starts_keyframe, now)
+        of_layer(&mut self.video_loss, layer, LossWatch::default).on_packet(
+            p.input.seq,
+            p.input.starts_keyframe,
+            now,
+        )
     }
 
     /// Assembles frames for the recorder and taps (only called when someone wants them), a
@@ -119,18 +114,25 @@ impl SourceRtp {
         let new = || Depacketizer::new(p.kind, params.spec().codec);
         let d = match p.kind {
             MediaKind::Audio => self.audio.get_or_insert_with(new),
-            MediaKind::Video => {
-                // Only negotiated layers get here (sfu.rs drops the rest): a handful.
-                let i = match self.video.iter().position(|(rid, _)| *rid == p.rid) {
-                    Some(i) => i,
-                    None => {
-                        self.video.push((p.rid, new()));
-                        self.video.len() - 1
-                    }
-                };
-                &mut self.video[i].1
-            }
+            MediaKind::Video => of_layer(&mut self.video, p.rid, new),
         };
         d.push(p, time, out);
     }
+}
+
+/// The entry of `layer` (None: not simulcast) in a per-layer list, made by `new` on first use.
+/// Only negotiated layers get here (sfu.rs drops the rest): a handful, so a list is enough.
+fn of_layer<T>(
+    list: &mut Vec<(Option<Rid>, T)>,
+    layer: Option<Rid>,
+    new: impl FnOnce() -> T,
+) -> &mut T {
+    let i = match list.iter().position(|(rid, _)| *rid == layer) {
+        Some(i) => i,
+        None => {
+            list.push((layer, new()));
+            list.len() - 1
+        }
+    };
+    &mut list[i].1
 }

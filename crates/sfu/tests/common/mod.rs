@@ -7,6 +7,27 @@ pub mod fanout;
 pub mod lab;
 pub mod world;
 
+/// Each scenario `fn <scenario>(Forwarding)` of a test file as two tests,
+/// `<scenario>::frame` and `<scenario>::rtp` (the file imports `huddle_sfu::Forwarding`).
+#[macro_export]
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::Forwarding;
+
+            #[test]
+            fn frame() {
+                super::$scenario(Forwarding::Frame)
+            }
+
+            #[test]
+            fn rtp() {
+                super::$scenario(Forwarding::Rtp)
+            }
+        }
+    )*};
+}
+
 use std::net::SocketAddr;
 use std::time::Instant;
 
