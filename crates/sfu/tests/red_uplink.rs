@@ -62,7 +62,7 @@ fn lossy_uplink(forwarding: Forwarding, red: bool, loss: f64, seed: u64) -> (usi
     let red_player = Client::player_from(World::client_addr(2), red_cfg, w.now);
     let (red_idx, _) = w.play_from(PeerId(3), PeerId(1), red_player);
     let mut rng = StdRng::seed_from_u64(seed);
-    w.loss = Some(Box::new(move |i, c, to_server| {
+    w.loss = Some(Box::new(move |i, c, to_server, _| {
         i == src && to_server && c.connected && rng.random_bool(loss)
     }));
     // 20 s: 50 Opus packets/s and 25 fps video (the loss hits both, as on a real link).

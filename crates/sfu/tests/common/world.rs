@@ -17,9 +17,10 @@ use super::Client;
 
 pub const STEP: Duration = Duration::from_millis(5);
 
-/// Decides which datagrams are lost: called with the client's index, the client, and whether
-/// the datagram goes to the server (true) or comes from it; true = lost.
-pub type Loss = Box<dyn FnMut(usize, &Client, bool) -> bool>;
+/// Decides which datagrams are lost: called with the client's index, the client, whether the
+/// datagram goes to the server (true) or comes from it, and the datagram (SRTP: its RTP header
+/// is readable); true = lost.
+pub type Loss = Box<dyn FnMut(usize, &Client, bool, &[u8]) -> bool>;
 
 pub struct World {
     pub sfu: Sfu,
@@ -65,7 +66,7 @@ impl World {
             for i in 0..self.clients.len() {
                 for (dest, data) in std::mem::take(&mut self.clients[i].outbox) {
                     moved = true;
-                    if self.lost(i, true) || dest != self.server {
+                    if self.lost(i, true, &data) || dest != self.server {
                         continue;
                     }
                     let t = thread_cpu();
@@ -79,7 +80,7 @@ impl World {
                 let Some(i) = self.clients.iter().position(|c| c.addr == t.destination) else {
                     continue;
                 };
-                if !self.lost(i, false) {
+                if !self.lost(i, false, &t.contents) {
                     self.clients[i].receive(self.now, self.server, &t.contents);
                 }
             }
@@ -93,9 +94,9 @@ impl World {
         panic!("pump did not settle");
     }
 
-    fn lost(&mut self, i: usize, to_server: bool) -> bool {
+    fn lost(&mut self, i: usize, to_server: bool, data: &[u8]) -> bool {
         match self.loss.as_mut() {
-            Some(loss) => loss(i, &self.clients[i], to_server),
+            Some(loss) => loss(i, &self.clients[i], to_server, data),
             None => false,
         }
     }
