@@ -942,6 +942,9 @@ pub struct Rtc {
     // Last timeout returned by `poll_output`, reused while the readiness says
     // the timeout is still valid.
     cached_timeout: Instant,
+    // HUDDLE patch 27: the readiness epoch at which the last `poll_output` returned a datagram
+    // of the session, having found nothing else to output.
+    session_datagram_epoch: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1315,6 +1318,7 @@ impl Rtc {
             close_dtls_started: false,
             readiness: Readiness::armed(),
             cached_timeout: start,
+            session_datagram_epoch: None,
         })
     }
 
@@ -1633,13 +1637,63 @@ impl Rtc {
             return Ok(Some(Output::Timeout(self.poll_timeout())));
         }
 
+        // HUDDLE patch 27: the last call walked ICE, DTLS, SCTP, the session's events and stats
+        // (or skipped them by this same rule) and found nothing before it returned a datagram of
+        // the session, and nothing was mutated since (same readiness epoch). Sending a datagram
+        // makes nothing for those stages when the session queues no raw packets and has no
+        // frames to assemble (RTP mode), so the next datagram or the final timeout follows at
+        // once: a drain of a player's frame walked the whole tree once per packet.
+        let epoch = self.readiness.epoch();
+        let walked = self.session_datagram_epoch.take() == Some(epoch)
+            && self.session.only_datagrams_after_a_datagram();
+        if !walked {
+            if let Some(output) = self.poll_output_before_datagrams()? {
+                return Ok(output);
+            }
+        }
+
+        if let Some(send) = &self.send_addr {
+            // These can only be sent after we got an ICE connection.
+            let mut datagram = self.dtls.poll_packet();
+            if datagram.is_none() {
+                datagram = self.session.poll_datagram_at(self.last_now, Some(epoch));
+                if datagram.is_some() {
+                    self.session_datagram_epoch = Some(epoch);
+                }
+            }
+
+            if let Some(contents) = datagram {
+                let t = net::Transmit {
+                    proto: send.proto,
+                    source: send.source,
+                    destination: send.destination,
+                    contents,
+                };
+                return Ok(Some(Output::Transmit(t)));
+            }
+        } else {
+            // Don't allow accumulated feedback to build up indefinitely
+            self.session.clear_feedback();
+        }
+
+        self.readiness.clear_events();
+
+        Ok(Some(Output::Timeout(self.poll_timeout())))
+    }
+
+    /// `do_poll_output`'s stages before the datagrams (HUDDLE patch 27 split them out):
+    /// `Some(output)` to return (`Some(None)`: poll again), `None` when they had nothing.
+    #[allow(clippy::option_option)]
+    fn poll_output_before_datagrams(&mut self) -> Result<Option<Option<Output>>, RtcError> {
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceAgentEvent::IceRestart(_) => {
                     //
                 }
                 IceAgentEvent::IceConnectionStateChange(v) => {
-                    return Ok(Some(Output::Event(Event::IceConnectionStateChange(v))));
+                    return Ok(Some(Some(Output::Event(Event::IceConnectionStateChange(
+                        v,
+                    )))));
                 }
                 IceAgentEvent::DiscoveredRecv { proto, source } => {
                     debug!("ICE remote address: {:?}/{:?}", Pii(source), proto);
@@ -1756,7 +1810,7 @@ impl Rtc {
                 }
                 DtlsOutput::CloseNotify => {
                     self.start_close()?;
-                    return Ok(Some(Output::Event(Event::Closed)));
+                    return Ok(Some(Some(Output::Event(Event::Closed))));
                 }
                 other => {
                     return Err(RtcError::Dtls(DtlsError::Io(std::io::Error::other(
@@ -1767,7 +1821,7 @@ impl Rtc {
         }
 
         if just_connected {
-            return Ok(Some(Output::Event(Event::Connected)));
+            return Ok(Some(Some(Output::Event(Event::Connected))));
         }
 
         while let Some(e) = self.sctp.poll() {
@@ -1786,7 +1840,7 @@ impl Rtc {
                                 if !packets.is_empty() {
                                     self.sctp.push_back_transmit(packets);
                                 }
-                                return Ok(None);
+                                return Ok(Some(None));
                             } else {
                                 return Err(e.into());
                             }
@@ -1801,13 +1855,13 @@ impl Rtc {
 
                         // Run again since this would feed the DTLS subsystem
                         // to produce a packet now.
-                        return Ok(None);
+                        return Ok(Some(None));
                     }
                 }
                 SctpEvent::Open { id, label } => {
                     self.chan.ensure_channel_id_for(id);
                     let id = self.chan.channel_id_by_stream_id(id).unwrap();
-                    return Ok(Some(Output::Event(Event::ChannelOpen(id, label))));
+                    return Ok(Some(Some(Output::Event(Event::ChannelOpen(id, label)))));
                 }
                 SctpEvent::Close {
                     id: stream_id,
@@ -1820,7 +1874,7 @@ impl Rtc {
                     // When a reset is outstanding, remove_channel holds the stream id
                     // back from reallocation until the handshake completes.
                     self.chan.remove_channel(channel_id, reset_pending);
-                    return Ok(Some(Output::Event(Event::ChannelClose(channel_id))));
+                    return Ok(Some(Some(Output::Event(Event::ChannelClose(channel_id)))));
                 }
                 SctpEvent::StreamResetComplete { id } => {
                     // The reset handshake completed, the stream id can be used again.
@@ -1830,7 +1884,7 @@ impl Rtc {
                 SctpEvent::AssociationLost => {
                     self.chan.association_lost();
                     self.start_close()?;
-                    return Ok(Some(Output::Event(Event::Closed)));
+                    return Ok(Some(Some(Output::Event(Event::Closed))));
                 }
                 SctpEvent::Data { id, binary, data } => {
                     let Some(id) = self.chan.channel_id_by_stream_id(id) else {
@@ -1838,62 +1892,42 @@ impl Rtc {
                         continue;
                     };
                     let cd = ChannelData { id, binary, data };
-                    return Ok(Some(Output::Event(Event::ChannelData(cd))));
+                    return Ok(Some(Some(Output::Event(Event::ChannelData(cd)))));
                 }
                 SctpEvent::BufferedAmountLow { id } => {
                     let Some(id) = self.chan.channel_id_by_stream_id(id) else {
                         warn!("Drop BufferedAmountLow for id: {:?}", id);
                         continue;
                     };
-                    return Ok(Some(Output::Event(Event::ChannelBufferedAmountLow(id))));
+                    return Ok(Some(Some(Output::Event(Event::ChannelBufferedAmountLow(
+                        id,
+                    )))));
                 }
             }
         }
 
         if let Some(ev) = self.session.poll_event() {
-            return Ok(Some(Output::Event(ev)));
+            return Ok(Some(Some(Output::Event(ev))));
         }
 
         // Some polling needs to bubble up errors.
         if let Some(ev) = self.session.poll_event_fallible(self.last_now)? {
-            return Ok(Some(Output::Event(ev)));
+            return Ok(Some(Some(Output::Event(ev))));
         }
 
         if let Some(e) = self.stats.as_mut().and_then(|s| s.poll_output()) {
-            return Ok(Some(match e {
+            return Ok(Some(Some(match e {
                 StatsEvent::Peer(s) => Output::Event(Event::PeerStats(Box::new(s))),
                 StatsEvent::MediaIngress(s) => Output::Event(Event::MediaIngressStats(Box::new(s))),
                 StatsEvent::MediaEgress(s) => Output::Event(Event::MediaEgressStats(Box::new(s))),
-            }));
+            })));
         }
 
         if let Some(v) = self.ice.poll_transmit() {
-            return Ok(Some(Output::Transmit(v)));
+            return Ok(Some(Some(Output::Transmit(v))));
         }
 
-        if let Some(send) = &self.send_addr {
-            // These can only be sent after we got an ICE connection.
-            let datagram = None
-                .or_else(|| self.dtls.poll_packet())
-                .or_else(|| self.session.poll_datagram(self.last_now));
-
-            if let Some(contents) = datagram {
-                let t = net::Transmit {
-                    proto: send.proto,
-                    source: send.source,
-                    destination: send.destination,
-                    contents,
-                };
-                return Ok(Some(Output::Transmit(t)));
-            }
-        } else {
-            // Don't allow accumulated feedback to build up indefinitely
-            self.session.clear_feedback();
-        }
-
-        self.readiness.clear_events();
-
-        Ok(Some(Output::Timeout(self.poll_timeout())))
+        Ok(None)
     }
 
     // Called only after the output pipeline has drained.

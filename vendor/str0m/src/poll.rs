@@ -151,6 +151,10 @@ impl Drop for Mutation<'_> {
 pub(crate) struct Readiness {
     events: bool,
     timeout: bool,
+    /// HUDDLE patch 26: counts the guards handed out, i.e. every mutable descent into the
+    /// tree. Equal counts mean nothing was mutated from outside `poll_output` in between, which
+    /// lets the session reuse the pacer's queue states of the same instant.
+    epoch: u64,
 }
 
 impl Readiness {
@@ -159,7 +163,13 @@ impl Readiness {
         Readiness {
             events: true,
             timeout: true,
+            epoch: 0,
         }
+    }
+
+    /// The number of guards handed out so far (HUDDLE patch 26).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub(crate) fn wants_events(&self) -> bool {
@@ -180,6 +190,7 @@ impl Readiness {
 
     /// Hand out an armed guard for a mutable descent into the tree.
     pub(crate) fn wake(&mut self) -> Wake<'_> {
+        self.epoch = self.epoch.wrapping_add(1);
         Wake {
             readiness: self,
             events: true,
@@ -213,6 +224,11 @@ impl Wake<'_> {
     pub(crate) fn no_timeout(&mut self) {
         self.timeout = false;
     }
+
+    /// The readiness's count of guards, this one included (HUDDLE patch 26).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.readiness.epoch
+    }
 }
 
 impl Drop for Wake<'_> {
@@ -228,6 +244,7 @@ impl Readiness {
         Self {
             events: false,
             timeout: false,
+            epoch: 0,
         }
     }
 }
@@ -327,7 +344,11 @@ mod tests {
     fn narrowing_preserves_other_operations() {
         for events in [false, true] {
             for timeout in [false, true] {
-                let mut readiness = Readiness { events, timeout };
+                let mut readiness = Readiness {
+                    events,
+                    timeout,
+                    epoch: 0,
+                };
                 {
                     let mut wake = readiness.wake();
                     wake.no_events();

@@ -93,33 +93,7 @@ impl Pacer for LeakyBucketPacer {
         self.queue_states.clear();
         self.queue_states.extend(iter);
 
-        let elapsed = self.update_handle_time_and_get_elapsed(now);
-
-        self.clear_debt(elapsed);
-        self.maybe_update_adjusted_bitrate(now);
-
-        if let Some(request) = self.maybe_create_padding_request(now) {
-            self.next_poll_queue = Some(request.midrid);
-            return Some(request);
-        }
-
-        if self.next_poll_queue.is_some() {
-            return None;
-        }
-
-        let (next_poll_time_and_reason, queue) = self.next_poll(now)?;
-
-        if now < next_poll_time_and_reason.0 {
-            // We don't set this because between now and the neaxt poll, queue state can change such
-            // that we should poll a different queue i.e. media could be queued.
-            self.next_poll_queue = None;
-        } else {
-            self.next_poll_queue = queue.map(|q| q.midrid);
-        }
-
-        self.next_poll_time = Some(next_poll_time_and_reason);
-
-        None
+        self.decide(now)
     }
 
     fn poll_queue(&mut self) -> Option<(MidRid, Option<TwccClusterId>)> {
@@ -164,6 +138,66 @@ impl Pacer for LeakyBucketPacer {
 }
 
 impl LeakyBucketPacer {
+    /// HUDDLE patch 26: `handle_timeout` with the queue states of the last call, one of them
+    /// replaced (the queue with `state`'s midrid). The session calls it when only that queue
+    /// can have changed since (`Session::refresh_pacer_one`), instead of snapshotting every
+    /// stream again. `None`, with nothing changed, when the states hold no queue or more than
+    /// one queue with that midrid; the caller then does the whole `handle_timeout`.
+    pub(crate) fn handle_timeout_replacing(
+        &mut self,
+        now: Instant,
+        state: QueueState,
+    ) -> Option<Option<PaddingRequest>> {
+        let mut found = self
+            .queue_states
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.midrid == state.midrid)
+            .map(|(i, _)| i);
+        let index = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+
+        // As `handle_timeout`.
+        self.needs_timeout_before_next_poll = false;
+        self.next_poll_time = None;
+        self.queue_states[index] = state;
+
+        Some(self.decide(now))
+    }
+
+    /// `handle_timeout` once the queue states are in (HUDDLE patch 26 split it out).
+    fn decide(&mut self, now: Instant) -> Option<PaddingRequest> {
+        let elapsed = self.update_handle_time_and_get_elapsed(now);
+
+        self.clear_debt(elapsed);
+        self.maybe_update_adjusted_bitrate(now);
+
+        if let Some(request) = self.maybe_create_padding_request(now) {
+            self.next_poll_queue = Some(request.midrid);
+            return Some(request);
+        }
+
+        if self.next_poll_queue.is_some() {
+            return None;
+        }
+
+        let (next_poll_time_and_reason, queue) = self.next_poll(now)?;
+
+        if now < next_poll_time_and_reason.0 {
+            // We don't set this because between now and the neaxt poll, queue state can change such
+            // that we should poll a different queue i.e. media could be queued.
+            self.next_poll_queue = None;
+        } else {
+            self.next_poll_queue = queue.map(|q| q.midrid);
+        }
+
+        self.next_poll_time = Some(next_poll_time_and_reason);
+
+        None
+    }
+
     pub fn new(initial_pacing_bitrate: Bitrate) -> Self {
         const DEFAULT_QUEUE_LIMIT: Duration = Duration::from_secs(2);
 

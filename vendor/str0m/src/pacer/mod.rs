@@ -53,6 +53,19 @@ impl PacerImpl {
             PacerImpl::LeakyBucket(v) => v.check_probe_complete(now),
         }
     }
+
+    /// HUDDLE patch 26: see `LeakyBucketPacer::handle_timeout_replacing`. `None` (nothing done)
+    /// for the null pacer, which keeps no queue states.
+    pub fn handle_timeout_replacing(
+        &mut self,
+        now: Instant,
+        state: QueueState,
+    ) -> Option<Option<PaddingRequest>> {
+        match self {
+            PacerImpl::Null(_) => None,
+            PacerImpl::LeakyBucket(v) => v.handle_timeout_replacing(now, state),
+        }
+    }
 }
 
 impl Pacer for PacerImpl {

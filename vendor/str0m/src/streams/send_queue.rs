@@ -74,7 +74,13 @@ impl SendQueue {
         // Must be timestamped
         assert!(packet.timestamp != not_happening());
 
-        let queue_time = now - packet.timestamp;
+        // HUDDLE patch 25: a packet written and sent at the same `now` (a frame forwarded and
+        // drained in one touch) spent no time queued; skip std's checked `Instant` subtraction.
+        let queue_time = if now == packet.timestamp {
+            Duration::ZERO
+        } else {
+            now - packet.timestamp
+        };
         self.total.decrease(now, packet.payload.len(), queue_time);
         self.last_emitted = Some(now);
 

@@ -43,11 +43,19 @@ static BEGINNING_OF_TIME: LazyLock<(Instant, SystemTime)> = LazyLock::new(|| {
 });
 
 pub fn epoch_to_beginning() -> Duration {
+    *EPOCH_TO_BEGINNING
+}
+
+// HUDDLE patch 25: the beginning of time as a duration since the unix epoch, computed once.
+// `to_unix_duration` (abs-send-time, once per sent RTP packet) added a `Duration` to the
+// `SystemTime` and took the epoch off again; adding it to this gives the same value (both are
+// exact (seconds, nanoseconds) sums).
+static EPOCH_TO_BEGINNING: LazyLock<Duration> = LazyLock::new(|| {
     BEGINNING_OF_TIME
         .1
         .duration_since(SystemTime::UNIX_EPOCH)
         .expect("beginning of time to be after epoch")
-}
+});
 
 pub(crate) fn already_happened() -> Instant {
     BEGINNING_OF_TIME.0
@@ -99,11 +107,7 @@ impl InstantExt for Instant {
         }
 
         let duration_since_time_0 = self.duration_since(BEGINNING_OF_TIME.0);
-        let system_time = BEGINNING_OF_TIME.1 + duration_since_time_0;
-
-        system_time
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .expect("clock to go forwards from unix epoch")
+        epoch_to_beginning() + duration_since_time_0
     }
 
     fn to_ntp_duration(&self) -> Duration {
