@@ -49,8 +49,10 @@ pub struct Transmit {
 pub trait FrameSink: Send {
     fn frame(&mut self, frame: &Frame);
     fn close(&mut self);
-    /// The sink dropped video and needs a keyframe to go on (a recorder that fell behind
-    /// the disk); the core asks the publisher for one, through its keyframe gate.
+    /// The sink needs a keyframe to go on (a recorder that fell behind the disk, a tap that
+    /// dropped video or waits for its start). Looked at after each frame (packet in RTP mode)
+    /// handed over: while true, the core asks the publisher through its keyframe gate, at most
+    /// once per gate interval, so a lost or ignored request is asked again.
     fn wants_keyframe(&self) -> bool {
         false
     }
@@ -1412,7 +1414,7 @@ impl Sfu {
                     }
                 });
             }
-            let wants = source.recorder.as_ref().is_some_and(|r| r.wants_keyframe());
+            let wants = source.wants_keyframe();
             if wants || (taps && record_switch.is_some()) {
                 let layer = self.record_layer(id);
                 self.ask_keyframe(id, KeyframeRequestKind::Pli, false, layer, now);
@@ -1587,7 +1589,7 @@ impl Sfu {
             if let Some(f) = &record_frame {
                 source.frame_out(f);
             }
-            let wants = source.recorder.as_ref().is_some_and(|r| r.wants_keyframe());
+            let wants = source.wants_keyframe();
             if wants || (taps && record_switch.is_some()) {
                 let layer = self.record_layer(id);
                 self.ask_keyframe(id, KeyframeRequestKind::Pli, false, layer, now);

@@ -39,6 +39,13 @@ impl Source {
         self.taps.frame(frame);
     }
 
+    /// Whether its recorder or a tap needs a keyframe to go on: the core then asks the
+    /// publisher through its keyframe gate, so a request that was lost or ignored is repeated
+    /// once per gate interval for as long as the wish lasts.
+    pub fn wants_keyframe(&self) -> bool {
+        self.recorder.as_ref().is_some_and(|r| r.wants_keyframe()) || self.taps.wants_keyframe()
+    }
+
     /// Finishes the recording, closes the taps and, for an ingest, logs what it carried.
     pub fn close(mut self, id: PeerId) {
         if let Some(mut rec) = self.recorder.take() {

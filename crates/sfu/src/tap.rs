@@ -43,6 +43,11 @@ impl Taps {
         }
     }
 
+    /// Whether a tap needs a keyframe to go on ([`FrameSink::wants_keyframe`]).
+    pub fn wants_keyframe(&self) -> bool {
+        self.list.iter().any(|(_, sink)| sink.wants_keyframe())
+    }
+
     /// The source is gone: closes every tap.
     pub fn close_all(&mut self) {
         for (_, mut sink) in self.list.drain(..) {

@@ -31,20 +31,14 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct InputState {
     queued_bytes: AtomicUsize,
-    /// The writer or the tap needs a keyframe: the session re-taps the source (a new tap
-    /// asks the publisher for one).
+    /// The writer needs a keyframe (ffmpeg just connected): the tap tells the media core
+    /// ([`FrameSink::wants_keyframe`]), which asks the publisher, again each keyframe-gate
+    /// interval, until a keyframe is queued.
     wants_keyframe: AtomicBool,
     pub dropped_frames: AtomicU64,
     pub written_frames: AtomicU64,
     /// Why the writer stopped, if it failed.
     pub error: Mutex<Option<String>>,
-}
-
-impl InputState {
-    /// Takes the keyframe wish (true once per wish).
-    pub fn take_keyframe_wish(&self) -> bool {
-        self.wants_keyframe.swap(false, Ordering::SeqCst)
-    }
 }
 
 /// The tap: hands frames to the writer without blocking. On overflow it drops and waits for
@@ -75,6 +69,10 @@ impl FrameSink for InputTap {
         match self.tx.try_send(frame.clone()) {
             Ok(()) => {
                 self.state.queued_bytes.fetch_add(size, Ordering::Relaxed);
+                if video && frame.keyframe {
+                    // Queued behind the writer's wish: it answers it.
+                    self.state.wants_keyframe.store(false, Ordering::SeqCst);
+                }
             }
             Err(TrySendError::Full(_)) => self.overflow(),
             // The writer is gone; the session removes this tap.
@@ -84,7 +82,8 @@ impl FrameSink for InputTap {
 
     fn close(&mut self) {}
 
-    /// The media core asks the publisher for a keyframe while this tap waits for one.
+    /// The media core asks the publisher for a keyframe while this tap or its writer waits
+    /// for one.
     fn wants_keyframe(&self) -> bool {
         self.waiting_for_key || self.state.wants_keyframe.load(Ordering::Relaxed)
     }
@@ -93,9 +92,8 @@ impl FrameSink for InputTap {
 impl InputTap {
     fn overflow(&mut self) {
         self.state.dropped_frames.fetch_add(1, Ordering::Relaxed);
-        if self.has_video && !self.waiting_for_key {
+        if self.has_video {
             self.waiting_for_key = true;
-            self.state.wants_keyframe.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -192,8 +190,6 @@ struct Writer {
 const POLL: Duration = Duration::from_millis(20);
 /// A source quiet for this long has its buffered frames pushed to ffmpeg.
 const QUIET_FLUSH: Duration = Duration::from_secs(1);
-/// While the writer waits for its first keyframe, it asks again this often.
-const KEYFRAME_REASK: Duration = Duration::from_secs(1);
 
 impl Writer {
     fn next(&self, timeout: Duration) -> Result<Option<Frame>, String> {
@@ -230,15 +226,14 @@ impl Writer {
             .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
             .map_err(|e| format!("socket setup: {e}"))?;
         // Start at a fresh keyframe so that the picture starts now, in sync with the audio.
-        // ffmpeg waits for this input's header before it opens the next one: ask again each
-        // second (a request or its keyframe can be lost) instead of leaving the whole mix
-        // waiting for the stall watchdog.
-        let mut asked = None::<Instant>;
+        // ffmpeg waits for this input's header before it opens the next one, so the wish
+        // lasts until the keyframe is here: the media core asks again each gate interval (a
+        // request or its keyframe can be lost) instead of leaving the whole mix waiting for
+        // the stall watchdog.
+        self.state
+            .wants_keyframe
+            .store(self.has_video, Ordering::SeqCst);
         let first = loop {
-            if self.has_video && asked.is_none_or(|t| t.elapsed() >= KEYFRAME_REASK) {
-                self.state.wants_keyframe.store(true, Ordering::SeqCst);
-                asked = Some(Instant::now());
-            }
             let Some(frame) = self.next(POLL)? else {
                 continue;
             };
@@ -246,6 +241,7 @@ impl Writer {
                 break frame;
             }
         };
+        self.state.wants_keyframe.store(false, Ordering::SeqCst);
         let mut recorder = self.recorder(stream, &first)?;
         self.write(&mut recorder, &first)?;
         let mut last = Instant::now();
@@ -353,8 +349,7 @@ mod tests {
         tap.frame(&frame(MediaKind::Video, true, 10));
         tap.frame(&frame(MediaKind::Video, false, 10));
         assert_eq!(state.dropped_frames.load(Ordering::Relaxed), 2);
-        assert!(state.take_keyframe_wish());
-        assert!(!state.take_keyframe_wish());
+        assert!(tap.wants_keyframe(), "the overflow waits for a keyframe");
         let got: Vec<_> = rx.try_iter().map(|f| (f.kind, f.keyframe)).collect();
         assert_eq!(
             got,
@@ -365,6 +360,30 @@ mod tests {
         tap.frame(&frame(MediaKind::Video, true, 10));
         let got: Vec<_> = rx.try_iter().map(|f| f.keyframe).collect();
         assert_eq!(got, vec![true]);
+        assert!(!tap.wants_keyframe());
+    }
+
+    #[test]
+    fn the_writers_wish_lasts_until_a_keyframe_is_queued() {
+        let (tx, rx) = sync_channel(8);
+        let state = Arc::new(InputState::default());
+        let mut tap = InputTap {
+            tx,
+            state: state.clone(),
+            has_video: true,
+            waiting_for_key: false,
+        };
+        assert!(!tap.wants_keyframe());
+        state.wants_keyframe.store(true, Ordering::SeqCst); // ffmpeg connected
+        tap.frame(&frame(MediaKind::Video, false, 10));
+        tap.frame(&frame(MediaKind::Audio, false, 10));
+        assert!(
+            tap.wants_keyframe(),
+            "a delta frame or audio does not answer it"
+        );
+        tap.frame(&frame(MediaKind::Video, true, 10));
+        assert!(!tap.wants_keyframe());
+        assert_eq!(rx.try_iter().count(), 3);
     }
 
     #[test]

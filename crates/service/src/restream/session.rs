@@ -142,7 +142,6 @@ pub(crate) fn run(
             Err(RecvTimeoutError::Disconnected) => break "server stopping".to_string(),
         }
         let Some(r) = current.as_mut() else { continue };
-        r.retap_where_wanted(&spec);
         let progress = r.mix.as_ref().map(LiveMix::progress);
         let running = progress.as_ref().is_some_and(|p| p.out_time_ms > 0);
         let dropped = r.dropped_frames();
@@ -235,17 +234,6 @@ impl Run {
                 .map_err(|e| format!("starting {}: {e}", spec.encode.ffmpeg.display()))?,
         );
         Ok(run)
-    }
-
-    /// Re-taps inputs that need a keyframe (a new tap asks the publisher for one).
-    fn retap_where_wanted(&self, spec: &Spec) {
-        for (input, id, stream) in &self.inputs {
-            if input.state.take_keyframe_wish() {
-                if let Err(e) = spec.plane.tap(stream, *id, Box::new(input.tap())) {
-                    warn!(room = %spec.room, source = %input.source, error = %e, "restream re-tap failed");
-                }
-            }
-        }
     }
 
     fn dropped_frames(&self) -> u64 {
