@@ -50,6 +50,8 @@ pub struct LeakyBucketPacer {
     completed_probe: Option<TwccClusterId>,
     /// Gates poll_queue() until handle_timeout() is called after packet emission.
     needs_timeout_before_next_poll: bool,
+    /// HUDDLE patch 28: `burst_interval`'s last result and the bitrate it was computed for.
+    burst_interval: (Bitrate, Duration),
 }
 
 impl Pacer for LeakyBucketPacer {
@@ -173,6 +175,7 @@ impl LeakyBucketPacer {
 
         self.clear_debt(elapsed);
         self.maybe_update_adjusted_bitrate(now);
+        self.update_burst_interval();
 
         if let Some(request) = self.maybe_create_padding_request(now) {
             self.next_poll_queue = Some(request.midrid);
@@ -216,6 +219,7 @@ impl LeakyBucketPacer {
             probe_queue: VecDeque::new(),
             completed_probe: None,
             needs_timeout_before_next_poll: true,
+            burst_interval: (Bitrate::ZERO, PACING.min(MAX_BURST_SIZE / Bitrate::ZERO)),
         }
     }
 
@@ -275,13 +279,41 @@ impl LeakyBucketPacer {
         elapsed
     }
 
+    /// The longest burst at the adjusted bitrate: `MAX_BURST_SIZE` limits it so high bitrates
+    /// don't overfill socket buffers; below ~12.6 Mbps it is `PACING`. HUDDLE patch 28: kept
+    /// with the bitrate it was computed for (`update_burst_interval`, after each bitrate
+    /// update): the division goes through `f64` and `Duration::from_secs_f64`, and the
+    /// bitrate changes far less often than the pacer decides (after every sent packet, patch 6).
+    fn burst_interval(&self) -> Duration {
+        debug_assert!(
+            self.burst_interval.0 == self.adjusted_bitrate
+                || self.adjusted_bitrate.as_f64().is_nan()
+        );
+        self.burst_interval.1
+    }
+
+    fn update_burst_interval(&mut self) {
+        // A NaN bitrate never equals itself: computed again, as before the patch.
+        if self.burst_interval.0 != self.adjusted_bitrate {
+            let interval = PACING.min(MAX_BURST_SIZE / self.adjusted_bitrate);
+            self.burst_interval = (self.adjusted_bitrate, interval);
+        }
+    }
+
     fn clear_debt(&mut self, elapsed: Duration) {
-        self.media_debt = self
-            .media_debt
-            .saturating_sub(self.adjusted_bitrate * elapsed);
-        self.padding_debt = self
-            .padding_debt
-            .saturating_sub(self.padding_bitrate * elapsed);
+        // HUDDLE patch 28: a refresh at the same `now` (patch 6) has nothing elapsed, and a
+        // rate times zero is zero bytes (`Bitrate * Duration` rounds an f64 product, 0 or NaN,
+        // to 0): skip the two float products.
+        let (media, padding) = if elapsed.is_zero() {
+            (DataSize::ZERO, DataSize::ZERO)
+        } else {
+            (
+                self.adjusted_bitrate * elapsed,
+                self.padding_bitrate * elapsed,
+            )
+        };
+        self.media_debt = self.media_debt.saturating_sub(media);
+        self.padding_debt = self.padding_debt.saturating_sub(padding);
         log_pacer_media_debt!(self.media_debt.as_bytes_usize());
         log_pacer_padding_debt!(self.padding_debt.as_bytes_usize());
     }
@@ -333,7 +365,7 @@ impl LeakyBucketPacer {
                     let drain_debt_time = self.media_debt / self.adjusted_bitrate;
                     // Limit the burst to MAX_BURST_SIZE so high bitrates don't overfill socket
                     // buffers. Below ~12.6 Mbps this is PACING.
-                    let burst_interval = PACING.min(MAX_BURST_SIZE / self.adjusted_bitrate);
+                    let burst_interval = self.burst_interval();
                     let next_send_offset = if drain_debt_time >= burst_interval {
                         // If we have incurred too much debt, wait for it to clear before sending.
                         // again.
