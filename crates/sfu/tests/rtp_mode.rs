@@ -19,12 +19,6 @@ fn recording() -> Option<RecordRequest> {
     Some(common::record_request("rtp-mode-test"))
 }
 
-/// The SSRC of an RTP datagram (SRTP leaves the header readable); None for RTCP and others.
-fn rtp_ssrc(d: &[u8]) -> Option<u32> {
-    let rtp = d.len() >= 12 && d[0] >> 6 == 2 && !(192..=223).contains(&d[1]);
-    rtp.then(|| u32::from_be_bytes([d[8], d[9], d[10], d[11]]))
-}
-
 /// Every `every`th datagram on one hop is lost once the client is connected: from the
 /// client to the server (`uplink`) or from the server to it.
 fn lose_every(client: usize, uplink: bool, every: usize) -> Loss {
@@ -317,18 +311,7 @@ fn an_uplink_packet_never_recovered_brings_a_keyframe_request(mode: Forwarding) 
     send(&mut w, Codec::Vp8, Codec::Opus, 10, 1000);
     // Delta frames only from here on, 25 fps, numbered on from `next`.
     let mut next = 10u32;
-    let mut frames = |w: &mut World, n: u32| {
-        for _ in 0..n {
-            let v = video_frame(Codec::Vp8, next, false);
-            let now = w.now;
-            w.clients[0].write(MediaKind::Video, now, 90_000 + next as u64 * 3600, &v);
-            next += 1;
-            for _ in 0..8 {
-                w.step();
-            }
-        }
-    };
-    frames(&mut w, 5);
+    w.vp8_frames(&mut next, 5, false);
     let mid = w.clients[0].video.expect("a video track");
     let mut api = w.clients[0].rtc.direct_api();
     let tx = api.stream_tx_by_mid(mid, None).expect("the video stream");
@@ -337,7 +320,7 @@ fn an_uplink_packet_never_recovered_brings_a_keyframe_request(mode: Forwarding) 
     let burst = Rc::new(Cell::new(0u32));
     let b = burst.clone();
     w.loss = Some(Box::new(move |i, _, to_server, data| {
-        let ssrc = rtp_ssrc(data);
+        let ssrc = common::rtp_ssrc(data);
         if i != 0 || !to_server || ssrc.is_none() {
             return false;
         }
@@ -350,7 +333,7 @@ fn an_uplink_packet_never_recovered_brings_a_keyframe_request(mode: Forwarding) 
     let requests_before = w.clients[0].keyframe_requests.len();
     let lost_at = w.now;
     burst.set(4);
-    frames(&mut w, 63);
+    w.vp8_frames(&mut next, 63, false);
     let requests: Vec<u128> = w.clients[0].keyframe_requests[requests_before..]
         .iter()
         .map(|(t, _)| (*t - lost_at).as_millis())

@@ -9,7 +9,6 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::video_frame;
 use common::world::World;
 use huddle_room::PeerId;
 use huddle_sfu::{Forwarding, Frame, FrameSink};
@@ -31,25 +30,12 @@ impl FrameSink for Wish {
     }
 }
 
-/// Sends `n` frames of 25 fps VP8 (the first a keyframe if `key`), numbered on from `next`.
-fn video(w: &mut World, next: &mut u32, n: u32, key: bool) {
-    for i in 0..n {
-        let v = video_frame(Codec::Vp8, *next, key && i == 0);
-        let now = w.now;
-        w.clients[0].write(MediaKind::Video, now, 90_000 + *next as u64 * 3600, &v);
-        *next += 1;
-        for _ in 0..8 {
-            w.step();
-        }
-    }
-}
-
 fn a_taps_keyframe_wish_is_asked_each_gate_interval_until_answered(mode: Forwarding) {
     let mut w = World::with_forwarding(mode);
     let publisher = PeerId(1);
     w.publish(publisher, &[Codec::Vp8], &[MediaKind::Video]);
     let mut next = 0;
-    video(&mut w, &mut next, 25, true);
+    w.vp8_frames(&mut next, 25, true);
     let wish = Arc::new(AtomicBool::new(false));
     let now = w.now;
     w.sfu.tap(publisher, 7, Box::new(Wish(wish.clone())), now);
@@ -58,11 +44,11 @@ fn a_taps_keyframe_wish_is_asked_each_gate_interval_until_answered(mode: Forward
     let after_tap = requests(&w);
     assert!(after_tap >= 1, "adding a tap asks for a keyframe");
     // No wish: 3 s of delta frames, no request.
-    video(&mut w, &mut next, 75, false);
+    w.vp8_frames(&mut next, 75, false);
     assert_eq!(requests(&w), after_tap, "{mode}: no wish, no request");
     // A wish the publisher ignores (it sends delta frames only): asked once per second.
     wish.store(true, Ordering::SeqCst);
-    video(&mut w, &mut next, 88, false); // 3.5 s
+    w.vp8_frames(&mut next, 88, false); // 3.5 s
     let asked = requests(&w) - after_tap;
     println!("{mode} mode: {asked} keyframe requests in 3.5 s of an unanswered wish");
     assert!(
@@ -70,13 +56,13 @@ fn a_taps_keyframe_wish_is_asked_each_gate_interval_until_answered(mode: Forward
         "{mode}: asked {asked} times in 3.5 s, want 3-4"
     );
     // Answered: the keyframe reaches the tap, the wish ends, no more requests.
-    video(&mut w, &mut next, 1, true);
+    w.vp8_frames(&mut next, 1, true);
     assert!(
         !wish.load(Ordering::SeqCst),
         "{mode}: the tap got the keyframe"
     );
     let answered = requests(&w);
-    video(&mut w, &mut next, 75, false);
+    w.vp8_frames(&mut next, 75, false);
     assert!(
         requests(&w) <= answered + 1,
         "{mode}: at most the one already pending after the answer: {} -> {}",

@@ -55,12 +55,8 @@ impl Link {
 
     fn send(&mut self, now: Instant, to: SocketAddr, data: Vec<u8>) {
         self.sent += 1;
-        // RTP version 2, padding bit, and not an RTCP packet type (192..=223).
-        if data.len() > 12
-            && data[0] >> 6 == 2
-            && data[0] & 0x20 != 0
-            && !(192..=223).contains(&data[1])
-        {
+        // RTP with the padding bit.
+        if data.len() > 12 && super::is_rtp(&data) && data[0] & 0x20 != 0 {
             self.padding += 1;
         }
         if self.loss > 0.0 && self.rng.random::<f64>() < self.loss {

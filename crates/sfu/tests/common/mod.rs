@@ -28,6 +28,17 @@ macro_rules! in_both_modes {
     )*};
 }
 
+/// Whether a datagram is RTP: version 2 and not an RTCP packet type (192..=223). SRTP leaves
+/// the header readable.
+pub fn is_rtp(d: &[u8]) -> bool {
+    d.len() >= 12 && d[0] >> 6 == 2 && !(192..=223).contains(&d[1])
+}
+
+/// The SSRC of an RTP datagram; None for RTCP and others.
+pub fn rtp_ssrc(d: &[u8]) -> Option<u32> {
+    is_rtp(d).then(|| u32::from_be_bytes([d[8], d[9], d[10], d[11]]))
+}
+
 use std::net::SocketAddr;
 use std::time::Instant;
 

@@ -116,6 +116,20 @@ impl World {
         self.pump();
     }
 
+    /// Client 0 sends `n` frames of 25 fps VP8 (the first a keyframe if `key`), numbered on
+    /// from `next`, stepping the world 40 ms after each.
+    pub fn vp8_frames(&mut self, next: &mut u32, n: u32, key: bool) {
+        for i in 0..n {
+            let v = super::video_frame(Codec::Vp8, *next, key && i == 0);
+            let now = self.now;
+            self.clients[0].write(MediaKind::Video, now, 90_000 + *next as u64 * 3600, &v);
+            *next += 1;
+            for _ in 0..8 {
+                self.step();
+            }
+        }
+    }
+
     pub fn command(&mut self, cmd: MediaCommand) {
         self.sfu.handle_command(cmd, self.now);
         self.pump();
