@@ -333,16 +333,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_full_queue_drops_until_the_next_keyframe_and_asks_for_one() {
-        let (tx, rx) = sync_channel(2);
+    /// A tap on a queue of `capacity` frames, with its receiving end and shared state.
+    fn tap(
+        capacity: usize,
+        has_video: bool,
+        waiting_for_key: bool,
+    ) -> (InputTap, Receiver<Frame>, Arc<InputState>) {
+        let (tx, rx) = sync_channel(capacity);
         let state = Arc::new(InputState::default());
-        let mut tap = InputTap {
+        let tap = InputTap {
             tx,
             state: state.clone(),
-            has_video: true,
-            waiting_for_key: true,
+            has_video,
+            waiting_for_key,
         };
+        (tap, rx, state)
+    }
+
+    #[test]
+    fn a_full_queue_drops_until_the_next_keyframe_and_asks_for_one() {
+        let (mut tap, rx, state) = tap(2, true, true);
         // Nothing before the first keyframe; audio passes meanwhile.
         tap.frame(&frame(MediaKind::Video, false, 10));
         tap.frame(&frame(MediaKind::Audio, false, 10));
@@ -365,14 +375,7 @@ mod tests {
 
     #[test]
     fn the_writers_wish_lasts_until_a_keyframe_is_queued() {
-        let (tx, rx) = sync_channel(8);
-        let state = Arc::new(InputState::default());
-        let mut tap = InputTap {
-            tx,
-            state: state.clone(),
-            has_video: true,
-            waiting_for_key: false,
-        };
+        let (mut tap, rx, state) = tap(8, true, false);
         assert!(!tap.wants_keyframe());
         state.wants_keyframe.store(true, Ordering::SeqCst); // ffmpeg connected
         tap.frame(&frame(MediaKind::Video, false, 10));
@@ -388,14 +391,7 @@ mod tests {
 
     #[test]
     fn the_byte_budget_bounds_the_queue() {
-        let (tx, rx) = sync_channel(1000);
-        let state = Arc::new(InputState::default());
-        let mut tap = InputTap {
-            tx,
-            state: state.clone(),
-            has_video: false,
-            waiting_for_key: false,
-        };
+        let (mut tap, rx, state) = tap(1000, false, false);
         for _ in 0..20 {
             tap.frame(&frame(MediaKind::Audio, false, 1 << 20));
         }
