@@ -79,7 +79,14 @@ function preflight() {
 function startEmulator(links) {
   const args = [];
   for (const l of links) args.push('--link', `${l.name}:${l.clientNs}:nl0:${l.serverNs}:${l.serverTun}`);
-  const child = spawn(NETLAB_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // NETLAB_TRACE=1 (e2e/netlab/scenario.js): the emulator logs every RTP/RTCP packet and what
+  // its link did to it (crates/netlab/src/trace.rs) into e2e/artifacts/netlab-links.log
+  const env = { ...process.env };
+  if (process.env.NETLAB_TRACE === '1') {
+    fs.mkdirSync(h.ARTIFACTS, { recursive: true });
+    env.HUDDLE_NETLAB_TRACE = path.join(h.ARTIFACTS, 'netlab-links.log');
+  }
+  const child = spawn(NETLAB_BIN, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   const answers = [];
   let waiter = null;
   const stderr = [];

@@ -221,12 +221,54 @@ async function threePartyCall(lab, { impairC = async () => {}, settle = 12000, a
   return { clients, names, joinAt, joinedAt, missing, publishedAt, publishError: () => publishError };
 }
 
+// NETLAB_TRACE=1: every page samples its played videos' getStats every 100 ms through the
+// measuring window (client.js H.startVideoTrace); saved to e2e/artifacts/netlab-trace-<viewer>.json
+// and each stall of framesDecoded >= 200 ms printed with the counters that moved around it. With
+// it, e2e/lib/netlab.js has the emulator log every RTP/RTCP packet (netlab-links.log).
+const TRACE = process.env.NETLAB_TRACE === '1';
+const TRACE_MS = 100;
+
+/** The stalls (framesDecoded standing still >= `minMs`) of one stream's trace rows. */
+function stalls(rows, minMs = 200) {
+  const out = [];
+  for (let i = 1; i < rows.length; i++) {
+    let j = i;
+    while (j < rows.length && rows[j].framesDecoded === rows[i - 1].framesDecoded) j++;
+    if (j >= rows.length) break;
+    const a = rows[i - 1];
+    const b = rows[j];
+    if (b.t - a.t >= minMs) {
+      const dd = (f) => (b[f] || 0) - (a[f] || 0);
+      out.push({ from: a.t, ms: b.t - a.t, frozenS: Number(dd('totalFreezesDuration').toFixed(3)), freezes: dd('freezeCount'),
+        lost: dd('packetsLost'), nacks: dd('nackCount'), rtx: dd('retransmittedPacketsReceived'), plis: dd('pliCount'),
+        received: dd('packetsReceived'), framesReceived: dd('framesReceived'), targetMs: Math.round(1000 * (b.jitterBufferTargetDelay - a.jitterBufferTargetDelay) / Math.max(1, b.jitterBufferEmittedCount - a.jitterBufferEmittedCount)) });
+    }
+    i = j;
+  }
+  return out;
+}
+
+async function saveTraces(clients) {
+  for (const [viewer, c] of Object.entries(clients)) {
+    const rows = await c.eval(() => window.H.stopVideoTrace());
+    fs.mkdirSync(h.ARTIFACTS, { recursive: true });
+    fs.writeFileSync(path.join(h.ARTIFACTS, `netlab-trace-${viewer}.json`), JSON.stringify(rows));
+    const byStream = {};
+    for (const r of rows) (byStream[r.stream] = byStream[r.stream] || []).push(r);
+    for (const [stream, rs] of Object.entries(byStream)) {
+      for (const st of stalls(rs)) console.log(`trace ${viewer} <- ${stream}: ${new Date(st.from).toISOString()} ${JSON.stringify(st)}`);
+    }
+  }
+}
+
 /** Snapshot, wait `seconds`, snapshot: the figures of that window. */
 async function measure(clients, names, seconds, joinAt) {
   const load0 = os.loadavg()[0];
+  if (TRACE) await Promise.all(Object.values(clients).map((c) => c.eval((ms) => window.H.startVideoTrace(ms), TRACE_MS)));
   const s0 = await snapshot(clients);
   await h.sleep(seconds * 1000);
   const s1 = await snapshot(clients);
+  if (TRACE) await saveTraces(clients);
   // The machine is shared (2 cores): a load far above 2 starves the browsers and makes every
   // stream slow, impaired or not. Printed so that such a run is recognised as not meaningful.
   return Object.assign(windowFigures(s0, s1, names, joinAt), { loadavg1m: [load0, os.loadavg()[0]].map((x) => Number(x.toFixed(1))) });

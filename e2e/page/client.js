@@ -345,5 +345,33 @@
     return out;
   };
 
+  // A time series of every played video's receive figures, sampled every `ms` (NETLAB_TRACE=1 in
+  // e2e/netlab/scenario.js): a freeze is a run of samples with framesDecoded standing still, and
+  // the NACK / loss / resend counters beside it tell whether a packet was missing and resent.
+  const TRACE_FIELDS = ['ssrc', 'packetsReceived', 'packetsLost', 'framesReceived', 'framesDecoded', 'framesDropped',
+    'freezeCount', 'totalFreezesDuration', 'nackCount', 'pliCount', 'retransmittedPacketsReceived',
+    'jitterBufferDelay', 'jitterBufferEmittedCount', 'jitterBufferTargetDelay', 'jitterBufferMinimumDelay'];
+  H.startVideoTrace = function (ms) {
+    const rows = [];
+    H.videoTraceRows = rows;
+    clearInterval(H.videoTraceTimer);
+    H.videoTraceTimer = setInterval(async () => {
+      for (const div of document.querySelectorAll('#remotes .tile')) {
+        const v = div.querySelector('video');
+        const tracks = v && v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
+        const pc = tracks.length ? pcForTracks(tracks) : null;
+        if (!pc) continue;
+        const t = Date.now();
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.kind === 'video') rows.push(Object.assign({ t, stream: div.dataset.stream }, pick(s, TRACE_FIELDS)));
+        });
+      }
+    }, ms);
+  };
+  H.stopVideoTrace = function () {
+    clearInterval(H.videoTraceTimer);
+    return H.videoTraceRows || [];
+  };
+
   ev('PAGE_READY');
 })();

@@ -10,11 +10,14 @@
 //!   seeded RNG), tested deterministically.
 //! - [`command`]: the line protocol on stdin that changes a pipe at runtime (`C down rate=300kbit`).
 //! - [`ip`]: the few bytes of an IP header the pipe needs (is it UDP?).
+//! - [`trace`]: with `HUDDLE_NETLAB_TRACE=<file>`, a line per RTP/RTCP packet and its fate
+//!   (SSRC, sequence number, lost or not), to match a browser's freeze to its link's losses.
 //! - `tun` / `main.rs`: the thin I/O shell (namespaces, TUN devices, a poll loop).
 
 pub mod command;
 pub mod ip;
 pub mod pipe;
+pub mod trace;
 pub mod tun;
 
 pub use command::{parse_line, Command, Direction};

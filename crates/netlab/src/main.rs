@@ -17,6 +17,8 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use huddle_netlab::command::{parse_line, Command};
+use huddle_netlab::pipe::Verdict;
+use huddle_netlab::trace::Trace;
 use huddle_netlab::tun::Tun;
 use huddle_netlab::{Counters, Pipe, PipeConfig};
 
@@ -112,7 +114,7 @@ fn main() {
         );
     }
     reply("ready");
-    run(&mut links);
+    run(&mut links, Trace::from_env());
     reply(&format!("stats {}", stats_json(&links)));
 }
 
@@ -123,9 +125,10 @@ fn reply(line: &str) {
     let _ = out.flush();
 }
 
-fn run(links: &mut [Link]) {
+fn run(links: &mut [Link], mut trace: Option<Trace>) {
     let mut buf = vec![0u8; 65536];
     let mut stdin_buf: Vec<u8> = Vec::new();
+    let mut last_flush = Instant::now();
     loop {
         let wait = next_wait(links, Instant::now());
         let mut fds: Vec<libc::pollfd> = vec![pollfd(libc::STDIN_FILENO)];
@@ -157,14 +160,30 @@ fn run(links: &mut [Link]) {
         let now = Instant::now();
         for (i, l) in links.iter_mut().enumerate() {
             if readable(&fds[1 + 2 * i]) {
-                read_into(&l.client, &mut l.up, &mut buf, now);
+                read_into(
+                    &l.client,
+                    &mut l.up,
+                    &mut buf,
+                    now,
+                    (&mut trace, &l.name, "up"),
+                );
             }
             if readable(&fds[2 + 2 * i]) {
-                read_into(&l.server, &mut l.down, &mut buf, now);
+                read_into(
+                    &l.server,
+                    &mut l.down,
+                    &mut buf,
+                    now,
+                    (&mut trace, &l.name, "down"),
+                );
             }
         }
         let now = Instant::now();
         for l in links.iter_mut() {
+            if let Some(t) = trace.as_mut() {
+                note_late(t, now, &l.name, "up", l.up.next_due());
+                note_late(t, now, &l.name, "down", l.down.next_due());
+            }
             while let Some(p) = l.up.pop_due(now) {
                 l.write_errors += u64::from(l.server.write_packet(&p).is_err());
             }
@@ -172,7 +191,16 @@ fn run(links: &mut [Link]) {
                 l.write_errors += u64::from(l.client.write_packet(&p).is_err());
             }
         }
+        if let Some(t) = trace.as_mut() {
+            if now.duration_since(last_flush) > Duration::from_secs(1) {
+                t.flush();
+                last_flush = now;
+            }
+        }
         if fds[0].revents != 0 && !handle_stdin(links, &mut stdin_buf) {
+            if let Some(t) = trace.as_mut() {
+                t.flush();
+            }
             return;
         }
     }
@@ -201,11 +229,42 @@ fn next_wait(links: &[Link], now: Instant) -> Duration {
         })
 }
 
-fn read_into(tun: &Tun, pipe: &mut Pipe, buf: &mut [u8], now: Instant) {
+/// The emulator's own lateness worth a trace line: a packet handed out this much after its
+/// departure time (the loop was not scheduled in time).
+const LATE_NOTED_MS: f64 = 3.0;
+
+fn note_late(trace: &mut Trace, now: Instant, link: &str, dir: &str, due: Option<Instant>) {
+    let Some(due) = due.filter(|d| *d <= now) else {
+        return;
+    };
+    let late_ms = now.duration_since(due).as_secs_f64() * 1000.0;
+    if late_ms > LATE_NOTED_MS {
+        trace.late(now, link, dir, late_ms);
+    }
+}
+
+type TraceTo<'a> = (&'a mut Option<Trace>, &'a str, &'a str);
+
+fn read_into(
+    tun: &Tun,
+    pipe: &mut Pipe,
+    buf: &mut [u8],
+    now: Instant,
+    (trace, link, dir): TraceTo,
+) {
     for _ in 0..READ_BATCH {
         match tun.read_packet(buf) {
             Ok(Some(n)) => {
-                pipe.push(now, buf[..n].to_vec());
+                let verdict = pipe.push(now, buf[..n].to_vec());
+                if let Some(t) = trace.as_mut() {
+                    let what = match verdict {
+                        Verdict::Scheduled(_) => "ok",
+                        Verdict::Lost => "LOST",
+                        Verdict::QueueFull => "QFULL",
+                        Verdict::Blocked => "BLOCKED",
+                    };
+                    t.packet(now, link, dir, &buf[..n], what);
+                }
             }
             Ok(None) => return,
             Err(e) => {
