@@ -24,6 +24,11 @@ s.labScenario(SCENARIO, 'netlab: C has 5 % loss both ways and 60 ms RTT', 150000
   // stream), and str0m's RTX ratio cap (15 % of a second's bytes) dropping C's NACKed resends for
   // ~0.5 s at a time. With the floor ramped and the cap at 20 %: 0 / 0.22 / 0.26 s in 3 of 3 runs
   // at load 4.3-6.9. Runs at load 8-11 froze every stream, control streams included (starved).
+  // Session 13 (MEDIA_QUALITY.md "Loss" item 8; NETLAB_TRACE=1 traces a run): the freezes left
+  // were the play's first ~1.3 s, before the floor was up (it waited for a receiver report, then
+  // ramped 1.25 s): a NACK now starts it and it ramps in 0.31 s. C's plays froze 0-0.9 s per run
+  // (7 runs, 7 of 9 freezes early) before, 0-0.27 s after (7 runs, 3 freezes: a first loss
+  // before any NACK, two packets needing a third NACK round, ~1 % of losses at 5 % both ways).
   // A's and B's plays of C are enforced since 6e888f5 (frames held for a resend were sent out of
   // order: 9-19 keyframe requests per 30 s before; 0 s frozen, 0 requests in 3 of 3 runs after).
   for (const p of ['A', 'B']) {

@@ -10,17 +10,30 @@
 //! The `playout-delay` RTP header extension (negotiated where the browser offers it; Chrome
 //! does) tells the receiver a minimum delay: with [`MIN_DELAY`] a frame repaired within it is
 //! shown on time. It is only sent while the player's receiver reports said it lost at least
-//! [`LOSSY`] in the last [`HOLD_FOR`], so a clean call keeps its low latency.
+//! [`LOSSY`], or the player sent a NACK, in the last [`HOLD_FOR`], so a clean call keeps its low
+//! latency.
 //!
-//! The floor is **ramped**, [`RAMP`] per second, never stepped. Chrome applies the minimum as a
+//! **A NACK counts as loss** (session 13): the receiver reports give a player's loss once a
+//! second or so and reach us through the stats of the next tick, so the floor started ~0.9 s
+//! after the first lost packet (netlab run of 2 Dec, C <- A: first NACK 1.7 s into the window,
+//! ramp from 2.6 s); a NACK is the same fact (one lost packet is >= [`LOSSY`] of a one-second
+//! report at any video rate below ~100 packets/s) seen as soon as the next stats tick (500 ms).
+//!
+//! The floor is **ramped**, [`RAMP_UP`] per second, never stepped. Chrome applies the minimum as a
 //! clamp on each frame's render delay (`VCMTiming::RenderTime`), not through the 100 ms/s
 //! smoothing it uses for its own target, so a 0 -> 250 ms step held the next frame ~230 ms: a
 //! freeze of its own, one per stream and call (netlab loss run of 1 Dec, session 9: C's
 //! `jitterBufferTargetDelay` went from 17 to 239 ms in one 100 ms sample, and `framesDecoded`
 //! stood still for that sample: the only freeze of C <- A and of C <- B in 30 s). A ramp of
-//! 10 ms per 50 ms frame plays ~1.25 s slightly slow instead. When the loss is over the floor
-//! ramps down to zero and a zero is sent for [`ZERO_FOR`] (Chrome keeps the last value it got:
-//! frames without the extension would leave it at the floor).
+//! 40 ms per 50 ms frame shows ~6 frames 90 ms apart instead (Chrome counts a freeze from a gap
+//! of max(3x, +150 ms) its mean frame interval). It was 10 ms per frame (1.25 s to the floor)
+//! until session 13: the picture froze in that time. Before the floor, Chrome's jitter buffer on
+//! this link is ~13 ms, so any packet whose first resend is lost (~10 % of losses) freezes the
+//! picture; in the netlab runs every freeze of C's plays fell in the first 2.5 s of the play,
+//! before the floor was up, none after (docs/MEDIA_QUALITY.md "Loss" item 8). When the loss is
+//! over the floor ramps down, [`RAMP_DOWN`] per second, to zero and a zero is sent for
+//! [`ZERO_FOR`] (Chrome keeps the last value it got: frames without the extension would leave
+//! it at the floor).
 //!
 //! In frame mode not done for the players of a publisher whose *uplink* is lossy (str0m holds
 //! its frames 80-235 ms for our NACKs, and they reach the players late, in a burst): tried on
@@ -43,10 +56,14 @@ pub const MAX_DELAY: Duration = Duration::from_secs(10);
 pub const HOLD_FOR: Duration = Duration::from_secs(10);
 /// A player's downlink counts as lossy from this fraction lost (its receiver reports).
 pub const LOSSY: f32 = 0.01;
-/// How fast the floor moves, per second: 10 ms per frame at 20 fps, 1.25 s from 0 to
+/// How fast the floor rises, per second: 40 ms per frame at 20 fps, 0.31 s from 0 to
 /// [`MIN_DELAY`]. Each frame is shown that much later than the one before; a freeze needs a
-/// gap of 150 ms over the mean.
-pub const RAMP: Duration = Duration::from_millis(200);
+/// gap of 150 ms over the mean (and 3x it), so the largest step, [`MAX_STEP_AFTER`] worth
+/// (80 ms), leaves a 50 ms frame 130 ms after the one before.
+pub const RAMP_UP: Duration = Duration::from_millis(800);
+/// How fast the floor falls once the loss is over (frames shown sooner than their interval:
+/// slowly, 10 ms per frame).
+pub const RAMP_DOWN: Duration = Duration::from_millis(200);
 /// The time one move of the floor accounts for at most (a frame after a pause of the video).
 pub const MAX_STEP_AFTER: Duration = Duration::from_millis(100);
 /// After ramping down, a zero floor is sent this long so that the receiver surely got one.
@@ -61,6 +78,8 @@ pub struct Playout {
     moved_at: Option<Instant>,
     /// Since when the floor is back at zero after a ramp (None: never raised, or zero sent).
     zero_since: Option<Instant>,
+    /// The player's NACKs for our video so far (str0m's running count).
+    nacks: u64,
 }
 
 impl Playout {
@@ -69,6 +88,14 @@ impl Playout {
         if fraction >= LOSSY {
             self.lossy_until = Some(now + HOLD_FOR);
         }
+    }
+
+    /// The player has sent `total` NACKs for our video so far: any new one is loss.
+    pub fn on_nacks(&mut self, total: u64, now: Instant) {
+        if total > self.nacks {
+            self.lossy_until = Some(now + HOLD_FOR);
+        }
+        self.nacks = total;
     }
 
     /// The (minimum, maximum) playout delay to put on the player's video frame written now, if
@@ -81,13 +108,15 @@ impl Playout {
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.moved_at = Some(now);
         // A frame after a long pause moves it one frame's worth only: steps stay small.
-        let nanos = since.min(MAX_STEP_AFTER).as_nanos() * RAMP.as_nanos() / 1_000_000_000;
-        let step = Duration::from_nanos(nanos as u64);
+        let step = |rate: Duration| {
+            let nanos = since.min(MAX_STEP_AFTER).as_nanos() * rate.as_nanos() / 1_000_000_000;
+            Duration::from_nanos(nanos as u64)
+        };
         if self.floor < target {
-            self.floor = (self.floor + step).min(target);
+            self.floor = (self.floor + step(RAMP_UP)).min(target);
             self.zero_since = None;
         } else if self.floor > target {
-            self.floor = self.floor.saturating_sub(step).max(target);
+            self.floor = self.floor.saturating_sub(step(RAMP_DOWN)).max(target);
             if self.floor.is_zero() {
                 self.zero_since = Some(now);
             }
@@ -148,16 +177,16 @@ mod tests {
             .map(|d| d.expect("lossy: a floor on every frame").as_millis())
             .collect();
         // The first floor is one frame's step, not the whole delay (Chrome jumps to it at once).
-        assert_eq!(ms[0], 10);
+        assert_eq!(ms[0], 40);
         assert!(
-            ms.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] <= 10),
+            ms.windows(2).all(|w| w[1] >= w[0] && w[1] - w[0] <= 40),
             "{ms:?}"
         );
         let full = ms
             .iter()
             .position(|&m| m == MIN_DELAY.as_millis())
             .expect("reaches the floor");
-        assert_eq!(full, 24, "1.25 s at 20 fps");
+        assert_eq!(full, 6, "0.35 s at 20 fps");
         assert!(ms[full..].iter().all(|&m| m == 250));
         assert_eq!(p.delay(t0 + FRAME * 61), Some((MIN_DELAY, MAX_DELAY)));
     }
@@ -174,7 +203,7 @@ mod tests {
         let ms: Vec<Option<u128>> = f.iter().map(|d| d.map(|d| d.as_millis())).collect();
         assert!(
             ms[..24].iter().all(|m| m.is_some_and(|m| m > 0 && m < 250)),
-            "{ms:?}"
+            "ramps down 10 ms per frame: {ms:?}"
         );
         let zero = ms
             .iter()
@@ -192,7 +221,7 @@ mod tests {
         p.on_downlink_loss(0.02, t1 + FRAME * 60);
         assert_eq!(
             p.delay(t1 + FRAME * 60).map(|(m, _)| m.as_millis()),
-            Some(10)
+            Some(40)
         );
     }
 
@@ -202,10 +231,30 @@ mod tests {
         let mut p = Playout::default();
         assert_eq!(p.delay(t0), None);
         p.on_downlink_loss(0.05, t0 + Duration::from_secs(3));
-        // The next video frame comes 3 s later (paused video): 20 ms, not the whole floor.
+        // The next video frame comes 3 s later (paused video): 80 ms, not the whole floor.
         let after = p
             .delay(t0 + Duration::from_secs(3))
             .map(|(m, _)| m.as_millis());
-        assert_eq!(after, Some(20));
+        assert_eq!(after, Some(80));
+    }
+
+    #[test]
+    fn a_new_nack_is_loss_a_count_standing_still_is_not() {
+        let t0 = Instant::now();
+        let mut p = Playout::default();
+        assert_eq!(p.delay(t0), None);
+        p.on_nacks(0, t0);
+        assert_eq!(p.delay(t0 + FRAME), None, "no NACK yet");
+        p.on_nacks(1, t0 + FRAME);
+        assert_eq!(
+            p.delay(t0 + FRAME * 2).map(|(m, _)| m.as_millis()),
+            Some(40),
+            "the first NACK starts the ramp"
+        );
+        // The count stays at 1: the loss is over HOLD_FOR after that NACK.
+        let later = t0 + FRAME + HOLD_FOR;
+        p.on_nacks(1, later);
+        frames(&mut p, later, 100);
+        assert_eq!(p.delay(later + FRAME * 100), None);
     }
 }

@@ -1254,6 +1254,12 @@ impl Sfu {
                     if let (Role::Player(pl), Some(loss)) = (&mut p.role, s.loss) {
                         pl.playout.on_downlink_loss(loss, now);
                     }
+                    // a NACK is loss too, seen a receiver report sooner (playout.rs)
+                    if let Role::Player(pl) = &mut p.role {
+                        if pl.video.is_some_and(|(mid, _)| mid == s.mid) {
+                            pl.playout.on_nacks(s.nacks, now);
+                        }
+                    }
                 }
             }
             Event::Closed => {

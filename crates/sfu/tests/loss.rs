@@ -120,7 +120,9 @@ fn playout_floors(lab: &Lab, node: usize) -> Vec<u64> {
 /// The largest rise of the playout-delay floor from one video frame to the next. Chrome
 /// applies a new minimum to the very next frame (a clamp, not its 100 ms/s smoothing), so a
 /// rise of 250 ms at once held that frame ~230 ms: a freeze (netlab loss run, session 9).
-const MAX_FLOOR_RISE_MS: u64 = 20;
+/// Chrome counts a gap of max(3x, +150 ms) the mean frame interval as a freeze: a rise of
+/// 80 ms (playout.rs's largest step) leaves 20 fps frames 130 ms apart.
+const MAX_FLOOR_RISE_MS: u64 = 80;
 
 fn row(lab: &Lab, peer: PeerId) -> PeerQuality {
     lab.sfu
