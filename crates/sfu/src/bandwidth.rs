@@ -20,6 +20,20 @@
 //! per stats interval (`Event::PeerStats` `bwe_tx`, [`VideoGate::on_current_estimate`]): a
 //! probe that measured the need resumes it at the next report ([`VideoGate::evaluate`]).
 //!
+//! A link that drops what we send is paused sooner. The averaged event estimate of a player
+//! slow from its first packet starts from [`INITIAL_ESTIMATE_BPS`] and needs seconds to fall
+//! below the need (tests/network.rs, 300 kbit/s for a 370 kbit/s stream: 1500 -> 878 -> 743
+//! -> ... -> 329 kbit/s, paused after 6.9 s), while the pacer (2.5x the estimate) floods the
+//! link and half the audio is dropped in its queue (88-90 % of the audio kept in 30 s). Two
+//! signals of the same stats report say so within a second: the loss of what we sent in the
+//! last second, from the player's transport-wide feedback, at or above [`CONGESTION_LOSS`]
+//! (38-59 % there; the lab's 5 % random loss reports at most 9 %), and the estimator's
+//! current value below the pause line (205-256 kbit/s there). Both in two reports in a row
+//! ([`CONGESTED_PAUSE_AFTER`]) pause the video at once ([`VideoGate::on_egress_loss`]): the
+//! same player is paused 1.5 s after its start and keeps 98 % of its audio. A link that
+//! only loses packets keeps its estimate near the need and its loss low, and is left to the
+//! rules above (and to headroom.rs, which does not restart the estimator under such loss).
+//!
 //! A stall of the server's own media loop ([`VideoGate::excuse_stall`]) is not the player's
 //! congestion: for [`STALL_GRACE`] after it no low estimate and no backed-up queue counts
 //! toward a pause (the backlog, late feedback and datagrams the socket dropped meanwhile
@@ -76,6 +90,19 @@ pub const NEED_PEAK_HALF_LIFE: Duration = Duration::from_secs(10);
 /// frames that piled up, feedback read late or lost in the socket reaches the estimator.
 /// Nothing in this window counts as the player's congestion.
 pub const STALL_GRACE: Duration = Duration::from_millis(2000);
+/// The loss (share of the packets sent in the last second that the player's transport-wide
+/// feedback reports lost) from which a link counts as dropping what we send: above what
+/// random loss shows (tests/loss.rs, 5 %: at most 9 % in 1120 reports; the browser netlab's
+/// 5 % link, Chrome's receiver reports: clusters of 10-12 % for a second), below the 37-61 %
+/// of a link too slow for the stream from its second congested report on (tests/network.rs).
+pub const CONGESTION_LOSS: f32 = 0.2;
+/// With that loss and the current estimate below the pause line in every report for this
+/// long (one report interval: two reports in a row), video is paused without waiting for
+/// [`PAUSE_AFTER`].
+pub const CONGESTED_PAUSE_AFTER: Duration = CURRENT_ESTIMATE_EVERY;
+/// A loss or current-estimate report older than this is no longer the link's state (a
+/// report is due every [`CURRENT_ESTIMATE_EVERY`]).
+pub const REPORT_FRESH: Duration = Duration::from_millis(1000);
 /// After the grace, an estimate below this share of the one before the stall is the
 /// stall's doing: the estimator restarts from the estimate before the stall.
 pub const STALL_ESTIMATE_DROP: f64 = 0.9;
@@ -116,6 +143,10 @@ pub struct VideoGate {
     min_pause: Duration,
     /// The estimator's own current estimate (not averaged) and when it was reported.
     current: Option<(u64, Instant)>,
+    /// The loss of the last second's packets and when it was reported ([`Self::on_egress_loss`]).
+    loss: Option<(f32, Instant)>,
+    /// Since which report heavy loss and a low current estimate say the link is congested.
+    congested_since: Option<Instant>,
 }
 
 impl VideoGate {
@@ -127,6 +158,39 @@ impl VideoGate {
     /// interval). Used while paused and shortly after a resume: see the module doc.
     pub fn on_current_estimate(&mut self, bps: u64, now: Instant) {
         self.current = Some((bps, now));
+    }
+
+    /// The share of the packets sent in the last second the player's transport-wide feedback
+    /// reports lost (str0m `PeerStats::egress_loss_fraction`, in the same report as the
+    /// current estimate): with the current estimate, the fast congestion signal of the
+    /// module doc.
+    pub fn on_egress_loss(&mut self, loss: f32, now: Instant) {
+        if self.stall_excused(now) {
+            // Feedback lost in our socket reads as loss: not the link's.
+            self.loss = None;
+            return;
+        }
+        self.loss = Some((loss, now));
+        if loss < CONGESTION_LOSS {
+            // Two congested reports must be in a row, even if no evaluation ran between.
+            self.congested_since = None;
+        }
+    }
+
+    /// The latest loss report, if recent, is at or above [`CONGESTION_LOSS`].
+    pub fn heavy_loss(&self, now: Instant) -> bool {
+        self.loss.is_some_and(|(l, at)| {
+            l >= CONGESTION_LOSS && now.saturating_duration_since(at) <= REPORT_FRESH
+        })
+    }
+
+    /// The latest reports say congestion: heavy loss and a current estimate below the
+    /// pause line for `need`. Returns the loss report's time.
+    fn congested_report(&self, need: f64, now: Instant) -> Option<Instant> {
+        let (_, at) = self.loss.filter(|_| self.heavy_loss(now))?;
+        let (current, current_at) = self.current?;
+        let fresh = now.saturating_duration_since(current_at) <= REPORT_FRESH;
+        (fresh && (current as f64) < need * PAUSE_BELOW).then_some(at)
     }
 
     /// The estimate the rules compare with the need: the (averaged) event estimate, or for
@@ -157,7 +221,7 @@ impl VideoGate {
     /// link is the problem, so its decoder's keyframe requests would only cost everyone a
     /// keyframe without helping it.
     pub fn struggling(&self) -> bool {
-        self.paused || self.below_since.is_some()
+        self.paused || self.below_since.is_some() || self.congested_since.is_some()
     }
 
     /// The server's media loop did not run for `stalled` until `now`. Whatever the player's
@@ -172,6 +236,7 @@ impl VideoGate {
         }
         self.stall_excused_until = Some(now + STALL_GRACE);
         self.below_since = None;
+        self.congested_since = None;
         self.last_starved = None;
     }
 
@@ -285,7 +350,18 @@ impl VideoGate {
                 .last_starved
                 .is_some_and(|t| now.saturating_duration_since(t) < STARVED_RECENTLY);
             let excused = self.stall_excused(now);
-            if need_bps == 0 || excused || (estimate >= need * PAUSE_BELOW && !starved) {
+            let congested = match self.congested_report(need, now) {
+                Some(at) if need_bps > 0 && !excused => {
+                    Some(*self.congested_since.get_or_insert(at))
+                }
+                _ => None,
+            };
+            self.congested_since = congested;
+            let congested_due = congested
+                .is_some_and(|s| now.saturating_duration_since(s) >= CONGESTED_PAUSE_AFTER);
+            if !congested_due
+                && (need_bps == 0 || excused || (estimate >= need * PAUSE_BELOW && !starved))
+            {
                 self.below_since = None;
                 return None;
             }
@@ -300,7 +376,7 @@ impl VideoGate {
             } else {
                 PAUSE_AFTER
             };
-            if now.saturating_duration_since(since) < pause_after {
+            if !congested_due && now.saturating_duration_since(since) < pause_after {
                 return None;
             }
             self.min_pause = if trial {
@@ -312,11 +388,13 @@ impl VideoGate {
             self.paused_at = Some(now);
             self.resumed_at = None;
             self.below_since = None;
+            self.congested_since = None;
             self.last_paused_probe = None;
             self.pauses += 1;
             return Some(VideoChange::Paused);
         }
         self.below_since = None;
+        self.congested_since = None;
         // A current estimate clearly above the need is a probe's measurement of a recovered
         // link (one at the need alone could be a burst through a link just too slow for
         // the stream): it resumes at once, the averaged estimate after RESUME_AFTER.
@@ -737,6 +815,94 @@ mod tests {
         let end = t0 + STALL_GRACE * 3 + 500 * MS;
         assert_eq!(g.estimator_reset_due(end - MS), None);
         assert_eq!(g.estimator_reset_due(end), Some(950_000));
+    }
+
+    /// One stats report: the estimator's current value and the loss of the last second.
+    fn report(g: &mut VideoGate, current: u64, loss: f32, at: Instant) {
+        g.on_current_estimate(current, at);
+        g.on_egress_loss(loss, at);
+    }
+
+    /// The network.rs player slow from its start: the averaged estimate is still far above
+    /// the need, but two reports in a row say heavy loss and a current estimate below the
+    /// pause line: paused at the second, not PAUSE_AFTER after the average fell.
+    #[test]
+    fn heavy_loss_and_a_low_current_estimate_pause_at_the_second_report() {
+        let need = 370_000;
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(878_000);
+        report(&mut g, 256_000, 0.38, t0);
+        assert_eq!(g.evaluate(need, t0), None, "one report is not enough");
+        assert!(g.struggling(), "no keyframe requests meanwhile");
+        assert!(g.heavy_loss(t0 + 100 * MS));
+        assert_eq!(g.evaluate(need, t0 + 250 * MS), None);
+        let second = t0 + CONGESTED_PAUSE_AFTER;
+        report(&mut g, 249_000, 0.59, second);
+        assert_eq!(g.evaluate(need, second), Some(VideoChange::Paused));
+        assert_eq!(g.pauses, 1);
+        // A stale report is not the link's state.
+        assert!(!g.heavy_loss(second + REPORT_FRESH + MS));
+    }
+
+    /// Each signal alone is not enough: heavy loss with a current estimate at the need (a
+    /// probe's overshoot), a low current estimate with the loss of a lossy but fast link
+    /// (loss.rs: 5 % random loss reports at most 9 %); nor two heavy reports with a clean
+    /// one between.
+    #[test]
+    fn heavy_loss_or_a_low_current_estimate_alone_does_not_pause_early() {
+        let need = 370_000;
+        let t0 = Instant::now();
+        let every = CONGESTED_PAUSE_AFTER;
+        let mut g = VideoGate::default();
+        g.on_estimate(800_000);
+        for i in 0..6 {
+            let t = t0 + every * i;
+            report(&mut g, 400_000, 0.5, t);
+            assert_eq!(g.evaluate(need, t), None, "probe overshoot at {i}");
+        }
+        let t1 = t0 + every * 6;
+        for i in 0..6 {
+            let t = t1 + every * i;
+            report(&mut g, 300_000, 0.09, t);
+            assert_eq!(g.evaluate(need, t), None, "random loss at {i}");
+            assert!(!g.heavy_loss(t));
+        }
+        let t2 = t1 + every * 6;
+        report(&mut g, 250_000, 0.4, t2);
+        assert_eq!(g.evaluate(need, t2), None);
+        report(&mut g, 250_000, 0.05, t2 + every);
+        report(&mut g, 250_000, 0.4, t2 + every * 2);
+        assert_eq!(g.evaluate(need, t2 + every * 2), None, "not in a row");
+        report(&mut g, 250_000, 0.4, t2 + every * 3);
+        assert_eq!(g.evaluate(need, t2 + every * 3), Some(VideoChange::Paused));
+    }
+
+    /// Our own stall's aftermath (feedback lost in the socket reads as loss) pauses nobody;
+    /// two reports in a row after the grace do.
+    #[test]
+    fn heavy_loss_within_a_stall_grace_does_not_pause() {
+        let need = 370_000;
+        let t0 = Instant::now();
+        let mut g = VideoGate::default();
+        g.on_estimate(1_000_000);
+        g.excuse_stall(t0, 500 * MS);
+        let mut t = t0;
+        while t < t0 + STALL_GRACE {
+            report(&mut g, 200_000, 0.5, t);
+            assert_eq!(g.evaluate(need, t), None, "{:?} after the stall", t - t0);
+            t += CONGESTED_PAUSE_AFTER;
+        }
+        assert!(!g.paused);
+        report(&mut g, 200_000, 0.5, t);
+        assert_eq!(
+            g.evaluate(need, t),
+            None,
+            "the first report after the grace"
+        );
+        let t = t + CONGESTED_PAUSE_AFTER;
+        report(&mut g, 200_000, 0.5, t);
+        assert_eq!(g.evaluate(need, t), Some(VideoChange::Paused));
     }
 
     #[test]

@@ -33,6 +33,13 @@
 //! C's own publish could not finish ICE through it and C's PLIs made A encode 7 keyframes in
 //! 30 s. So each restart that falls short within [`HOLD`] multiplies the gap before the next
 //! by [`BACKOFF`] (up to [`MAX_GAP`]); a restart that holds clears it.
+//!
+//! The caller (sfu.rs) asks for no restart at all while the player reports heavy loss
+//! (bandwidth.rs `CONGESTION_LOSS`: 20 % of the last second's packets, where random loss
+//! reports at most 9 % in tests/loss.rs) — a link that drops what we send is too slow, whatever
+//! its round trip says — nor while its video is paused: a restart from 2.5x the need would
+//! resume it without any measurement of the link (tests/network.rs, slow from the start: the
+//! one restart came 1.4 s into the pause and resumed the video into the flood for 1.5 s).
 
 use std::time::{Duration, Instant};
 

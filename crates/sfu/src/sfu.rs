@@ -946,7 +946,12 @@ impl Sfu {
                 peer.rtc.bwe().reset(Bitrate::from(bps as f64));
             }
             // A lossy but fast link: the pacer, not the link, holds video back (headroom.rs).
-            if let Some((mid, _)) = state.video {
+            // Not while the player reports heavy loss: that is a link too slow, whose lowest
+            // round trip may already hold its full queue (bandwidth.rs CONGESTION_LOSS). Not
+            // while paused: a restart from 2.5x the need would resume the video without any
+            // measurement of the link (the paused player's probes decide, bandwidth.rs).
+            let vetoed = state.bandwidth.paused || state.bandwidth.heavy_loss(now);
+            if let (Some((mid, _)), false) = (state.video, vetoed) {
                 let age = crate::headroom::video_queue_age(&mut peer.rtc, mid, now);
                 let estimate = state.bandwidth.estimate_bps;
                 if let Some(bps) = state.headroom.restart_due(age, estimate, own_need, now) {
@@ -1206,9 +1211,14 @@ impl Sfu {
                     if let Role::Player(pl) = &mut p.role {
                         // The estimator's own value, unaveraged: a paused player's probe result.
                         if let Some(bwe) = s.bwe_tx {
-                            tracing::debug!(target: "huddle_sfu::timeline", "{id}: current estimate {} kbit/s", bwe.as_u64() / 1000);
+                            tracing::debug!(target: "huddle_sfu::timeline", "{id}: current estimate {} kbit/s, loss {:?}", bwe.as_u64() / 1000, s.egress_loss_fraction);
                             pl.bandwidth.on_current_estimate(bwe.as_u64(), now);
-                            recheck = pl.bandwidth.paused.then_some(pl.source);
+                            if let Some(loss) = s.egress_loss_fraction {
+                                pl.bandwidth.on_egress_loss(loss, now);
+                            }
+                            // Heavy loss may pause at once (bandwidth.rs CONGESTION_LOSS).
+                            let heavy = pl.bandwidth.heavy_loss(now);
+                            recheck = (pl.bandwidth.paused || heavy).then_some(pl.source);
                         }
                         // What its link delivered: a simulcast player climbs on that (layer_probe.rs).
                         if pl.layer.target.is_some() {
