@@ -30,7 +30,9 @@
 //! (38-59 % there; the lab's 5 % random loss reports at most 9 %), and the estimator's
 //! current value below the pause line (205-256 kbit/s there). Both in two reports in a row
 //! ([`CONGESTED_PAUSE_AFTER`]) pause the video at once ([`VideoGate::on_egress_loss`]): the
-//! same player is paused 1.5 s after its start and keeps 98 % of its audio. A link that
+//! same player is paused 1.5 s after its start and keeps 98 % of its audio. For
+//! [`SMOOTHED_LAG`] after such a pause the lower of the averaged and the current estimate
+//! counts ([`VideoGate::estimate_for`]): the average still carries the flood. A link that
 //! only loses packets keeps its estimate near the need and its loss low, and is left to the
 //! rules above (and to headroom.rs, which does not restart the estimator under such loss).
 //!
@@ -147,6 +149,9 @@ pub struct VideoGate {
     loss: Option<(f32, Instant)>,
     /// Since which report heavy loss and a low current estimate say the link is congested.
     congested_since: Option<Instant>,
+    /// Paused on heavy loss: until then the averaged estimate still carries the seconds
+    /// before the pause, and the lower of it and the current estimate counts.
+    average_stale_until: Option<Instant>,
 }
 
 impl VideoGate {
@@ -196,7 +201,18 @@ impl VideoGate {
     /// The estimate the rules compare with the need: the (averaged) event estimate, or for
     /// [`SMOOTHED_LAG`] after a resume the current estimate where it is higher (the average
     /// still carries the slow period then).
+    ///
+    /// After a pause on heavy loss the other way round: for [`SMOOTHED_LAG`] the lower of the
+    /// two counts. The average then still carries the flood before the pause (a player slow
+    /// from its start: the initial 1.5 Mbit/s), and it resumed the netlab's slow player 2 s
+    /// into its pause (averaged 272 kbit/s for a 227 kbit/s stream on a 300 kbit/s link) into
+    /// a second flood of 1.5 s; a paused player's estimator restart from it would probe from
+    /// there too ([`Self::paused_probe_due`]).
     pub fn estimate_for(&self, now: Instant) -> Option<u64> {
+        let stale = self.paused && self.average_stale_until.is_some_and(|u| now < u);
+        if let (true, Some((c, _))) = (stale, self.current) {
+            return Some(self.estimate_bps.map_or(c, |e| e.min(c)));
+        }
         let fresh = self
             .resumed_at
             .is_some_and(|r| now.saturating_duration_since(r) < SMOOTHED_LAG);
@@ -291,7 +307,8 @@ impl VideoGate {
             return None;
         }
         let line = self.need_peak * RESUME_AT;
-        if self.estimate_bps.is_some_and(|e| e as f64 >= line) {
+        let estimate = self.estimate_for(now);
+        if estimate.is_some_and(|e| e as f64 >= line) {
             return None;
         }
         let measured = self.current_probe_at(self.need_peak * CLEAR_RESUME_AT);
@@ -311,8 +328,9 @@ impl VideoGate {
         }
         self.last_paused_probe = Some(now);
         // Never below the (averaged) event estimate: a restart from lower would cap the
-        // estimator's own climb where probes find nothing more.
-        let bps = ((self.need_peak * PAUSED_PROBE_FROM) as u64).max(self.estimate_bps.unwrap_or(0));
+        // estimator's own climb where probes find nothing more. (After a pause on heavy loss
+        // the lower of it and the current estimate: see estimate_for.)
+        let bps = ((self.need_peak * PAUSED_PROBE_FROM) as u64).max(estimate.unwrap_or(0));
         self.estimate_bps = Some(bps);
         Some(bps)
     }
@@ -386,6 +404,7 @@ impl VideoGate {
             };
             self.paused = true;
             self.paused_at = Some(now);
+            self.average_stale_until = congested_due.then_some(now + SMOOTHED_LAG);
             self.resumed_at = None;
             self.below_since = None;
             self.congested_since = None;
@@ -843,6 +862,22 @@ mod tests {
         assert_eq!(g.pauses, 1);
         // A stale report is not the link's state.
         assert!(!g.heavy_loss(second + REPORT_FRESH + MS));
+        // The average still carries the flood: for SMOOTHED_LAG the current estimate counts,
+        // for the resume and for the estimator's restarts to probe.
+        g.on_estimate(600_000);
+        assert_eq!(g.paused_probe_due(second), Some(249_000));
+        g.on_estimate(600_000);
+        let mut t = second;
+        while t < second + SMOOTHED_LAG {
+            t += 100 * MS;
+            if t >= second + CURRENT_ESTIMATE_EVERY * 2 {
+                report(&mut g, 250_000, 0.0, t);
+            }
+            assert_eq!(g.evaluate(need, t), None, "{:?} into the pause", t - second);
+        }
+        assert_eq!(g.estimate_for(t - MS), Some(250_000));
+        // Then the average counts again.
+        assert_eq!(g.estimate_for(t + MS), Some(600_000));
     }
 
     /// Each signal alone is not enough: heavy loss with a current estimate at the need (a
