@@ -182,6 +182,13 @@ impl VideoGate {
         }
     }
 
+    /// Paused on heavy loss: the reports that paused it (current estimate, loss), for the log.
+    pub fn heavy_loss_pause(&self) -> Option<(u64, f32)> {
+        let (current, _) = self.current.filter(|_| self.paused)?;
+        let (loss, _) = self.loss.filter(|_| self.average_stale_until.is_some())?;
+        Some((current, loss))
+    }
+
     /// The latest loss report, if recent, is at or above [`CONGESTION_LOSS`].
     pub fn heavy_loss(&self, now: Instant) -> bool {
         self.loss.is_some_and(|(l, at)| {
@@ -538,6 +545,7 @@ mod tests {
             Some(VideoChange::Paused)
         );
         assert!(g.paused);
+        assert_eq!(g.heavy_loss_pause(), None, "paused on the estimate");
         // Just above the pause line is not enough to resume (hysteresis).
         g.on_estimate(950_000);
         assert_eq!(g.evaluate(1_000_000, t0 + 6000 * MS), None);
@@ -860,6 +868,7 @@ mod tests {
         report(&mut g, 249_000, 0.59, second);
         assert_eq!(g.evaluate(need, second), Some(VideoChange::Paused));
         assert_eq!(g.pauses, 1);
+        assert_eq!(g.heavy_loss_pause(), Some((249_000, 0.59)));
         // A stale report is not the link's state.
         assert!(!g.heavy_loss(second + REPORT_FRESH + MS));
         // The average still carries the flood: for SMOOTHED_LAG the current estimate counts,

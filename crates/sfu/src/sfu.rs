@@ -969,13 +969,20 @@ impl Sfu {
             let change = state.bandwidth.evaluate(need, now);
             let estimate = state.bandwidth.estimate_bps.unwrap_or(0);
             match change {
-                Some(VideoChange::Paused) => {
-                    tracing::info!(
+                Some(VideoChange::Paused) => match state.bandwidth.heavy_loss_pause() {
+                    // The averaged estimate may still be above the need then: say what paused.
+                    Some((current, loss)) => tracing::info!(
+                        "{id}: video paused: {:.0} % of what we sent lost, current estimate {} kbit/s below the {} kbit/s the stream of {source} needs; audio continues",
+                        loss * 100.0,
+                        current / 1000,
+                        need / 1000
+                    ),
+                    None => tracing::info!(
                         "{id}: video paused: estimate {} kbit/s below the {} kbit/s the stream of {source} needs; audio continues",
                         estimate / 1000,
                         need / 1000
-                    );
-                }
+                    ),
+                },
                 Some(VideoChange::Resumed) => {
                     tracing::info!(
                         "{id}: video resumed: estimate {} kbit/s, need {} kbit/s",
