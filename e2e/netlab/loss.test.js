@@ -41,6 +41,8 @@ s.labScenario(SCENARIO, 'netlab: C has 5 % loss both ways and 60 ms RTT', 150000
   // forwarding modes at load 4-7. RTP mode took 1.4-1.8 s before (the keyframe of the play
   // request went by while the player connected, and the one asked at its connect went to the
   // publisher 299 ms after the first, which Chrome drops: keyframe_hold.rs, keyframes.rs).
+  // Session 13: 2 of 22 runs missed it (1.19 / 1.26 s): the browser's last DTLS flight was lost
+  // and only our handshake timer recovers it, then 1 s; dimpl patch 3 starts it at 300 ms.
   for (const p of ['A', 'B']) {
     const st = s.stream(fig, 'C', p);
     if (!(st.playToFrameS !== null && st.playToFrameS < 1)) problems.push(`C <- ${p}: first frame ${st.playToFrameS} s after the play request, want < 1 s`);

@@ -89,7 +89,8 @@ impl Config {
             max_queue_tx: 10,
             require_client_certificate: true,
             use_server_cookie: true,
-            flight_start_rto: Duration::from_secs(1),
+            // Huddle patch 3 (HUDDLE_PATCHES.md): 300 ms, not RFC 6347's 1 s.
+            flight_start_rto: Duration::from_millis(300),
             flight_retries: 4,
             handshake_timeout: Duration::from_secs(40),
             crypto_provider: None,
@@ -730,7 +731,7 @@ mod tests {
     fn timing_defaults() {
         let config = Config::default();
         assert_eq!(config.handshake_timeout(), Duration::from_secs(40));
-        assert_eq!(config.flight_start_rto(), Duration::from_secs(1));
+        assert_eq!(config.flight_start_rto(), Duration::from_millis(300));
         assert_eq!(config.flight_retries(), 4);
     }
 
