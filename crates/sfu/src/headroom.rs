@@ -64,10 +64,14 @@ pub const MAX_GAP: Duration = Duration::from_secs(60);
 /// It comes from receiver reports, so it lags by a second or more: a late veto only.
 pub const RTT_SLACK: Duration = Duration::from_millis(20);
 /// The estimate must be at least this share of the need: the fast signal. Under 5 % random
-/// loss str0m's estimate settles at 0.8-1.0x what is sent (tests/loss.rs: 0.92); on a link
+/// loss str0m's estimate settles at 0.8-1.0x what is sent (tests/loss.rs: 0.92), but in the
+/// browser netlab it sat at 0.755x for over a second (session 13, 1 run of 12): with 0.8 here
+/// no restart came and the player was paused 2 s on a link that only loses packets. On a link
 /// that is really slow it falls far below (tests/network.rs, 300 kbit/s for a 1 Mbit/s
-/// stream: 0.71 while the queue first lags, then 0.25).
-pub const MIN_SHARE: f64 = 0.8;
+/// stream: 0.71 while the queue first lags, then 0.25); there the caller's veto on heavy loss
+/// (bandwidth.rs `CONGESTION_LOSS`, 37-61 % reported) keeps the restart away, which lets
+/// this line sit lower than the 0.8 it was before that veto existed.
+pub const MIN_SHARE: f64 = 0.6;
 
 /// One player's pacer-lag state.
 #[derive(Debug, Default)]
@@ -236,7 +240,7 @@ mod tests {
         let t0 = Instant::now();
         let mut h = uncongested();
         let lag = LAG * 3;
-        assert_eq!(h.restart_due(lag, Some(159_999), 200_000, t0), None);
+        assert_eq!(h.restart_due(lag, Some(119_999), 200_000, t0), None);
         assert_eq!(h.restart_due(lag, None, 200_000, t0), None);
         assert_eq!(h.restart_due(lag, Some(300_000), 0, t0), None);
         assert_eq!(h.restarts, 0);
