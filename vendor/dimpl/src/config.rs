@@ -89,9 +89,10 @@ impl Config {
             max_queue_tx: 10,
             require_client_certificate: true,
             use_server_cookie: true,
-            // Huddle patch 3 (HUDDLE_PATCHES.md): 300 ms, not RFC 6347's 1 s.
+            // Huddle patch 3 (HUDDLE_PATCHES.md): 300 ms, not RFC 6347's 1 s, and 6 retries,
+            // not 4, so the retries still span ~38 s (1 s and 4 retries: ~31 s).
             flight_start_rto: Duration::from_millis(300),
-            flight_retries: 4,
+            flight_retries: 6,
             handshake_timeout: Duration::from_secs(40),
             crypto_provider: None,
             rng_seed: None,
@@ -732,7 +733,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.handshake_timeout(), Duration::from_secs(40));
         assert_eq!(config.flight_start_rto(), Duration::from_millis(300));
-        assert_eq!(config.flight_retries(), 4);
+        assert_eq!(config.flight_retries(), 6);
     }
 
     #[test]
