@@ -1265,14 +1265,14 @@ impl Sfu {
                 tracing::debug!(target: "huddle_sfu::timeline", "{id}: out {}: {} NACKs, {} PLIs, {} FIRs in; loss {:?}, rtt {:?}", s.mid, s.nacks, s.plis, s.firs, s.loss, s.rtt);
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_egress(&s);
-                    if let (Role::Player(pl), Some(rtt)) = (&mut p.role, s.rtt) {
-                        pl.headroom.on_rtt(rtt);
-                    }
-                    if let (Role::Player(pl), Some(loss)) = (&mut p.role, s.loss) {
-                        pl.playout.on_downlink_loss(loss, now);
-                    }
-                    // a NACK is loss too, seen a receiver report sooner (playout.rs)
                     if let Role::Player(pl) = &mut p.role {
+                        if let Some(rtt) = s.rtt {
+                            pl.headroom.on_rtt(rtt);
+                        }
+                        if let Some(loss) = s.loss {
+                            pl.playout.on_downlink_loss(loss, now);
+                        }
+                        // A NACK is loss too, seen a receiver report sooner (playout.rs).
                         if pl.video.is_some_and(|(mid, _)| mid == s.mid) {
                             pl.playout.on_nacks(s.nacks, now);
                         }
