@@ -19,6 +19,19 @@ pub fn is_udp(packet: &[u8]) -> bool {
     transport_protocol(packet) == Some(PROTO_UDP)
 }
 
+/// The payload of a UDP packet (after the IPv4 header of its stated length, or the fixed IPv6
+/// header, and the 8-byte UDP header); `None` for anything else or too short.
+pub fn udp_payload(packet: &[u8]) -> Option<&[u8]> {
+    if !is_udp(packet) {
+        return None;
+    }
+    let header = match packet[0] >> 4 {
+        4 => usize::from(packet[0] & 0x0f) * 4,
+        _ => 40,
+    };
+    packet.get(header + 8..)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +58,23 @@ mod tests {
         assert!(is_udp(&p));
         p[6] = 58; // ICMPv6
         assert!(!is_udp(&p));
+    }
+
+    #[test]
+    fn the_udp_payload_follows_both_headers() {
+        let mut p = ipv4(17);
+        p.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(udp_payload(&p), Some(&[1u8, 2, 3][..]));
+        let mut with_options = ipv4(17);
+        with_options[0] = 0x46; // a 24-byte header
+        with_options.extend_from_slice(&[0, 0, 0, 0, 9]);
+        assert_eq!(udp_payload(&with_options), Some(&[9u8][..]));
+        let mut v6 = vec![0u8; 48];
+        v6[0] = 0x60;
+        v6[6] = 17;
+        v6.push(7);
+        assert_eq!(udp_payload(&v6), Some(&[7u8][..]));
+        assert_eq!(udp_payload(&ipv4(6)), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::ip::PROTO_UDP;
+use crate::ip::udp_payload;
 
 /// The few header fields of a UDP datagram carrying RTP or RTCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,16 +25,11 @@ pub enum Media {
     },
 }
 
-/// RTP or RTCP inside an IPv4 UDP packet (STUN, DTLS, TCP and IPv6 give `None`: the lab's
-/// media is IPv4 UDP). RTCP is told from RTP by its packet type 200-207 in the second byte
-/// (RFC 5761: RTP payload types 72-79 are never used, so that byte is never 200-207 for RTP).
+/// RTP or RTCP inside a UDP packet (STUN, DTLS and TCP give `None`). RTCP is told from RTP by
+/// its packet type 200-207 in the second byte (RFC 5761: RTP payload types 72-79 are never
+/// used, so that byte is never 200-207 for RTP).
 pub fn media(packet: &[u8]) -> Option<Media> {
-    if packet.first()? >> 4 != 4 || packet.len() < 20 || packet[9] != PROTO_UDP {
-        return None;
-    }
-    let ihl = usize::from(packet[0] & 0x0f) * 4;
-    let udp = packet.get(ihl..)?;
-    let p = udp.get(8..)?;
+    let p = udp_payload(packet)?;
     if p.len() < 12 || p[0] >> 6 != 2 {
         return None;
     }
@@ -118,6 +113,7 @@ impl Trace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ip::PROTO_UDP;
 
     fn udp(payload: &[u8]) -> Vec<u8> {
         let mut p = vec![0u8; 28];
