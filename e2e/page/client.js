@@ -204,6 +204,12 @@
       pc.getReceivers().some((r) => r.track && tracks.includes(r.track)));
   }
 
+  // The peer connection that plays into a remote tile's <video>, or null.
+  function pcForVideo(v) {
+    const tracks = v && v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
+    return tracks.length ? pcForTracks(tracks) : null;
+  }
+
   async function inboundStats(pc) {
     const report = await pc.getStats();
     const byId = {};
@@ -243,8 +249,7 @@
       if (v) {
         entry.videoWidth = v.videoWidth;
         entry.videoHeight = v.videoHeight;
-        const tracks = v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
-        const pc = tracks.length ? pcForTracks(tracks) : null;
+        const pc = pcForVideo(v);
         if (pc) Object.assign(entry, await inboundStats(pc), { pcState: pc.connectionState });
       }
       out[name] = entry;
@@ -330,8 +335,7 @@
       const req = requested[name] || {};
       const entry = { login: req.login || null, status: H.playing[name] ? H.playing[name].status() : 'GONE', playRequestedAt: req.t || null,
         firstFrameAt: firstFrameAt[name] || null, videoWidth: v ? v.videoWidth : 0, video: null, audio: null, ice: null };
-      const tracks = v && v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
-      const pc = tracks.length ? pcForTracks(tracks) : null;
+      const pc = pcForVideo(v);
       if (pc) Object.assign(entry, await rtpStats(pc, 'inbound-rtp', INBOUND_FIELDS), { pcState: pc.connectionState, timeline: pc.__timeline || null });
       out.inbound[name] = entry;
     }
@@ -357,9 +361,7 @@
     clearInterval(H.videoTraceTimer);
     H.videoTraceTimer = setInterval(async () => {
       for (const div of document.querySelectorAll('#remotes .tile')) {
-        const v = div.querySelector('video');
-        const tracks = v && v.srcObject && v.srcObject.getTracks ? v.srcObject.getTracks() : [];
-        const pc = tracks.length ? pcForTracks(tracks) : null;
+        const pc = pcForVideo(div.querySelector('video'));
         if (!pc) continue;
         const t = Date.now();
         (await pc.getStats()).forEach((s) => {
