@@ -22,6 +22,9 @@
 #                    (--forwarding); the rtp runs are rows `huddle-rtp` with ratios rtp/frame
 #   BENCH_FLOOR      "all" (default): the no-server floor (`direct`) for every scenario; "small"
 #                    for fanout:10 and meeting:4 only
+#   BENCH_MACHINE_FLOOR  1 (default): also the machine's floor per scenario (rows `floor`: one
+#                    thread seals each packet with AES-256-GCM and sends it batched, nothing else;
+#                    bench/src/floor.rs); 0 to skip
 #   BENCH_MEDIA_SHARDS  --media-shards for Huddle (default 1: the one-core comparison with
 #                    Janus pinned to one core; the rooms:R:N scenarios always run R shards)
 #   HUDDLE_BIN       the Huddle binary measured as "now" (default target/release/huddle, built
@@ -49,6 +52,7 @@ NICE="${BENCH_NICE:--10}"
 MEDIA_SHARDS="${BENCH_MEDIA_SHARDS:-1}"
 FORWARDING="${BENCH_FORWARDING:-frame rtp}"
 FLOOR="${BENCH_FLOOR:-all}"
+MACHINE_FLOOR="${BENCH_MACHINE_FLOOR:-1}"
 NS="hbench$$"
 WORK="$(mktemp -d /tmp/huddle-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"
@@ -231,6 +235,12 @@ for s in "${LIST[@]}"; do
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server mediasoup \
       --server-url "ws://$MS_WS" --server-pid "$MS_WORKER" --scenarios "$s" "${COMMON[@]}" || true
     stop_pid "$MS_PID"; MS_PID=""
+  fi
+  # The machine's floor of forwarding: AES-256-GCM seal + batched send per packet and nothing
+  # else, sender on the servers' core, receiver on the load generator's (bench/src/floor.rs).
+  if [ "$MACHINE_FLOOR" = 1 ]; then
+    "${NICE_CMD[@]}" timeout 60 "$BENCH" floor --scenarios "$s" --send-cpu "$SERVER_CPU" \
+      --recv-cpu "$LOADGEN_CPU" --duration "$DURATION" --warmup "$WARMUP" --out "$RESULTS" || true
   fi
   # No-server floor of the load generator itself (every scenario unless BENCH_FLOOR=small).
   case "$FLOOR:$s" in all:*|*:fanout:10|*:meeting:4)

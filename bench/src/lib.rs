@@ -3,12 +3,14 @@
 //! runner and report writer used by `scripts/bench.sh`.
 
 pub mod flashphoner;
+pub mod floor;
 pub mod janus;
 pub mod media;
 pub mod mediasoup;
 pub mod ms_sdp;
 pub mod peer;
 pub mod report;
+pub mod report_floor;
 pub mod report_side;
 pub mod scenario;
 pub mod stats;

@@ -84,6 +84,25 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         duration: u64,
     },
+    /// The machine's floor: AES-256-GCM seal + batched send per packet, nothing else (see
+    /// bench/src/floor.rs); appends one row `floor` per scenario to --out.
+    Floor {
+        /// Comma-separated, as for `run`.
+        #[arg(long, default_value = DEFAULT_SET)]
+        scenarios: String,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        #[arg(long, default_value_t = 8)]
+        duration: u64,
+        /// Core of the sending thread (where the servers run).
+        #[arg(long)]
+        send_cpu: Option<usize>,
+        /// Core of the receiving thread (where the load generator runs).
+        #[arg(long)]
+        recv_cpu: Option<usize>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write the markdown report from result files.
     Report {
         /// JSON-lines result files (from `bench run --out`).
@@ -251,6 +270,44 @@ fn main() {
                         1
                     }
                 }
+            }
+            Cmd::Floor {
+                scenarios,
+                warmup,
+                duration,
+                send_cpu,
+                recv_cpu,
+                out,
+            } => {
+                let mut failed = false;
+                for s in scenarios.split(',') {
+                    let scenario = match Scenario::parse(s.trim()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return 2;
+                        }
+                    };
+                    let o = huddle_bench::floor::FloorOpts {
+                        scenario,
+                        warmup: Duration::from_secs(warmup),
+                        measure: Duration::from_secs(duration),
+                        send_cpu,
+                        recv_cpu,
+                        shape: MediaShape::default(),
+                    };
+                    // Blocks this (only) runtime thread: nothing else runs beside the floor.
+                    let r = huddle_bench::floor::run(&o);
+                    print_line(&r);
+                    failed |= r.error.is_some();
+                    if let Some(p) = &out {
+                        if let Err(e) = report::append_jsonl(p, &r) {
+                            eprintln!("writing {}: {e}", p.display());
+                            return 1;
+                        }
+                    }
+                }
+                i32::from(failed)
             }
             Cmd::Report {
                 results,

@@ -76,7 +76,8 @@ fn lat(p50: Option<f64>, p99: Option<f64>) -> String {
     format!("{} / {}", f2(p50), f2(p99))
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+/// a / b, when both are known and b is positive.
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
@@ -376,6 +377,7 @@ payload shared by every subscriber; docs/CONFIG.md). Ratio = rtp / frame, lower 
         }
     }
     md += &crate::report_side::section(&order, |sc, server| find(sc, server));
+    md += &crate::report_floor::section(&order, |sc, server| find(sc, server));
     let _ = writeln!(md, "\n## Results\n");
     let _ = writeln!(
         md,
@@ -386,7 +388,14 @@ payload shared by every subscriber; docs/CONFIG.md). Ratio = rtp / frame, lower 
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for sc in &order {
-        for server in ["huddle", HUDDLE_RTP, "janus", "mediasoup", "direct"] {
+        for server in [
+            "huddle",
+            HUDDLE_RTP,
+            "janus",
+            "mediasoup",
+            "floor",
+            "direct",
+        ] {
             let Some(r) = find(sc, server) else { continue };
             let _ = writeln!(
                 md,

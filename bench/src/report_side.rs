@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::HUDDLE_RTP;
+use crate::report::{ratio, HUDDLE_RTP};
 use crate::scenario::ScenarioResult;
 
 /// Servers in the order of the table; rows missing from the run are skipped.
@@ -14,13 +14,6 @@ pub const SERVERS: [&str; 4] = ["huddle", HUDDLE_RTP, "janus", "mediasoup"];
 fn f(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}"))
         .unwrap_or_else(|| "–".into())
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-        _ => None,
-    }
 }
 
 /// Markdown section, or "" when the run has fewer than two of the servers.

@@ -75,6 +75,8 @@ pub use crate::ingest::{source_codecs, IngestFrame, LatencyStats};
 pub use crate::record::DEFAULT_RECORDING_QUEUE_BYTES;
 pub use crate::rtp::Forwarding;
 pub use crate::sdp_fixups::{check_answer, unify_stream_id};
+/// The media thread's batched UDP sender, also used by the benchmark's machine floor.
+pub use crate::sendbatch::{Sender as BatchSender, BATCH};
 pub use crate::sfu::{FrameSink, RecorderFactory, Sfu, Transmit};
 pub use crate::stats::{MediaStats, PeerQuality};
 pub use crate::tap::{TapId, Taps};

@@ -113,6 +113,12 @@ pub struct Sender {
     hdrs: Vec<libc::mmsghdr>,
 }
 
+impl Default for Sender {
+    fn default() -> Sender {
+        Sender::new()
+    }
+}
+
 impl Sender {
     /// A sender that groups datagrams with GSO where the platform has it.
     pub fn new() -> Sender {
