@@ -1438,8 +1438,10 @@ impl Session {
             ..s
         });
 
+        // HUDDLE patch 34: `buf` keeps its full length; the packet is its first bytes.
+        let buf = &buf[..header.header_len + payload_size];
         if let Some(raw_packets) = &mut self.raw_packets {
-            raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.clone())));
+            raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.to_vec())));
         }
 
         let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
