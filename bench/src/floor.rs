@@ -90,18 +90,20 @@ fn measure(o: &FloorOpts, r: &mut ScenarioResult) -> Result<(), String> {
         .map_err(|e| format!("binding the receiving sockets: {e}"))?;
     let addrs: Vec<SocketAddr> = socks.iter().filter_map(|s| s.local_addr().ok()).collect();
     let received = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let sink = {
-        let (received, stop, cpu) = (received.clone(), stop.clone(), o.recv_cpu);
+        let (received, bytes, stop) = (received.clone(), bytes.clone(), stop.clone());
+        let cpu = o.recv_cpu;
         std::thread::Builder::new()
             .name("floor-sink".into())
-            .spawn(move || sink(socks, cpu, &received, &stop))
+            .spawn(move || sink(socks, cpu, &received, &bytes, &stop))
             .map_err(|e| e.to_string())?
     };
     if let Some(cpu) = o.send_cpu {
         pin(cpu)?;
     }
-    let result = send(o, &addrs, &received, r);
+    let result = send(o, &addrs, (&received, &bytes), r);
     stop.store(true, Ordering::Relaxed);
     let _ = sink.join();
     result
@@ -111,7 +113,7 @@ fn measure(o: &FloorOpts, r: &mut ScenarioResult) -> Result<(), String> {
 fn send(
     o: &FloorOpts,
     addrs: &[SocketAddr],
-    received: &AtomicU64,
+    (received, bytes): (&AtomicU64, &AtomicU64),
     r: &mut ScenarioResult,
 ) -> Result<(), String> {
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
@@ -161,13 +163,18 @@ fn send(
     let (tid, tck) = (unsafe { libc::gettid() }, clk_tck());
     let window_start = start + o.warmup;
     let end = window_start + o.measure;
-    let mut before: Option<(Instant, f64, u64, u64)> = None;
+    // (time, the sender's CPU seconds, (datagrams, bytes) received) at the window's start.
+    let mut before: Option<(Instant, f64, (u64, u64))> = None;
     let mut sent = 0u64;
     loop {
         let now = Instant::now();
         if before.is_none() && now >= window_start {
             let cpu = thread_cpu_secs(tid, tck).ok_or("reading the thread's CPU")?;
-            before = Some((now, cpu, sent, received.load(Ordering::Relaxed)));
+            let rx = (
+                received.load(Ordering::Relaxed),
+                bytes.load(Ordering::Relaxed),
+            );
+            before = Some((now, cpu, rx));
         }
         if now >= end {
             break;
@@ -214,23 +221,24 @@ fn send(
         }
     }
     let cpu_after = thread_cpu_secs(tid, tck).ok_or("reading the thread's CPU")?;
-    let after = (
-        Instant::now(),
-        cpu_after,
-        sent,
+    let rx1 = (
         received.load(Ordering::Relaxed),
+        bytes.load(Ordering::Relaxed),
     );
+    let t1 = Instant::now();
     // Datagrams still in flight reach the sockets within milliseconds on loopback.
     std::thread::sleep(Duration::from_millis(200));
     let total_received = received.load(Ordering::Relaxed);
-    let (t0, cpu0, _, rx0) = before.ok_or("the window never started")?;
-    let secs = after.0.duration_since(t0).as_secs_f64();
-    let delivered = after.3 - rx0;
+    let (t0, cpu0, rx0) = before.ok_or("the window never started")?;
+    let secs = t1.duration_since(t0).as_secs_f64();
+    let cpu = cpu_after - cpu0;
+    let delivered = rx1.0 - rx0.0;
+    r.rx_mbit_per_s = (rx1.1 - rx0.1) as f64 * 8.0 / secs / 1e6;
     r.window_secs = secs;
     r.subscribers_receiving = r.subscriptions as u64;
     r.rx_packets_per_s = delivered as f64 / secs;
-    r.server_cpu_pct = Some((after.1 - cpu0) / secs * 100.0);
-    r.server_cpu_us_per_pkt = (delivered > 0).then(|| (after.1 - cpu0) * 1e6 / delivered as f64);
+    r.server_cpu_pct = Some(cpu / secs * 100.0);
+    r.server_cpu_us_per_pkt = (delivered > 0).then(|| cpu * 1e6 / delivered as f64);
     r.loss_pct = if sent > 0 {
         100.0 * sent.saturating_sub(total_received) as f64 / sent as f64
     } else {
@@ -294,8 +302,14 @@ fn flush(sender: &mut BatchSender, socket: &UdpSocket, batch: &mut Vec<Transmit>
     }
 }
 
-/// The receiving side: reads every socket until told to stop, counting datagrams.
-fn sink(socks: Vec<UdpSocket>, cpu: Option<usize>, received: &AtomicU64, stop: &AtomicBool) {
+/// The receiving side: reads every socket until told to stop, counting datagrams and bytes.
+fn sink(
+    socks: Vec<UdpSocket>,
+    cpu: Option<usize>,
+    received: &AtomicU64,
+    bytes: &AtomicU64,
+    stop: &AtomicBool,
+) {
     use std::os::fd::AsRawFd;
     if let Some(cpu) = cpu {
         let _ = pin(cpu);
@@ -323,8 +337,9 @@ fn sink(socks: Vec<UdpSocket>, cpu: Option<usize>, received: &AtomicU64, stop: &
                 continue;
             }
             pfd.revents = 0;
-            while s.recv(&mut buf).is_ok() {
+            while let Ok(n) = s.recv(&mut buf) {
                 received.fetch_add(1, Ordering::Relaxed);
+                bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
     }

@@ -2,7 +2,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use huddle_bench::media::MediaShape;
 use huddle_bench::report;
 use huddle_bench::scenario::{
@@ -29,7 +29,7 @@ enum ServerKind {
     Direct,
 }
 
-#[derive(clap::Args, Clone)]
+#[derive(Args, Clone)]
 struct Common {
     /// Server kind: huddle (Flashphoner WS protocol), janus (VideoRoom WS API) or mediasoup
     /// (bench/mediasoup/server.js).
@@ -56,21 +56,28 @@ struct Common {
     concurrency: usize,
 }
 
+/// Which scenarios, and when each one's measurement window starts and how long it lasts.
+#[derive(Args)]
+struct Window {
+    /// Comma-separated: fanout:N, meeting:N, audio:P:S, rooms:R:N.
+    #[arg(long, default_value = DEFAULT_SET)]
+    scenarios: String,
+    /// Seconds between "all subscriptions receive media" and the window.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Measurement window in seconds.
+    #[arg(long, default_value_t = 8)]
+    duration: u64,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run scenarios and append one JSON line per scenario to --out.
     Run {
         #[command(flatten)]
         common: Common,
-        /// Comma-separated: fanout:N, meeting:N, audio:P:S.
-        #[arg(long, default_value = DEFAULT_SET)]
-        scenarios: String,
-        /// Seconds between "all subscriptions receive media" and the window.
-        #[arg(long, default_value_t = 2)]
-        warmup: u64,
-        /// Measurement window in seconds.
-        #[arg(long, default_value_t = 8)]
-        duration: u64,
+        #[command(flatten)]
+        window: Window,
         /// Pause between scenarios, seconds (lets the server release the previous room).
         #[arg(long, default_value_t = 2)]
         pause: u64,
@@ -87,13 +94,8 @@ enum Cmd {
     /// The machine's floor: AES-256-GCM seal + batched send per packet, nothing else (see
     /// bench/src/floor.rs); appends one row `floor` per scenario to --out.
     Floor {
-        /// Comma-separated, as for `run`.
-        #[arg(long, default_value = DEFAULT_SET)]
-        scenarios: String,
-        #[arg(long, default_value_t = 2)]
-        warmup: u64,
-        #[arg(long, default_value_t = 8)]
-        duration: u64,
+        #[command(flatten)]
+        window: Window,
         /// Core of the sending thread (where the servers run).
         #[arg(long)]
         send_cpu: Option<usize>,
@@ -149,6 +151,27 @@ fn check(c: &Common) -> Result<(), String> {
         ));
     }
     huddle_bench::ws::check_loopback_url(&c.server_url).map_err(|e| e.to_string())
+}
+
+/// The scenarios of a comma-separated list; None (said on stderr) if one does not parse.
+fn scenario_list(list: &str) -> Option<Vec<Scenario>> {
+    list.split(',')
+        .map(|s| Scenario::parse(s.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| eprintln!("{e}"))
+        .ok()
+}
+
+/// Prints a result's line and appends its row to `out`; false (said) if it could not be written.
+fn record(r: &ScenarioResult, out: Option<&std::path::Path>) -> bool {
+    print_line(r);
+    match out.map(|p| (p, report::append_jsonl(p, r))) {
+        Some((p, Err(e))) => {
+            eprintln!("writing {}: {e}", p.display());
+            false
+        }
+        _ => true,
+    }
 }
 
 fn print_line(r: &ScenarioResult) {
@@ -213,9 +236,12 @@ fn main() {
         match cli.cmd {
             Cmd::Run {
                 common,
-                scenarios,
-                warmup,
-                duration,
+                window:
+                    Window {
+                        scenarios,
+                        warmup,
+                        duration,
+                    },
                 pause,
                 out,
             } => {
@@ -223,16 +249,8 @@ fn main() {
                     eprintln!("{e}");
                     return 2;
                 }
-                let list: Result<Vec<Scenario>, _> = scenarios
-                    .split(',')
-                    .map(|s| Scenario::parse(s.trim()))
-                    .collect();
-                let list = match list {
-                    Ok(l) => l,
-                    Err(e) => {
-                        eprintln!("{e}");
-                        return 2;
-                    }
+                let Some(list) = scenario_list(&scenarios) else {
+                    return 2;
                 };
                 let o = opts(&common, warmup, duration);
                 let mut failed = false;
@@ -241,14 +259,10 @@ fn main() {
                         tokio::time::sleep(Duration::from_secs(pause)).await;
                     }
                     let r = run_scenario(&o, *s).await;
-                    print_line(&r);
-                    failed |= r.error.is_some();
-                    if let Some(p) = &out {
-                        if let Err(e) = report::append_jsonl(p, &r) {
-                            eprintln!("writing {}: {e}", p.display());
-                            return 1;
-                        }
+                    if !record(&r, out.as_deref()) {
+                        return 1;
                     }
+                    failed |= r.error.is_some();
                 }
                 i32::from(failed)
             }
@@ -272,22 +286,21 @@ fn main() {
                 }
             }
             Cmd::Floor {
-                scenarios,
-                warmup,
-                duration,
+                window:
+                    Window {
+                        scenarios,
+                        warmup,
+                        duration,
+                    },
                 send_cpu,
                 recv_cpu,
                 out,
             } => {
+                let Some(list) = scenario_list(&scenarios) else {
+                    return 2;
+                };
                 let mut failed = false;
-                for s in scenarios.split(',') {
-                    let scenario = match Scenario::parse(s.trim()) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            eprintln!("{e}");
-                            return 2;
-                        }
-                    };
+                for scenario in list {
                     let o = huddle_bench::floor::FloorOpts {
                         scenario,
                         warmup: Duration::from_secs(warmup),
@@ -298,14 +311,10 @@ fn main() {
                     };
                     // Blocks this (only) runtime thread: nothing else runs beside the floor.
                     let r = huddle_bench::floor::run(&o);
-                    print_line(&r);
-                    failed |= r.error.is_some();
-                    if let Some(p) = &out {
-                        if let Err(e) = report::append_jsonl(p, &r) {
-                            eprintln!("writing {}: {e}", p.display());
-                            return 1;
-                        }
+                    if !record(&r, out.as_deref()) {
+                        return 1;
                     }
+                    failed |= r.error.is_some();
                 }
                 i32::from(failed)
             }
