@@ -63,6 +63,27 @@ packet / the floor's; \"floor / Janus\" is the lowest Huddle/Janus CPU ratio any
     md
 }
 
+/// For a scenario whose CPU goal is judged against Janus: what the goal means measured against
+/// the floor of the same run ("" without a floor, Huddle or Janus row).
+pub fn goal_note(
+    huddle: Option<&ScenarioResult>,
+    janus: Option<&ScenarioResult>,
+    floor: Option<&ScenarioResult>,
+    goal: f64,
+) -> String {
+    let us = |r: Option<&ScenarioResult>| r.and_then(|r| r.server_cpu_us_per_pkt);
+    let (Some(h), Some(j), Some(f)) = (us(huddle), us(janus), us(floor)) else {
+        return String::new();
+    };
+    format!(
+        " The machine's floor here is {f:.2} µs/pkt = {:.3}× Janus: the ≤ {goal} goal asks for Huddle \
+within {:.2}× the floor; it is at {:.2}×.",
+        f / j,
+        goal * j / f,
+        h / f
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +108,15 @@ mod tests {
         assert!(md.contains("huddle-rtp 2.00×"), "{md}");
         assert!(md.contains("janus 8.00×"), "{md}");
         assert!(md.contains("floor / Janus = **0.125**"), "{md}");
+    }
+
+    #[test]
+    fn the_goal_is_restated_against_the_floor() {
+        let (f, h, j) = (row("floor", 3.0), row(HUDDLE_RTP, 6.0), row("janus", 24.0));
+        let s = goal_note(Some(&h), Some(&j), Some(&f), 0.15);
+        assert!(s.contains("3.00 µs/pkt = 0.125× Janus"), "{s}");
+        assert!(s.contains("within 1.20× the floor; it is at 2.00×"), "{s}");
+        assert_eq!(goal_note(Some(&h), Some(&j), None, 0.15), "");
     }
 
     #[test]
