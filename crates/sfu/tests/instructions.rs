@@ -59,6 +59,17 @@ fn rtp_fanout_instructions() {
         media.audio - audio_before,
     );
     println!("out fingerprint {:016x}", fingerprint.get());
+    // The datagrams alone may not show a change of the estimators (a send-side estimate moves
+    // the pacer and the layer choice only past thresholds): their last values, in player order,
+    // must be identical too.
+    let estimates: Vec<u64> = w
+        .sfu
+        .peer_stats()
+        .iter()
+        .filter(|q| q.role == "player")
+        .map(|q| q.estimate_bps.unwrap_or(0))
+        .collect();
+    println!("player estimates (bit/s) {estimates:?}");
     for i in 0..PLAYERS as usize {
         let got = w.clients[1 + i].frames(MediaKind::Video).len() as u32;
         assert!(
