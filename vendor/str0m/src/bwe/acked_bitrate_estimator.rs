@@ -98,19 +98,26 @@ impl AckedBitrateEstimator {
         packet_size: DataSize,
         window: Duration,
     ) -> Option<(Bitrate, bool)> {
-        let time_moved_back = Some(receive_time) < self.last_update;
-        if time_moved_back {
-            // Time moved backwards, reset state
-            self.sum = DataSize::ZERO;
-            self.current_window = Duration::ZERO;
-            self.last_update = Some(receive_time);
+        // Huddle patch (HUDDLE_PATCHES.md, 30): one `checked_duration_since` is both the
+        // "moved back" comparison and the elapsed time, which was subtracted twice.
+        let elapsed = match self.last_update {
+            Some(last) => match receive_time.checked_duration_since(last) {
+                Some(elapsed) => Some(elapsed),
+                None => {
+                    // Time moved backwards, reset state
+                    self.sum = DataSize::ZERO;
+                    self.current_window = Duration::ZERO;
+                    self.last_update = Some(receive_time);
 
-            return None;
-        }
+                    return None;
+                }
+            },
+            None => None,
+        };
 
-        if let Some(last) = self.last_update {
-            self.current_window += receive_time - last;
-            if receive_time - last >= window {
+        if let Some(elapsed) = elapsed {
+            self.current_window += elapsed;
+            if elapsed >= window {
                 // No update for a while, reset estimates.
                 self.sum = DataSize::ZERO;
                 let remaining = self.current_window.as_micros() as u64 % window.as_micros() as u64;

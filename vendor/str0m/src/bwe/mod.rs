@@ -54,6 +54,9 @@ pub(crate) use probe::ProbeClusterConfig;
 const INITIAL_BITRATE_WINDOW: Duration = Duration::from_millis(500);
 const BITRATE_WINDOW: Duration = Duration::from_millis(150);
 const STARTUP_PHASE: Duration = Duration::from_secs(2);
+/// Huddle patch 29: the records (88 bytes) and acked packets (64) kept between two feedback
+/// reports, ~2.4 KiB per player; a report acks ~9 packets on average in tests/instructions.rs.
+const KEPT_RECORDS: usize = 16;
 
 pub struct Bwe {
     bwe: SendSideBandwidthEstimator,
@@ -145,6 +148,10 @@ struct SendSideBandwidthEstimator {
     alr_detector: AlrDetector,
     link_capacity_estimator: LinkCapacityEstimator,
     last_updated_estimate: Option<Bitrate>,
+    /// Huddle patch (HUDDLE_PATCHES.md, 29): `update`'s records and acked packets, kept between
+    /// feedback reports (emptied, capacity kept) instead of two fresh `Vec`s per report.
+    send_records: Vec<TwccSendRecord>,
+    acked_packets: Vec<AckedPacket>,
 }
 
 impl SendSideBandwidthEstimator {
@@ -168,6 +175,8 @@ impl SendSideBandwidthEstimator {
             alr_detector,
             link_capacity_estimator: LinkCapacityEstimator::new(),
             last_updated_estimate: None,
+            send_records: Vec::new(),
+            acked_packets: Vec::new(),
         }
     }
 
@@ -190,7 +199,27 @@ impl SendSideBandwidthEstimator {
     /// Record a packet from a TWCC report.
     pub fn update(&mut self, records: impl Iterator<Item = TwccSendRecord>, now: Instant) {
         // Huddle patch (HUDDLE_PATCHES.md, 7): the register hands out records by value.
-        let send_records: Vec<TwccSendRecord> = records.collect();
+        // Patch 29: into the buffers kept for it, taken out of `self` for the borrow checker
+        // and put back (with their capacity) on every return.
+        let mut send_records = std::mem::take(&mut self.send_records);
+        let mut acked_packets = std::mem::take(&mut self.acked_packets);
+        send_records.clear();
+        send_records.extend(records);
+        acked_packets.clear();
+        self.update_with(&send_records, &mut acked_packets, now);
+        // A burst's report (a keyframe, a probe) must not keep its capacity per player for good.
+        send_records.shrink_to(KEPT_RECORDS);
+        acked_packets.shrink_to(KEPT_RECORDS);
+        self.send_records = send_records;
+        self.acked_packets = acked_packets;
+    }
+
+    fn update_with(
+        &mut self,
+        send_records: &[TwccSendRecord],
+        acked_packets: &mut Vec<AckedPacket>,
+        now: Instant,
+    ) {
         if send_records.is_empty() {
             return;
         }
@@ -210,9 +239,8 @@ impl SendSideBandwidthEstimator {
             }
         }
 
-        let mut acked_packets = Vec::with_capacity(send_records.len());
-
-        let mut max_rtt = None;
+        // Patch 29: the loop also took each record's RTT (an `Instant` subtraction) into a
+        // maximum that nothing read; the delay controller takes its own from the acked packets.
         let mut count = 0;
         let mut lost = 0;
         for record in send_records.iter() {
@@ -222,7 +250,6 @@ impl SendSideBandwidthEstimator {
                 continue;
             };
             acked_packets.push(acked_packet);
-            max_rtt = max_rtt.max(record.rtt());
         }
         acked_packets.sort_by(AckedPacket::order_by_receive_time);
 
@@ -241,7 +268,7 @@ impl SendSideBandwidthEstimator {
         // Update delay controller with the latest probe result
         let maybe_estimate =
             self.delay_controller
-                .update(&acked_packets, acked_bitrate, probe_result, now);
+                .update(acked_packets, acked_bitrate, probe_result, now);
 
         let Some(delay_estimate) = maybe_estimate else {
             return;
@@ -271,7 +298,7 @@ impl SendSideBandwidthEstimator {
 
         // This corresponds to UpdateLossBasedEstimator + UpdateEstimate
         self.loss_controller
-            .update_bandwidth_estimate(&send_records, delay_estimate);
+            .update_bandwidth_estimate(send_records, delay_estimate);
 
         // Loss-based result is capped by delay_based_limit
         let loss_result = self.loss_controller.loss_based_result();

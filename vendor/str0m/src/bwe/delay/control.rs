@@ -61,10 +61,7 @@ impl DelayController {
         probe_bitrate: Option<Bitrate>,
         now: Instant,
     ) -> Option<Bitrate> {
-        let mut max_rtt = None;
-
         for acked_packet in acked {
-            max_rtt = max_rtt.max(Some(acked_packet.rtt()));
             if let Some(delay_variation) = self
                 .arrival_group_accumulator
                 .accumulate_packet(acked_packet)
@@ -87,7 +84,7 @@ impl DelayController {
             }
         }
 
-        if let Some(rtt) = max_rtt {
+        if let Some(rtt) = max_rtt(acked) {
             self.update_rtt(rtt);
         }
 
@@ -223,4 +220,23 @@ impl DelayController {
                 .unwrap_or(MAX_TWCC_GAP)
                 .min(UPDATE_INTERVAL * 2)
     }
+}
+
+/// The largest RTT of the acked packets, `None` for none.
+///
+/// Huddle patch (HUDDLE_PATCHES.md, 30): a report's packets all carry the same local receive
+/// time (the report's arrival), and `Instant - Instant` saturates at zero, so it does not grow
+/// with the send time: the largest RTT is the one of the earliest sent packet, one subtraction
+/// per report instead of one per packet. Packets with differing receive times take each RTT.
+fn max_rtt(acked: &[AckedPacket]) -> Option<Duration> {
+    let first = acked.first()?;
+    let recv = first.local_recv_time;
+    let mut earliest_send = first.local_send_time;
+    for p in acked {
+        if p.local_recv_time != recv {
+            return acked.iter().map(AckedPacket::rtt).max();
+        }
+        earliest_send = earliest_send.min(p.local_send_time);
+    }
+    Some(recv - earliest_send)
 }

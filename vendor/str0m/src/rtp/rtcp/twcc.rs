@@ -1222,12 +1222,7 @@ impl TwccSendRecord {
     pub fn remote_recv_time(&self) -> Option<Instant> {
         self.recv_report.as_ref().and_then(|r| r.remote_recv_time)
     }
-
-    /// The rtt time between sending the packet and receiving the twcc report response.
-    pub fn rtt(&self) -> Option<Duration> {
-        let recv_report = self.recv_report.as_ref()?;
-        Some(recv_report.local_recv_time - self.local_send_time)
-    }
+    // Huddle patch 29: `rtt()` went with the BWE's unread maximum of it (its only caller).
 }
 
 #[cfg(test)]
