@@ -55,7 +55,11 @@ impl RtcpFb {
                     }
                 }
                 Rtcp::SourceDescription(v) => {
-                    q.extend(v.reports.into_iter().map(|s| RtcpFb::SourceDescription(Box::new(s))));
+                    // Huddle patch 31: not `v.reports.into_iter()`, a copy of the whole box.
+                    q.extend(
+                        ReportList::into_iter_boxed(v.reports)
+                            .map(|s| RtcpFb::SourceDescription(Box::new(s))),
+                    );
                 }
                 Rtcp::Goodbye(v) => {
                     q.extend(v.reports.into_iter().map(RtcpFb::Goodbye));

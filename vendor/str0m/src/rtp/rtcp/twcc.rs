@@ -42,12 +42,23 @@ impl Twcc {
 
     /// Iterate over the reported sequences.
     pub fn into_iter(self, time_zero: Instant, extend_from: TwccSeq) -> TwccIter {
-        let millis = self.reference_time as u64 * 64;
-        let time_base = time_zero + Duration::from_millis(millis);
+        TwccIter {
+            time_zero,
+            nanos: self.into_nanos_iter(0, extend_from),
+        }
+    }
+
+    /// Huddle patch (HUDDLE_PATCHES.md, 32): [`Twcc::into_iter`] with the receive times as
+    /// nanoseconds from an epoch `time_zero` is `zero_nanos` after. `TwccSendRegister` keeps
+    /// its times as such nanoseconds (patch 7) and turned every `Instant` of the report back
+    /// into them (`checked_duration_since`); the times are exact sums of the deltas either way.
+    pub(crate) fn into_nanos_iter(self, zero_nanos: i64, extend_from: TwccSeq) -> TwccNanosIter {
+        let millis = self.reference_time as i64 * 64;
+        let time_base = zero_nanos + millis * 1_000_000;
         let base_seq = extend_u16(Some(*extend_from), self.base_seq);
         let last_seq = base_seq + self.status_count as u64;
 
-        TwccIter {
+        TwccNanosIter {
             base_seq,
             last_seq,
             time_base,
@@ -58,15 +69,30 @@ impl Twcc {
 }
 
 pub struct TwccIter {
-    base_seq: u64,
-    last_seq: u64,
-    time_base: Instant,
-    index: usize,
-    twcc: Twcc,
+    time_zero: Instant,
+    nanos: TwccNanosIter,
 }
 
 impl Iterator for TwccIter {
     type Item = (TwccSeq, PacketStatus, Option<Instant>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (seq, status, nanos) = self.nanos.next()?;
+        Some((seq, status, nanos.map(|n| instant_at(self.time_zero, n))))
+    }
+}
+
+/// Huddle patch 32: the iteration of [`TwccIter`], times in nanoseconds from an epoch.
+pub(crate) struct TwccNanosIter {
+    base_seq: u64,
+    last_seq: u64,
+    time_base: i64,
+    index: usize,
+    twcc: Twcc,
+}
+
+impl Iterator for TwccNanosIter {
+    type Item = (TwccSeq, PacketStatus, Option<i64>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let seq: TwccSeq = (self.base_seq + self.index as u64).into();
@@ -102,22 +128,17 @@ impl Iterator for TwccIter {
             }
         };
 
+        // An `Instant` minus a duration fails only past the range of its seconds (i64), far
+        // beyond these sums (patch 32: the `checked_sub` fallback of the `Instant` version).
         let instant = match status {
             PacketStatus::NotReceived => None,
             PacketStatus::ReceivedSmallDelta => match self.twcc.delta.pop_front()? {
-                Delta::Small(v) => Some(self.time_base + Duration::from_micros(250 * v as u64)),
+                Delta::Small(v) => Some(self.time_base + 250_000 * v as i64),
                 Delta::Large(_) => panic!("Incorrect large delta size"),
             },
             PacketStatus::ReceivedLargeOrNegativeDelta => match self.twcc.delta.pop_front()? {
                 Delta::Small(_) => panic!("Incorrect small delta size"),
-                Delta::Large(v) => {
-                    let dur = Duration::from_micros(250 * v.unsigned_abs() as u64);
-                    Some(if v < 0 {
-                        self.time_base.checked_sub(dur).unwrap_or(self.time_base)
-                    } else {
-                        self.time_base + dur
-                    })
-                }
+                Delta::Large(v) => Some(self.time_base + 250_000 * v as i64),
             },
             // A VectorDouble chunk can carry 0b11 for any of its statuses. The
             // parser maps that to Unknown and consumes no delta, so there is nothing
@@ -1370,8 +1391,9 @@ impl TwccSendRegister {
         let epoch = self.epoch?;
         let now_nanos = nanos_since(epoch, now);
 
+        // Huddle patch 32: the report's times as the slots keep them, nanoseconds from the epoch.
         let mut iter = twcc
-            .into_iter(time_zero, self.last_registered)
+            .into_nanos_iter(nanos_since(epoch, time_zero), self.last_registered)
             .skip_while(|(seq, _, _)| seq < &head_seq);
         let (first_seq_no, _, first_instant) = iter.next()?;
 
@@ -1414,14 +1436,13 @@ impl TwccSendRegister {
             true
         }
 
-        let remote = |t: Option<Instant>| t.map(|t| nanos_since(epoch, t));
         let mut problematic_seq = None;
 
         if !update(
             now_nanos,
             first_record,
             first_seq_no,
-            remote(first_instant),
+            first_instant,
             apply_report_counter,
         ) {
             problematic_seq = Some((first_record.seq, first_seq_no));
@@ -1433,13 +1454,7 @@ impl TwccSendRegister {
                 break;
             }
 
-            if !update(
-                now_nanos,
-                record,
-                seq,
-                remote(instant),
-                apply_report_counter,
-            ) {
+            if !update(now_nanos, record, seq, instant, apply_report_counter) {
                 problematic_seq = Some((record.seq, seq));
             }
             last_seq_no = seq;
