@@ -54,18 +54,19 @@ impl ArrivalGroup {
             return Belongs::Yes;
         };
 
-        let Some(first_send_delta) = packet
-            .local_send_time
-            .checked_duration_since(first_local_send_time)
-        else {
+        // Huddle patch (HUDDLE_PATCHES.md, 33): the comparisons first, the subtractions only
+        // where they decide. `checked_duration_since` is `None` exactly when the packet was
+        // sent before the group's first, and a zero send delta means equal send times: most
+        // packets of a report (a frame's, paced out within a millisecond) stop there.
+        if packet.local_send_time < first_local_send_time {
             // Out of order
             return Belongs::Skipped;
-        };
+        }
 
-        let send_time_delta = Timestamp::from(packet.local_send_time) - self.local_send_time();
-        if send_time_delta == TimeDelta::ZERO {
+        if packet.local_send_time == self.local_send_time() {
             return Belongs::Yes;
         }
+        let send_time_delta = Timestamp::from(packet.local_send_time) - self.local_send_time();
         let arrival_time_delta = Timestamp::from(packet.remote_recv_time) - self.remote_recv_time();
 
         let propagation_delta = arrival_time_delta - send_time_delta;
@@ -74,7 +75,7 @@ impl ArrivalGroup {
             && packet.remote_recv_time - first_remote_recv_time < MAX_BURST_DURATION
         {
             Belongs::Yes
-        } else if first_send_delta > SEND_TIME_GROUP_LENGTH {
+        } else if packet.local_send_time - first_local_send_time > SEND_TIME_GROUP_LENGTH {
             Belongs::NewGroup
         } else {
             Belongs::Yes
@@ -129,6 +130,9 @@ impl Belongs {
 #[derive(Debug, Default)]
 pub struct ArrivalGroupAccumulator {
     send_time_origin: Option<Instant>,
+    /// Huddle patch 33: the last rounded send time, in milliseconds from the origin and as
+    /// the `Instant` it stands for.
+    last_rounded: Option<(u64, Instant)>,
     previous_group: Option<ArrivalGroup>,
     current_group: ArrivalGroup,
 }
@@ -154,9 +158,21 @@ impl ArrivalGroupAccumulator {
         // differs from WebRTC's clock epoch, so individual group boundaries may differ.
         let origin = *self.send_time_origin.get_or_insert(packet.local_send_time);
         let elapsed = packet.local_send_time.checked_duration_since(origin)?;
-        let rounded_ms = (elapsed.as_micros() + 500) / 1000;
+        // Huddle patch 33: `(elapsed.as_micros() + 500) / 1000` in u64, not u128: the whole
+        // seconds are whole milliseconds, only the sub-second microseconds round.
+        let rounded_ms =
+            elapsed.as_secs() * 1000 + (u64::from(elapsed.subsec_micros()) + 500) / 1000;
+        // The packets of a report mostly round to the same millisecond: its `Instant` again.
+        let local_send_time = match self.last_rounded {
+            Some((ms, at)) if ms == rounded_ms => at,
+            _ => {
+                let at = origin + Duration::from_millis(rounded_ms);
+                self.last_rounded = Some((rounded_ms, at));
+                at
+            }
+        };
         let packet = AckedPacket {
-            local_send_time: origin + Duration::from_millis(rounded_ms as u64),
+            local_send_time,
             ..*packet
         };
 

@@ -130,7 +130,12 @@ impl TrendlineEstimator {
             .unwrap_or(self.history.len());
 
         // we expect pos to be 0 more often than not
-        self.history.insert(self.history.len() - pos, timing);
+        if pos == 0 {
+            // Huddle patch (HUDDLE_PATCHES.md, 33): `insert` at the end, without its shifting.
+            self.history.push_back(timing);
+        } else {
+            self.history.insert(self.history.len() - pos, timing);
+        }
     }
 
     fn update_trendline(&mut self, variation: InterGroupDelayDelta, now: Instant) -> Option<()> {
