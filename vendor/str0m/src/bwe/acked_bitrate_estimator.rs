@@ -99,8 +99,10 @@ impl AckedBitrateEstimator {
         window: Duration,
     ) -> Option<(Bitrate, bool)> {
         // Huddle patch (HUDDLE_PATCHES.md, 30): one `checked_duration_since` is both the
-        // "moved back" comparison and the elapsed time, which was subtracted twice.
+        // "moved back" comparison and the elapsed time, which was subtracted twice; none for a
+        // packet received at the last one's time (a burst's, reported with zero deltas).
         let elapsed = match self.last_update {
+            Some(last) if last == receive_time => Some(Duration::ZERO),
             Some(last) => match receive_time.checked_duration_since(last) {
                 Some(elapsed) => Some(elapsed),
                 None => {
