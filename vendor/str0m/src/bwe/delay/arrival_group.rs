@@ -133,6 +133,8 @@ pub struct ArrivalGroupAccumulator {
     /// Huddle patch 33: the last rounded send time, in milliseconds from the origin and as
     /// the `Instant` it stands for.
     last_rounded: Option<(u64, Instant)>,
+    /// Huddle patch 33: the last send time rounded, and what it rounded to.
+    last_send: Option<(Instant, Instant)>,
     previous_group: Option<ArrivalGroup>,
     current_group: ArrivalGroup,
 }
@@ -157,18 +159,28 @@ impl ArrivalGroupAccumulator {
         // Use one origin across groups so rounding boundaries stay fixed. Our origin
         // differs from WebRTC's clock epoch, so individual group boundaries may differ.
         let origin = *self.send_time_origin.get_or_insert(packet.local_send_time);
-        let elapsed = packet.local_send_time.checked_duration_since(origin)?;
-        // Huddle patch 33: `(elapsed.as_micros() + 500) / 1000` in u64, not u128: the whole
-        // seconds are whole milliseconds, only the sub-second microseconds round.
-        let rounded_ms =
-            elapsed.as_secs() * 1000 + (u64::from(elapsed.subsec_micros()) + 500) / 1000;
-        // The packets of a report mostly round to the same millisecond: its `Instant` again.
-        let local_send_time = match self.last_rounded {
-            Some((ms, at)) if ms == rounded_ms => at,
+        // Huddle patch 33: a packet sent at the previous one's `Instant` (a burst the pacer let
+        // out in one go) rounds to the same time: no subtraction and rounding again.
+        let local_send_time = match self.last_send {
+            Some((sent, rounded)) if sent == packet.local_send_time => rounded,
             _ => {
-                let at = origin + Duration::from_millis(rounded_ms);
-                self.last_rounded = Some((rounded_ms, at));
-                at
+                let elapsed = packet.local_send_time.checked_duration_since(origin)?;
+                // Patch 33: `(elapsed.as_micros() + 500) / 1000` in u64, not u128: the whole
+                // seconds are whole milliseconds, only the sub-second microseconds round.
+                let rounded_ms =
+                    elapsed.as_secs() * 1000 + (u64::from(elapsed.subsec_micros()) + 500) / 1000;
+                // The packets of a report mostly round to the same millisecond: its `Instant`
+                // again.
+                let rounded = match self.last_rounded {
+                    Some((ms, at)) if ms == rounded_ms => at,
+                    _ => {
+                        let at = origin + Duration::from_millis(rounded_ms);
+                        self.last_rounded = Some((rounded_ms, at));
+                        at
+                    }
+                };
+                self.last_send = Some((packet.local_send_time, rounded));
+                rounded
             }
         };
         let packet = AckedPacket {
