@@ -54,9 +54,29 @@ pub(crate) use probe::ProbeClusterConfig;
 const INITIAL_BITRATE_WINDOW: Duration = Duration::from_millis(500);
 const BITRATE_WINDOW: Duration = Duration::from_millis(150);
 const STARTUP_PHASE: Duration = Duration::from_secs(2);
-/// Huddle patch 29: the records (88 bytes) and acked packets (64) kept between two feedback
-/// reports, ~2.4 KiB per player; a report acks ~9 packets on average in tests/instructions.rs.
-const KEPT_RECORDS: usize = 16;
+/// Huddle patch 29: the most records (88 bytes) and acked packets (64) the thread's buffers keep
+/// between two feedback reports (~40 KiB): a probe's or a keyframe's report must not keep its
+/// size for good. A report acks ~9 packets on average in Huddle's tests/instructions.rs.
+const KEPT_RECORDS: usize = 256;
+
+/// Huddle patch (HUDDLE_PATCHES.md, 29): `SendSideBandwidthEstimator::update`'s buffers, one
+/// pair per thread rather than per estimator: kept in each player's `Rtc` they cost ~2.4 KiB per
+/// player (tests/memory.rs: 60.2 -> 62.5 KiB per subscription), while only one `update` runs at
+/// a time on a thread.
+#[derive(Default)]
+struct UpdateBuffers {
+    send_records: Vec<TwccSendRecord>,
+    acked_packets: Vec<AckedPacket>,
+}
+
+thread_local! {
+    static UPDATE_BUFFERS: std::cell::Cell<UpdateBuffers> = const {
+        std::cell::Cell::new(UpdateBuffers {
+            send_records: Vec::new(),
+            acked_packets: Vec::new(),
+        })
+    };
+}
 
 pub struct Bwe {
     bwe: SendSideBandwidthEstimator,
@@ -148,10 +168,6 @@ struct SendSideBandwidthEstimator {
     alr_detector: AlrDetector,
     link_capacity_estimator: LinkCapacityEstimator,
     last_updated_estimate: Option<Bitrate>,
-    /// Huddle patch (HUDDLE_PATCHES.md, 29): `update`'s records and acked packets, kept between
-    /// feedback reports (emptied, capacity kept) instead of two fresh `Vec`s per report.
-    send_records: Vec<TwccSendRecord>,
-    acked_packets: Vec<AckedPacket>,
 }
 
 impl SendSideBandwidthEstimator {
@@ -175,8 +191,6 @@ impl SendSideBandwidthEstimator {
             alr_detector,
             link_capacity_estimator: LinkCapacityEstimator::new(),
             last_updated_estimate: None,
-            send_records: Vec::new(),
-            acked_packets: Vec::new(),
         }
     }
 
@@ -199,19 +213,16 @@ impl SendSideBandwidthEstimator {
     /// Record a packet from a TWCC report.
     pub fn update(&mut self, records: impl Iterator<Item = TwccSendRecord>, now: Instant) {
         // Huddle patch (HUDDLE_PATCHES.md, 7): the register hands out records by value.
-        // Patch 29: into the buffers kept for it, taken out of `self` for the borrow checker
-        // and put back (with their capacity) on every return.
-        let mut send_records = std::mem::take(&mut self.send_records);
-        let mut acked_packets = std::mem::take(&mut self.acked_packets);
-        send_records.clear();
-        send_records.extend(records);
-        acked_packets.clear();
-        self.update_with(&send_records, &mut acked_packets, now);
-        // A burst's report (a keyframe, a probe) must not keep its capacity per player for good.
-        send_records.shrink_to(KEPT_RECORDS);
-        acked_packets.shrink_to(KEPT_RECORDS);
-        self.send_records = send_records;
-        self.acked_packets = acked_packets;
+        // Patch 29: into the thread's buffers, taken out of it while in use and put back with
+        // their capacity (a nested call, of which there is none, would start from empty ones).
+        let mut buffers = UPDATE_BUFFERS.take();
+        buffers.send_records.clear();
+        buffers.send_records.extend(records);
+        buffers.acked_packets.clear();
+        self.update_with(&buffers.send_records, &mut buffers.acked_packets, now);
+        buffers.send_records.shrink_to(KEPT_RECORDS);
+        buffers.acked_packets.shrink_to(KEPT_RECORDS);
+        UPDATE_BUFFERS.set(buffers);
     }
 
     fn update_with(
