@@ -26,7 +26,7 @@ use str0m::net::Protocol;
 
 use crate::media::MediaShape;
 use crate::scenario::{Scenario, ScenarioResult};
-use crate::stats::clk_tck;
+use crate::stats::{clk_tck, loadavg, stat_cpu_secs};
 
 /// Most payload bytes in one RTP packet of a video frame (what the load generator's str0m
 /// packetizer produces with its default MTU: the packet rates of `floor` rows match the
@@ -166,15 +166,17 @@ fn send(
     // (time, the sender's CPU seconds, (datagrams, bytes) received) at the window's start.
     let mut before: Option<(Instant, f64, (u64, u64))> = None;
     let mut sent = 0u64;
+    let rx = || {
+        (
+            received.load(Ordering::Relaxed),
+            bytes.load(Ordering::Relaxed),
+        )
+    };
     loop {
         let now = Instant::now();
         if before.is_none() && now >= window_start {
             let cpu = thread_cpu_secs(tid, tck).ok_or("reading the thread's CPU")?;
-            let rx = (
-                received.load(Ordering::Relaxed),
-                bytes.load(Ordering::Relaxed),
-            );
-            before = Some((now, cpu, rx));
+            before = Some((now, cpu, rx()));
         }
         if now >= end {
             break;
@@ -189,11 +191,9 @@ fn send(
                     let chunks = frame.chunks(MAX_PAYLOAD);
                     let last = chunks.len() - 1;
                     for (i, chunk) in chunks.enumerate() {
-                        batch.push(seal(s, chunk, i == last, 96, p.frame as u32 * 3000));
+                        let t = seal(s, chunk, i == last, 96, p.frame as u32 * 3000);
+                        enqueue(t, &mut batch, &mut sender, &socket);
                         sent += 1;
-                        if batch.len() == BATCH {
-                            flush(&mut sender, &socket, &mut batch);
-                        }
                     }
                 }
                 p.frame += 1;
@@ -201,11 +201,9 @@ fn send(
             }
             if now >= p.next_audio {
                 for s in p.subs.iter_mut() {
-                    batch.push(seal(s, &audio_payload, true, 111, 0));
+                    let t = seal(s, &audio_payload, true, 111, 0);
+                    enqueue(t, &mut batch, &mut sender, &socket);
                     sent += 1;
-                    if batch.len() == BATCH {
-                        flush(&mut sender, &socket, &mut batch);
-                    }
                 }
                 p.next_audio += audio_interval;
             }
@@ -221,10 +219,7 @@ fn send(
         }
     }
     let cpu_after = thread_cpu_secs(tid, tck).ok_or("reading the thread's CPU")?;
-    let rx1 = (
-        received.load(Ordering::Relaxed),
-        bytes.load(Ordering::Relaxed),
-    );
+    let rx1 = rx();
     let t1 = Instant::now();
     // Datagrams still in flight reach the sockets within milliseconds on loopback.
     std::thread::sleep(Duration::from_millis(200));
@@ -244,9 +239,7 @@ fn send(
     } else {
         0.0
     };
-    r.loadavg = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok());
+    r.loadavg = loadavg();
     if delivered == 0 {
         return Err("no packet reached the receiving sockets".into());
     }
@@ -292,6 +285,14 @@ fn seal(s: &mut Subscription, payload: &[u8], marker: bool, pt: u8, ts: u32) -> 
         proto: Protocol::Udp,
         destination: s.dest,
         contents: buf,
+    }
+}
+
+/// Adds a datagram to the batch, sending the batch once it is full.
+fn enqueue(t: Transmit, batch: &mut Vec<Transmit>, sender: &mut BatchSender, socket: &UdpSocket) {
+    batch.push(t);
+    if batch.len() == BATCH {
+        flush(sender, socket, batch);
     }
 }
 
@@ -364,10 +365,7 @@ fn pin(cpu: usize) -> Result<(), String> {
 /// utime + stime of one thread of this process, in seconds.
 fn thread_cpu_secs(tid: libc::pid_t, tck: f64) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
-    let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / tck)
+    stat_cpu_secs(&stat, tck)
 }
 
 #[cfg(test)]

@@ -5,10 +5,9 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{ratio, HUDDLE_RTP};
+use crate::report::ratio;
+use crate::report_side::SERVERS;
 use crate::scenario::ScenarioResult;
-
-const SERVERS: [&str; 4] = ["huddle", HUDDLE_RTP, "janus", "mediasoup"];
 
 /// Markdown section, or "" when the run has no `floor` row.
 pub fn section<'a>(
@@ -87,6 +86,7 @@ within {:.2}× the floor; it is at {:.2}×.",
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::HUDDLE_RTP;
 
     fn row(server: &str, cpu: f64) -> ScenarioResult {
         ScenarioResult {

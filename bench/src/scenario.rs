@@ -498,9 +498,7 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
         runqueue_wait_secs("self"),
     );
     let (mut lv, mut la) = stats.take_latencies();
-    res.loadavg = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse().ok()));
+    res.loadavg = crate::stats::loadavg();
 
     let d = s1.delta(&s0);
     let secs =

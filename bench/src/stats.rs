@@ -138,15 +138,31 @@ pub fn clk_tck() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Read utime+stime and VmRSS of `pid` ("self" works too).
-pub fn sample_proc(pid: &str, tck: f64) -> Option<ProcSample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// utime + stime in seconds from the text of a /proc `stat` file (a process's or a thread's).
+pub fn stat_cpu_secs(stat: &str, tck: f64) -> Option<f64> {
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state); utime is field 14, stime field 15.
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / tck)
+}
+
+/// The machine's 1-minute load average (/proc/loadavg).
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Read utime+stime and VmRSS of `pid` ("self" works too).
+pub fn sample_proc(pid: &str, tck: f64) -> Option<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let cpu_secs = stat_cpu_secs(&stat, tck)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| -> u64 {
         status
@@ -158,7 +174,7 @@ pub fn sample_proc(pid: &str, tck: f64) -> Option<ProcSample> {
     };
     Some(ProcSample {
         at: Instant::now(),
-        cpu_secs: (utime + stime) / tck,
+        cpu_secs,
         rss_kib: field("VmRSS:"),
         rss_anon_kib: field("RssAnon:"),
     })
@@ -197,10 +213,7 @@ pub fn sample_threads(pid: &str, prefix: &str, tck: f64) -> Vec<(String, f64)> {
             if !name.starts_with(prefix) {
                 return None;
             }
-            let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-            let utime: f64 = f.get(11)?.parse().ok()?;
-            let stime: f64 = f.get(12)?.parse().ok()?;
-            Some((name.to_string(), (utime + stime) / tck))
+            Some((name.to_string(), stat_cpu_secs(&stat, tck)?))
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
