@@ -775,7 +775,6 @@ impl StreamTx {
             }
         };
 
-
         #[cfg(feature = "_internal_dont_use_log_stats")]
         {
             let queued_at = match next.kind {
