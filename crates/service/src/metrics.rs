@@ -18,6 +18,7 @@ pub(crate) struct Metrics {
     media_peers: IntGauge,
     media_packets_in: IntCounter,
     media_packets_out: IntCounter,
+    media_packets_out_lane: IntCounter,
     media_bytes_in: IntCounter,
     media_bytes_out: IntCounter,
     media_dropped: IntCounter,
@@ -136,6 +137,11 @@ impl Metrics {
                 r,
                 "huddle_media_packets_out_total",
                 "UDP datagrams sent by the media plane.",
+            ),
+            media_packets_out_lane: counter(
+                r,
+                "huddle_media_packets_out_lane_total",
+                "Of the datagrams sent: RTP-mode packets sent at once, past the pacer (its budget allowed).",
             ),
             media_bytes_in: counter(
                 r,
@@ -284,6 +290,7 @@ impl Metrics {
         let follow = |c: &IntCounter, total: u64| c.inc_by(total.saturating_sub(c.get()));
         follow(&self.media_packets_in, media.packets_in);
         follow(&self.media_packets_out, media.packets_out);
+        follow(&self.media_packets_out_lane, media.packets_out_lane);
         follow(&self.media_bytes_in, media.bytes_in);
         follow(&self.media_bytes_out, media.bytes_out);
         follow(&self.media_dropped, media.dropped);

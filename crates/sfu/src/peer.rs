@@ -213,6 +213,22 @@ impl Peer {
         Ok(())
     }
 
+    /// RTP mode: one packet written into the Rtc, sent through str0m's send lane (vendored
+    /// patch 35) while nothing else in the Rtc is due before its last timeout: most frames
+    /// leave without walking the whole Rtc (`Input::Timeout` and a `poll_output` round per
+    /// packet, a quarter of the forwarding CPU). `Declined` (also for a panic, which the next
+    /// input reports): [`Peer::advance`] and poll the usual way.
+    pub fn lane(&mut self, now: Instant) -> str0m::Lane<str0m::net::Transmit> {
+        if now >= self.next_timeout || self.panicked {
+            return str0m::Lane::Declined;
+        }
+        let rtc = &mut self.rtc;
+        match contain(&mut self.panicked, || Ok(rtc.poll_lane(now))) {
+            Ok(lane) => lane,
+            Err(_) => str0m::Lane::Declined,
+        }
+    }
+
     /// Feeds one input to the Rtc. A panic inside str0m for this peer's input is contained:
     /// it is reported as an error of this peer (which the caller fails), never unwinds into
     /// the media thread, so other peers go on.

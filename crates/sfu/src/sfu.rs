@@ -1530,8 +1530,23 @@ impl Sfu {
         self.process_work(now);
     }
 
-    /// RTP mode: lets a player's Rtc send what was written into it.
+    /// RTP mode: lets a player's Rtc send what was written into it: through the send lane
+    /// while the Rtc has nothing else due and its pacer has budget, else advanced and polled
+    /// (rtp/batch.rs).
     fn advance_and_poll(&mut self, id: PeerId, now: Instant) {
+        loop {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                return;
+            };
+            match peer.lane(now) {
+                str0m::Lane::Sent(t) => {
+                    Counters::add(&self.counters.packets_out_lane, 1);
+                    self.queue_transmit(t);
+                }
+                str0m::Lane::Empty => return,
+                str0m::Lane::Declined => break,
+            }
+        }
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };

@@ -17,6 +17,9 @@ pub struct MediaStats {
     /// UDP datagrams received / sent.
     pub packets_in: u64,
     pub packets_out: u64,
+    /// Of `packets_out`: RTP-mode packets that left through str0m's send lane (vendored
+    /// patch 35) rather than the pacer's path (rtp/batch.rs).
+    pub packets_out_lane: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Datagrams that no peer accepted or that could not be parsed or sent.
@@ -47,6 +50,7 @@ impl MediaStats {
             players: self.players + o.players,
             packets_in: self.packets_in + o.packets_in,
             packets_out: self.packets_out + o.packets_out,
+            packets_out_lane: self.packets_out_lane + o.packets_out_lane,
             bytes_in: self.bytes_in + o.bytes_in,
             bytes_out: self.bytes_out + o.bytes_out,
             dropped: self.dropped + o.dropped,
@@ -103,6 +107,7 @@ pub(crate) struct Counters {
     pub players: AtomicU64,
     pub packets_in: AtomicU64,
     pub packets_out: AtomicU64,
+    pub packets_out_lane: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub dropped: AtomicU64,
@@ -143,6 +148,7 @@ impl Counters {
             players,
             packets_in: get(&self.packets_in),
             packets_out: get(&self.packets_out),
+            packets_out_lane: get(&self.packets_out_lane),
             bytes_in: get(&self.bytes_in),
             bytes_out: get(&self.bytes_out),
             dropped: get(&self.dropped),

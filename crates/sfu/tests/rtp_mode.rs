@@ -225,6 +225,43 @@ fn red_recovers_a_listeners_lost_audio_packets() {
 /// and player and the players' packets left interleaved, one each per round, which left UDP GSO
 /// (sendbatch.rs) nothing to group. Here no time passes between the publisher's keyframe and
 /// the check: every player must have the whole keyframe, sent as one run.
+/// str0m's send lane (vendored patch 35, rtp/batch.rs): on a fast link a player's packets
+/// leave at once, past the pacer's per-packet walk of the Rtc, and arrive unchanged. Before
+/// the lane every packet out went the pacer's way (`packets_out_lane` stayed 0); RTCP,
+/// resends, padding and the first packets still do.
+#[test]
+fn on_a_fast_link_most_packets_leave_through_the_send_lane() {
+    let mut w = World::with_forwarding(Forwarding::Rtp);
+    let publisher = PeerId(1);
+    w.publish(publisher, &[Codec::Opus, Codec::Vp8], &BOTH);
+    let players: Vec<usize> = (0..3)
+        .map(|i| w.play(PeerId(10 + i), publisher).0)
+        .collect();
+    send(&mut w, Codec::Vp8, Codec::Opus, 10, 10);
+    let before = w.sfu.stats();
+    let sent = send(&mut w, Codec::Vp8, Codec::Opus, 100, 30);
+    let after = w.sfu.stats();
+    for (n, &idx) in players.iter().enumerate() {
+        let c = &w.clients[idx];
+        let video = c.frames(MediaKind::Video);
+        assert_received(
+            &sent.video,
+            &video[video.len() - 100..],
+            0,
+            &format!("player {n}"),
+        );
+    }
+    let out = after.packets_out - before.packets_out;
+    let lane = after.packets_out_lane - before.packets_out_lane;
+    // 100 video frames and 200 audio packets to each of 3 players: at least 900 media packets.
+    println!("packets out {out}, through the send lane {lane}");
+    assert!(lane >= 900, "{lane} of {out} packets through the lane");
+    assert!(
+        lane * 10 >= out * 7,
+        "{lane} of {out} packets through the lane"
+    );
+}
+
 #[test]
 fn a_players_frame_leaves_in_one_pass_as_one_run() {
     let mut w = World::with_forwarding(Forwarding::Rtp);

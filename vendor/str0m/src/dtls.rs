@@ -148,6 +148,11 @@ impl Dtls {
         next
     }
 
+    /// HUDDLE patch 35: a DTLS packet waits to be sent (the send lane declines: it goes first).
+    pub fn has_packet(&self) -> bool {
+        !self.pending_packets.is_empty()
+    }
+
     pub fn poll_packet(&mut self) -> Option<DatagramSend> {
         self.pending_packets.pop_front()
     }

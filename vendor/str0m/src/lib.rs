@@ -960,6 +960,17 @@ struct SendAddr {
     destination: SocketAddr,
 }
 
+/// What [`Rtc::poll_lane`] did (HUDDLE patch 35).
+#[derive(Debug)]
+pub enum Lane<T> {
+    /// A packet sent: transmit it and call again.
+    Sent(T),
+    /// Nothing written is left to send.
+    Empty,
+    /// The rest goes the usual way (`handle_input(Timeout)`, `poll_output`).
+    Declined,
+}
+
 /// Events produced by [`Rtc::poll_output()`].
 #[derive(Debug)]
 #[non_exhaustive]
@@ -1619,6 +1630,40 @@ impl Rtc {
         }
 
         Ok(o)
+    }
+
+    /// HUDDLE patch 35: the send lane. After RTP-mode `write_rtp`s, sends the written packets
+    /// one per call without advancing the rest of the Rtc, when nothing but them is due:
+    /// `now` must be before the last [`Output::Timeout`] (the caller knows it; nothing else in
+    /// the Rtc wants time before then). [`Lane::Sent`]: a packet to transmit, call again;
+    /// [`Lane::Empty`]: everything written was sent; [`Lane::Declined`]: the rest must go the
+    /// usual way, `handle_input(Input::Timeout(now))` and `poll_output` (the pacer holds it,
+    /// feedback or DTLS waits, no connection yet). Time moves to `now` either way.
+    pub fn poll_lane(&mut self, now: Instant) -> Lane<net::Transmit> {
+        if self.state != RtcState::Alive || now < self.last_now {
+            return Lane::Declined;
+        }
+        let Some(send) = &self.send_addr else {
+            return Lane::Declined;
+        };
+        if self.dtls.has_packet() {
+            return Lane::Declined;
+        }
+        self.last_now = now;
+        match self.session.poll_lane(now) {
+            Lane::Sent(contents) => {
+                let t = net::Transmit {
+                    proto: send.proto,
+                    source: send.source,
+                    destination: send.destination,
+                    contents,
+                };
+                self.peer_bytes_tx += t.contents.len() as u64;
+                Lane::Sent(t)
+            }
+            Lane::Empty => Lane::Empty,
+            Lane::Declined => Lane::Declined,
+        }
     }
 
     /// Conservatively re-poll the whole tree.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::Event;
+use crate::Lane;
 use crate::bwe::BweKind;
 use crate::bwe_::Bwe;
 use crate::config::KeyingMaterial;
@@ -34,7 +35,7 @@ use crate::rtp_::SeqNo;
 use crate::rtp_::SeqNoWindow;
 use crate::rtp_::{Bitrate, ExtensionMap, Goodbye, Mid, ReportList, Rtcp, RtcpFb};
 use crate::rtp_::{Dlrr, DlrrItem, ExtendedReport, ReportBlock};
-use crate::rtp_::{RtpHeader, SessionId, TwccPacketId, extend_u16};
+use crate::rtp_::{RtpHeader, SessionId, TwccClusterId, TwccPacketId, extend_u16};
 use crate::rtp_::{SrtpContext, Ssrc};
 use crate::rtp_::{TwccRecvRegister, TwccSendRegister};
 use crate::stats::StatsSnapshot;
@@ -1396,6 +1397,52 @@ impl Session {
         // HUDDLE patch 26: the queue polled changes now; the states stay usable only if a
         // packet leaves it (below), so that the next refresh takes that queue again.
         let pacer_states = self.pacer_states.take().filter(|s| s.sent.is_none());
+        let sent = self.send_from(now, midrid, cluster_id)?;
+        self.pacer_states = pacer_states.map(|s| PacerStates {
+            sent: Some(midrid),
+            ..s
+        });
+        Some(sent)
+    }
+
+    /// HUDDLE patch 35: the send lane. RTP mode writes a publisher frame into a player and
+    /// then wants it sent; the pacer's path for that is `Rtc::handle_input(Timeout)` (which
+    /// walks ICE, DTLS, SCTP, every stream's timers, BWE) and a `poll_output` round per packet
+    /// (pacer refresh, queue states), ~4,000 instructions per forwarded packet of ~16,000.
+    /// The lane sends a queued packet at once when the pacer would (`PacerImpl::lane_budget`:
+    /// an unpaced queue, or media debt within one burst interval) through the same
+    /// `send_from` as the pacer's path: same header, TWCC sequence and record, RTX cache,
+    /// pacer debt, BWE accounting, SRTP. Anything else declines and the caller takes the
+    /// pacer's path: feedback waiting, a probe, a queue the pacer chose, a paced queue over
+    /// its budget. Queue order is kept: a stream's packets leave in order, and packets the
+    /// pacer already holds back (debt) make the lane decline rather than overtake them.
+    pub fn poll_lane(&mut self, now: Instant) -> Lane<DatagramSend> {
+        if self.rtp_closing || self.srtp_tx.is_none() || !self.feedback_tx.is_empty() {
+            return Lane::Declined;
+        }
+        let Some((midrid, unpaced)) = self.streams.lane_queue(now) else {
+            return Lane::Empty;
+        };
+        if !self.pacer.lane_budget(now, unpaced) {
+            return Lane::Declined;
+        }
+        let Some(sent) = self.send_from(now, midrid, None) else {
+            return Lane::Declined;
+        };
+        // The pacer's queue states no longer hold: its next refresh takes them all again.
+        self.pacer_states = None;
+        self.pacer_refresh_due = true;
+        Lane::Sent(sent)
+    }
+
+    /// Sends the next packet of one send stream (`poll_packet` once the pacer chose the
+    /// queue, and the send lane).
+    fn send_from(
+        &mut self,
+        now: Instant,
+        midrid: MidRid,
+        cluster_id: Option<TwccClusterId>,
+    ) -> Option<DatagramSend> {
         let srtp_tx = self.srtp_tx.as_mut()?;
         let stream = self.streams.stream_tx_by_midrid(midrid)?;
         let Some(media) = self.medias.iter().find(|m| m.mid() == stream.mid()) else {
@@ -1433,10 +1480,6 @@ impl Session {
 
         self.pacer.register_send(now, payload_size.into(), midrid);
         self.pacer_refresh_due = true;
-        self.pacer_states = pacer_states.map(|s| PacerStates {
-            sent: Some(midrid),
-            ..s
-        });
 
         // HUDDLE patch 34: `buf` keeps its full length; the packet is its first bytes.
         let buf = &buf[..header.header_len + payload_size];

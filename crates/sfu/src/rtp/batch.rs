@@ -23,6 +23,14 @@
 //! the driver has sent those. A keyframe fanned out to 100 players is ~2,500 sealed datagrams;
 //! sealed all at once they were ~3 MB of transient heap at every keyframe (~21 KiB per
 //! subscription, issue 15), now about one batch and one player's frame.
+//!
+//! "Advanced and polled" is, most of the time, str0m's send lane (vendored patch 35,
+//! `Rtc::poll_lane`, `Peer::lane`): while nothing else in the player's Rtc is due before its
+//! last timeout and its pacer has budget for the packets (always for audio, which is
+//! unpaced), they are sealed and sent at once, one call per packet, with the same header,
+//! TWCC record, resend cache and pacer debt as the pacer's path, without walking the Rtc.
+//! Otherwise (a timer due, a probe, a paced queue over its budget on a slow link) the lane
+//! declines and the player is advanced to `now` and polled: the pacer decides as before.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -68,7 +68,22 @@ impl Pacer for LeakyBucketPacer {
     }
 
     fn poll_timeout(&self) -> (Option<Instant>, Reason) {
-        let next_handle_time = self.last_handle_time.map(|lh| lh + PACING);
+        // HUDDLE patch 37: the periodic handle drains queues. With every queue empty (as the
+        // last refresh saw them), no probe and no queue chosen it decides nothing that
+        // `next_poll_time` does not already hold (the padding's own time, from the debts),
+        // and it woke every player's whole Rtc 40 ms after each refresh. A packet written
+        // later asks for a timeout itself (`Streams::send_stream`), and a new padding rate
+        // or probe comes with a timeout that refreshes the pacer.
+        let idle = self.probe_queue.is_empty()
+            && self.next_poll_queue.is_none()
+            && self
+                .queue_states
+                .iter()
+                .all(|q| q.snapshot.packet_count == 0);
+        let next_handle_time = self
+            .last_handle_time
+            .filter(|_| !idle)
+            .map(|lh| lh + PACING);
 
         let poll_at = self
             .next_poll_time
@@ -167,6 +182,30 @@ impl LeakyBucketPacer {
         self.queue_states[index] = state;
 
         Some(self.decide(now))
+    }
+
+    /// HUDDLE patch 35: whether the send lane (`Session::poll_lane`) may send one packet of a
+    /// queue now, without the queue states: what `decide` and `next_poll` answer for a queue
+    /// holding it — at once when the queue is unpaced, or when the media debt drains within
+    /// one burst interval. The debt is brought to `now` as `decide` does. False (the caller
+    /// takes the pacer's own path) before the first packet, while probing, while the pacer has
+    /// chosen a queue (a padding request, a resend) and without a pacing rate.
+    pub(crate) fn lane_budget(&mut self, now: Instant, unpaced: bool) -> bool {
+        if self.last_emitted.is_none()
+            || !self.probe_queue.is_empty()
+            || self.next_poll_queue.is_some()
+        {
+            return false;
+        }
+        let elapsed = self.update_handle_time_and_get_elapsed(now);
+        self.clear_debt(elapsed);
+        if unpaced {
+            return true;
+        }
+        if self.adjusted_bitrate == Bitrate::ZERO {
+            return false;
+        }
+        self.media_debt / self.adjusted_bitrate < self.burst_interval()
     }
 
     /// `handle_timeout` once the queue states are in (HUDDLE patch 26 split it out).

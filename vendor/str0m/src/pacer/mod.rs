@@ -56,6 +56,16 @@ impl PacerImpl {
 
     /// HUDDLE patch 26: see `LeakyBucketPacer::handle_timeout_replacing`. `None` (nothing done)
     /// for the null pacer, which keeps no queue states.
+    /// HUDDLE patch 35: `LeakyBucketPacer::lane_budget`. The null pacer (no bandwidth
+    /// estimation) keeps per-queue packet counts that a packet sent past it would leave stale:
+    /// it declines.
+    pub fn lane_budget(&mut self, now: Instant, unpaced: bool) -> bool {
+        match self {
+            PacerImpl::Null(_) => false,
+            PacerImpl::LeakyBucket(v) => v.lane_budget(now, unpaced),
+        }
+    }
+
     pub fn handle_timeout_replacing(
         &mut self,
         now: Instant,

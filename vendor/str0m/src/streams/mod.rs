@@ -651,6 +651,19 @@ impl Streams {
         self.probe_media = media;
     }
 
+    /// HUDDLE patch 35: the send lane's next queue (`Session::poll_lane`): the first send
+    /// stream with packets written and not sent, and whether it is unpaced.
+    pub(crate) fn lane_queue(&mut self, now: Instant) -> Option<(MidRid, bool)> {
+        let mut next = None;
+        for stream in self.streams_tx.values_mut() {
+            // Every stream is visited: one emptied by the lane updates its queue info.
+            if let Some(unpaced) = stream.lane_ready(now) {
+                next = next.or(Some((stream.midrid(), unpaced)));
+            }
+        }
+        next
+    }
+
     pub(crate) fn send_queue_states(
         &mut self,
         now: Instant,

@@ -132,6 +132,9 @@ pub struct StreamTx {
     /// Audio defaults to not being paced.
     unpaced: Option<bool>,
 
+    /// HUDDLE patch 35: the send lane sent from this queue since its queue info was taken.
+    lane_sent: bool,
+
     /// Scheduled resends due to NACK or spurious padding.
     resends: VecDeque<Resend>,
 
@@ -380,6 +383,7 @@ impl StreamTx {
             send_queue: SendQueue::new(),
             queue_info: None,
             unpaced: None,
+            lane_sent: false,
             resends: VecDeque::new(),
             padding: 0,
             blank_packet: RtpPacket::blank(),
@@ -424,6 +428,11 @@ impl StreamTx {
     /// The resend (RTX) SSRC of this encoded stream.
     pub fn rtx(&self) -> Option<Ssrc> {
         self.rtx
+    }
+
+    /// HUDDLE patch 35: the stream's mid and rid (for the send lane).
+    pub(crate) fn midrid(&self) -> MidRid {
+        self.midrid
     }
 
     /// Mid for this stream.
@@ -1186,6 +1195,23 @@ impl StreamTx {
 
     pub(crate) fn visit_stats(&mut self, snapshot: &mut StatsSnapshot, now: Instant) {
         self.stats.fill(snapshot, self.midrid, now);
+    }
+
+    /// HUDDLE patch 35: for the send lane, whether this stream has written packets not sent
+    /// (timestamped now, as `handle_timeout` would), and if so whether it is unpaced. A queue
+    /// the lane emptied gets its queue info again (`queue_info` is what the pacer last saw;
+    /// callers read from it how long the queue has waited).
+    pub(crate) fn lane_ready(&mut self, now: Instant) -> Option<bool> {
+        if self.send_queue.is_empty() {
+            if self.lane_sent {
+                self.lane_sent = false;
+                self.queue_info = Some(self.send_queue.snapshot(now));
+            }
+            return None;
+        }
+        self.send_queue.handle_timeout(now);
+        self.lane_sent = true;
+        Some(self.unpaced.unwrap_or(true))
     }
 
     pub(crate) fn queue_state(&mut self, now: Instant) -> QueueState {

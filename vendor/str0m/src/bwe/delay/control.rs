@@ -98,6 +98,13 @@ impl DelayController {
             now,
         );
         self.last_twcc_report = now;
+        // HUDDLE patch 36: while reports come, they update the estimate (libwebrtc's
+        // `DelayBasedBwe` updates per feedback vector too); the timer is the fallback for when
+        // they stop. Armed 25 ms after each report it woke every player's whole Rtc once
+        // between two reports (str0m's clients and Chrome send one every 50 ms at these
+        // rates) for an update at the same hypothesis, a quarter of a forwarding server's
+        // timer walks.
+        self.next_timeout = now + MAX_TWCC_GAP;
 
         self.last_estimate
     }
@@ -107,6 +114,11 @@ impl DelayController {
     }
 
     pub fn handle_timeout(&mut self, acked_bitrate: Option<Bitrate>, now: Instant) {
+        // HUDDLE patch 36: `Bwe::handle_timeout` runs at every timeout of the Rtc, whatever
+        // its reason; the delay estimate is updated when its own timer is due, not at each.
+        if now < self.next_timeout {
+            return;
+        }
         if !self.trendline_hypothesis_valid(now) {
             // We haven't received a TWCC report in a while. The trendline hypothesis can
             // no longer be considered valid. We need another TWCC report before we can update
