@@ -219,24 +219,24 @@ fn red_recovers_a_listeners_lost_audio_packets() {
     );
 }
 
-/// A player's frame leaves the core in one pass, its packets one after another (vendored str0m
-/// patch "pacer refreshed after each packet", HUDDLE_PATCHES.md): upstream str0m released one
-/// paced packet per `handle_input(Timeout)`, so a keyframe cost one whole Rtc timeout per packet
-/// and player and the players' packets left interleaved, one each per round, which left UDP GSO
-/// (sendbatch.rs) nothing to group. Here no time passes between the publisher's keyframe and
-/// the check: every player must have the whole keyframe, sent as one run.
-/// str0m's send lane (vendored patch 35, rtp/batch.rs): on a fast link a player's packets
-/// leave at once, past the pacer's per-packet walk of the Rtc, and arrive unchanged. Before
-/// the lane every packet out went the pacer's way (`packets_out_lane` stayed 0); RTCP,
-/// resends, padding and the first packets still do.
-#[test]
-fn on_a_fast_link_most_packets_leave_through_the_send_lane() {
+/// RTP mode: a VP8 + Opus publisher (client 0) and three players (their client indices).
+fn vp8_call_of_three_players() -> (World, Vec<usize>) {
     let mut w = World::with_forwarding(Forwarding::Rtp);
     let publisher = PeerId(1);
     w.publish(publisher, &[Codec::Opus, Codec::Vp8], &BOTH);
     let players: Vec<usize> = (0..3)
         .map(|i| w.play(PeerId(10 + i), publisher).0)
         .collect();
+    (w, players)
+}
+
+/// str0m's send lane (vendored patch 35, rtp/batch.rs): on a fast link a player's packets
+/// leave at once, past the pacer's per-packet walk of the Rtc, and arrive unchanged. Before
+/// the lane every packet out went the pacer's way (`packets_out_lane` stayed 0); RTCP,
+/// resends, padding and the first packets still do.
+#[test]
+fn on_a_fast_link_most_packets_leave_through_the_send_lane() {
+    let (mut w, players) = vp8_call_of_three_players();
     send(&mut w, Codec::Vp8, Codec::Opus, 10, 10);
     let before = w.sfu.stats();
     let sent = send(&mut w, Codec::Vp8, Codec::Opus, 100, 30);
@@ -262,14 +262,15 @@ fn on_a_fast_link_most_packets_leave_through_the_send_lane() {
     );
 }
 
+/// A player's frame leaves the core in one pass, its packets one after another (vendored str0m
+/// patch "pacer refreshed after each packet", HUDDLE_PATCHES.md): upstream str0m released one
+/// paced packet per `handle_input(Timeout)`, so a keyframe cost one whole Rtc timeout per packet
+/// and player and the players' packets left interleaved, one each per round, which left UDP GSO
+/// (sendbatch.rs) nothing to group. Here no time passes between the publisher's keyframe and
+/// the check: every player must have the whole keyframe, sent as one run.
 #[test]
 fn a_players_frame_leaves_in_one_pass_as_one_run() {
-    let mut w = World::with_forwarding(Forwarding::Rtp);
-    let publisher = PeerId(1);
-    w.publish(publisher, &[Codec::Opus, Codec::Vp8], &BOTH);
-    let players: Vec<usize> = (0..3)
-        .map(|i| w.play(PeerId(10 + i), publisher).0)
-        .collect();
+    let (mut w, players) = vp8_call_of_three_players();
     // Warm up: connected players receiving (10 frames from a keyframe, then 1 s).
     send(&mut w, Codec::Vp8, Codec::Opus, 10, 10);
     let before: Vec<usize> = players
