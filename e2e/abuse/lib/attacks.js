@@ -252,8 +252,12 @@ async function udpFlood(server, { durationMs, packetsPerSec = 8000, sources = 4 
 }
 
 /**
- * Garbage on the ICE-TCP port: 200 connections from 4 addresses send random bytes, a frame
- * that announces 64 KB and never delivers them, or nothing at all; reopened when closed.
+ * Garbage on the ICE-TCP port: 200 connections from 4 addresses send a whole RFC 4571 frame of
+ * random bytes (not STUN: the server closes the connection), a frame that announces 64 KB and
+ * never delivers them, or nothing at all (both closed after the handshake limit, 10 s, longer
+ * than the attack); reopened when closed. The random frame has its length prefix written: with
+ * 4 KB of random bytes behind a random prefix the first frame was complete only when the
+ * prefix happened to be under 4 KB (1 in 16), and a run with no frame complete saw no close.
  */
 async function iceTcpGarbage(server, { durationMs, count = 200, addresses = 4 }) {
   if (!server.addrs.media_tcp) throw new Error(`no media_tcp= in the ready line: ${JSON.stringify(server.addrs)}`);
@@ -264,7 +268,7 @@ async function iceTcpGarbage(server, { durationMs, count = 200, addresses = 4 })
     maxOpens: count * 10,
     durationMs,
     onOpen: (s, i) => {
-      if (i % 3 === 0) s.write(crypto.randomBytes(4096));
+      if (i % 3 === 0) s.write(Buffer.concat([Buffer.from([0x0f, 0xfe]), crypto.randomBytes(4094)]));
       else if (i % 3 === 1) s.write(Buffer.concat([Buffer.from([0xff, 0xff]), crypto.randomBytes(100)]));
       // i % 3 === 2: silent
     },
