@@ -219,7 +219,7 @@ impl Peer {
     /// packet, a quarter of the forwarding CPU). `Declined` (also for a panic, which the next
     /// input reports): [`Peer::advance`] and poll the usual way.
     pub fn lane(&mut self, now: Instant) -> str0m::Lane<str0m::net::Transmit> {
-        if now >= self.next_timeout || self.panicked {
+        if now >= self.next_timeout {
             return str0m::Lane::Declined;
         }
         let rtc = &mut self.rtc;

@@ -1099,13 +1099,7 @@ impl Sfu {
     // ---------------------------------------------------------------- internals
 
     fn queue_transmit(&mut self, t: str0m::net::Transmit) {
-        Counters::add(&self.counters.packets_out, 1);
-        Counters::add(&self.counters.bytes_out, t.contents.len() as u64);
-        self.transmits.push_back(Transmit {
-            proto: t.proto,
-            destination: t.destination,
-            contents: t.contents.into(),
-        });
+        push_transmit(&self.counters, &mut self.transmits, t);
     }
 
     /// Drains one Rtc's output: transmits queued, events onto the work queue.
@@ -1119,15 +1113,7 @@ impl Sfu {
                 break;
             }
             match peer.output() {
-                Ok(Output::Transmit(t)) => {
-                    Counters::add(&self.counters.packets_out, 1);
-                    Counters::add(&self.counters.bytes_out, t.contents.len() as u64);
-                    self.transmits.push_back(Transmit {
-                        proto: t.proto,
-                        destination: t.destination,
-                        contents: t.contents.into(),
-                    });
-                }
+                Ok(Output::Transmit(t)) => push_transmit(&self.counters, &mut self.transmits, t),
                 Ok(Output::Timeout(t)) => {
                     peer.next_timeout = t;
                     self.earliest = self.earliest.min(t);
@@ -1534,22 +1520,19 @@ impl Sfu {
     /// while the Rtc has nothing else due and its pacer has budget, else advanced and polled
     /// (rtp/batch.rs).
     fn advance_and_poll(&mut self, id: PeerId, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         loop {
-            let Some(peer) = self.peers.get_mut(&id) else {
-                return;
-            };
             match peer.lane(now) {
                 str0m::Lane::Sent(t) => {
                     Counters::add(&self.counters.packets_out_lane, 1);
-                    self.queue_transmit(t);
+                    push_transmit(&self.counters, &mut self.transmits, t);
                 }
                 str0m::Lane::Empty => return,
                 str0m::Lane::Declined => break,
             }
         }
-        let Some(peer) = self.peers.get_mut(&id) else {
-            return;
-        };
         if let Err(e) = peer.advance(now) {
             self.fail(id, &format!("Failed by error: {e}"));
             return;
@@ -1848,6 +1831,18 @@ fn quality_row(p: &Peer) -> PeerQuality {
         row.video_frames_dropped = pl.video_frames_dropped;
     }
     row
+}
+
+/// Queues one of str0m's transmits for the driver and counts it (every datagram out of an
+/// Rtc goes through here: polled, or sent through the send lane).
+fn push_transmit(counters: &Counters, transmits: &mut VecDeque<Transmit>, t: str0m::net::Transmit) {
+    Counters::add(&counters.packets_out, 1);
+    Counters::add(&counters.bytes_out, t.contents.len() as u64);
+    transmits.push_back(Transmit {
+        proto: t.proto,
+        destination: t.destination,
+        contents: t.contents.into(),
+    });
 }
 
 #[cfg(test)]

@@ -1429,9 +1429,9 @@ impl Session {
         let Some(sent) = self.send_from(now, midrid, None) else {
             return Lane::Declined;
         };
-        // The pacer's queue states no longer hold: its next refresh takes them all again.
+        // The pacer's queue states no longer hold: its next refresh (`send_from` made one due)
+        // takes them all again.
         self.pacer_states = None;
-        self.pacer_refresh_due = true;
         Lane::Sent(sent)
     }
 

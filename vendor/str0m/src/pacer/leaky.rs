@@ -197,8 +197,7 @@ impl LeakyBucketPacer {
         {
             return false;
         }
-        let elapsed = self.update_handle_time_and_get_elapsed(now);
-        self.clear_debt(elapsed);
+        self.clear_debt_until(now);
         if unpaced {
             return true;
         }
@@ -210,9 +209,7 @@ impl LeakyBucketPacer {
 
     /// `handle_timeout` once the queue states are in (HUDDLE patch 26 split it out).
     fn decide(&mut self, now: Instant) -> Option<PaddingRequest> {
-        let elapsed = self.update_handle_time_and_get_elapsed(now);
-
-        self.clear_debt(elapsed);
+        self.clear_debt_until(now);
         self.maybe_update_adjusted_bitrate(now);
         self.update_burst_interval();
 
@@ -337,6 +334,13 @@ impl LeakyBucketPacer {
             let interval = PACING.min(MAX_BURST_SIZE / self.adjusted_bitrate);
             self.burst_interval = (self.adjusted_bitrate, interval);
         }
+    }
+
+    /// The debts drained for the time since the last handle, which becomes `now` (`decide`,
+    /// and the send lane's `lane_budget`).
+    fn clear_debt_until(&mut self, now: Instant) {
+        let elapsed = self.update_handle_time_and_get_elapsed(now);
+        self.clear_debt(elapsed);
     }
 
     fn clear_debt(&mut self, elapsed: Duration) {

@@ -54,8 +54,6 @@ impl PacerImpl {
         }
     }
 
-    /// HUDDLE patch 26: see `LeakyBucketPacer::handle_timeout_replacing`. `None` (nothing done)
-    /// for the null pacer, which keeps no queue states.
     /// HUDDLE patch 35: `LeakyBucketPacer::lane_budget`. The null pacer (no bandwidth
     /// estimation) keeps per-queue packet counts that a packet sent past it would leave stale:
     /// it declines.
@@ -66,6 +64,8 @@ impl PacerImpl {
         }
     }
 
+    /// HUDDLE patch 26: see `LeakyBucketPacer::handle_timeout_replacing`. `None` (nothing done)
+    /// for the null pacer, which keeps no queue states.
     pub fn handle_timeout_replacing(
         &mut self,
         now: Instant,

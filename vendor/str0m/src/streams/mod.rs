@@ -651,14 +651,19 @@ impl Streams {
         self.probe_media = media;
     }
 
-    /// HUDDLE patch 35: the send lane's next queue (`Session::poll_lane`): the first send
-    /// stream with packets written and not sent, and whether it is unpaced.
+    /// HUDDLE patch 35: the send lane's next queue (`Session::poll_lane`): a send stream with
+    /// packets written and not sent, and whether it is unpaced. An unpaced queue goes first,
+    /// as the pacer's `next_poll` sends it; the streams are a hash map, so without that rule
+    /// an audio packet and a video frame written in one burst left in a different order each
+    /// run.
     pub(crate) fn lane_queue(&mut self, now: Instant) -> Option<(MidRid, bool)> {
-        let mut next = None;
+        let mut next: Option<(MidRid, bool)> = None;
         for stream in self.streams_tx.values_mut() {
             // Every stream is visited: one emptied by the lane updates its queue info.
             if let Some(unpaced) = stream.lane_ready(now) {
-                next = next.or(Some((stream.midrid(), unpaced)));
+                if next.is_none_or(|(_, first_unpaced)| unpaced && !first_unpaced) {
+                    next = Some((stream.midrid(), unpaced));
+                }
             }
         }
         next
