@@ -230,6 +230,58 @@ fn vp8_call_of_three_players() -> (World, Vec<usize>) {
     (w, players)
 }
 
+/// A player's video packets carry the MID header extension only until the player's first
+/// receiver report for the stream (the player has bound the SSRC to its MID by then), as
+/// libwebrtc does. str0m took a report as that proof only for streams without RTX, so video
+/// (which has RTX) carried the MID for good: 4 bytes and an extension write per packet and
+/// player (vendored str0m patch 38).
+#[test]
+fn video_stops_carrying_the_mid_once_the_player_has_reported() {
+    let mut w = World::with_forwarding(Forwarding::Rtp);
+    let publisher = PeerId(1);
+    w.publish(publisher, &[Codec::Opus, Codec::Vp8], &BOTH);
+    let addr = World::client_addr(w.clients.len());
+    let player = Client::player_from(addr, Rtc::builder().enable_raw_packets(true), w.now);
+    let idx = w.play_from(PeerId(10), publisher, player).0;
+    let start = w.now;
+    send(&mut w, Codec::Vp8, Codec::Opus, 150, 30);
+    assert!(
+        w.now - start >= std::time::Duration::from_secs(2),
+        "{:?}",
+        w.now - start
+    );
+    let c = &mut w.clients[idx];
+    let video = c.video.unwrap();
+    let ssrc = *c
+        .rtc
+        .direct_api()
+        .stream_rx_by_mid(video, None)
+        .unwrap()
+        .ssrc();
+    let marks: Vec<bool> = c
+        .rtp_mid
+        .iter()
+        .filter(|(s, _)| *s == ssrc)
+        .map(|m| m.1)
+        .collect();
+    assert!(marks.len() > 300, "{} video packets", marks.len());
+    assert!(marks[0], "the first video packet carries the MID");
+    let first_without = marks
+        .iter()
+        .position(|m| !m)
+        .expect("video carried the MID to the end");
+    assert!(
+        marks[first_without..].iter().all(|m| !m),
+        "the MID came back after packet {first_without}"
+    );
+    // The first receiver report comes about a second in: most packets go without.
+    assert!(
+        first_without * 2 < marks.len(),
+        "{first_without} of {} with the MID",
+        marks.len()
+    );
+}
+
 /// str0m's send lane (vendored patch 35, rtp/batch.rs): on a fast link a player's packets
 /// leave at once, past the pacer's per-packet walk of the Rtc, and arrive unchanged. Before
 /// the lane every packet out went the pacer's way (`packets_out_lane` stayed 0); RTCP,

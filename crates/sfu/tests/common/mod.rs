@@ -73,6 +73,9 @@ pub struct Client {
     pub received_time: Vec<u64>,
     /// The playout-delay minimum (ms) each of `received` carried, where negotiated.
     pub received_playout_min: Vec<Option<u64>>,
+    /// With `enable_raw_packets`: each RTP packet received, its SSRC and whether it carried
+    /// the MID header extension.
+    pub rtp_mid: Vec<(u32, bool)>,
     pub closed: bool,
     created: Instant,
 }
@@ -96,6 +99,7 @@ impl Client {
             keyframe_request_layers: Vec::new(),
             received_time: Vec::new(),
             received_playout_min: Vec::new(),
+            rtp_mid: Vec::new(),
             closed: false,
             created: now,
         }
@@ -299,6 +303,11 @@ impl Client {
                         self.keyframe_request_layers.push(r.rid);
                     }
                     Event::Closed => self.closed = true,
+                    Event::RawPacket(p) => {
+                        if let str0m::rtp::RawPacket::RtpRx(h, _) = *p {
+                            self.rtp_mid.push((*h.ssrc, h.ext_vals.mid.is_some()));
+                        }
+                    }
                     _ => {}
                 },
             }

@@ -1043,12 +1043,14 @@ impl StreamTx {
         use RtcpFb::*;
         match fb {
             ReceptionReport(r) => {
-                if let Some(rtx_ssrc) = self.rtx {
-                    if rtx_ssrc == r.ssrc {
-                        // Receiver has bound MidRid to RTX SSRC
-                        self.remote_acked_rtx_ssrc = true;
-                    }
-                } else if r.ssrc == self.ssrc {
+                // HUDDLE patch 38: two separate checks. Upstream's `else if` acked the main
+                // SSRC only on streams without RTX, so every video packet (video has RTX)
+                // carried the MID extension for the stream's whole life.
+                if self.rtx == Some(r.ssrc) {
+                    // Receiver has bound MidRid to RTX SSRC
+                    self.remote_acked_rtx_ssrc = true;
+                }
+                if r.ssrc == self.ssrc {
                     // Receiver has bound MidRid to SSRC
                     self.remote_acked_ssrc = true;
                 }
