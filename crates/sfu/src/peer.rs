@@ -11,6 +11,7 @@ use str0m::config::DtlsCert;
 use str0m::format::CodecConfig;
 use str0m::media::{MediaKind, Mid, Pt};
 use str0m::net::TcpType;
+use str0m::rtp::ExtensionMap;
 use str0m::{Candidate, Rtc};
 
 use crate::bandwidth::{RateMeter, VideoGate, CURRENT_ESTIMATE_EVERY, INITIAL_ESTIMATE_BPS};
@@ -323,6 +324,25 @@ pub struct RtcTemplate {
     pub dtls_client: bool,
 }
 
+/// The RTP header extensions Huddle negotiates: str0m's standard set (ids as Chrome offers
+/// them) without abs-send-time, plus playout-delay. abs-send-time feeds a receiver-side
+/// estimate reported by REMB; Huddle estimates both directions from transport-cc feedback
+/// (str0m has no REMB), so it would only cost 4 bytes and a clock conversion per packet sent
+/// to every player (docs/RTP_MODE.md, "CPU per packet, session 16").
+fn header_extensions() -> ExtensionMap {
+    use str0m::rtp::Extension::*;
+    let mut exts = ExtensionMap::empty();
+    exts.set(1, AudioLevel);
+    exts.set(3, TransportSequenceNumber);
+    exts.set(4, RtpMid);
+    // Chrome offers it (id 5 in its offers); players' video carries it under loss.
+    exts.set(5, PlayoutDelay);
+    exts.set(10, RtpStreamId);
+    exts.set(11, RepairedRtpStreamId);
+    exts.set(13, VideoOrientation);
+    exts
+}
+
 impl RtcTemplate {
     /// An ICE-lite Rtc with our candidates and the given codecs, having accepted `offer`.
     /// Returns the Rtc and the answer text. Never panics (str0m panics are caught).
@@ -347,8 +367,7 @@ impl RtcTemplate {
             let mut cfg = Rtc::builder()
                 .set_ice_lite(true)
                 .set_send_buffer_video(VIDEO_SEND_BUFFER)
-                // Chrome offers it (id 5 in its offers); players' video carries it under loss.
-                .set_extension(5, str0m::rtp::Extension::PlayoutDelay)
+                .set_extension_map(header_extensions())
                 .set_dtls_cert(self.cert.clone())
                 .set_stats_interval(Some(STATS_INTERVAL))
                 .set_rtp_mode(rtp_mode)

@@ -178,6 +178,12 @@ fn chrome_publish_vp8_opus_then_play() {
     // Players get transport-wide-cc: the SFU estimates their bandwidth (bandwidth.rs).
     assert!(b.contains("transport-wide-cc"), "{b}");
     assert!(b.contains("a=rtcp-fb:120 transport-cc"), "{b}");
+    // Not abs-send-time (Chrome offers it): it feeds a REMB estimate neither side runs here,
+    // and would cost every packet to every player 4 bytes (peer.rs `header_extensions`).
+    for sdp in [&a, &b] {
+        assert!(!sdp.contains("abs-send-time"), "{sdp}");
+        assert!(sdp.contains("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"), "{sdp}");
+    }
     // Opus with RED on top (Chrome offers red/48000/2 as 63), in-band FEC kept.
     let mut audio = pts(&b, "audio");
     audio.sort();
