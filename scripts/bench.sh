@@ -27,7 +27,7 @@
 #                    bench/src/floor.rs); 0 to skip
 #   BENCH_MEDIA_SHARDS  --media-shards for Huddle (default 1: the one-core comparison with
 #                    Janus pinned to one core; the rooms:R:N scenarios always run R shards)
-#   HUDDLE_BIN       the Huddle binary measured as "now" (default target/release/huddle, built
+#   HUDDLE_BIN       the Huddle binary measured as "now" (default target/dist/huddle, built
 #                    unless BENCH_NO_BUILD), e.g. one built in a private worktree
 #   HUDDLE_BASELINE_BIN  another huddle binary (e.g. built from an older commit in its own
 #                    worktree): run right after Huddle on every scenario, same flags and cores
@@ -87,11 +87,14 @@ trap 'exit 130' INT TERM
 if [ "$NICE" != "0" ]; then NICE_CMD=(nice -n "$NICE"); else NICE_CMD=(env); fi
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  log "building release (huddle, bench)"
-  cargo build --release -q -p huddle -p huddle-bench
+  # The server as it ships (profile dist: link-time optimised, see Cargo.toml); the load
+  # generator as the tests build it.
+  log "building huddle (profile dist) and bench (release)"
+  cargo build --profile dist -q -p huddle
+  cargo build --release -q -p huddle-bench
 fi
 BENCH="$ROOT/target/release/bench"
-HUDDLE="${HUDDLE_BIN:-$ROOT/target/release/huddle}"
+HUDDLE="${HUDDLE_BIN:-$ROOT/target/dist/huddle}"
 
 want_janus=0; want_huddle=0; want_mediasoup=0
 case " $SERVERS " in *" janus "*) want_janus=1 ;; esac
