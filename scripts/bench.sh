@@ -27,6 +27,8 @@
 #                    bench/src/floor.rs); 0 to skip
 #   BENCH_MEDIA_SHARDS  --media-shards for Huddle (default 1: the one-core comparison with
 #                    Janus pinned to one core; the rooms:R:N scenarios always run R shards)
+#   BENCH_PGO        1 (default): the build trains the profile-guided optimisation first
+#                    (scripts/pgo.sh, ~20 min); 0: build with the profile already there, if any
 #   HUDDLE_BIN       the Huddle binary measured as "now" (default target/dist/huddle, built
 #                    unless BENCH_NO_BUILD), e.g. one built in a private worktree
 #   HUDDLE_BASELINE_BIN  another huddle binary (e.g. built from an older commit in its own
@@ -87,11 +89,13 @@ trap 'exit 130' INT TERM
 if [ "$NICE" != "0" ]; then NICE_CMD=(nice -n "$NICE"); else NICE_CMD=(env); fi
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  # The server as it ships (profile dist: link-time optimised, see Cargo.toml); the load
-  # generator as the tests build it.
-  log "building huddle (profile dist) and bench (release)"
-  cargo build --profile dist -q -p huddle
+  # The server as it ships (the Debian package's binary: profile dist, link-time optimised,
+  # built with the profile of scripts/pgo.sh, trained on other room sizes than the ones this
+  # report compares; BENCH_PGO=0 skips the training); the load generator as the tests build it.
+  log "building huddle as it ships (scripts/pgo.sh, scripts/build-dist.sh) and bench (release)"
   cargo build --release -q -p huddle-bench
+  [ "${BENCH_PGO:-1}" = 0 ] || bash scripts/pgo.sh
+  bash scripts/build-dist.sh -q
 fi
 BENCH="$ROOT/target/release/bench"
 HUDDLE="${HUDDLE_BIN:-$ROOT/target/dist/huddle}"

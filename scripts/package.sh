@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the Debian package of Huddle: target/debian/huddle_<version>_<arch>.deb
 #
-#   bash scripts/package.sh            # builds web/ (scripts/build-web.sh), the binary (profile dist), the .deb
+#   bash scripts/package.sh            # builds web/ (scripts/build-web.sh), the binary (profile dist, PGO), the .deb
 #   HUDDLE_DEB_FAST=1 bash scripts/package.sh   # the release binary, lighter xz compression (tests)
 #
 # Installs cargo-deb from crates.io on first use (`cargo install cargo-deb --locked`). The package
@@ -23,16 +23,23 @@ fi
 bash scripts/build-web.sh >&2
 [[ -f web/vendor/flashphoner-room-api-webrtc-only.js ]] || { log "web/ is not built"; exit 1; }
 
-# The package ships profile dist (release with link-time optimisation across crates, Cargo.toml:
-# ~7 % fewer instructions per forwarded packet; its final link takes minutes). HUDDLE_DEB_FAST=1
+# The package ships profile dist (release with link-time optimisation across crates, Cargo.toml)
+# built with the profile of scripts/pgo.sh (profile-guided optimisation, trained here: ~20 min
+# for the two builds and the training run; HUDDLE_PGO=0 skips it). HUDDLE_DEB_FAST=1
 # (scripts/test-package.sh) packages the release binary the test suite has just built, with a
 # much shorter xz compression: the same code, checked for the package's layout and service.
-profile=dist
-[[ -n "${HUDDLE_DEB_FAST:-}" ]] && profile=release
-log "cargo deb -p huddle --profile $profile"
-# cargo deb builds the binary and prints the .deb's path. --strip: the profiles keep line tables
-# for profiling (170 MB); the package ships the stripped binary.
-deb="$(cargo deb -p huddle --profile "$profile" --strip ${HUDDLE_DEB_FAST:+--fast} | tail -n 1)"
+if [[ -n "${HUDDLE_DEB_FAST:-}" ]]; then
+  profile=release
+  cargo build --release -q -p huddle
+else
+  profile=dist
+  [[ "${HUDDLE_PGO:-1}" == 0 ]] || bash scripts/pgo.sh
+  bash scripts/build-dist.sh -q
+fi
+log "cargo deb -p huddle --profile $profile --no-build"
+# cargo deb packages the binary built above and prints the .deb's path. --strip: the profiles
+# keep line tables for profiling (170 MB); the package ships the stripped binary.
+deb="$(cargo deb -p huddle --profile "$profile" --no-build --strip ${HUDDLE_DEB_FAST:+--fast} | tail -n 1)"
 [[ -f "$deb" ]] || { log "no .deb produced"; exit 1; }
 log "built $deb ($(du -h "$deb" | cut -f1))"
 echo "$deb"
