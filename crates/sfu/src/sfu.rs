@@ -184,8 +184,9 @@ impl Sfu {
     /// The next datagram to send. When the queue is empty, RTP-mode players whose frame has
     /// ended are advanced and polled first, a batch's worth at a time (rtp/batch.rs): frames
     /// that ended since the last call share one Rtc pass per player.
-    // Out of line: tests/instructions.rs counts the core's entry points by name, and the
-    // `dist` profile's link-time optimisation would otherwise inline them into the driver.
+    // Out of line, as `handle_datagram` and `handle_timeout`: tests/instructions.rs counts the
+    // core's entry points by name, and the `dist` profile's link-time optimisation would
+    // otherwise inline them into the driver.
     #[inline(never)]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if self.transmits.is_empty() {
@@ -652,8 +653,7 @@ impl Sfu {
     // ---------------------------------------------------------------- network
 
     /// One received UDP datagram. `destination` is the local socket address it arrived on.
-    // Out of line: tests/instructions.rs counts the core's entry points by name, and the
-    // `dist` profile's link-time optimisation would otherwise inline them into the driver.
+    // Out of line, as `poll_transmit` (callgrind counts the entry points by name).
     #[inline(never)]
     pub fn handle_datagram(
         &mut self,
@@ -757,8 +757,7 @@ impl Sfu {
         self.process_work(now);
     }
 
-    // Out of line: tests/instructions.rs counts the core's entry points by name, and the
-    // `dist` profile's link-time optimisation would otherwise inline them into the driver.
+    // Out of line, as `poll_transmit` (callgrind counts the entry points by name).
     #[inline(never)]
     pub fn handle_timeout(&mut self, now: Instant) {
         self.send_ready_frames();
