@@ -433,6 +433,27 @@ impl RtcTemplate {
 mod tests {
     use super::*;
 
+    /// str0m patch 39 (vendor/str0m/HUDDLE_PATCHES.md) answers `id_of` from an index kept by
+    /// every change of the map, not by a scan: ids as mapped, remapped and unmapped.
+    #[test]
+    fn extension_ids_follow_the_map() {
+        use str0m::rtp::Extension::*;
+        let mut exts = header_extensions();
+        assert_eq!(exts.id_of(TransportSequenceNumber), Some(3));
+        assert_eq!(exts.id_of(PlayoutDelay), Some(5));
+        assert_eq!(exts.id_of(AbsoluteSendTime), None, "not negotiated");
+        // Mapped twice: the lowest id, as a scan finds it.
+        exts.set(14, AudioLevel);
+        assert_eq!(exts.id_of(AudioLevel), Some(1));
+        // An id taken by another extension.
+        exts.set(3, AbsoluteSendTime);
+        assert_eq!(exts.id_of(AbsoluteSendTime), Some(3));
+        assert_eq!(exts.id_of(TransportSequenceNumber), None);
+        exts.set(1, ColorSpace);
+        assert_eq!(exts.id_of(AudioLevel), Some(14));
+        assert_eq!(exts.id_of(ColorSpace), Some(1));
+    }
+
     #[test]
     fn a_panicking_call_becomes_an_error_and_the_peer_is_not_called_again() {
         let mut panicked = false;

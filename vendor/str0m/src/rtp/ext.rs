@@ -141,6 +141,32 @@ pub trait ExtensionSerializer: Debug + Send + Sync + 'static {
 }
 
 impl Extension {
+    /// Patch 39: how many extensions [`Extension::builtin_slot`] numbers.
+    const BUILTIN: usize = 14;
+
+    /// Patch 39: a number below [`Extension::BUILTIN`] for each built-in extension (the
+    /// index of its id in [`ExtensionMap`]); `None` for an unknown URI.
+    fn builtin_slot(&self) -> Option<usize> {
+        use Extension::*;
+        Some(match self {
+            AbsoluteSendTime => 0,
+            AbsoluteCaptureTime => 1,
+            AudioLevel => 2,
+            TransmissionTimeOffset => 3,
+            VideoOrientation => 4,
+            TransportSequenceNumber => 5,
+            PlayoutDelay => 6,
+            VideoContentType => 7,
+            VideoTiming => 8,
+            RtpStreamId => 9,
+            RepairedRtpStreamId => 10,
+            RtpMid => 11,
+            FrameMarking => 12,
+            ColorSpace => 13,
+            UnknownUri(..) => return None,
+        })
+    }
+
     fn requires_two_byte_form(&self, ev: &ExtensionValues) -> bool {
         match self {
             Extension::UnknownUri(_, serializer) => serializer.requires_two_byte_form(ev),
@@ -350,7 +376,15 @@ impl Extension {
 
 /// Mapping between RTP extension id to what extension that is.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ExtensionMap([Option<MapEntry>; MAX_ID as usize]); // index 0 is extmap:1.
+pub struct ExtensionMap {
+    /// Index 0 is extmap:1.
+    entries: [Option<MapEntry>; MAX_ID as usize],
+    /// Huddle patch (HUDDLE_PATCHES.md, 39): the id of each built-in extension (0: not
+    /// mapped), by [`Extension::builtin_slot`], kept by every change of `entries`. `id_of`
+    /// runs several times per packet sent (transport-wide sequence number, abs-send-time) and
+    /// scanned all 16 entries for an extension that is not mapped.
+    ids: [u8; Extension::BUILTIN],
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MapEntry {
@@ -361,7 +395,23 @@ struct MapEntry {
 impl ExtensionMap {
     /// Create an empty map.
     pub fn empty() -> Self {
-        ExtensionMap(std::array::from_fn(|_| None))
+        ExtensionMap {
+            entries: std::array::from_fn(|_| None),
+            ids: [0; Extension::BUILTIN],
+        }
+    }
+
+    /// Patch 39: `ids` again from `entries` (after each change; the lowest id of an
+    /// extension mapped twice, as the scan found).
+    fn reindex(&mut self) {
+        self.ids = [0; Extension::BUILTIN];
+        for (i, m) in self.entries.iter().enumerate() {
+            if let Some(slot) = m.as_ref().and_then(|m| m.ext.builtin_slot()) {
+                if self.ids[slot] == 0 {
+                    self.ids[slot] = i as u8 + 1;
+                }
+            }
+        }
     }
 
     /// Creates a map with the "standard" mappings.
@@ -383,9 +433,10 @@ impl ExtensionMap {
     }
 
     pub(crate) fn clear(&mut self) {
-        for i in &mut self.0 {
+        for i in &mut self.entries {
             *i = None;
         }
+        self.ids = [0; Extension::BUILTIN];
     }
 
     /// Set a mapping for an extension.
@@ -400,7 +451,8 @@ impl ExtensionMap {
 
         let m = MapEntry { ext, locked: false };
 
-        self.0[idx] = Some(m);
+        self.entries[idx] = Some(m);
+        self.reindex();
     }
 
     /// Look up the extension for the id.
@@ -408,7 +460,7 @@ impl ExtensionMap {
     /// The id must be in 1..=MAX_ID (1-indexed).
     pub fn lookup(&self, id: u8) -> Option<&Extension> {
         if id >= 1 && id <= MAX_ID {
-            self.0[id as usize - 1].as_ref().map(|m| &m.ext)
+            self.entries[id as usize - 1].as_ref().map(|m| &m.ext)
         } else {
             debug!("Lookup RTP extension out of range 1-{}: {}", MAX_ID, id);
             None
@@ -419,7 +471,11 @@ impl ExtensionMap {
     ///
     /// The returned id will be 1-based.
     pub fn id_of(&self, e: Extension) -> Option<u8> {
-        self.0
+        if let Some(slot) = e.builtin_slot() {
+            let id = self.ids[slot];
+            return (id != 0).then_some(id);
+        }
+        self.entries
             .iter()
             .position(|x| x.as_ref().map(|e| &e.ext) == Some(&e))
             .map(|p| p as u8 + 1)
@@ -427,7 +483,7 @@ impl ExtensionMap {
 
     /// Returns an iterator over the elements of the extension map
     pub fn iter(&self) -> impl Iterator<Item = (u8, &Extension)> + '_ {
-        self.0
+        self.entries
             .iter()
             .enumerate()
             .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
@@ -545,7 +601,7 @@ impl ExtensionMap {
         let orig_len = ext_buf.len();
         let mut b = ext_buf;
 
-        for (idx, x) in self.0.iter().enumerate() {
+        for (idx, x) in self.entries.iter().enumerate() {
             if let Some(v) = x {
                 match form {
                     ExtensionsForm::OneByte => {
@@ -586,7 +642,7 @@ impl ExtensionMap {
         let new_index = id as usize - 1;
 
         let Some(old_index) = self
-            .0
+            .entries
             .iter()
             .enumerate()
             .find(|(_, m)| m.as_ref().map(|m| &m.ext) == Some(ext))
@@ -596,7 +652,7 @@ impl ExtensionMap {
         };
 
         // Unwrap OK because index is checking just above.
-        let old = self.0[old_index].as_mut().unwrap();
+        let old = self.entries[old_index].as_mut().unwrap();
 
         let is_change = new_index != old_index;
 
@@ -616,7 +672,8 @@ impl ExtensionMap {
             return;
         }
 
-        self.0.swap(old_index, new_index);
+        self.entries.swap(old_index, new_index);
+        self.reindex();
     }
 }
 
@@ -1216,7 +1273,7 @@ impl fmt::Debug for ExtensionMap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Extensions(")?;
         let joined = self
-            .0
+            .entries
             .iter()
             .enumerate()
             .filter_map(|(i, v)| v.as_ref().map(|v| (i + 1, v)))

@@ -179,6 +179,10 @@ impl<T> EvictingBuffer<T> {
 
         let mut position = start_position;
         let start_index = self.index_for_position(position);
+        // Patch 41: `now.saturating_duration_since(timestamp) > max_age` is `timestamp <
+        // now - max_age`: one `Instant` subtraction per call instead of one per entry.
+        // (`None` within `max_age` of the clock's origin: nothing is that old.)
+        let cutoff = now.checked_sub(self.max_age);
 
         loop {
             let index = self.index_for_position(position);
@@ -196,9 +200,7 @@ impl<T> EvictingBuffer<T> {
                 continue;
             };
 
-            let age = now.saturating_duration_since(entry.timestamp);
-
-            if age > self.max_age {
+            if cutoff.is_some_and(|c| entry.timestamp < c) {
                 // Evict.
                 self.buf[index] = None;
             } else {

@@ -169,7 +169,9 @@ pub struct StreamTx {
     /// Stats are use to calculate the rtx ratio also when statistics events are disabled.
     stats: StreamTxStats,
 
-    // downsampled rtx ratio (value, last calculation)
+    // downsampled rtx ratio (value, next calculation).
+    // Huddle patch (HUDDLE_PATCHES.md, 42): the time it is due again, not the time of the last
+    // one: every `poll_packet` checks it, and a comparison replaces an `Instant` subtraction.
     rtx_ratio: (f32, Instant),
 
     // The _main_ PT to use for padding. This is main PT, since the poll_packet() loop
@@ -850,8 +852,8 @@ impl StreamTx {
             "rtx_ratio_cap must be enabled"
         );
 
-        let (value, ts) = self.rtx_ratio;
-        if now - ts < Duration::from_millis(50) {
+        let (value, due) = self.rtx_ratio;
+        if now < due {
             // not worth re-evaluating, return the old value
             return value;
         }
@@ -872,7 +874,7 @@ impl StreamTx {
         let bytes_retransmitted = self.stats.bytes_retransmitted.as_mut().unwrap().sum();
         let ratio = bytes_retransmitted as f32 / (bytes_retransmitted + bytes_transmitted) as f32;
         let ratio = if ratio.is_finite() { ratio } else { 0_f32 };
-        self.rtx_ratio = (ratio, now);
+        self.rtx_ratio = (ratio, now + Duration::from_millis(50));
         ratio
     }
 

@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct ValueHistory<T> {
     value: T,
+    /// Huddle patch (HUDDLE_PATCHES.md, 40): each entry with the time it leaves the window
+    /// (its time + `max_time`), and `coalesce_until` the newest entry's time + COALESCE: the
+    /// per-packet checks compare `Instant`s instead of subtracting them (std's checked
+    /// `Timespec` subtraction, several per packet sent).
     history: VecDeque<(Instant, T)>,
+    coalesce_until: Option<Instant>,
     max_time: Duration,
 }
 
@@ -22,6 +27,7 @@ impl<T: Default> Default for ValueHistory<T> {
         Self {
             value: Default::default(),
             history: Default::default(),
+            coalesce_until: None,
             max_time: DEFAULT_VALUE_HISTORY_DURATION,
         }
     }
@@ -39,13 +45,15 @@ where
         // entries (a `VecDeque` of 256-512 x 24 bytes) per second and send stream, i.e. per
         // player. Values within COALESCE of the newest entry are added to it: the sum is the
         // same, an entry just leaves the window up to COALESCE later.
-        if let Some((last_t, last_v)) = self.history.back_mut() {
-            if t.saturating_duration_since(*last_t) < COALESCE {
+        if let (Some((_, last_v)), Some(until)) = (self.history.back_mut(), self.coalesce_until) {
+            // Patch 40: `t.saturating_duration_since(last_t) < COALESCE`.
+            if t < until {
                 *last_v += v;
                 return;
             }
         }
-        self.history.push_back((t, v));
+        self.coalesce_until = Some(t + COALESCE);
+        self.history.push_back((t + self.max_time, v));
     }
 
     /// Returns the sum of all values in the history up to max_time. Might
@@ -57,10 +65,11 @@ where
     /// Recalculates sum purging values older than `now - max_time`.
     pub fn purge_old(&mut self, now: Instant) {
         while {
-            let Some(front_t) = self.history.front().map(|v| v.0) else {
+            let Some(leaves_at) = self.history.front().map(|v| v.0) else {
                 return;
             };
-            now.duration_since(front_t) > self.max_time
+            // Patch 40: `now.duration_since(front_t) > max_time`.
+            now > leaves_at
         } {
             if let Some((_, v)) = self.history.pop_front() {
                 self.value -= v;

@@ -94,8 +94,14 @@ impl AlrDetector {
             return;
         };
 
-        // saturating_duration_since protects against time going backwards
-        let delta = now.saturating_duration_since(last);
+        // saturating_duration_since protects against time going backwards.
+        // Huddle patch (HUDDLE_PATCHES.md, 41): a burst sent at one `now` (a frame's packets
+        // to a player) has no time between its packets: no `Instant` subtraction for them.
+        let delta = if now == last {
+            Duration::ZERO
+        } else {
+            now.saturating_duration_since(last)
+        };
         self.last_send_time = Some(now);
 
         // Update budget based on time and usage

@@ -1079,6 +1079,11 @@ pub struct TwccSendRegister {
 
     /// Last registered Twcc number.
     last_registered: TwccSeq,
+
+    /// Huddle patch (HUDDLE_PATCHES.md, 42): the last `register_seq`'s `now` and its
+    /// nanoseconds from the epoch. A frame's packets to a player are registered at one `now`:
+    /// one `Instant` subtraction for the burst.
+    last_send: Option<(Instant, i64)>,
 }
 
 /// Huddle patch (HUDDLE_PATCHES.md, 7): what the register keeps per sent packet, 48 bytes where
@@ -1292,13 +1297,21 @@ impl TwccSendRegister {
             time_zero: None,
             apply_report_counter: 0,
             last_registered: 0.into(),
+            last_send: None,
         }
     }
 
     pub fn register_seq(&mut self, packet_id: TwccPacketId, now: Instant, size: usize) {
         self.last_registered = packet_id.seq();
         let epoch = *self.epoch.get_or_insert(now);
-        let now_nanos = nanos_since(epoch, now);
+        let now_nanos = match self.last_send {
+            Some((at, nanos)) if at == now => nanos,
+            _ => {
+                let nanos = nanos_since(epoch, now);
+                self.last_send = Some((now, nanos));
+                nanos
+            }
+        };
         let cluster = packet_id.cluster().map(|c| *c).unwrap_or(NO_CLUSTER);
         debug_assert_ne!(packet_id.cluster().map(|c| *c), Some(NO_CLUSTER));
         grow_by_quarter(&mut self.queue);
