@@ -102,6 +102,12 @@ impl Playout {
     /// any: the floor moved toward [`MIN_DELAY`] while the downlink is lossy, toward zero after.
     pub fn delay(&mut self, now: Instant) -> Option<(Duration, Duration)> {
         let lossy = self.lossy_until.is_some_and(|until| now < until);
+        // A clean link with the floor at rest (every packet of almost every player): nothing
+        // to move, nothing to send.
+        if !lossy && self.floor.is_zero() && self.zero_since.is_none() {
+            self.moved_at = Some(now);
+            return None;
+        }
         let target = if lossy { MIN_DELAY } else { Duration::ZERO };
         let since = self
             .moved_at
