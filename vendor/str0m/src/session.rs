@@ -48,6 +48,13 @@ use crate::{RtcConfig, RtcError};
 /// Keep this high enough to avoid additional problems in very bad network conditions.
 const NACK_MIN_INTERVAL: Duration = Duration::from_millis(33);
 
+thread_local! {
+    /// Huddle patch 43: the queue `handle_rtcp` parses an RTCP packet into, one per thread.
+    static FEEDBACK_RX: std::cell::Cell<VecDeque<Rtcp>> = const {
+        std::cell::Cell::new(VecDeque::new())
+    };
+}
+
 /// Delay between reports of TWCC. This is deliberately very low.
 const TWCC_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -156,7 +163,6 @@ pub(crate) struct Session {
     vp9_packetizer_mode: Vp9PacketizerMode,
 
     feedback_tx: VecDeque<Rtcp>,
-    feedback_rx: VecDeque<Rtcp>,
     rtp_closing: bool,
 
     /// Pending RRTRs from remote SSRCs in FIFO order, deduplicated by SSRC.
@@ -250,7 +256,6 @@ impl Session {
             rtp_mode: config.rtp_mode,
             vp9_packetizer_mode: config.vp9_packetizer_mode,
             feedback_tx: VecDeque::new(),
-            feedback_rx: VecDeque::new(),
             rtp_closing: false,
             pending_rrtrs: VecDeque::new(),
             raw_packets: if config.enable_raw_packets {
@@ -1042,17 +1047,22 @@ impl Session {
         let srtp: &mut SrtpContext = self.srtp_rx.as_mut()?;
         let unprotected = srtp.unprotect_rtcp(buf)?;
 
-        Rtcp::read_packet(&unprotected, &mut self.feedback_rx);
+        // Huddle patch (HUDDLE_PATCHES.md, 43): parsed into the thread's queue, taken out while
+        // in use and put back with its capacity. Patch 8 gave the Rtc's own queue back after
+        // each packet (an `Rtcp` is ~1 KiB inline: 4 KiB kept per player otherwise), so each
+        // RTCP packet allocated and grew it again.
+        let mut feedback_rx = FEEDBACK_RX.take();
+        Rtcp::read_packet(&unprotected, &mut feedback_rx);
         let mut need_configure_pacer = false;
         let mut may_move_timeout = false;
 
         if let Some(raw_packets) = &mut self.raw_packets {
-            for fb in &self.feedback_rx {
+            for fb in &feedback_rx {
                 raw_packets.push_back(Box::new(RawPacket::RtcpRx(fb.clone())));
             }
         }
 
-        for fb in RtcpFb::from_rtcp(self.feedback_rx.drain(..)) {
+        for fb in RtcpFb::from_rtcp(feedback_rx.drain(..)) {
             if let RtcpFb::AppSpecificFeedback(asf) = fb {
                 self.pending_app_feedback = Some(AppSpecificFeedback {
                     sender_ssrc: asf.sender_ssrc,
@@ -1120,10 +1130,7 @@ impl Session {
                 stream.handle_rtcp(now, fb);
             }
         }
-        // Huddle patch (HUDDLE_PATCHES.md, 8): an `Rtcp` is ~1 KiB inline (a `ReportList` holds
-        // 31 report blocks), so the first packet gave this queue 4 slots, 4 KiB per player kept
-        // for good, although it is empty between two RTCP packets. Give them back.
-        self.feedback_rx.shrink_to_fit();
+        FEEDBACK_RX.set(feedback_rx);
 
         // Not in the above if due to lifetime issues, still okay because the method
         // doesn't do anything when BWE isn't configured.
@@ -1309,7 +1316,6 @@ impl Session {
     /// To be called in lieu of [`Self::poll_datagram`] when the owner is not in a position to transmit any
     /// generated feedback, and thus such feedback should be dropped.
     pub fn clear_feedback(&mut self) {
-        self.feedback_rx.clear();
         self.feedback_tx.clear();
     }
 
@@ -1358,8 +1364,8 @@ impl Session {
         };
 
         let len = Rtcp::write_packet(&mut self.feedback_tx, &mut data, output);
-        // Huddle patch 8: as `feedback_rx` in `handle_rtcp`, an emptied queue gives back its
-        // ~1 KiB slots.
+        // Huddle patch 8: an emptied queue gives back its ~1 KiB slots (the received side has
+        // one queue per thread since patch 43).
         if self.feedback_tx.is_empty() {
             self.feedback_tx.shrink_to_fit();
         }
