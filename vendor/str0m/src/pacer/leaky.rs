@@ -34,6 +34,10 @@ pub struct LeakyBucketPacer {
     last_emitted: Option<Instant>,
     /// The next time we should send a queued packet.
     next_poll_time: Option<(Instant, PacerReason)>,
+    /// HUDDLE patch 44: `(rate, rate * MAX_DEBT_IN_TIME)` of the last rate the media and the
+    /// padding debt were capped with: each packet sent caps both, and the product (a float
+    /// multiplication and a rounding) changes only with the rate.
+    max_debts: [(Bitrate, DataSize); 2],
     /// The current media debt.
     media_debt: DataSize,
     /// The current padding debt.
@@ -137,7 +141,7 @@ impl Pacer for LeakyBucketPacer {
         self.media_debt += packet_size;
         self.media_debt = self
             .media_debt
-            .min(self.adjusted_bitrate * MAX_DEBT_IN_TIME);
+            .min(max_debt(&mut self.max_debts[0], self.adjusted_bitrate));
         log_pacer_media_debt!(self.media_debt.as_bytes_usize());
         self.add_padding_debt(packet_size);
 
@@ -152,6 +156,14 @@ impl Pacer for LeakyBucketPacer {
             self.completed_probe = Some(cluster_id);
         }
     }
+}
+
+/// HUDDLE patch 44: `rate * MAX_DEBT_IN_TIME`, computed again only when `rate` changed.
+fn max_debt(memo: &mut (Bitrate, DataSize), rate: Bitrate) -> DataSize {
+    if memo.0 != rate {
+        *memo = (rate, rate * MAX_DEBT_IN_TIME);
+    }
+    memo.1
 }
 
 impl LeakyBucketPacer {
@@ -249,6 +261,7 @@ impl LeakyBucketPacer {
             next_poll_time: None,
             media_debt: DataSize::ZERO,
             padding_debt: DataSize::ZERO,
+            max_debts: [(Bitrate::ZERO, DataSize::ZERO); 2],
             queue_limit: DEFAULT_QUEUE_LIMIT,
             queue_states: vec![],
             next_poll_queue: None,
@@ -504,7 +517,7 @@ impl LeakyBucketPacer {
         self.padding_debt += size;
         self.padding_debt = self
             .padding_debt
-            .min(self.padding_bitrate * MAX_DEBT_IN_TIME);
+            .min(max_debt(&mut self.max_debts[1], self.padding_bitrate));
         log_pacer_padding_debt!(self.padding_debt.as_bytes_usize());
     }
 
