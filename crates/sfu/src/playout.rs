@@ -102,19 +102,13 @@ impl Playout {
     /// any: the floor moved toward [`MIN_DELAY`] while the downlink is lossy, toward zero after.
     pub fn delay(&mut self, now: Instant) -> Option<(Duration, Duration)> {
         let lossy = self.lossy_until.is_some_and(|until| now < until);
-        // A clean link with the floor at rest (every packet of almost every player): nothing
-        // to move, nothing to send.
-        if !lossy && self.floor.is_zero() && self.zero_since.is_none() {
-            self.moved_at = Some(now);
-            return None;
-        }
         let target = if lossy { MIN_DELAY } else { Duration::ZERO };
-        let since = self
-            .moved_at
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
-        self.moved_at = Some(now);
-        // A frame after a long pause moves it one frame's worth only: steps stay small.
+        let moved_at = self.moved_at.replace(now);
+        // A frame after a long pause moves it one frame's worth only: steps stay small. The
+        // time since the last move is taken only when the floor moves (on a clean link with
+        // the floor at rest, every packet of almost every player, it does not).
         let step = |rate: Duration| {
+            let since = moved_at.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
             let nanos = since.min(MAX_STEP_AFTER).as_nanos() * rate.as_nanos() / 1_000_000_000;
             Duration::from_nanos(nanos as u64)
         };

@@ -34,10 +34,12 @@ pub struct LeakyBucketPacer {
     last_emitted: Option<Instant>,
     /// The next time we should send a queued packet.
     next_poll_time: Option<(Instant, PacerReason)>,
-    /// HUDDLE patch 44: `(rate, rate * MAX_DEBT_IN_TIME)` of the last rate the media and the
-    /// padding debt were capped with: each packet sent caps both, and the product (a float
-    /// multiplication and a rounding) changes only with the rate.
-    max_debts: [(Bitrate, DataSize); 2],
+    /// HUDDLE patch 44: `(rate, rate * MAX_DEBT_IN_TIME)` of the last rate the media debt was
+    /// capped with: each packet sent caps it, and the product (a float multiplication and a
+    /// rounding) changes only with the rate.
+    max_media_debt: (Bitrate, DataSize),
+    /// HUDDLE patch 44: the same for the padding debt.
+    max_padding_debt: (Bitrate, DataSize),
     /// The current media debt.
     media_debt: DataSize,
     /// The current padding debt.
@@ -141,7 +143,7 @@ impl Pacer for LeakyBucketPacer {
         self.media_debt += packet_size;
         self.media_debt = self
             .media_debt
-            .min(max_debt(&mut self.max_debts[0], self.adjusted_bitrate));
+            .min(max_debt(&mut self.max_media_debt, self.adjusted_bitrate));
         log_pacer_media_debt!(self.media_debt.as_bytes_usize());
         self.add_padding_debt(packet_size);
 
@@ -261,7 +263,8 @@ impl LeakyBucketPacer {
             next_poll_time: None,
             media_debt: DataSize::ZERO,
             padding_debt: DataSize::ZERO,
-            max_debts: [(Bitrate::ZERO, DataSize::ZERO); 2],
+            max_media_debt: (Bitrate::ZERO, DataSize::ZERO),
+            max_padding_debt: (Bitrate::ZERO, DataSize::ZERO),
             queue_limit: DEFAULT_QUEUE_LIMIT,
             queue_states: vec![],
             next_poll_queue: None,
@@ -517,7 +520,7 @@ impl LeakyBucketPacer {
         self.padding_debt += size;
         self.padding_debt = self
             .padding_debt
-            .min(max_debt(&mut self.max_debts[1], self.padding_bitrate));
+            .min(max_debt(&mut self.max_padding_debt, self.padding_bitrate));
         log_pacer_padding_debt!(self.padding_debt.as_bytes_usize());
     }
 
