@@ -160,6 +160,8 @@ fn send(
     let audio_payload = vec![0xa5u8; o.shape.audio_bytes];
     let mut sender = BatchSender::new();
     let mut batch: Vec<Transmit> = Vec::with_capacity(BATCH);
+    // Buffers of sent datagrams, sealed into again (as Huddle's driver gives them back to str0m).
+    let mut spare: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let (tid, tck) = (unsafe { libc::gettid() }, clk_tck());
     let window_start = start + o.warmup;
     let end = window_start + o.measure;
@@ -191,8 +193,9 @@ fn send(
                     let chunks = frame.chunks(MAX_PAYLOAD);
                     let last = chunks.len() - 1;
                     for (i, chunk) in chunks.enumerate() {
-                        let t = seal(s, chunk, i == last, 96, p.frame as u32 * 3000);
-                        enqueue(t, &mut batch, &mut sender, &socket);
+                        let buf = spare.pop().unwrap_or_default();
+                        let t = seal(s, chunk, i == last, 96, p.frame as u32 * 3000, buf);
+                        enqueue(t, &mut batch, &mut spare, &mut sender, &socket);
                         sent += 1;
                     }
                 }
@@ -201,8 +204,9 @@ fn send(
             }
             if now >= p.next_audio {
                 for s in p.subs.iter_mut() {
-                    let t = seal(s, &audio_payload, true, 111, 0);
-                    enqueue(t, &mut batch, &mut sender, &socket);
+                    let buf = spare.pop().unwrap_or_default();
+                    let t = seal(s, &audio_payload, true, 111, 0, buf);
+                    enqueue(t, &mut batch, &mut spare, &mut sender, &socket);
                     sent += 1;
                 }
                 p.next_audio += audio_interval;
@@ -212,7 +216,7 @@ fn send(
                 due = due.min(p.next_video);
             }
         }
-        flush(&mut sender, &socket, &mut batch);
+        flush(&mut sender, &socket, &mut batch, &mut spare);
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
@@ -256,9 +260,17 @@ fn per_publisher(s: Scenario) -> Vec<(bool, usize)> {
     }
 }
 
-/// One subscription's SRTP packet (RFC 7714: AEAD_AES_256_GCM, the header as associated data).
-fn seal(s: &mut Subscription, payload: &[u8], marker: bool, pt: u8, ts: u32) -> Transmit {
-    let mut buf = vec![0u8; HEADER_LEN + payload.len() + TAG_LEN];
+/// One subscription's SRTP packet (RFC 7714: AEAD_AES_256_GCM, the header as associated data),
+/// sealed into `buf` (a sent datagram's buffer: every byte is written again).
+fn seal(
+    s: &mut Subscription,
+    payload: &[u8],
+    marker: bool,
+    pt: u8,
+    ts: u32,
+    mut buf: Vec<u8>,
+) -> Transmit {
+    buf.resize(HEADER_LEN + payload.len() + TAG_LEN, 0);
     buf[0] = 0x90; // V=2, X=1
     buf[1] = pt | if marker { 0x80 } else { 0 };
     buf[2..4].copy_from_slice(&s.seq.to_be_bytes());
@@ -289,17 +301,29 @@ fn seal(s: &mut Subscription, payload: &[u8], marker: bool, pt: u8, ts: u32) -> 
 }
 
 /// Adds a datagram to the batch, sending the batch once it is full.
-fn enqueue(t: Transmit, batch: &mut Vec<Transmit>, sender: &mut BatchSender, socket: &UdpSocket) {
+fn enqueue(
+    t: Transmit,
+    batch: &mut Vec<Transmit>,
+    spare: &mut Vec<Vec<u8>>,
+    sender: &mut BatchSender,
+    socket: &UdpSocket,
+) {
     batch.push(t);
     if batch.len() == BATCH {
-        flush(sender, socket, batch);
+        flush(sender, socket, batch, spare);
     }
 }
 
-fn flush(sender: &mut BatchSender, socket: &UdpSocket, batch: &mut Vec<Transmit>) {
+/// Sends the batch and keeps its buffers for the next datagrams.
+fn flush(
+    sender: &mut BatchSender,
+    socket: &UdpSocket,
+    batch: &mut Vec<Transmit>,
+    spare: &mut Vec<Vec<u8>>,
+) {
     if !batch.is_empty() {
         sender.send(socket, batch, |_, _| {});
-        batch.clear();
+        spare.extend(batch.drain(..).map(|t| t.contents));
     }
 }
 
@@ -409,7 +433,8 @@ mod tests {
             twcc: 1,
         };
         let payload = b"the payload of one packet";
-        let t = seal(&mut s, payload, true, 96, 0);
+        // Sealed into a longer, dirty buffer, as a sent datagram's is reused.
+        let t = seal(&mut s, payload, true, 96, 0, vec![0xee; 1200]);
         assert_eq!(t.contents.len(), HEADER_LEN + payload.len() + TAG_LEN);
         assert_eq!(&t.contents[2..4], &5u16.to_be_bytes());
         assert_ne!(&t.contents[HEADER_LEN..HEADER_LEN + payload.len()], payload);

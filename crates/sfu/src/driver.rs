@@ -398,14 +398,16 @@ struct Out {
 fn flush(sfu: &mut Sfu, src: &mut Sources, events: &UnboundedSender<MediaEvent>, out: &mut Out) {
     let mut tcp_outcome = SendOutcome::default();
     loop {
-        out.batch.clear();
         while out.batch.len() < BATCH {
             match sfu.poll_transmit() {
                 Some(t) if t.proto == Protocol::Udp => out.batch.push(t),
-                Some(t) => match src.tcp.as_mut() {
-                    Some(tcp) => tcp.send(t.destination, &t.contents, &mut tcp_outcome),
-                    None => tcp_outcome.dropped += 1,
-                },
+                Some(t) => {
+                    match src.tcp.as_mut() {
+                        Some(tcp) => tcp.send(t.destination, &t.contents, &mut tcp_outcome),
+                        None => tcp_outcome.dropped += 1,
+                    }
+                    t.recycle();
+                }
                 None => break,
             }
         }
@@ -420,11 +422,12 @@ fn flush(sfu: &mut Sfu, src: &mut Sources, events: &UnboundedSender<MediaEvent>,
         for _ in 0..errors {
             sfu.count_send_error();
         }
-        if out.batch.len() < BATCH {
+        let full = out.batch.len() == BATCH;
+        out.batch.drain(..).for_each(Transmit::recycle);
+        if !full {
             break;
         }
     }
-    out.batch.clear();
     if let Some(tcp) = src.tcp.as_mut() {
         if tcp_outcome.queued > 0 {
             tcp.flush(src.poll.registry());

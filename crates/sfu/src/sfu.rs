@@ -45,6 +45,15 @@ pub struct Transmit {
     pub contents: Vec<u8>,
 }
 
+impl Transmit {
+    /// Gives the sent datagram's buffer back to str0m on this thread, which seals a later
+    /// packet into it instead of allocating and zeroing a new one (str0m patch 45). Call it on
+    /// the thread that polled the transmit, once its contents are sent.
+    pub fn recycle(self) {
+        str0m::net::recycle_datagram(self.contents);
+    }
+}
+
 /// Frames handed to a recorder (see record.rs).
 pub trait FrameSink: Send {
     fn frame(&mut self, frame: &Frame);

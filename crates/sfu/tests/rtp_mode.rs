@@ -105,6 +105,32 @@ fn h264_and_pcmu_reach_every_player_unchanged() {
     fan_out(Codec::H264, Codec::PCMU);
 }
 
+/// str0m patch 45: packets are sealed into the buffers of datagrams already sent (world.rs
+/// gives them back, as the driver does). Buffers holding other bytes, shorter and longer than
+/// the packets sealed into them, change nothing the players get.
+#[test]
+fn sealing_into_recycled_dirty_buffers_changes_nothing_players_get() {
+    for dirty_len in [1, 1999] {
+        // A thread of its own: the kept buffers are the thread's, and it starts with none.
+        std::thread::spawn(move || {
+            let kept = (0..300)
+                .filter(|_| {
+                    let mut dirty = Vec::with_capacity(2000);
+                    dirty.resize(dirty_len, 0xee);
+                    str0m::net::recycle_datagram(dirty)
+                })
+                .count();
+            assert!(
+                kept >= 200,
+                "{kept} dirty buffers of {dirty_len} bytes kept"
+            );
+            fan_out(Codec::Vp8, Codec::Opus);
+        })
+        .join()
+        .unwrap();
+    }
+}
+
 /// What the recorder gets: (kind, media time, keyframe, bytes).
 /// A recorded frame: (kind, media time, keyframe, bytes).
 type Recorded = (MediaKind, u64, bool, Vec<u8>);

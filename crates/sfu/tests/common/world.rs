@@ -73,6 +73,10 @@ impl World {
                     let from = self.clients[i].addr;
                     self.sfu.handle_datagram(self.now, from, self.server, &data);
                     self.sfu_time += thread_cpu().saturating_sub(t);
+                    // The clients' str0m seals into the thread's recycled buffers too (they
+                    // share the server's thread here): give theirs back as well, so that the
+                    // server finds as many as it would alone.
+                    str0m::net::recycle_datagram(data);
                 }
             }
             while let Some(t) = self.sfu.poll_transmit() {
@@ -83,6 +87,8 @@ impl World {
                 if !self.lost(i, false, &t.contents) {
                     self.clients[i].receive(self.now, self.server, &t.contents);
                 }
+                // As the driver does once a batch is sent.
+                t.recycle();
             }
             while let Some(e) = self.sfu.poll_event() {
                 self.events.push(e);

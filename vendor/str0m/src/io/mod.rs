@@ -33,6 +33,44 @@ pub use self::error::StunError;
 
 pub use str0m_proto::{DatagramSend, Protocol, TcpType, Transmit};
 
+/// HUDDLE patch 45: at most this many sent datagrams' buffers are kept per thread for the
+/// next ones (a fan-out sends up to one `sendmmsg` batch, 64, between two polls of a packet).
+const RECYCLED_MAX: usize = 256;
+
+thread_local! {
+    /// HUDDLE patch 45: buffers of datagrams already sent, given back with
+    /// [`recycle_datagram`], for [`datagram_buffer`] to seal the next packets into.
+    static RECYCLED: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Gives the buffer of a datagram that has been sent (the contents of a [`Transmit`]) back to
+/// this thread, so that the next SRTP packet is sealed into it instead of a freshly allocated
+/// and zeroed buffer. Only buffers of sealed RTP packets are kept (any other would have to grow
+/// first), and only a small number per thread; the rest are freed. Returns whether it was kept.
+pub fn recycle_datagram(buf: Vec<u8>) -> bool {
+    if buf.capacity() != DATAGRAM_MAX_PACKET_SIZE {
+        return false;
+    }
+    RECYCLED.with_borrow_mut(|kept| {
+        let keep = kept.len() < RECYCLED_MAX;
+        if keep {
+            kept.push(buf);
+        }
+        keep
+    })
+}
+
+/// A buffer of `len` bytes to build a datagram in: one given back with [`recycle_datagram`]
+/// if this thread has any (its bytes are the last datagram's, zeros past them: the caller
+/// overwrites all `len`), else a new one with room for any datagram.
+pub(crate) fn datagram_buffer(len: usize) -> Vec<u8> {
+    let mut buf = RECYCLED
+        .with_borrow_mut(|kept| kept.pop())
+        .unwrap_or_else(|| Vec::with_capacity(DATAGRAM_MAX_PACKET_SIZE));
+    buf.resize(len, 0);
+    buf
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 /// Received incoming data.
 pub struct Receive<'a> {

@@ -288,8 +288,11 @@ impl SrtpContext {
                 // HMAC_TAG_LEN is 10, CTR_BUFFER_PADDING is 15, so we need 5 extra bytes
                 let padding_needed =
                     CTR_BUFFER_PADDING.saturating_sub(Aes128CmSha1_80::HMAC_TAG_LEN);
-                let mut output =
-                    vec![0_u8; buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed];
+                // Huddle patch 45: a recycled buffer when the thread has one (every byte kept
+                // is written below or truncated away).
+                let mut output = crate::io::datagram_buffer(
+                    buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed,
+                );
 
                 enc.get_or_insert_with(|| provider.aes_128_cm_sha1_80().create_cipher(*aes, true))
                     .encrypt(&iv, input, &mut output[hlen..])
@@ -312,7 +315,9 @@ impl SrtpContext {
 
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
-                let mut output = vec![0_u8; buf.len() + AeadAes128Gcm::TAG_LEN];
+                // Huddle patch 45: a recycled buffer when the thread has one (the header is
+                // copied and the cipher writes everything after it, tag included).
+                let mut output = crate::io::datagram_buffer(buf.len() + AeadAes128Gcm::TAG_LEN);
                 enc.get_or_insert_with(|| provider.aead_aes_128_gcm().create_cipher(*aes, true))
                     .encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");
@@ -329,7 +334,9 @@ impl SrtpContext {
 
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
-                let mut output = vec![0_u8; buf.len() + AeadAes256Gcm::TAG_LEN];
+                // Huddle patch 45: a recycled buffer when the thread has one (the header is
+                // copied and the cipher writes everything after it, tag included).
+                let mut output = crate::io::datagram_buffer(buf.len() + AeadAes256Gcm::TAG_LEN);
                 enc.get_or_insert_with(|| provider.aead_aes_256_gcm().create_cipher(*aes, true))
                     .encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");
