@@ -33,7 +33,9 @@ if [ ! -x "$WORKER" ]; then
     "$PKG/worker/deps/libwebrtc/deps/abseil-cpp/abseil-cpp/absl/debugging/failure_signal_handler.cc"
   # The worker's gyp wants python2. pyenv's 2.7 if present (known to work), else python3.
   jobs="$(nproc)"
-  if command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -q '^2\.7'; then
+  # (grep without -q: -q exits at the first match, pyenv then dies of SIGPIPE and pipefail
+  # turns the match into a failure.)
+  if command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep '^2\.7' >/dev/null; then
     py2="$(pyenv versions --bare | grep '^2\.7' | tail -1)"
     log "building the worker with gyp under pyenv python $py2 (make -j$jobs, ~4 min)"
     PYENV_VERSION="$(pyenv version-name):$py2" nice -n 10 make -C "$PKG/worker" MEDIASOUP_BUILDTYPE=Release CORES="$jobs" >"$CACHE/build.log" 2>&1 \

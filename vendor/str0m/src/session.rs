@@ -1466,34 +1466,40 @@ impl Session {
         let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
         let twcc = twcc_enabled.then_some(&mut self.twcc);
 
-        let receipt = stream.poll_packet(now, exts, twcc, params, buf)?;
-
-        let PacketReceipt {
-            header,
+        let SentPacket {
+            ssrc,
+            sequence_number,
+            header_len,
             seq_no,
             is_padding,
             payload_size,
-        } = receipt;
+        } = stream.poll_sent(now, exts, twcc, params, buf)?;
 
-        trace!(payload_size, is_padding, "Poll RTP: {:?}", header);
+        trace!(
+            payload_size,
+            is_padding, "Poll RTP: {} {}", ssrc, sequence_number
+        );
 
         #[cfg(feature = "_internal_dont_use_log_stats")]
         {
             let kind = if is_padding { "padding" } else { "media" };
 
-            crate::log_stat!("PACKET_SENT", header.ssrc, payload_size, kind);
+            crate::log_stat!("PACKET_SENT", ssrc, payload_size, kind);
         }
 
         self.pacer.register_send(now, payload_size.into(), midrid);
         self.pacer_refresh_due = true;
 
         // HUDDLE patch 34: `buf` keeps its full length; the packet is its first bytes.
-        let buf = &buf[..header.header_len + payload_size];
+        let buf = &buf[..header_len + payload_size];
         if let Some(raw_packets) = &mut self.raw_packets {
-            raw_packets.push_back(Box::new(RawPacket::RtpTx(header.clone(), buf.to_vec())));
+            // Patch 46: the header as written, parsed back (raw packets are a debugging aid).
+            if let Some(header) = RtpHeader::parse(buf, exts) {
+                raw_packets.push_back(Box::new(RawPacket::RtpTx(header, buf.to_vec())));
+            }
         }
 
-        let protected = srtp_tx.protect_rtp(buf, &header, *seq_no);
+        let protected = srtp_tx.protect_rtp_parts(buf, header_len, ssrc, sequence_number, *seq_no);
 
         if twcc_enabled {
             let packet_id = if let Some(cluster) = cluster_id {
@@ -1510,7 +1516,7 @@ impl Session {
             bwe.on_media_sent(payload_size.into(), is_padding, now);
         }
 
-        if !is_padding && !header.ssrc.is_probe() {
+        if !is_padding && !ssrc.is_probe() {
             self.media_bytes_tx += payload_size as u64;
         }
 
@@ -1778,8 +1784,20 @@ impl Session {
     }
 }
 
+#[cfg(test)]
 pub struct PacketReceipt {
     pub header: RtpHeader,
+    pub seq_no: SeqNo,
+    pub is_padding: bool,
+    pub payload_size: usize,
+}
+
+/// What `send_from` needs of a packet `StreamTx::poll_sent` wrote (Huddle patch 46): the
+/// header's bytes are in the buffer, its SRTP inputs here.
+pub struct SentPacket {
+    pub ssrc: Ssrc,
+    pub sequence_number: u16,
+    pub header_len: usize,
     pub seq_no: SeqNo,
     pub is_padding: bool,
     pub payload_size: usize,

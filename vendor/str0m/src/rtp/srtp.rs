@@ -7,6 +7,7 @@ use crate::crypto::{AeadAes128Gcm, AeadAes256Gcm, Aes128CmSha1_80};
 use crate::crypto::{AeadAes128GcmCipher, AeadAes256GcmCipher};
 use crate::crypto::{CryptoProvider, Sha1HmacProvider, SrtpProvider};
 
+use super::Ssrc;
 use super::header::RtpHeader;
 
 // Common among various profiles(defined in RFC3711 Section 4.3)
@@ -234,10 +235,26 @@ impl DecryptWarnings {
 }
 
 impl SrtpContext {
+    // Patch 46: the sender calls `protect_rtp_parts`; this stays for str0m's tests.
+    #[cfg(any(test, feature = "_internal_test_exports"))]
     pub fn protect_rtp(
         &mut self,
         buf: &[u8],
         header: &RtpHeader,
+        srtp_index: u64, // same as ext_seq
+    ) -> Vec<u8> {
+        let (hlen, ssrc, seq) = (header.header_len, header.ssrc, header.sequence_number);
+        self.protect_rtp_parts(buf, hlen, ssrc, seq, srtp_index)
+    }
+
+    /// `protect_rtp` given the three values of the header it reads (Huddle patch 46: the
+    /// sender no longer keeps a copy of the header it wrote).
+    pub fn protect_rtp_parts(
+        &mut self,
+        buf: &[u8],
+        header_len: usize,
+        ssrc: Ssrc,
+        sequence_number: u16,
         srtp_index: u64, // same as ext_seq
     ) -> Vec<u8> {
         // SRTP layout
@@ -267,7 +284,7 @@ impl SrtpContext {
         //  | +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |
         //  |                                                                   |
         //  +- Encrypted Portion*                      Authenticated Portion ---+
-        let hlen = header.header_len;
+        let hlen = header_len;
         let input = &buf[hlen..];
 
         let provider = self.srtp_provider;
@@ -282,7 +299,7 @@ impl SrtpContext {
                 // arbitrary body lengths are fine: the output buffer below is
                 // allocated with the CTR scratch the ciphers need and truncated
                 // after encryption, so no 16-byte alignment is required.
-                let iv = Aes128CmSha1_80::rtp_iv(*salt, *header.ssrc, srtp_index);
+                let iv = Aes128CmSha1_80::rtp_iv(*salt, *ssrc, srtp_index);
 
                 // Allocate buffer with CTR padding (aws-lc-rs requirement)
                 // HMAC_TAG_LEN is 10, CTR_BUFFER_PADDING is 15, so we need 5 extra bytes
@@ -310,7 +327,7 @@ impl SrtpContext {
             Derived::AeadAes128Gcm { salt, aes, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
 
-                let iv = AeadAes128Gcm::rtp_iv(*salt, *header.ssrc, roc, header.sequence_number);
+                let iv = AeadAes128Gcm::rtp_iv(*salt, *ssrc, roc, sequence_number);
                 let aad = &buf[..hlen];
 
                 // Input and output lengths for encryption:
@@ -329,7 +346,7 @@ impl SrtpContext {
             Derived::AeadAes256Gcm { salt, aes, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
 
-                let iv = AeadAes256Gcm::rtp_iv(*salt, *header.ssrc, roc, header.sequence_number);
+                let iv = AeadAes256Gcm::rtp_iv(*salt, *ssrc, roc, sequence_number);
                 let aad = &buf[..hlen];
 
                 // Input and output lengths for encryption:

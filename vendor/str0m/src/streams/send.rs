@@ -21,7 +21,9 @@ use crate::rtp_::{MAX_BLANK_PADDING_PAYLOAD_SIZE, Sdes, SdesType};
 use crate::rtp_::{MediaTime, Mid, NackEntry, ReportList, Rtcp, RtpHeader};
 use crate::rtp_::{Pt, Rid, RtcpFb, SenderInfo, SenderReport, Ssrc};
 use crate::rtp_::{SRTP_BLOCK_SIZE, SeqNo};
+#[cfg(test)]
 use crate::session::PacketReceipt;
+use crate::session::SentPacket;
 use crate::stats::StatsSnapshot;
 use crate::util::value_history::ValueHistory;
 use crate::util::{InstantExt, already_happened, not_happening};
@@ -295,6 +297,7 @@ impl RtpWrite {
     /// its initial ROC or rebasing the outgoing sequence numbers for that receiver.
     ///
     /// [roc]: https://www.rfc-editor.org/rfc/rfc3711.html#section-3.3.1
+    #[inline]
     pub fn new(
         pt: Pt,
         seq_no: SeqNo,
@@ -318,18 +321,21 @@ impl RtpWrite {
     }
 
     /// Set the RTP marker bit.
+    #[inline]
     pub fn marker(mut self, marker: bool) -> Self {
         self.marker = marker;
         self
     }
 
     /// Set RTP header extension values.
+    #[inline]
     pub fn ext_vals(mut self, ext_vals: ExtensionValues) -> Self {
         self.ext_vals = ext_vals;
         self
     }
 
     /// Set whether this RTP packet should respond to incoming NACKs.
+    #[inline]
     pub fn nackable(mut self, nackable: bool) -> Self {
         self.nackable = nackable;
         self
@@ -340,6 +346,7 @@ impl RtpWrite {
     /// # Panics
     ///
     /// Panics if more than 15 entries are supplied.
+    #[inline]
     pub fn csrc(mut self, csrc: &[u32]) -> Self {
         assert!(csrc.len() <= 15, "CSRC count must be <= 15");
 
@@ -354,6 +361,7 @@ impl RtpWrite {
     /// Build the patch with [`Vp8Descriptor::patch`][crate::rtp::Vp8Descriptor::patch]
     /// when the caller already parsed the VP8 payload descriptor before
     /// constructing this write command.
+    #[inline]
     pub fn vp8_patch(mut self, patch: Vp8Patch) -> Self {
         self.vp8_patch = Some(patch);
         self
@@ -575,14 +583,19 @@ impl StreamTx {
         (self.ssrc.is_probe() || self.rtx.is_some()) && self.pt_for_padding.is_some()
     }
 
-    pub(crate) fn poll_packet(
+    /// The next packet to send (a resend, a queued packet or padding) written into `buf`.
+    ///
+    /// Huddle patch 46: what the sender needs of it (`SentPacket`), not a copy of its header:
+    /// a queued packet's header is written where it lies in the queue instead of being cloned
+    /// (288 bytes) and moved out in the receipt per packet.
+    pub(crate) fn poll_sent(
         &mut self,
         now: Instant,
         exts: &ExtensionMap,
         twcc: Option<&mut u64>,
         params: &[PayloadParams],
         buf: &mut Vec<u8>,
-    ) -> Option<PacketReceipt> {
+    ) -> Option<SentPacket> {
         let mid = self.midrid.mid();
         let rid = self.midrid.rid();
         let is_probe = self.ssrc.is_probe();
@@ -645,7 +658,11 @@ impl StreamTx {
         let mut set_pt_for_padding = None;
         let mut set_cr = None;
 
-        let mut header = match next.kind {
+        // A queued packet's header is written in place; what is set on it only for the wire
+        // (send time, TWCC number, length) is put back before it goes to the resend cache.
+        let mut owned_header;
+        let mut restore = None;
+        let header: &mut RtpHeader = match next.kind {
             NextPacketKind::Regular => {
                 // A RED-wrapped packet (pt_main is the RED PT) must not be nackable: an RTX
                 // resend carries the RTX PT with the primary codec's apt, so the peer would
@@ -680,16 +697,22 @@ impl StreamTx {
                 // Modify the original (and also cached) header value.
                 header_ref.ext_vals.rid_repair = None;
 
-                header_ref.clone()
+                let ext_vals = &header_ref.ext_vals;
+                restore = Some((
+                    ext_vals.abs_send_time,
+                    ext_vals.transport_cc,
+                    header_ref.header_len,
+                ));
+                header_ref
             }
             NextPacketKind::Blank(_) if is_probe => {
                 // Non-media probes use their negotiated main PT and own sequence
                 // counter, rather than rewriting the header for an RTX stream.
-                let mut header = header_ref.clone();
-                header.has_padding = true;
-                header.ssrc = 0.into();
-                header.sequence_number = *next.seq_no as u16;
-                header
+                owned_header = header_ref.clone();
+                owned_header.has_padding = true;
+                owned_header.ssrc = 0.into();
+                owned_header.sequence_number = *next.seq_no as u16;
+                &mut owned_header
             }
             NextPacketKind::Resend(_) | NextPacketKind::Blank(_) => {
                 // * For the Resend case, we will not have accepted/cached the packet unless
@@ -701,7 +724,8 @@ impl StreamTx {
                 let pt_rtx = param.resend().expect("PT for resend or blank");
 
                 // Clone header to not change the original (cached) header.
-                let mut header = header_ref.clone();
+                owned_header = header_ref.clone();
+                let header = &mut owned_header;
 
                 // Update clone of header (to not change the cached value).
                 header.payload_type = pt_rtx;
@@ -752,15 +776,15 @@ impl StreamTx {
             body_out = &mut body_out[original_seq_len..];
         }
 
-        let pkt = &next.pkt;
+        let payload = &next.pkt.payload;
 
         let body_len = match next.kind {
             NextPacketKind::Regular | NextPacketKind::Resend(_) => {
-                let body_len = pkt.payload.len();
-                if let Some(patch) = pkt.vp8_patch.as_ref() {
-                    patch.copy_to(pkt.payload.as_ref(), &mut body_out[..body_len]);
+                let body_len = payload.len();
+                if let Some(patch) = next.pkt.vp8_patch.as_ref() {
+                    patch.copy_to(payload.as_ref(), &mut body_out[..body_len]);
                 } else {
-                    body_out[..body_len].copy_from_slice(pkt.payload.as_ref());
+                    body_out[..body_len].copy_from_slice(payload.as_ref());
                 }
 
                 // media packets are sent unpadded: the SRTP ciphers handle
@@ -789,7 +813,7 @@ impl StreamTx {
         #[cfg(feature = "_internal_dont_use_log_stats")]
         {
             let queued_at = match next.kind {
-                NextPacketKind::Regular => Some(pkt.timestamp),
+                NextPacketKind::Regular => Some(next.pkt.timestamp),
                 _ => {
                     // TODO: We don't have queued at stats for Resends or blank padding.
                     None
@@ -802,6 +826,20 @@ impl StreamTx {
         }
 
         let seq_no = next.seq_no;
+        let sent = SentPacket {
+            ssrc: header.ssrc,
+            sequence_number: header.sequence_number,
+            header_len,
+            seq_no,
+            is_padding,
+            payload_size: body_len,
+        };
+        if let Some((abs_send_time, transport_cc, header_len)) = restore {
+            header.ext_vals.abs_send_time = abs_send_time;
+            header.ext_vals.transport_cc = transport_cc;
+            header.header_len = header_len;
+        }
+
         if next.kind == NextPacketKind::Regular {
             self.last_sent_seq_no = seq_no;
         }
@@ -834,11 +872,27 @@ impl StreamTx {
             }
         }
 
+        Some(sent)
+    }
+
+    /// `poll_sent` with the header as written (parsed back from `buf`), for str0m's tests.
+    #[cfg(test)]
+    pub(crate) fn poll_packet(
+        &mut self,
+        now: Instant,
+        exts: &ExtensionMap,
+        twcc: Option<&mut u64>,
+        params: &[PayloadParams],
+        buf: &mut Vec<u8>,
+    ) -> Option<PacketReceipt> {
+        let sent = self.poll_sent(now, exts, twcc, params, buf)?;
+        buf.truncate(sent.header_len + sent.payload_size);
+        let header = RtpHeader::parse(buf, exts)?;
         Some(PacketReceipt {
             header,
-            seq_no,
-            is_padding,
-            payload_size: body_len,
+            seq_no: sent.seq_no,
+            is_padding: sent.is_padding,
+            payload_size: sent.payload_size,
         })
     }
 
