@@ -1466,14 +1466,25 @@ impl Session {
         let twcc_enabled = exts.id_of(Extension::TransportSequenceNumber).is_some();
         let twcc = twcc_enabled.then_some(&mut self.twcc);
 
+        let raw_packets = &mut self.raw_packets;
+        let seal = |head: &[u8], body: &[u8], sent: &SentPacket| {
+            if let Some(raw_packets) = raw_packets {
+                // Patch 46: the header as written, parsed back (raw packets are a debugging aid).
+                let packet = [head, body].concat();
+                if let Some(header) = RtpHeader::parse(&packet, exts) {
+                    raw_packets.push_back(Box::new(RawPacket::RtpTx(header, packet)));
+                }
+            }
+            srtp_tx.protect_rtp_parts(head, body, sent.ssrc, sent.sequence_number, *sent.seq_no)
+        };
+        let (sent, protected) = stream.poll_sent(now, exts, twcc, params, buf, seal)?;
         let SentPacket {
             ssrc,
             sequence_number,
-            header_len,
-            seq_no,
             is_padding,
             payload_size,
-        } = stream.poll_sent(now, exts, twcc, params, buf)?;
+            ..
+        } = sent;
 
         trace!(
             payload_size,
@@ -1489,17 +1500,6 @@ impl Session {
 
         self.pacer.register_send(now, payload_size.into(), midrid);
         self.pacer_refresh_due = true;
-
-        // HUDDLE patch 34: `buf` keeps its full length; the packet is its first bytes.
-        let buf = &buf[..header_len + payload_size];
-        if let Some(raw_packets) = &mut self.raw_packets {
-            // Patch 46: the header as written, parsed back (raw packets are a debugging aid).
-            if let Some(header) = RtpHeader::parse(buf, exts) {
-                raw_packets.push_back(Box::new(RawPacket::RtpTx(header, buf.to_vec())));
-            }
-        }
-
-        let protected = srtp_tx.protect_rtp_parts(buf, header_len, ssrc, sequence_number, *seq_no);
 
         if twcc_enabled {
             let packet_id = if let Some(cluster) = cluster_id {
@@ -1792,12 +1792,11 @@ pub struct PacketReceipt {
     pub payload_size: usize,
 }
 
-/// What `send_from` needs of a packet `StreamTx::poll_sent` wrote (Huddle patch 46): the
-/// header's bytes are in the buffer, its SRTP inputs here.
+/// What `send_from` needs of a packet `StreamTx::poll_sent` wrote (Huddle patch 46) besides
+/// its bytes: the header values SRTP reads, and what the pacer and the counters take.
 pub struct SentPacket {
     pub ssrc: Ssrc,
     pub sequence_number: u16,
-    pub header_len: usize,
     pub seq_no: SeqNo,
     pub is_padding: bool,
     pub payload_size: usize,

@@ -243,16 +243,17 @@ impl SrtpContext {
         header: &RtpHeader,
         srtp_index: u64, // same as ext_seq
     ) -> Vec<u8> {
-        let (hlen, ssrc, seq) = (header.header_len, header.ssrc, header.sequence_number);
-        self.protect_rtp_parts(buf, hlen, ssrc, seq, srtp_index)
+        let (head, body) = buf.split_at(header.header_len);
+        self.protect_rtp_parts(head, body, header.ssrc, header.sequence_number, srtp_index)
     }
 
-    /// `protect_rtp` given the three values of the header it reads (Huddle patch 46: the
-    /// sender no longer keeps a copy of the header it wrote).
+    /// `protect_rtp` given the header's bytes, the body's and the two header values it reads
+    /// (Huddle patches 46-47: the sender keeps no copy of the header it wrote, and a queued
+    /// packet's payload is sealed from where it lies instead of copied next to its header).
     pub fn protect_rtp_parts(
         &mut self,
-        buf: &[u8],
-        header_len: usize,
+        header: &[u8],
+        body: &[u8],
         ssrc: Ssrc,
         sequence_number: u16,
         srtp_index: u64, // same as ext_seq
@@ -284,8 +285,9 @@ impl SrtpContext {
         //  | +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ |
         //  |                                                                   |
         //  +- Encrypted Portion*                      Authenticated Portion ---+
-        let hlen = header_len;
-        let input = &buf[hlen..];
+        let hlen = header.len();
+        let input = body;
+        let len = hlen + body.len();
 
         let provider = self.srtp_provider;
         match &mut self.rtp {
@@ -308,33 +310,33 @@ impl SrtpContext {
                 // Huddle patch 45: a recycled buffer when the thread has one (every byte kept
                 // is written below or truncated away).
                 let mut output = crate::io::datagram_buffer(
-                    buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed,
+                    len + Aes128CmSha1_80::HMAC_TAG_LEN + padding_needed,
                 );
 
                 enc.get_or_insert_with(|| provider.aes_128_cm_sha1_80().create_cipher(*aes, true))
                     .encrypt(&iv, input, &mut output[hlen..])
                     .expect("rtp encrypt");
 
-                output[..hlen].copy_from_slice(&buf[..hlen]);
+                output[..hlen].copy_from_slice(header);
 
-                let hmac_start = buf.len();
+                let hmac_start = len;
                 let sha1_hmac = |k: &[u8], p: &[&[u8]]| self.sha1_hmac_provider.sha1_hmac(k, p);
                 Aes128CmSha1_80::rtp_hmac(sha1_hmac, key, &mut output, srtp_index, hmac_start);
 
-                output.truncate(buf.len() + Aes128CmSha1_80::HMAC_TAG_LEN);
+                output.truncate(len + Aes128CmSha1_80::HMAC_TAG_LEN);
                 output
             }
             Derived::AeadAes128Gcm { salt, aes, enc, .. } => {
                 let roc = (srtp_index >> 16) as u32;
 
                 let iv = AeadAes128Gcm::rtp_iv(*salt, *ssrc, roc, sequence_number);
-                let aad = &buf[..hlen];
+                let aad = header;
 
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
                 // Huddle patch 45: a recycled buffer when the thread has one (the header is
                 // copied and the cipher writes everything after it, tag included).
-                let mut output = crate::io::datagram_buffer(buf.len() + AeadAes128Gcm::TAG_LEN);
+                let mut output = crate::io::datagram_buffer(len + AeadAes128Gcm::TAG_LEN);
                 enc.get_or_insert_with(|| provider.aead_aes_128_gcm().create_cipher(*aes, true))
                     .encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");
@@ -347,13 +349,13 @@ impl SrtpContext {
                 let roc = (srtp_index >> 16) as u32;
 
                 let iv = AeadAes256Gcm::rtp_iv(*salt, *ssrc, roc, sequence_number);
-                let aad = &buf[..hlen];
+                let aad = header;
 
                 // Input and output lengths for encryption:
                 // https://www.rfc-editor.org/rfc/rfc7714#section-5.2.1
                 // Huddle patch 45: a recycled buffer when the thread has one (the header is
                 // copied and the cipher writes everything after it, tag included).
-                let mut output = crate::io::datagram_buffer(buf.len() + AeadAes256Gcm::TAG_LEN);
+                let mut output = crate::io::datagram_buffer(len + AeadAes256Gcm::TAG_LEN);
                 enc.get_or_insert_with(|| provider.aead_aes_256_gcm().create_cipher(*aes, true))
                     .encrypt(&iv, aad, input, &mut output[hlen..])
                     .expect("rtp encrypt");

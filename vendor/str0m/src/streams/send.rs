@@ -583,19 +583,23 @@ impl StreamTx {
         (self.ssrc.is_probe() || self.rtx.is_some()) && self.pt_for_padding.is_some()
     }
 
-    /// The next packet to send (a resend, a queued packet or padding) written into `buf`.
+    /// The next packet to send (a resend, a queued packet or padding), its header written into
+    /// `buf` and handed to `seal` with its body and what the sender needs of it.
     ///
-    /// Huddle patch 46: what the sender needs of it (`SentPacket`), not a copy of its header:
-    /// a queued packet's header is written where it lies in the queue instead of being cloned
-    /// (288 bytes) and moved out in the receipt per packet.
-    pub(crate) fn poll_sent(
+    /// Huddle patch 46: a queued packet's header is written where it lies in the queue instead
+    /// of being cloned (288 bytes) and moved out in a receipt per packet. Patch 47: the body is
+    /// the queued payload itself when it goes out unchanged (no VP8 patch), sealed from there
+    /// rather than first copied behind the header in `buf`; resends (the original sequence
+    /// number goes first), patched and padding packets are put together in `buf`.
+    pub(crate) fn poll_sent<R>(
         &mut self,
         now: Instant,
         exts: &ExtensionMap,
         twcc: Option<&mut u64>,
         params: &[PayloadParams],
         buf: &mut Vec<u8>,
-    ) -> Option<SentPacket> {
+        seal: impl FnOnce(&[u8], &[u8], &SentPacket) -> R,
+    ) -> Option<(SentPacket, R)> {
         let mid = self.midrid.mid();
         let rid = self.midrid.rid();
         let is_probe = self.ssrc.is_probe();
@@ -777,13 +781,14 @@ impl StreamTx {
         }
 
         let payload = &next.pkt.payload;
+        let body_in_place = next.kind == NextPacketKind::Regular && next.pkt.vp8_patch.is_none();
 
         let body_len = match next.kind {
             NextPacketKind::Regular | NextPacketKind::Resend(_) => {
                 let body_len = payload.len();
                 if let Some(patch) = next.pkt.vp8_patch.as_ref() {
                     patch.copy_to(payload.as_ref(), &mut body_out[..body_len]);
-                } else {
+                } else if !body_in_place {
                     body_out[..body_len].copy_from_slice(payload.as_ref());
                 }
 
@@ -829,11 +834,17 @@ impl StreamTx {
         let sent = SentPacket {
             ssrc: header.ssrc,
             sequence_number: header.sequence_number,
-            header_len,
             seq_no,
             is_padding,
             payload_size: body_len,
         };
+        let (head, rest) = buf.split_at(header_len);
+        let body = if body_in_place {
+            payload.as_ref()
+        } else {
+            &rest[..body_len]
+        };
+        let sealed = seal(head, body, &sent);
         if let Some((abs_send_time, transport_cc, header_len)) = restore {
             header.ext_vals.abs_send_time = abs_send_time;
             header.ext_vals.transport_cc = transport_cc;
@@ -872,10 +883,10 @@ impl StreamTx {
             }
         }
 
-        Some(sent)
+        Some((sent, sealed))
     }
 
-    /// `poll_sent` with the header as written (parsed back from `buf`), for str0m's tests.
+    /// `poll_sent` with the packet as written (its header parsed back), for str0m's tests.
     #[cfg(test)]
     pub(crate) fn poll_packet(
         &mut self,
@@ -885,8 +896,10 @@ impl StreamTx {
         params: &[PayloadParams],
         buf: &mut Vec<u8>,
     ) -> Option<PacketReceipt> {
-        let sent = self.poll_sent(now, exts, twcc, params, buf)?;
-        buf.truncate(sent.header_len + sent.payload_size);
+        let (sent, packet) = self.poll_sent(now, exts, twcc, params, buf, |head, body, _| {
+            [head, body].concat()
+        })?;
+        *buf = packet;
         let header = RtpHeader::parse(buf, exts)?;
         Some(PacketReceipt {
             header,
