@@ -490,11 +490,6 @@ mod tests {
     #[tokio::test]
     async fn an_open_job_is_mixed_at_the_next_start_up_to_its_last_write() {
         let dir = temp_dir("open-mix");
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let started = now_ms - 2_000;
         // A tiny recording, as the recorder would have left it.
         let status = std::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-y"])
@@ -505,6 +500,15 @@ mod tests {
             .status()
             .expect("ffmpeg runs");
         assert!(status.success());
+        // The room started 2 s before the recording's last write. Taken from the file, not
+        // the clock before ffmpeg ran: on a loaded CI machine ffmpeg took 12 s to write it.
+        let last_write_ms = std::fs::metadata(dir.join("a.mkv"))
+            .and_then(|m| m.modified())
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let started = last_write_ms - 2_000;
         let mixer = MixerConfig {
             width: 64,
             height: 48,
