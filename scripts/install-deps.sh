@@ -22,7 +22,7 @@ log() { echo "[install-deps] $*" >&2; }
 
 SERVER_PKGS=(ffmpeg libopus-dev pkg-config)
 # Browser tests: Chromium and Firefox ESR; the network lab: iproute2 (namespaces), iptables
-# (UDP blocked), coturn (TURN relay); pebble (test ACME server for crates/service/tests/acme.rs).
+# (UDP blocked), coturn (TURN relay); pebble (test ACME server for crates/service/tests/service/acme.rs).
 TEST_PKGS=(chromium chromium-driver firefox-esr iproute2 iptables coturn pebble redis-server)
 PKGS=("${SERVER_PKGS[@]}")
 if [[ "$MODE" == all ]]; then

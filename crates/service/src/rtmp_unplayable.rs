@@ -336,7 +336,7 @@ mod tests {
         w.command(&play(10, 1, offer(&CHROMIUM)));
         assert!(close.is_closed(), "nobody can play it");
         // (The server sends the reason as the encoder's last status: see the close test in
-        // tests/rtmp_encoder_defaults.rs.)
+        // tests/service/rtmp_encoder_defaults.rs.)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The server driven over real sockets: the spec §10 flow minus media, garbage on one socket
 //! that must not hurt others, keep-alive, WSS with the self-signed certificate, static files.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

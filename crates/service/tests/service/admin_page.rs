@@ -3,7 +3,7 @@
 //! holds no data) with headers that forbid framing, while the data stays behind the secret and
 //! the API's own routes are not shadowed by the page's.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 

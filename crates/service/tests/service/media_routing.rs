@@ -2,7 +2,7 @@
 //! play get their SDP answer and status, stop/close reach the plane, failures become FAILED,
 //! and `/api/stats` counts the plane's peers.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

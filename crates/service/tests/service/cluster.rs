@@ -4,7 +4,7 @@
 //! room on the other (byte-exact text), the end of relayed sessions when the owner goes and
 //! the rejoin on a live node, and prints the relay's cost next to a single node's.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

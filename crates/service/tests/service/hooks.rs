@@ -4,7 +4,7 @@
 //! (refused, or let through when fail-open); signed webhooks retried with backoff until the
 //! receiver is up, in order, and a bounded queue that drops its oldest.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! With access control on, an RTMP encoder needs a token in its stream key
 //! (`<login>?token=<jwt>`), checked like the SDK's `custom.token`. Needs Debian's ffmpeg.
 
-mod support;
+use crate::support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

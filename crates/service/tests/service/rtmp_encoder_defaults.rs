@@ -9,7 +9,7 @@
 //!   with the reason;
 //! * High profile into a room whose players' offers cannot decode it: closed at publish time.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! RTMP encoders in rooms, end to end with a real ffmpeg (Debian's): the room ending the
 //! stream closes the encoder's connection, and a recorded room records the RTMP stream.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

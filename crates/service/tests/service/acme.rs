@@ -11,7 +11,7 @@
 //!
 //! Skipped, with a message, only when `pebble` is not installed.
 
-mod support;
+use crate::support;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Trust and operations over real sockets: access tokens, limits, `/metrics`, the admin API.
 //! A fake media plane answers every offer at once, so streams go live without WebRTC.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
