@@ -293,13 +293,17 @@ fn open_room_end(records_dir: &Path, pending: &PendingMix) -> u64 {
     pending
         .files
         .iter()
-        .filter_map(|(name, _)| std::fs::metadata(records_dir.join(name)).ok())
-        .filter_map(|m| m.modified().ok())
-        .filter_map(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64)
+        .filter_map(|(name, _)| modified_unix_ms(&records_dir.join(name)))
         .max()
         .unwrap_or(pending.started_unix_ms)
         .max(pending.started_unix_ms)
+}
+
+/// A file's last modification, in ms since the Unix epoch (None when it cannot be read).
+fn modified_unix_ms(path: &Path) -> Option<u64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let since_epoch = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(since_epoch.as_millis() as u64)
 }
 
 /// The room's recordings that exist, each at its offset from the room start (read from the
@@ -502,13 +506,7 @@ mod tests {
         assert!(status.success());
         // The room started 2 s before the recording's last write. Taken from the file, not
         // the clock before ffmpeg ran: on a loaded CI machine ffmpeg took 12 s to write it.
-        let last_write_ms = std::fs::metadata(dir.join("a.mkv"))
-            .and_then(|m| m.modified())
-            .unwrap()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let started = last_write_ms - 2_000;
+        let started = modified_unix_ms(&dir.join("a.mkv")).expect("its mtime") - 2_000;
         let mixer = MixerConfig {
             width: 64,
             height: 48,
