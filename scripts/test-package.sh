@@ -134,7 +134,7 @@ get "http://$HTTP/metrics" >"$WORK/metrics" || fail "/metrics"
 wanted="$(grep -o 'huddle_[a-z_]*' docs/grafana-huddle.json | sort -u)"
 [[ -n "$wanted" ]] || fail "docs/grafana-huddle.json queries no huddle_ metric"
 for metric in $wanted; do
-  grep -q "^$metric " "$WORK/metrics" || fail "docs/grafana-huddle.json queries $metric, which /metrics lacks"
+  grep -qE "^$metric[ {]" "$WORK/metrics" || fail "docs/grafana-huddle.json queries $metric, which /metrics lacks"
 done
 log "grafana dashboard: all $(wc -w <<<"$wanted") metrics exported"
 

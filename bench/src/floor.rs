@@ -26,7 +26,7 @@ use str0m::net::Protocol;
 
 use crate::media::MediaShape;
 use crate::scenario::{Scenario, ScenarioResult};
-use crate::stats::{clk_tck, loadavg, stat_cpu_secs};
+use crate::stats::{clk_tck, loadavg, percentile_ms, stat_cpu_secs};
 
 /// Most payload bytes in one RTP packet of a video frame (what the load generator's str0m
 /// packetizer produces with its default MTU: the packet rates of `floor` rows match the
@@ -168,6 +168,9 @@ fn send(
     // (time, the sender's CPU seconds, (datagrams, bytes) received) at the window's start.
     let mut before: Option<(Instant, f64, (u64, u64))> = None;
     let mut sent = 0u64;
+    // Each turn's fan-out in the window, µs: from starting to seal the copies of what fell due
+    // to the return of the last `sendmmsg` (what Huddle's `huddle_media_fanout_seconds` times).
+    let mut fanouts: Vec<u32> = Vec::new();
     let rx = || {
         (
             received.load(Ordering::Relaxed),
@@ -184,6 +187,7 @@ fn send(
             break;
         }
         let mut due = end;
+        let sent_before = sent;
         for p in publishers.iter_mut() {
             if p.video && now >= p.next_video {
                 let key = p.frame % o.shape.keyframe_interval_frames as u64 == 0;
@@ -217,7 +221,15 @@ fn send(
             }
         }
         flush(&mut sender, &socket, &mut batch, &mut spare);
+        let turn_start = now;
         let now = Instant::now();
+        if sent > sent_before && before.is_some() {
+            fanouts.push(
+                now.duration_since(turn_start)
+                    .as_micros()
+                    .min(u32::MAX as u128) as u32,
+            );
+        }
         if due > now {
             std::thread::sleep(due - now);
         }
@@ -244,6 +256,9 @@ fn send(
         0.0
     };
     r.loadavg = loadavg();
+    fanouts.sort_unstable();
+    r.server_fanouts = Some(fanouts.len() as u64);
+    r.server_fanout_p99_ms = percentile_ms(&fanouts, 99.0);
     if delivered == 0 {
         return Err("no packet reached the receiving sockets".into());
     }
@@ -417,6 +432,11 @@ mod tests {
             "{per_sub} packets/s per subscription"
         );
         assert!(r.server_cpu_us_per_pkt.is_some_and(|us| us > 0.0));
+        // Its fan-outs were timed: 3 publishers' 30 frames and 50 audio packets a second, some
+        // falling due in one turn.
+        let fanouts = r.server_fanouts.unwrap();
+        assert!((80..=250).contains(&fanouts), "{fanouts} fan-outs in 1 s");
+        assert!(r.server_fanout_p99_ms.is_some_and(|ms| ms > 0.0));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! adapters for Huddle (Flashphoner WebSocket protocol), Janus VideoRoom and mediasoup, and the scenario
 //! runner and report writer used by `scripts/bench.sh`.
 
+pub mod fanout_metric;
 pub mod flashphoner;
 pub mod floor;
 pub mod janus;

@@ -46,9 +46,25 @@ packet / the floor's; \"floor / Janus\" is the lowest Huddle/Janus CPU ratio any
             .and_then(|j| ratio(us, j.server_cpu_us_per_pkt))
             .map(|x| format!("; floor / Janus = **{x:.3}**"))
             .unwrap_or_default();
+        let mut fanout = Vec::new();
+        for (server, r) in
+            std::iter::once(("floor", Some(fl))).chain(SERVERS.iter().map(|&s| (s, find(sc, s))))
+        {
+            if let Some(ms) = r.and_then(|r| r.server_fanout_p99_ms) {
+                fanout.push(format!("{server} {ms:.2} ms"));
+            }
+        }
+        let fanout = if fanout.len() > 1 {
+            format!(
+                " Fan-out p99 (a frame's end to the return of the `sendmmsg` with its last copy): {}.",
+                fanout.join(", ")
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             md,
-            "- **{sc}**: floor {:.2} µs/pkt ({:.0} pkt/s delivered, loss {:.3}%); {}{vs_janus}.",
+            "- **{sc}**: floor {:.2} µs/pkt ({:.0} pkt/s delivered, loss {:.3}%); {}{vs_janus}.{fanout}",
             us.unwrap_or_default(),
             fl.rx_packets_per_s,
             fl.loss_pct,
@@ -108,6 +124,31 @@ mod tests {
         assert!(md.contains("huddle-rtp 2.00×"), "{md}");
         assert!(md.contains("janus 8.00×"), "{md}");
         assert!(md.contains("floor / Janus = **0.125**"), "{md}");
+        assert!(
+            !md.contains("Fan-out"),
+            "no fan-out times, no sentence: {md}"
+        );
+    }
+
+    #[test]
+    fn fan_out_times_are_set_beside_the_floors() {
+        let fan = |server, cpu, ms| ScenarioResult {
+            server_fanout_p99_ms: Some(ms),
+            ..row(server, cpu)
+        };
+        let rows = [
+            fan("floor", 3.0, 0.4),
+            fan(HUDDLE_RTP, 6.0, 0.9),
+            row("janus", 24.0),
+        ];
+        let order = vec!["fanout:100".to_string()];
+        let md = section(&order, |sc, s| {
+            rows.iter().find(|r| r.scenario == sc && r.server == s)
+        });
+        assert!(
+            md.contains("its last copy): floor 0.40 ms, huddle-rtp 0.90 ms."),
+            "{md}"
+        );
     }
 
     #[test]

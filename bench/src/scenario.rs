@@ -207,6 +207,12 @@ pub struct ScenarioResult {
     /// CPU of each media shard thread (`huddle-media-N`), % of one core during the window.
     #[serde(default)]
     pub shard_cpu_pct: Vec<(String, f64)>,
+    /// Huddle's own fan-out time (its `huddle_media_fanout_seconds` over the window): p99 in
+    /// ms and how many fan-outs it is of (fanout_metric.rs).
+    #[serde(default)]
+    pub server_fanout_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub server_fanouts: Option<u64>,
     pub error: Option<String>,
 }
 
@@ -472,7 +478,16 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
         );
     }
 
-    // Measurement window.
+    // Measurement window. (The server's fan-out histogram is read just outside it: the
+    // requests' CPU is not the forwarding's.)
+    let fanout_url = match &opts.target {
+        Target::Huddle { url } => Some(url.as_str()),
+        _ => None,
+    };
+    let fanout0 = match fanout_url {
+        Some(url) => crate::fanout_metric::scrape(url).await,
+        None => None,
+    };
     stats.take_latencies();
     let s0 = stats.snapshot();
     let p0 = server_sample();
@@ -498,6 +513,14 @@ pub async fn run_scenario(opts: &RunOpts, scen: Scenario) -> ScenarioResult {
         runqueue_wait_secs("self"),
     );
     let (mut lv, mut la) = stats.take_latencies();
+    if let (Some(url), Some(before)) = (fanout_url, &fanout0) {
+        if let Some(after) = crate::fanout_metric::scrape(url).await {
+            if let Some((n, p99)) = crate::fanout_metric::quantile_ms(before, &after, 0.99) {
+                res.server_fanouts = Some(n);
+                res.server_fanout_p99_ms = Some(p99);
+            }
+        }
+    }
     res.loadavg = crate::stats::loadavg();
 
     let d = s1.delta(&s0);

@@ -53,6 +53,14 @@ async fn smoke_against_huddle() {
     assert!(r.rx_video_fps > 30.0, "video fps {}", r.rx_video_fps);
     assert!(r.rx_audio_pps > 50.0, "audio pps {}", r.rx_audio_pps);
     assert!(r.lat_audio_p50_ms.is_some());
+    // The server timed its own fan-outs (its /metrics histogram, RTP mode by default): about
+    // one per frame and audio packet of the window (30 + 50 a second, some ending together).
+    let fanouts = r
+        .server_fanouts
+        .expect("the server's fan-out histogram was read");
+    assert!(fanouts >= 100, "{fanouts} fan-outs timed in 3 s");
+    let p99 = r.server_fanout_p99_ms.expect("a fan-out p99");
+    assert!(p99 > 0.0 && p99 < 100.0, "fan-out p99 {p99} ms");
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! core and the media plane; counters are bumped by the edges as things happen.
 
 use huddle_room::HubStats;
-use huddle_sfu::MediaStats;
+use huddle_sfu::{FanoutTimes, MediaStats, FANOUT_BOUNDS_US};
+use prometheus::proto::{Bucket, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{
     Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -329,10 +330,45 @@ impl Metrics {
                 shard.bytes_out,
             );
         }
+        let mut families = self.registry.gather();
+        families.push(fanout_histogram(&media.fanout));
         let mut out = Vec::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
+            .encode(&families, &mut out)
             .expect("text encoding");
         String::from_utf8(out).expect("UTF-8")
     }
+}
+
+/// `huddle_media_fanout_seconds`: the media plane keeps its own buckets (atomics on the media
+/// threads, huddle_sfu's fanout_time.rs), so the histogram is built from them at each scrape
+/// rather than observed into a `prometheus::Histogram`.
+fn fanout_histogram(times: &FanoutTimes) -> MetricFamily {
+    let mut cumulative = 0;
+    let buckets = FANOUT_BOUNDS_US
+        .iter()
+        .zip(times.counts)
+        .map(|(&bound_us, n)| {
+            cumulative += n;
+            let mut b = Bucket::default();
+            b.set_upper_bound(bound_us as f64 / 1e6);
+            b.set_cumulative_count(cumulative);
+            b
+        })
+        .collect();
+    let mut h = Histogram::default();
+    h.set_bucket(buckets);
+    h.set_sample_count(times.count());
+    h.set_sample_sum(times.sum_us as f64 / 1e6);
+    let mut m = Metric::default();
+    m.set_histogram(h);
+    let mut f = MetricFamily::default();
+    f.set_name("huddle_media_fanout_seconds".into());
+    f.set_help(
+        "Time from the end of a publisher's frame to the last of its players' copies sent (RTP mode)"
+            .into(),
+    );
+    f.set_field_type(MetricType::HISTOGRAM);
+    f.set_metric(vec![m]);
+    f
 }

@@ -436,6 +436,10 @@ fn flush(sfu: &mut Sfu, src: &mut Sources, events: &UnboundedSender<MediaEvent>,
     for _ in 0..tcp_outcome.dropped {
         sfu.count_send_error();
     }
+    // Everything queued is sent: a fan-out that ended with it is timed (fanout_time.rs).
+    if let Some(frame_end) = sfu.take_fanned_out() {
+        sfu.record_fanout(frame_end.elapsed());
+    }
     while let Some(ev) = sfu.poll_event() {
         // The receiver may be gone during shutdown; nothing to do then.
         let _ = events.send(ev);

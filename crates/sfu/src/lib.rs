@@ -30,6 +30,7 @@ mod codecs;
 mod driver;
 mod dtls_client;
 mod early_nomination;
+mod fanout_time;
 mod forward;
 mod framing;
 mod h264_profile;
@@ -67,6 +68,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::candidates::detect_local_ipv4;
 pub use crate::codecs::{h264_receive_profiles, SourceCodecs};
+pub use crate::fanout_time::{FanoutTimes, FANOUT_BOUNDS_US};
 pub use crate::forward::Frame;
 pub use crate::h264_profile::{
     check_player as check_h264_player, profile_of as h264_profile_of, H264Profile,

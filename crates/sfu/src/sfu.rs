@@ -218,6 +218,21 @@ impl Sfu {
             .min(ready)
     }
 
+    /// RTP mode, once the players of the frames that ended last have been polled and all
+    /// their datagrams handed out: when the oldest of those frames ended (once per fan-out).
+    /// The driver times the fan-out from then to when it has sent them (fanout_time.rs).
+    pub fn take_fanned_out(&mut self) -> Option<Instant> {
+        if !self.transmits.is_empty() {
+            return None;
+        }
+        self.rtp_batch.take_fanned_out()
+    }
+
+    /// The driver sent the last datagram of a fan-out `took` after its frame ended.
+    pub fn record_fanout(&self, took: Duration) {
+        self.counters.fanout.record(took);
+    }
+
     /// A transmit could not be sent by the driver.
     pub fn count_send_error(&mut self) {
         Counters::add(&self.counters.dropped, 1);

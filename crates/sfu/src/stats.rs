@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use huddle_room::PeerId;
+
+use crate::fanout_time::{FanoutClock, FanoutTimes};
 use serde::{Serialize, Serializer};
 
 /// A snapshot of the media plane's counters.
@@ -39,6 +41,8 @@ pub struct MediaStats {
     /// Frames of recorded publishers not recorded because the recorder thread fell behind
     /// the disk by more than its queue bound (see record.rs).
     pub recording_dropped_frames: u64,
+    /// How long frames took to fan out to their players (RTP mode; fanout_time.rs).
+    pub fanout: FanoutTimes,
 }
 
 impl MediaStats {
@@ -61,6 +65,7 @@ impl MediaStats {
             video_frames_dropped: self.video_frames_dropped + o.video_frames_dropped,
             players_video_paused: self.players_video_paused + o.players_video_paused,
             recording_dropped_frames: self.recording_dropped_frames + o.recording_dropped_frames,
+            fanout: self.fanout.plus(&o.fanout),
         }
     }
 }
@@ -118,6 +123,7 @@ pub(crate) struct Counters {
     pub video_frames_dropped: AtomicU64,
     pub players_video_paused: AtomicU64,
     pub recording_dropped_frames: AtomicU64,
+    pub fanout: FanoutClock,
     quality: Mutex<Vec<PeerQuality>>,
 }
 
@@ -159,6 +165,7 @@ impl Counters {
             video_frames_dropped: get(&self.video_frames_dropped),
             players_video_paused: get(&self.players_video_paused),
             recording_dropped_frames: get(&self.recording_dropped_frames),
+            fanout: self.fanout.snapshot(),
         }
     }
 

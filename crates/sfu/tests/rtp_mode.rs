@@ -463,3 +463,59 @@ fn an_uplink_packet_never_recovered_brings_a_keyframe_request(mode: Forwarding) 
         "the publisher is asked for a keyframe within 1.2 s of the loss: {requests:?}"
     );
 }
+
+/// The fan-out clock (fanout_time.rs, `huddle_media_fanout_seconds`): a frame's fan-out is over
+/// once the last copy for its players has been handed out, and it is timed from the handling
+/// of the packet that ended the frame, once.
+#[test]
+fn a_fan_out_is_timed_from_its_frame_end_once_every_copy_is_handed_out() {
+    let (mut w, players) = vp8_call_of_three_players();
+    send(&mut w, Codec::Vp8, Codec::Opus, 10, 10);
+    // Earlier fan-outs were over (the test world does not time them).
+    assert!(w.sfu.take_fanned_out().is_some());
+    assert_eq!(w.sfu.take_fanned_out(), None);
+
+    // A keyframe, its datagrams handed to the core by hand 2 ms after it was written.
+    let keyframe = video_frame(Codec::Vp8, 10, true);
+    let written = w.now;
+    w.clients[0].write(MediaKind::Video, written, 90_000 + 10 * 3600, &keyframe);
+    let frame_end = written + std::time::Duration::from_millis(2);
+    let from = w.clients[0].addr;
+    let server = w.server;
+    // The publisher's pacer lets the frame out over its next timeouts.
+    let mut datagrams = Vec::new();
+    for ms in 0..20 {
+        w.clients[0].timeout(written + std::time::Duration::from_micros(100 * ms));
+        datagrams.append(&mut w.clients[0].outbox);
+    }
+    assert!(
+        datagrams.len() >= 2,
+        "{} datagrams: a keyframe of several packets",
+        datagrams.len()
+    );
+    for (_, data) in datagrams {
+        w.sfu.handle_datagram(frame_end, from, server, &data);
+    }
+    assert_eq!(w.sfu.take_fanned_out(), None, "nothing sent yet");
+    let mut copies = 0;
+    while let Some(t) = w.sfu.poll_transmit() {
+        copies += 1;
+        if let Some(i) = w.clients.iter().position(|c| c.addr == t.destination) {
+            w.clients[i].receive(frame_end, server, &t.contents);
+        }
+        if copies == 1 {
+            assert_eq!(w.sfu.take_fanned_out(), None, "copies still wait");
+        }
+    }
+    assert!(copies >= 3 * 2, "{copies} datagrams out");
+    assert_eq!(w.sfu.take_fanned_out(), Some(frame_end));
+    assert_eq!(w.sfu.take_fanned_out(), None, "timed once");
+    for &i in &players {
+        let got = w.clients[i].frames(MediaKind::Video);
+        assert_eq!(
+            got.last(),
+            Some(&keyframe.as_slice()),
+            "player {i} got the keyframe"
+        );
+    }
+}

@@ -52,6 +52,9 @@ pub struct WriteBatch {
     ready: VecDeque<PeerId>,
     /// When the latest listed frame ended (the time the ready players are advanced to).
     ready_at: Option<Instant>,
+    /// When the oldest frame ended that waits in the ready list, or went through it since the
+    /// last [`WriteBatch::take_fanned_out`]: where a fan-out's time is counted from.
+    ready_since: Option<Instant>,
 }
 
 impl WriteBatch {
@@ -65,6 +68,7 @@ impl WriteBatch {
     pub fn add_ready(&mut self, player: PeerId, now: Instant) {
         self.ready.push_back(player);
         self.ready_at = Some(now);
+        self.ready_since.get_or_insert(now);
     }
 
     /// When the ready players should be advanced and polled (`None`: none is ready).
@@ -80,6 +84,17 @@ impl WriteBatch {
             self.ready_at = None;
         }
         player
+    }
+
+    /// Once the ready list is empty: when the oldest frame it held ended (`None` while players
+    /// wait in it, or when no frame went through it since the last call). The fan-out of the
+    /// frames that ended then is over once their players' datagrams are sent.
+    pub fn take_fanned_out(&mut self) -> Option<Instant> {
+        if self.ready.is_empty() {
+            self.ready_since.take()
+        } else {
+            None
+        }
     }
 
     /// When the held packets must go at the latest (`None`: nothing held).
@@ -134,6 +149,7 @@ mod tests {
         assert_eq!(b.ready_at(), Some(t0 + Duration::from_millis(2)));
         // The held list and its deadline are not the ready list's.
         assert_eq!(b.due(), Some(t0 + HOLD));
+        assert_eq!(b.take_fanned_out(), None, "players still wait");
         assert_eq!(b.pop_ready(), Some(PeerId(2)));
         // The rest keeps its time, and a frame that ends meanwhile moves it on.
         assert_eq!(b.ready_at(), Some(t0 + Duration::from_millis(2)));
@@ -142,6 +158,9 @@ mod tests {
         assert_eq!(b.ready_at(), Some(t0 + Duration::from_millis(5)));
         assert_eq!(b.pop_ready(), Some(PeerId(4)));
         assert_eq!(b.ready_at(), None);
+        // The fan-out is timed from the oldest frame end that went through the list, once.
+        assert_eq!(b.take_fanned_out(), Some(t0 + Duration::from_millis(1)));
+        assert_eq!(b.take_fanned_out(), None);
         assert_eq!(b.pop_ready(), None);
         assert_eq!(b.due(), Some(t0 + HOLD));
         assert_eq!(b.take(), vec![PeerId(1)]);
