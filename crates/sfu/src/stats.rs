@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use huddle_room::PeerId;
+use serde::{Serialize, Serializer};
 
 use crate::fanout_time::{FanoutClock, FanoutTimes};
-use serde::{Serialize, Serializer};
 
 /// A snapshot of the media plane's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
