@@ -27,6 +27,7 @@
 mod bandwidth;
 mod candidates;
 mod codecs;
+mod deadlines;
 mod driver;
 mod dtls_client;
 mod early_nomination;

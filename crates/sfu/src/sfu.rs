@@ -98,6 +98,9 @@ pub struct Sfu {
     counters: Arc<Counters>,
     next_housekeeping: Instant,
     earliest: Instant,
+    /// Each peer's next timeout (`Peer::next_timeout`, mirrored): walked per timeout
+    /// without touching the peers (deadlines.rs).
+    deadlines: crate::deadlines::Deadlines,
     /// Reused list of peers whose timers are due.
     scratch: Vec<PeerId>,
     /// Keeps peers that can use UDP off ICE-TCP.
@@ -136,6 +139,7 @@ impl Sfu {
             counters,
             next_housekeeping: now + HOUSEKEEPING,
             earliest: now,
+            deadlines: Default::default(),
             scratch: Vec::new(),
             udp_first: Default::default(),
             forwarding: Default::default(),
@@ -383,6 +387,7 @@ impl Sfu {
             sdp: answer,
         });
         let peer = Peer::new(id, rtc, Role::Publisher(Box::new(state)), now);
+        self.deadlines.set(id, peer.next_timeout);
         self.peers.insert(id, Box::new(peer));
         self.graph.add_publisher(id);
         Counters::add(&self.counters.publishers, 1);
@@ -561,6 +566,7 @@ impl Sfu {
         }
         let first_layer = state.layer.keyframe_layer();
         let peer = Peer::new(id, rtc, Role::Player(Box::new(state)), now);
+        self.deadlines.set(id, peer.next_timeout);
         self.peers.insert(id, Box::new(peer));
         self.graph.add_player(source, id);
         Counters::add(&self.counters.players, 1);
@@ -634,6 +640,7 @@ impl Sfu {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
+        self.deadlines.remove(id);
         if let Role::Player(p) = &peer.role {
             self.graph.remove_player(p.source, id);
             Counters::sub(&self.counters.players, 1);
@@ -791,12 +798,10 @@ impl Sfu {
         let housekeeping = now >= self.next_housekeeping;
         let mut due = std::mem::take(&mut self.scratch);
         due.clear();
+        self.deadlines.due(now, &mut due);
         let mut failed: Vec<(PeerId, &'static str)> = Vec::new();
-        for peer in self.peers.values() {
-            if peer.next_timeout <= now {
-                due.push(peer.id);
-            }
-            if housekeeping {
+        if housekeeping {
+            for peer in self.peers.values() {
                 if let Some(reason) = peer.check_liveness(now) {
                     failed.push((peer.id, reason));
                 }
@@ -808,6 +813,7 @@ impl Sfu {
                     tracing::debug!("{id}: timeout input failed: {e}");
                 }
                 peer.next_timeout = now + HOUSEKEEPING;
+                self.deadlines.set(id, peer.next_timeout);
             }
             self.poll_peer(id);
         }
@@ -825,13 +831,11 @@ impl Sfu {
         if housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
         }
-        self.earliest = now + HOUSEKEEPING;
-        for p in self.peers.values() {
-            self.earliest = self.earliest.min(p.next_timeout);
-            if let Role::Publisher(state) = &p.role {
-                if let Some(due) = state.keyframes.next_due() {
-                    self.earliest = self.earliest.min(due);
-                }
+        self.earliest =
+            (now + HOUSEKEEPING).min(self.deadlines.earliest().unwrap_or(now + HOUSEKEEPING));
+        for (_, state) in publishers(&self.sources, &self.peers) {
+            if let Some(due) = state.keyframes.next_due() {
+                self.earliest = self.earliest.min(due);
             }
         }
         self.process_work(now);
@@ -1148,6 +1152,7 @@ impl Sfu {
                 Ok(Output::Transmit(t)) => push_transmit(&self.counters, &mut self.transmits, t),
                 Ok(Output::Timeout(t)) => {
                     peer.next_timeout = t;
+                    self.deadlines.set(id, t);
                     self.earliest = self.earliest.min(t);
                     break;
                 }
@@ -1804,19 +1809,28 @@ impl Sfu {
 
     /// Sends the coalesced requests whose interval has passed.
     fn flush_keyframe_requests(&mut self, now: Instant) {
-        let due: Vec<PeerId> = self
-            .peers
-            .values()
-            .filter(|p| match &p.role {
-                Role::Publisher(s) => s.keyframes.next_due().is_some_and(|t| t <= now),
-                _ => false,
-            })
-            .map(|p| p.id)
+        let due: Vec<PeerId> = publishers(&self.sources, &self.peers)
+            .filter(|(_, s)| s.keyframes.next_due().is_some_and(|t| t <= now))
+            .map(|(id, _)| id)
             .collect();
         for id in due {
             self.send_due_keyframe_request(id, now);
         }
     }
+}
+
+/// The WebRTC publishers' states (an ingest source has no Rtc), found from `sources`: a walk
+/// of the publishers only, not of every peer (deadlines.rs says why that matters).
+fn publishers<'a>(
+    sources: &'a IdMap<Source>,
+    peers: &'a IdMap<Box<Peer>>,
+) -> impl Iterator<Item = (PeerId, &'a Publisher)> + 'a {
+    sources
+        .keys()
+        .filter_map(|&id| match &peers.get(&id)?.role {
+            Role::Publisher(state) => Some((id, &**state)),
+            _ => None,
+        })
 }
 
 /// A keyframe of the publisher's video arrived (of `layer`, for a simulcast publisher): its
