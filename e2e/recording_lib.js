@@ -33,7 +33,9 @@ async function spawnServer({ recordsDir, name = 'rec', extraArgs = [] } = {}) {
   fs.mkdirSync(h.ARTIFACTS, { recursive: true });
   const args = [
     '--bind', '127.0.0.1', '--announce-ip', '127.0.0.1',
-    '--http-port', '0', '--https-port', '0', '--media-port', '0', '--rtmp-port', '0',
+    // every listening port the server has, as the harness does: 0 = a free one (a fixed default,
+    // such as ICE-TCP's 40000, can be taken by another socket's ephemeral port)
+    ...h.portFlags().flatMap((f) => [f, '0']),
     '--web-dir', path.join(h.REPO_DIR, 'web'),
     '--records-dir', recordsDir,
     ...extraArgs,

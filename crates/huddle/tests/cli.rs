@@ -44,6 +44,7 @@ fn starts_prints_ready_and_stops_on_sigterm() {
     let child = Command::new(BIN)
         .args(["--bind", "127.0.0.1", "--announce-ip", "127.0.0.1"])
         .args(["--http-port", "0", "--media-port", "0", "--rtmp-port", "0"])
+        .args(["--media-tcp-port", "0"])
         .arg("--web-dir")
         .arg(&web)
         // From the environment: 0 (free port) and a setting with no flag given.
@@ -151,4 +152,26 @@ fn help_lists_every_setting() {
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
+}
+
+#[test]
+fn a_taken_ice_tcp_port_is_named_in_the_start_error() {
+    // Held by this test: the server's ICE-TCP listener cannot have it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(BIN)
+        .args(["--bind", "127.0.0.1", "--announce-ips", "127.0.0.1"])
+        .args(["--http-port", "0", "--https-port", "0", "--rtmp-port", "0"])
+        .args(["--media-port", "0", "--media-tcp-port", &port])
+        .args(["--media-shards", "1", "--web-dir"])
+        .arg(web_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("ICE-TCP 127.0.0.1:{port}")),
+        "the error names the ICE-TCP listener and its address: {err}"
+    );
 }

@@ -336,12 +336,17 @@ pub fn start(
     config: SfuConfig,
     events: UnboundedSender<MediaEvent>,
 ) -> std::io::Result<MediaHandle> {
-    let socket = UdpSocket::bind(config.bind)?;
+    // The error names the socket: the caller reports the shard's UDP address, and a clash on
+    // the ICE-TCP port (a fixed default, 40000) must not read as one on the UDP port.
+    let named = |what: &'static str, addr: SocketAddr| {
+        move |e: std::io::Error| std::io::Error::new(e.kind(), format!("{what} {addr}: {e}"))
+    };
+    let socket = UdpSocket::bind(config.bind).map_err(named("UDP", config.bind))?;
     enlarge_buffers(&socket);
     let local_addr = socket.local_addr()?;
     let tcp = match config.tcp_bind {
         Some(addr) => {
-            let listener = mio::net::TcpListener::bind(addr)?;
+            let listener = mio::net::TcpListener::bind(addr).map_err(named("ICE-TCP", addr))?;
             Some(tcp::TcpConns::new(listener, config.tcp_limits.clone())?)
         }
         None => None,
