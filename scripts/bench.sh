@@ -35,7 +35,9 @@
 #                    worktree): run right after Huddle on every scenario, same flags and cores
 #                    (--media-shards only if it has the flag), and compared side by side
 #                    (CPU/pkt, RSS, memory per subscription, p99, loss; ratio = now / baseline),
-#                    printed and written to bench/results/baseline-compare.md
+#                    printed and written to bench/results/baseline-compare.md. The second
+#                    server of a pair measured up to 30 % slower on this machine whatever the binary
+#                    (3 Dec, docs/RTP_MODE.md session 22): run it both ways round and compare means.
 #
 # Scenario rooms:R:N (R rooms, each a fan-out 1 -> N) is Huddle only: its server gets every
 # core (taskset -c 0-(R-1)), because it shows that R rooms on R media shards use R cores; the
