@@ -43,8 +43,15 @@ fn starts_prints_ready_and_stops_on_sigterm() {
     let web = web_dir();
     let child = Command::new(BIN)
         .args(["--bind", "127.0.0.1", "--announce-ip", "127.0.0.1"])
-        .args(["--http-port", "0", "--media-port", "0", "--rtmp-port", "0"])
-        .args(["--media-tcp-port", "0"])
+        .args([
+            "--http-port",
+            "0",
+            "--media-port",
+            "0",
+            "--media-tcp-port",
+            "0",
+        ])
+        .args(["--rtmp-port", "0"])
         .arg("--web-dir")
         .arg(&web)
         // From the environment: 0 (free port) and a setting with no flag given.

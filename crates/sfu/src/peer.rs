@@ -115,7 +115,8 @@ pub struct Peer {
     pub created: Instant,
     pub connected: Option<Instant>,
     pub last_rx: Instant,
-    /// When str0m wants its next `Input::Timeout`.
+    /// When str0m wants its next `Input::Timeout`. Mirrored in the Sfu's deadline table:
+    /// set it with `sfu::set_next_timeout`, which keeps both.
     pub next_timeout: Instant,
     /// The last time fed into the Rtc.
     pub now: Instant,

@@ -386,8 +386,8 @@ impl Sfu {
             peer: id,
             sdp: answer,
         });
-        let peer = Peer::new(id, rtc, Role::Publisher(Box::new(state)), now);
-        self.deadlines.set(id, peer.next_timeout);
+        let mut peer = Peer::new(id, rtc, Role::Publisher(Box::new(state)), now);
+        set_next_timeout(&mut self.deadlines, &mut peer, now);
         self.peers.insert(id, Box::new(peer));
         self.graph.add_publisher(id);
         Counters::add(&self.counters.publishers, 1);
@@ -565,8 +565,8 @@ impl Sfu {
             }
         }
         let first_layer = state.layer.keyframe_layer();
-        let peer = Peer::new(id, rtc, Role::Player(Box::new(state)), now);
-        self.deadlines.set(id, peer.next_timeout);
+        let mut peer = Peer::new(id, rtc, Role::Player(Box::new(state)), now);
+        set_next_timeout(&mut self.deadlines, &mut peer, now);
         self.peers.insert(id, Box::new(peer));
         self.graph.add_player(source, id);
         Counters::add(&self.counters.players, 1);
@@ -812,8 +812,7 @@ impl Sfu {
                 if let Err(e) = peer.advance(now) {
                     tracing::debug!("{id}: timeout input failed: {e}");
                 }
-                peer.next_timeout = now + HOUSEKEEPING;
-                self.deadlines.set(id, peer.next_timeout);
+                set_next_timeout(&mut self.deadlines, peer, now + HOUSEKEEPING);
             }
             self.poll_peer(id);
         }
@@ -831,8 +830,8 @@ impl Sfu {
         if housekeeping {
             self.next_housekeeping = now + HOUSEKEEPING;
         }
-        self.earliest =
-            (now + HOUSEKEEPING).min(self.deadlines.earliest().unwrap_or(now + HOUSEKEEPING));
+        let cap = now + HOUSEKEEPING;
+        self.earliest = self.deadlines.earliest().map_or(cap, |t| t.min(cap));
         for (_, state) in publishers(&self.sources, &self.peers) {
             if let Some(due) = state.keyframes.next_due() {
                 self.earliest = self.earliest.min(due);
@@ -1151,8 +1150,7 @@ impl Sfu {
             match peer.output() {
                 Ok(Output::Transmit(t)) => push_transmit(&self.counters, &mut self.transmits, t),
                 Ok(Output::Timeout(t)) => {
-                    peer.next_timeout = t;
-                    self.deadlines.set(id, t);
+                    set_next_timeout(&mut self.deadlines, peer, t);
                     self.earliest = self.earliest.min(t);
                     break;
                 }
@@ -1817,6 +1815,13 @@ impl Sfu {
             self.send_due_keyframe_request(id, now);
         }
     }
+}
+
+/// Sets when a peer's Rtc wants its next timeout: on the peer (its send lane reads it per
+/// packet) and in the deadline table (the timeout walk reads that, deadlines.rs).
+fn set_next_timeout(deadlines: &mut crate::deadlines::Deadlines, peer: &mut Peer, at: Instant) {
+    peer.next_timeout = at;
+    deadlines.set(peer.id, at);
 }
 
 /// The WebRTC publishers' states (an ingest source has no Rtc), found from `sources`: a walk
