@@ -32,8 +32,9 @@
 #   HUDDLE_BIN       the Huddle binary measured as "now" (default target/dist/huddle, built
 #                    unless BENCH_NO_BUILD), e.g. one built in a private worktree
 #   HUDDLE_BASELINE_BIN  another huddle binary (e.g. built from an older commit in its own
-#                    worktree): run right after Huddle on every scenario, same flags and cores
-#                    (--media-shards only if it has the flag), and compared side by side
+#                    worktree): run right after Huddle on every scenario, same flags, cores and
+#                    forwarding modes (--media-shards only if it has the flag), and compared
+#                    side by side, frame mode with frame mode and rtp with rtp
 #                    (CPU/pkt, RSS, memory per subscription, p99, loss; ratio = now / baseline),
 #                    printed and written to bench/results/baseline-compare.md. The second
 #                    server of a pair measured up to 30 % slower on this machine whatever the binary
@@ -196,13 +197,22 @@ COMMON=(--duration "$DURATION" --warmup "$WARMUP" --out "$RESULTS" --setup-timeo
 BASELINE="${HUDDLE_BASELINE_BIN:-}"
 BASE_RESULTS="$WORK/baseline.jsonl"
 [ -z "$BASELINE" ] || [ -x "$BASELINE" ] || { log "HUDDLE_BASELINE_BIN $BASELINE is not executable"; exit 1; }
-run_baseline() { # scenario cpus shards: the same run against the baseline binary
-  [ -n "$BASELINE" ] && [ "$want_huddle" = 1 ] || return 0
-  start_huddle "$2" "$3" "$BASELINE"
-  "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
-    --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$1" \
-    --duration "$DURATION" --warmup "$WARMUP" --out "$BASE_RESULTS" --setup-timeout 20 || true
-  stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+run_huddle() { # scenario cpus shards binary out [modes]: Huddle on one scenario
+  # Once per forwarding mode, rtp-mode rows labelled `huddle-rtp` (the report compares them
+  # with frame mode, the baseline comparison sets like beside like). Without modes
+  # (rooms:R:N) the binary's default, labelled `huddle`.
+  local mode
+  for mode in ${6:-default}; do
+    if [ "$mode" = default ]; then start_huddle "$2" "$3" "$4"; else start_huddle "$2" "$3" "$4" "$mode"; fi
+    MODE_OUT="$WORK/mode.jsonl"; : >"$MODE_OUT"
+    "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
+      --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$1" \
+      --duration "$DURATION" --warmup "$WARMUP" --out "$MODE_OUT" --setup-timeout 20 || true
+    if [ "$mode" = rtp ]; then jq -c '.server = "huddle-rtp"' "$MODE_OUT" >>"$5"; else cat "$MODE_OUT" >>"$5"; fi
+    stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
+  done
+  # The same run against the baseline binary, right after.
+  [ -z "$BASELINE" ] || [ "$5" = "$BASE_RESULTS" ] || run_huddle "$1" "$2" "$3" "$BASELINE" "$BASE_RESULTS" "${6:-}"
 }
 IFS=',' read -r -a LIST <<<"$SCENARIOS"
 log "servers on core $SERVER_CPU, load generator on core $LOADGEN_CPU; scenarios: $SCENARIOS"
@@ -211,28 +221,10 @@ for s in "${LIST[@]}"; do
     # Huddle only: R rooms on R media shards, the server on R cores (at most all of them).
     rooms="$(cut -d: -f2 <<<"$s")"
     last=$(( rooms <= NCPU ? rooms - 1 : NCPU - 1 ))
-    if [ "$want_huddle" = 1 ]; then
-      start_huddle "0-$last" "$rooms"
-      "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
-        --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" "${COMMON[@]}" || true
-      stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
-      run_baseline "$s" "0-$last" "$rooms"
-    fi
+    [ "$want_huddle" = 0 ] || run_huddle "$s" "0-$last" "$rooms" "$HUDDLE" "$RESULTS"
     continue ;;
   esac
-  if [ "$want_huddle" = 1 ]; then
-    for mode in $FORWARDING; do
-      start_huddle "$SERVER_CPU" "$MEDIA_SHARDS" "$HUDDLE" "$mode"
-      # rtp-mode rows are relabelled `huddle-rtp` (the report compares them with frame mode).
-      MODE_OUT="$WORK/mode.jsonl"; : >"$MODE_OUT"
-      "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 "$BENCH" run --server huddle \
-        --server-url "ws://$HUDDLE_HTTP/" --server-pid "$HUDDLE_PID" --scenarios "$s" \
-        --duration "$DURATION" --warmup "$WARMUP" --out "$MODE_OUT" --setup-timeout 20 || true
-      if [ "$mode" = rtp ]; then jq -c '.server = "huddle-rtp"' "$MODE_OUT" >>"$RESULTS"; else cat "$MODE_OUT" >>"$RESULTS"; fi
-      stop_pid "$HUDDLE_PID"; HUDDLE_PID=""
-    done
-    run_baseline "$s" "$SERVER_CPU" "$MEDIA_SHARDS"
-  fi
+  [ "$want_huddle" = 0 ] || run_huddle "$s" "$SERVER_CPU" "$MEDIA_SHARDS" "$HUDDLE" "$RESULTS" "$FORWARDING"
   if [ "$want_janus" = 1 ]; then
     start_janus
     "${NICE_CMD[@]}" taskset -c "$LOADGEN_CPU" timeout 120 ip netns exec "$NS" "$BENCH" run --server janus \
@@ -272,16 +264,16 @@ if [ -s "$BASE_RESULTS" ]; then
   {
     echo "Huddle $(git rev-parse --short HEAD)${HUDDLE_BIN:+ ($HUDDLE_BIN)} vs baseline $BASELINE ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)); ratio = now / baseline, lower is better except rx fps."
     echo
-    echo "| Scenario | CPU µs/pkt now / base (ratio) | server CPU % now / base | RSS MiB now / base | KiB per subscription now / base | anon KiB per subscription now / base | video p99 ms now / base (ratio) | loss % now / base | rx video fps now / base | load avg now / base |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| Scenario | Server (mode) | CPU µs/pkt now / base (ratio) | server CPU % now / base | RSS MiB now / base | KiB per subscription now / base | anon KiB per subscription now / base | video p99 ms now / base (ratio) | loss % now / base | rx video fps now / base | load avg now / base |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     jq -rs --slurpfile base "$BASE_RESULTS" '
       def r(a; b): if (a != null and b != null and b > 0) then ((a / b * 100 | round) / 100 | tostring) else "-" end;
       def f(x): if x == null then "-" else (x * 10 | round) / 10 | tostring end;
       def m(k): if k == null then "-" else f(k / 1024) end;
-      .[] | select(.server == "huddle") as $n
-      | ($base | map(select(.scenario == $n.scenario and .server == "huddle")) | last) as $b
+      .[] | select(.server == "huddle" or .server == "huddle-rtp") as $n
+      | ($base | map(select(.scenario == $n.scenario and .server == $n.server)) | last) as $b
       | select($b != null)
-      | "| \($n.scenario) | \(f($n.server_cpu_us_per_pkt)) / \(f($b.server_cpu_us_per_pkt)) (\(r($n.server_cpu_us_per_pkt; $b.server_cpu_us_per_pkt))) | \(f($n.server_cpu_pct)) / \(f($b.server_cpu_pct)) | \(m($n.server_rss_kib)) / \(m($b.server_rss_kib)) | \(f($n.server_kib_per_subscription)) / \(f($b.server_kib_per_subscription)) | \(f($n.server_anon_kib_per_subscription)) / \(f($b.server_anon_kib_per_subscription)) | \(f($n.lat_video_p99_ms)) / \(f($b.lat_video_p99_ms)) (\(r($n.lat_video_p99_ms; $b.lat_video_p99_ms))) | \(f($n.loss_pct)) / \(f($b.loss_pct)) | \(f($n.rx_video_fps)) / \(f($b.rx_video_fps)) | \(f($n.loadavg)) / \(f($b.loadavg)) |"
+      | "| \($n.scenario) | \($n.server) | \(f($n.server_cpu_us_per_pkt)) / \(f($b.server_cpu_us_per_pkt)) (\(r($n.server_cpu_us_per_pkt; $b.server_cpu_us_per_pkt))) | \(f($n.server_cpu_pct)) / \(f($b.server_cpu_pct)) | \(m($n.server_rss_kib)) / \(m($b.server_rss_kib)) | \(f($n.server_kib_per_subscription)) / \(f($b.server_kib_per_subscription)) | \(f($n.server_anon_kib_per_subscription)) / \(f($b.server_anon_kib_per_subscription)) | \(f($n.lat_video_p99_ms)) / \(f($b.lat_video_p99_ms)) (\(r($n.lat_video_p99_ms; $b.lat_video_p99_ms))) | \(f($n.loss_pct)) / \(f($b.loss_pct)) | \(f($n.rx_video_fps)) / \(f($b.rx_video_fps)) | \(f($n.loadavg)) / \(f($b.loadavg)) |"
     ' "$RESULTS"
   } | tee bench/results/baseline-compare.md >&2
   cp "$BASE_RESULTS" bench/results/baseline.jsonl
