@@ -1,11 +1,11 @@
 #!/bin/bash
 # Instructions per forwarded packet of the sans-IO core (docs/RTP_MODE.md, "CPU per packet"):
-# callgrind on crates/sfu/tests/instructions.rs (RTP fan-out 1 -> 20, or a meeting of 6; 6
+# callgrind on crates/sfu/tests/instructions.rs (RTP fan-out 1 -> 20, a meeting of 6, or an audio-only fan-out 1 -> 20; 6
 # simulated seconds), counting only the Sfu's own entry points. Instruction counts do not move
 # with the machine's load, so this compares two builds where a timed benchmark on a busy machine
 # cannot.
 #
-#   scripts/instructions.sh [tag] [fanout|meeting]
+#   scripts/instructions.sh [tag] [fanout|meeting|audio]
 #                                     prints "<tag>: total N instructions, per packet M" and the
 #                                     test's output line (packets out, output fingerprint)
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=${1:-now}
 scenario=${2:-fanout}
-case "$scenario" in fanout|meeting) ;; *) echo "scenario: fanout or meeting" >&2; exit 2 ;; esac
+case "$scenario" in fanout|meeting|audio) ;; *) echo "scenario: fanout, meeting or audio" >&2; exit 2 ;; esac
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
 bin=$(cargo test --release -p huddle-sfu --test instructions --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*instructions-[^"]*\)".*/\1/p' | tail -1)

@@ -165,7 +165,7 @@ mod tcp_only_tests {
             .accept(
                 &offer(),
                 CodecConfig::new_with_defaults(),
-                true,
+                crate::peer::RtcUse::PlayVideo,
                 false,
                 transport,
                 Instant::now(),

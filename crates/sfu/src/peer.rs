@@ -330,11 +330,13 @@ pub struct RtcTemplate {
 /// estimate reported by REMB; Huddle estimates both directions from transport-cc feedback
 /// (str0m has no REMB), so it would only cost 4 bytes and a clock conversion per packet sent
 /// to every player (docs/RTP_MODE.md, "CPU per packet, session 16").
-fn header_extensions() -> ExtensionMap {
+fn header_extensions(twcc: bool) -> ExtensionMap {
     use str0m::rtp::Extension::*;
     let mut exts = ExtensionMap::empty();
     exts.set(1, AudioLevel);
-    exts.set(3, TransportSequenceNumber);
+    if twcc {
+        exts.set(3, TransportSequenceNumber);
+    }
     exts.set(4, RtpMid);
     // Chrome offers it (id 5 in its offers); players' video carries it under loss.
     exts.set(5, PlayoutDelay);
@@ -344,6 +346,22 @@ fn header_extensions() -> ExtensionMap {
     exts
 }
 
+/// What an Rtc is for: how [`RtcTemplate::accept`] sets up its congestion control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RtcUse {
+    /// A publisher: transport-wide sequence numbers (the browser's upload estimate needs our
+    /// feedback), no estimate of our own.
+    Publish,
+    /// A player of a source with video: transport-cc and str0m's send-side estimator.
+    PlayVideo,
+    /// A player of an audio-only source: no transport-wide sequence numbers, so the browser
+    /// sends no feedback per packet and no estimator runs. Nothing would use its estimate:
+    /// audio is never paced, paused or given a layer (bandwidth.rs, layers.rs), and its loss
+    /// and RTT still come from receiver reports. Per packet it was most of the player's
+    /// receive work (an audio-only room: ~20 feedback packets a second per player).
+    PlayAudio,
+}
+
 impl RtcTemplate {
     /// An ICE-lite Rtc with our candidates and the given codecs, having accepted `offer`.
     /// Returns the Rtc and the answer text. Never panics (str0m panics are caught).
@@ -351,13 +369,14 @@ impl RtcTemplate {
     /// A player's Rtc negotiates transport-wide congestion control and runs str0m's send-side
     /// bandwidth estimation (see bandwidth.rs): it knows what the player can receive, paces
     /// video to it (audio is never paced) and probes for more while video is paused. Costs
-    /// str0m's record of recent packets (about 90 KB per player). Publishers keep transport-cc
-    /// too: the browser's upload estimate needs our feedback.
+    /// str0m's record of recent packets (about 90 KB per player). Not for a player of an
+    /// audio-only source ([`RtcUse::PlayAudio`]). Publishers keep transport-cc too: the
+    /// browser's upload estimate needs our feedback.
     pub fn accept(
         &self,
         offer: &str,
         codecs: CodecConfig,
-        player: bool,
+        role: RtcUse,
         rtp_mode: bool,
         transport: Transport,
         now: Instant,
@@ -368,14 +387,14 @@ impl RtcTemplate {
             let mut cfg = Rtc::builder()
                 .set_ice_lite(true)
                 .set_send_buffer_video(VIDEO_SEND_BUFFER)
-                .set_extension_map(header_extensions())
+                .set_extension_map(header_extensions(role != RtcUse::PlayAudio))
                 .set_dtls_cert(self.cert.clone())
                 .set_stats_interval(Some(STATS_INTERVAL))
                 .set_rtp_mode(rtp_mode)
                 .set_reordering_size_audio(AUDIO_REORDER_PACKETS)
                 .clear_codecs();
             *cfg.codec_config() = codecs;
-            if player {
+            if role == RtcUse::PlayVideo {
                 // Stats twice as often: they carry the estimator's current value, which a
                 // paused player resumes by (bandwidth.rs CURRENT_ESTIMATE_EVERY).
                 cfg = cfg
@@ -439,7 +458,11 @@ mod tests {
     #[test]
     fn extension_ids_follow_the_map() {
         use str0m::rtp::Extension::*;
-        let mut exts = header_extensions();
+        assert_eq!(
+            header_extensions(false).id_of(TransportSequenceNumber),
+            None
+        );
+        let mut exts = header_extensions(true);
         assert_eq!(exts.id_of(TransportSequenceNumber), Some(3));
         assert_eq!(exts.id_of(PlayoutDelay), Some(5));
         assert_eq!(exts.id_of(AbsoluteSendTime), None, "not negotiated");

@@ -21,7 +21,7 @@ use crate::forward::{self, Frame, Graph, Written};
 use crate::ingest::{self, Ingest, IngestFrame};
 use crate::keyframes::KEYFRAME_INTERVAL;
 use crate::layers::LayerRate;
-use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate};
+use crate::peer::{Peer, Player, Publisher, Role, RtcTemplate, RtcUse};
 use crate::sdp_fixups;
 use crate::source::Source;
 use crate::stats::{Counters, PeerQuality};
@@ -301,13 +301,14 @@ impl Sfu {
         };
         let config = str0m::format::CodecConfig::new_from_payload_params(chosen);
         let rtp_mode = self.forwarding == crate::rtp::Forwarding::Rtp;
-        let (rtc, answer) = match self
-            .template
-            .accept(offer, config, false, rtp_mode, transport, now)
-        {
-            Ok(v) => v,
-            Err(reason) => return self.fail_new(id, &reason),
-        };
+        let (rtc, answer) =
+            match self
+                .template
+                .accept(offer, config, RtcUse::Publish, rtp_mode, transport, now)
+            {
+                Ok(v) => v,
+                Err(reason) => return self.fail_new(id, &reason),
+            };
         if transport == Transport::Tcp {
             self.udp_first.tcp_only(id);
         }
@@ -482,13 +483,18 @@ impl Sfu {
             return self.fail_new(id, &reason);
         }
         let config = codecs::player_config(&source_codecs);
+        // A source's tracks are fixed at its publish: without video, its players never get any.
+        let rtc_use = match source_codecs.get(MediaKind::Video) {
+            Some(_) => RtcUse::PlayVideo,
+            None => RtcUse::PlayAudio,
+        };
         // Players of a publisher in RTP mode are in RTP mode too; players of an ingest
         // (frames, not packets) stay in frame mode.
         let rtp_mode = matches!(self.peers.get(&source).map(|p| &p.role),
             Some(Role::Publisher(p)) if p.rtp.is_some());
         let (mut rtc, answer) = match self
             .template
-            .accept(offer, config, true, rtp_mode, transport, now)
+            .accept(offer, config, rtc_use, rtp_mode, transport, now)
         {
             Ok(v) => v,
             Err(reason) => return self.fail_new(id, &reason),

@@ -16,9 +16,10 @@
 //! ```
 //!
 //! Total instructions of `cg.out` divided by the "out" packet count the test prints is the
-//! figure in docs/RTP_MODE.md "CPU per packet, session 8 (instructions)". Two scenarios, run
-//! one at a time (name the test, `--exact`): `rtp_fanout_instructions` (1 -> 20) and
-//! `rtp_meeting_instructions` (6 participants); `scripts/instructions.sh [tag] [meeting]`.
+//! figure in docs/RTP_MODE.md "CPU per packet, session 8 (instructions)". Three scenarios, run
+//! one at a time (name the test, `--exact`): `rtp_fanout_instructions` (1 -> 20),
+//! `rtp_meeting_instructions` (6 participants) and `rtp_audio_instructions` (an audio-only
+//! source, 1 -> 20); `scripts/instructions.sh [tag] [fanout|meeting|audio]`.
 
 mod common;
 
@@ -29,7 +30,9 @@ use std::time::Duration;
 
 use common::fanout::{fanout_world, meeting_world, FanoutMedia, MeetingMedia};
 use common::world::World;
+use huddle_room::PeerId;
 use huddle_sfu::Forwarding;
+use str0m::format::Codec;
 use str0m::media::MediaKind;
 
 const PLAYERS: u64 = 20;
@@ -94,6 +97,46 @@ fn rtp_meeting_instructions() {
     }
     // 30 player connections x 6 s x (50 audio + 30 frames of ~4 packets) = ~30,600.
     assert!(out > 30_000, "only {out} packets out");
+}
+
+/// RTP-mode fan-out 1 -> 20 of an audio-only source (Opus, 50 packets/s): the benchmark's
+/// audio:P:S, where every packet is a frame of its own and the per-player work per packet is
+/// the largest.
+#[test]
+#[ignore]
+fn rtp_audio_instructions() {
+    let mut w = World::with_forwarding(Forwarding::Rtp);
+    let p = w.publish(PeerId(1), &[Codec::Opus], &[MediaKind::Audio]);
+    for i in 0..PLAYERS {
+        w.play(PeerId(100 + i), PeerId(1));
+    }
+    let mut sent = 0u32;
+    let mut send = |w: &mut World, how_long: Duration| {
+        let end = w.now + how_long;
+        let mut next = w.now;
+        while w.now < end {
+            if w.now >= next {
+                let a = common::audio_frame(Codec::Opus, sent);
+                let now = w.now;
+                w.clients[p].write(MediaKind::Audio, now, sent as u64 * 960, &a);
+                sent += 1;
+                next += Duration::from_millis(20);
+            }
+            w.step();
+        }
+        sent
+    };
+    let before = send(&mut w, WARM_UP);
+    let out = count(&mut w, |w| (0, send(w, COUNTED) - before));
+    for i in 0..PLAYERS as usize {
+        let got = w.clients[1 + i].frames(MediaKind::Audio).len() as u32;
+        assert!(
+            got + 10 >= sent,
+            "player {i}: {got} of {sent} audio packets"
+        );
+    }
+    // 20 players x 6 s x 50 packets = 6,000.
+    assert!(out > 5_900, "only {out} packets out");
 }
 
 /// Runs `send` (the counted seconds; it returns the video frames and audio packets the

@@ -299,6 +299,16 @@ impl Lab {
 
     /// A player with the given client; returns its node index once connected.
     pub fn play_with(&mut self, peer: PeerId, source: PeerId, client: (Client, String)) -> usize {
+        self.play_with_answer(peer, source, client).0
+    }
+
+    /// [`Lab::play_with`], also returning the server's answer.
+    pub fn play_with_answer(
+        &mut self,
+        peer: PeerId,
+        source: PeerId,
+        client: (Client, String),
+    ) -> (usize, String) {
         let (client, offer) = client;
         let i = self.add(client);
         self.command(MediaCommand::Play {
@@ -315,12 +325,17 @@ impl Lab {
         self.run_until(Duration::from_secs(5), |l| {
             l.connected(peer) && l.nodes[i].client.connected
         });
-        i
+        (i, answer)
     }
 
     pub fn play(&mut self, peer: PeerId, source: PeerId) -> usize {
+        self.play_answer(peer, source).0
+    }
+
+    /// [`Lab::play`], also returning the server's answer.
+    pub fn play_answer(&mut self, peer: PeerId, source: PeerId) -> (usize, String) {
         let client = Client::player(Self::addr(self.nodes.len()), self.now);
-        self.play_with(peer, source, client)
+        self.play_with_answer(peer, source, client)
     }
 
     pub fn next_addr(&self) -> SocketAddr {

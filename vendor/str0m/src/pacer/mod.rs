@@ -55,11 +55,12 @@ impl PacerImpl {
     }
 
     /// HUDDLE patch 35: `LeakyBucketPacer::lane_budget`. The null pacer (no bandwidth
-    /// estimation) keeps per-queue packet counts that a packet sent past it would leave stale:
-    /// it declines.
+    /// estimation) keeps per-queue packet counts from its last refresh: patch 48 lets the
+    /// lane past it only while those are all sent (`NullPacer::lane_budget`), so a lane
+    /// packet neither overtakes one it holds nor leaves a count stale.
     pub fn lane_budget(&mut self, now: Instant, unpaced: bool) -> bool {
         match self {
-            PacerImpl::Null(_) => false,
+            PacerImpl::Null(v) => v.lane_budget(),
             PacerImpl::LeakyBucket(v) => v.lane_budget(now, unpaced),
         }
     }

@@ -20,6 +20,19 @@ pub struct NullPacer {
     unsent_since: Option<Instant>,
 }
 
+impl NullPacer {
+    /// HUDDLE patch 48: the send lane may send a packet past this pacer when it hands out
+    /// nothing itself: every packet of its last snapshot is sent (a packet written since is
+    /// in no count), and no poll waits for a fresh snapshot.
+    pub(crate) fn lane_budget(&self) -> bool {
+        self.unsent_since.is_none()
+            && self
+                .queue_states
+                .iter()
+                .all(|q| q.snapshot.packet_count == 0)
+    }
+}
+
 impl Pacer for NullPacer {
     fn set_pacing_rate(&mut self, _padding_bitrate: Bitrate) {
         // We don't care
