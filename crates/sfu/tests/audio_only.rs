@@ -10,15 +10,17 @@ use std::time::Duration;
 
 use common::lab::{Lab, Source};
 use huddle_room::PeerId;
+use huddle_sfu::Forwarding;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 
 const VP8_OPUS: &[Codec] = &[Codec::Opus, Codec::Vp8];
 
-/// Plays `kinds` of a source for 10 s: (the player's answer, audio frames it got, datagrams
-/// it sent to the server, the estimate the server reports for it).
-fn play_for_10_s(kinds: &[MediaKind]) -> (String, u64, u64, Option<u64>) {
+/// Plays `kinds` of a source for 10 s in forwarding `mode`: (the player's answer, audio frames
+/// it got, datagrams it sent to the server, the estimate the server reports for it).
+fn play_for_10_s(kinds: &[MediaKind], mode: Forwarding) -> (String, u64, u64, Option<u64>) {
     let mut lab = Lab::new();
+    lab.sfu.set_forwarding(mode);
     let (a, c) = (PeerId(1), PeerId(3));
     let pa = lab.publish(a, VP8_OPUS, kinds);
     let (nc, answer) = lab.play_answer(c, a);
@@ -45,8 +47,16 @@ fn play_for_10_s(kinds: &[MediaKind]) -> (String, u64, u64, Option<u64>) {
 
 #[test]
 fn a_player_of_an_audio_only_source_gets_every_packet_without_transport_feedback() {
-    let (answer, audio, up, estimate) = play_for_10_s(&[MediaKind::Audio]);
-    eprintln!("audio-only source: {audio} audio frames, {up} datagrams from the player, estimate {estimate:?}");
+    for mode in [Forwarding::Rtp, Forwarding::Frame] {
+        audio_only_source(mode);
+    }
+}
+
+/// In RTP mode its packets go through the send lane past the null pacer (str0m patch 48);
+/// in frame mode through the pacer's own path.
+fn audio_only_source(mode: Forwarding) {
+    let (answer, audio, up, estimate) = play_for_10_s(&[MediaKind::Audio], mode);
+    eprintln!("{mode:?}, audio-only source: {audio} audio frames, {up} datagrams from the player, estimate {estimate:?}");
     assert!(
         !answer.contains("transport-wide-cc"),
         "no transport-wide sequence numbers negotiated:\n{answer}"
@@ -61,7 +71,8 @@ fn a_player_of_an_audio_only_source_gets_every_packet_without_transport_feedback
 /// The other side: a player of a source with video keeps transport-cc and its estimator.
 #[test]
 fn a_player_of_a_source_with_video_keeps_transport_feedback() {
-    let (answer, audio, up, estimate) = play_for_10_s(&[MediaKind::Audio, MediaKind::Video]);
+    let (answer, audio, up, estimate) =
+        play_for_10_s(&[MediaKind::Audio, MediaKind::Video], Forwarding::Rtp);
     eprintln!("audio+video source: {audio} audio frames, {up} datagrams from the player, estimate {estimate:?}");
     assert!(answer.contains("transport-wide-cc"), "{answer}");
     assert!(audio >= 495, "the player got {audio} audio frames in 10 s");
