@@ -101,6 +101,37 @@ describe('media with the official SDK', { timeout: 600000 }, () => {
     });
   }
 
+  test('audio only: a microphone-only stream is heard, its play negotiates no transport-cc', { timeout: 90000 }, async () => {
+    // A player of an audio-only source runs without transport-wide feedback and estimation
+    // (peer::RtcUse::PlayAudio, docs/MEDIA_QUALITY.md): the browser must still play it.
+    const room = h.uniqueRoom('media');
+    const alice = await suite.joined('alice', room);
+    const name = await alice.publish({ constraints: { audio: true, video: false } });
+    const bob = await suite.joined('bob', room);
+    let entry;
+    await h.waitUntil(async () => {
+      entry = (await bob.remoteStats())[name];
+      return entry && entry.audio && entry.audio.totalSamplesReceived > 48000 ? entry : null;
+    }, { timeout: 30000, interval: 500, what: `bob hearing ${name}` });
+    assert.equal(entry.status, 'PLAYING');
+    assert.equal(entry.pcState, 'connected');
+    assert.equal(entry.audio.codec.toLowerCase(), 'audio/opus');
+    // The server's answer to bob's play: no transport-wide sequence numbers.
+    const answer = await bob.eval((n) => {
+      const v = document.querySelector(`#remotes .tile[data-stream="${n}"] video`);
+      const tracks = v && v.srcObject ? v.srcObject.getTracks() : [];
+      const pc = window.__pcs.find((p) => p.getReceivers().some((r) => r.track && tracks.includes(r.track)));
+      return pc && pc.remoteDescription ? pc.remoteDescription.sdp : null;
+    }, name);
+    assert.ok(answer, 'the play connection has the server\'s answer');
+    assert.ok(!answer.includes('transport-wide-cc'), `no transport-cc in the answer:\n${answer}`);
+    // It keeps flowing: 48 kHz, ~2 s more of it.
+    const before = entry.audio.totalSamplesReceived;
+    await h.sleep(2000);
+    const after = (await bob.remoteStats())[name].audio.totalSamplesReceived;
+    assert.ok(after - before >= 80000, `only ${after - before} samples in 2 s`);
+  });
+
   test('four participants all decode each other (12 subscriptions)', { timeout: 150000 }, async () => {
     const cs = await conference(['p1', 'p2', 'p3', 'p4']);
     for (const c of cs) {
