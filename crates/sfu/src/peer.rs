@@ -376,7 +376,7 @@ impl RtcTemplate {
         &self,
         offer: &str,
         codecs: CodecConfig,
-        role: RtcUse,
+        rtc_use: RtcUse,
         rtp_mode: bool,
         transport: Transport,
         now: Instant,
@@ -387,14 +387,14 @@ impl RtcTemplate {
             let mut cfg = Rtc::builder()
                 .set_ice_lite(true)
                 .set_send_buffer_video(VIDEO_SEND_BUFFER)
-                .set_extension_map(header_extensions(role != RtcUse::PlayAudio))
+                .set_extension_map(header_extensions(rtc_use != RtcUse::PlayAudio))
                 .set_dtls_cert(self.cert.clone())
                 .set_stats_interval(Some(STATS_INTERVAL))
                 .set_rtp_mode(rtp_mode)
                 .set_reordering_size_audio(AUDIO_REORDER_PACKETS)
                 .clear_codecs();
             *cfg.codec_config() = codecs;
-            if role == RtcUse::PlayVideo {
+            if rtc_use == RtcUse::PlayVideo {
                 // Stats twice as often: they carry the estimator's current value, which a
                 // paused player resumes by (bandwidth.rs CURRENT_ESTIMATE_EVERY).
                 cfg = cfg
