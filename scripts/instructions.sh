@@ -1,9 +1,9 @@
 #!/bin/bash
 # Instructions per forwarded packet of the sans-IO core (docs/RTP_MODE.md, "CPU per packet"):
-# callgrind on crates/sfu/tests/instructions.rs (RTP fan-out 1 -> 20, a meeting of 6, or an audio-only fan-out 1 -> 20; 6
-# simulated seconds), counting only the Sfu's own entry points. Instruction counts do not move
-# with the machine's load, so this compares two builds where a timed benchmark on a busy machine
-# cannot.
+# callgrind on crates/sfu/tests/instructions.rs (RTP fan-out 1 -> 20, a meeting of 6, or an
+# audio-only fan-out 1 -> 20; 6 simulated seconds), counting only the Sfu's own entry points.
+# Instruction counts do not move with the machine's load, so this compares two builds where a
+# timed benchmark on a busy machine cannot.
 #
 #   scripts/instructions.sh [tag] [fanout|meeting|audio]
 #                                     prints "<tag>: total N instructions, per packet M" and the
