@@ -323,6 +323,7 @@ impl Sfu {
             hold: Default::default(),
             audio_rate: Default::default(),
             video_rate: Default::default(),
+            video_nacks_out: 0,
             rtp: rtp_mode.then(Default::default),
             simulcast: None,
         };
@@ -1276,16 +1277,24 @@ impl Sfu {
             }
             Event::MediaIngressStats(s) => {
                 tracing::debug!(target: "huddle_sfu::timeline", "{id}: in {}: {} NACKs, {} PLIs, {} FIRs out; loss {:?}", s.mid, s.nacks, s.plis, s.firs, s.loss);
-                let mut uplink_loss = None;
+                let mut uplink_lossy = false;
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_ingress(&s);
-                    if let Role::Publisher(st) = &p.role {
-                        let rtp_video = st.rtp.is_some() && st.video_mid == Some(s.mid);
-                        uplink_loss = s.loss.filter(|_| rtp_video);
+                    if let Role::Publisher(st) = &mut p.role {
+                        if st.video_mid == Some(s.mid) {
+                            // A NACK we sent is loss seen before our receiver report's fraction
+                            // shows it (that one said 0.0 for C's first 4 s in the netlab).
+                            let nacked = s.rid.is_none() && s.nacks > st.video_nacks_out;
+                            if s.rid.is_none() {
+                                st.video_nacks_out = s.nacks;
+                            }
+                            uplink_lossy =
+                                nacked || s.loss.is_some_and(|l| l >= crate::playout::LOSSY);
+                        }
                     }
                 }
-                if let Some(loss) = uplink_loss {
-                    self.uplink_loss_to_players(id, loss, now);
+                if uplink_lossy {
+                    self.uplink_loss_to_players(id, now);
                 }
             }
             Event::MediaEgressStats(s) => {
@@ -1315,15 +1324,15 @@ impl Sfu {
         }
     }
 
-    /// RTP mode: a publisher whose uplink loses video packets has them repaired by our NACKs,
-    /// and its players get the repaired packets late, as retransmissions; a browser leaves
-    /// those out of its jitter estimate, so it freezes waiting for them as on its own lossy
-    /// downlink: the players get the same playout floor (playout.rs). Frame mode needs none:
-    /// str0m holds the publisher's frames for the repair, and players see late frames.
-    fn uplink_loss_to_players(&mut self, publisher: PeerId, loss: f32, now: Instant) {
+    /// A publisher whose uplink loses video packets has them repaired by our NACKs, and its
+    /// players get the repair late: in RTP mode as retransmissions, which a browser leaves out
+    /// of its jitter estimate; in frame mode as whole frames str0m held for the resend (80-370
+    /// ms), too rare for the estimate to cover. Either way the player freezes waiting as on its
+    /// own lossy downlink, so the players get the same playout floor (playout.rs).
+    fn uplink_loss_to_players(&mut self, publisher: PeerId, now: Instant) {
         for player in self.graph.players(publisher) {
             if let Some(Role::Player(pl)) = self.peers.get_mut(player).map(|p| &mut p.role) {
-                pl.playout.on_downlink_loss(loss, now);
+                pl.playout.on_loss(now);
             }
         }
     }

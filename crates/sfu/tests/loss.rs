@@ -233,9 +233,12 @@ fn lossy_call(mode: Forwarding, seed: u64) -> Run {
         .enable_pcmu(true, false)
         .enable_pcma(true, false)
         .set_extension(5, Extension::PlayoutDelay);
-    let player = Client::player_from(lab.next_addr(), chrome_like, lab.now);
+    let player = Client::player_from(lab.next_addr(), chrome_like.clone(), lab.now);
     let n_ca = lab.play_with(c_plays_a, a, player);
-    let n_bc = lab.play(b_plays_c, c_pub);
+    // B's player offers it too: C's lossy uplink delays C's frames to B as well (held for our
+    // NACKs in frame mode, resent in RTP mode), so B gets the floor.
+    let player = Client::player_from(lab.next_addr(), chrome_like, lab.now);
+    let n_bc = lab.play_with(b_plays_c, c_pub, player);
     run(
         &mut lab,
         &mut [&mut src_a, &mut src_c],
@@ -324,6 +327,18 @@ fn lossy_call(mode: Forwarding, seed: u64) -> Run {
     assert!(
         rise <= MAX_FLOOR_RISE_MS,
         "the floor rose {rise} ms from one frame to the next: a freeze in Chrome"
+    );
+    let floors = playout_floors(&lab, n_bc);
+    let first = floors.iter().position(|&f| f > 0);
+    println!(
+        "B <- C playout floor: first on frame {first:?} of {}, last {:?} ms",
+        floors.len(),
+        floors.last()
+    );
+    assert_eq!(
+        floors.last().copied(),
+        Some(250),
+        "B's play of C, whose uplink loses, gets the jitter-buffer floor"
     );
     let (bad_ca, bad_bc) = (corrupted_frames(&lab, n_ca), corrupted_frames(&lab, n_bc));
     println!("frames not as sent: C <- A {bad_ca}, B <- C {bad_bc}");
