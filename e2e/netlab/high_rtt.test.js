@@ -29,5 +29,5 @@ s.labScenario(SCENARIO, 'netlab: C has 200 ms RTT +- 30 ms jitter', 120000, 'eve
     const first = st.firstFrameS;
     if (!(first !== null && first < 2)) problems.push(`${viewer} <- ${publisher}: first frame ${first} s after C's join, want < 2 s`);
   }
-  s.verdict(t, problems, [], { starved: s.starvedControl(fig) });
+  s.verdict(t, problems, [], { starved: s.starvedControl(fig, lab) });
 });

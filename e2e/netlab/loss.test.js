@@ -63,5 +63,5 @@ s.labScenario(SCENARIO, 'netlab: C has 5 % loss both ways and 60 ms RTT', 150000
     if (!(st.fps >= 0.9 * enc)) problems.push(`${st.viewer} <- ${st.publisher}: ${st.fps} fps, publisher encodes ${enc}${why}`);
     if (!(st.frozenS < 1)) problems.push(`${st.viewer} <- ${st.publisher}: frozen ${st.frozenS} s${why}`);
   }
-  s.verdict(t, problems, [], { starved: s.starvedControl(fig) });
+  s.verdict(t, problems, [], { starved: s.starvedControl(fig, lab) });
 });

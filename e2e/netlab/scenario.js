@@ -311,12 +311,39 @@ function verdict(t, problems, gaps = [], { starved = [] } = {}) {
   }
 }
 
-/** The control streams (A and B playing each other on perfect links) that froze in `figures`. */
-function starvedControl(figures) {
-  return [['A', 'B'], ['B', 'A']]
+/**
+ * The control streams (A and B playing each other on perfect links) that froze in `figures`, when
+ * the machine is to blame: a control stream whose video the server paused (its log's
+ * `pN: video paused`, on a low estimate of a perfect link) is the server's doing, and then the
+ * run is not starved (none returned): it is judged.
+ */
+function starvedControl(figures, lab) {
+  const frozen = [['A', 'B'], ['B', 'A']]
     .map(([viewer, publisher]) => stream(figures, viewer, publisher))
-    .filter((st) => st && st.freezes > 0)
-    .map((st) => `${st.viewer} <- ${st.publisher} on perfect links froze ${st.frozenS} s in ${st.freezes} freezes`);
+    .filter((st) => st && st.freezes > 0);
+  if (!frozen.length) return [];
+  const paused = pausedPlays(lab.server.log());
+  if (frozen.some((st) => paused.some(([v, p]) => v === st.viewer && p === st.publisher))) return [];
+  return frozen.map((st) => `${st.viewer} <- ${st.publisher} on perfect links froze ${st.frozenS} s in ${st.freezes} freezes`);
+}
+
+/**
+ * The plays whose video the server paused, as [viewer, publisher] pairs, from its log: a session
+ * is its participant's (the name in the stream it publishes: `<room>-<NAME>-<suffix>`), a play
+ * peer belongs to the session that requested it.
+ */
+function pausedPlays(log) {
+  const nameOf = (stream) => (/-([A-Z])-[0-9a-z]+$/.exec(stream) || [])[1];
+  const sessionName = {};
+  const playOf = {};
+  for (const m of log.matchAll(/publish requested session=(\S+) peer=\S+ stream=(\S+)/g)) sessionName[m[1]] = nameOf(m[2]);
+  for (const m of log.matchAll(/play requested session=(\S+) peer=(\S+) stream=(\S+)/g)) playOf[m[2]] = [m[1], nameOf(m[3])];
+  const out = [];
+  for (const m of log.matchAll(/ (p\d+): video paused/g)) {
+    const play = playOf[m[1]];
+    if (play) out.push([sessionName[play[0]], play[1]]);
+  }
+  return out;
 }
 
 // One lab scenario as one test: a fresh lab of A, B and C before it, its browsers and the lab

@@ -150,5 +150,5 @@ s.labScenario(SCENARIO, 'netlab: simulcast, C has a 300 kbit/s downlink', 180000
   for (const [pair, f] of Object.entries(sinceJoin)) {
     if (f.freezes > 0 && f.frozenS / f.freezes > 0.3) gaps.push(`${pair}: ${f.freezes} freezes, ${f.frozenS} s`);
   }
-  s.verdict(t, problems, gaps, { starved: s.starvedControl(fig) });
+  s.verdict(t, problems, gaps, { starved: s.starvedControl(fig, lab) });
 });

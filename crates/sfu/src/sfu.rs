@@ -1302,14 +1302,20 @@ impl Sfu {
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.quality.on_egress(&s);
                     if let Role::Player(pl) = &mut p.role {
-                        if let Some(rtt) = s.rtt {
+                        let video = pl.video.is_some_and(|(mid, _)| mid == s.mid);
+                        // The video's round trip only: str0m repeats each stream's last one in
+                        // every stats tick, and the audio's, from Chrome's rarer audio reports,
+                        // came after the video's in some ticks and overrode it with a value
+                        // seconds old (netlab, A's perfect link under load: video 4.6 ms, audio
+                        // 32.7 ms, so no estimator restart, and a 2 s pause; headroom.rs).
+                        if let (Some(rtt), true) = (s.rtt, video) {
                             pl.headroom.on_rtt(rtt);
                         }
                         if let Some(loss) = s.loss {
                             pl.playout.on_downlink_loss(loss, now);
                         }
                         // A NACK is loss too, seen a receiver report sooner (playout.rs).
-                        if pl.video.is_some_and(|(mid, _)| mid == s.mid) {
+                        if video {
                             pl.playout.on_nacks(s.nacks, now);
                         }
                     }
