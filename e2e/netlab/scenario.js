@@ -292,7 +292,8 @@ const pub = (figures, publisher) => figures.publishers.find((p) => p.publisher =
 //
 // `starved` (from `starvedControl`): the run's control streams froze. A and B play each other on
 // perfect links, through the same server as C's streams; a freeze there is the machine's (three
-// browsers on 2 cores: every stream of such a run freezes, the control streams too), so the run
+// browsers on 2 cores: every stream of such a run freezes, the control streams too), unless the
+// server paused that play (then `starvedControl` returns none and the run is judged), so the run
 // cannot tell whether C's figures are the server's. Such a run with problems is void: it throws
 // `StarvedRun` and `labScenario` runs the scenario again, up to ATTEMPTS times in all. Every
 // attempt's figures are printed and kept in the artifacts; the last attempt's problems fail the
