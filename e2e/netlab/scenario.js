@@ -361,9 +361,10 @@ function labScenario(name, title, timeoutMs, testTitle, body) {
       if (ctx.lab) await ctx.lab.close();
       ctx.lab = null;
     };
+    const build = async () => { ctx.lab = await createLab(['A', 'B', 'C'], { name }); };
     before(async () => {
       resetReport(name);
-      ctx.lab = await createLab(['A', 'B', 'C'], { name });
+      await build();
     });
     after(teardown);
     test(testTitle, async (t) => {
@@ -376,7 +377,7 @@ function labScenario(name, title, timeoutMs, testTitle, body) {
           t.diagnostic(note);
           console.log(`\n${name}: ${note}\n`);
           await teardown();
-          ctx.lab = await createLab(['A', 'B', 'C'], { name });
+          await build();
         }
       }
     });

@@ -210,6 +210,12 @@
     return tracks.length ? pcForTracks(tracks) : null;
   }
 
+  // The server's answer (SDP) on the connection that plays stream `name`, or null.
+  H.playAnswer = function (name) {
+    const pc = pcForVideo(document.querySelector(`#remotes .tile[data-stream="${name}"] video`));
+    return pc && pc.remoteDescription ? pc.remoteDescription.sdp : null;
+  };
+
   async function inboundStats(pc) {
     const report = await pc.getStats();
     const byId = {};

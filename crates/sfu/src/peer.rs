@@ -49,10 +49,9 @@ pub struct Publisher {
     /// What the publisher sends, per kind: what each of its players' video needs.
     pub audio_rate: RateMeter,
     pub video_rate: RateMeter,
-    /// Our NACKs for the publisher's video so far (str0m's running count; not kept for a
-    /// simulcast publisher, whose layers count apart): a new one is a repair its players get
-    /// late (playout.rs).
-    pub video_nacks_out: u64,
+    /// Our NACKs for the publisher's video so far (not kept for a simulcast publisher, whose
+    /// layers count apart): a new one is a repair its players get late (playout.rs).
+    pub video_nacks_out: crate::playout::NackCount,
     /// RTP mode (`forwarding = "rtp"`): packet parsing and frame assembly (rtp/source.rs).
     pub rtp: Option<Box<crate::rtp::source::SourceRtp>>,
     /// The video's simulcast layers, when the publisher sends several (simulcast.rs).

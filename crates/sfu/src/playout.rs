@@ -81,24 +81,43 @@ pub struct Playout {
     moved_at: Option<Instant>,
     /// Since when the floor is back at zero after a ramp (None: never raised, or zero sent).
     zero_since: Option<Instant>,
-    /// The player's NACKs for our video so far (str0m's running count).
-    nacks: u64,
+    /// The player's NACKs for our video so far.
+    nacks: NackCount,
+}
+
+/// A stream's NACKs so far, as str0m's stats give them (a running count): a new one is loss
+/// seen a receiver report sooner than its fraction. The player's NACKs for our video, and ours
+/// for a publisher's (sfu.rs `uplink_loss_to_players`).
+#[derive(Debug, Default)]
+pub struct NackCount(u64);
+
+impl NackCount {
+    /// `total` NACKs so far: whether that is more than at the last call.
+    pub fn new_since_last(&mut self, total: u64) -> bool {
+        let new = total > self.0;
+        self.0 = total;
+        new
+    }
+}
+
+/// A receiver report's fraction lost that counts as loss.
+pub fn is_lossy(fraction: f32) -> bool {
+    fraction >= LOSSY
 }
 
 impl Playout {
     /// The player's receiver report says it lost `fraction` of our packets.
     pub fn on_downlink_loss(&mut self, fraction: f32, now: Instant) {
-        if fraction >= LOSSY {
+        if is_lossy(fraction) {
             self.on_loss(now);
         }
     }
 
     /// The player has sent `total` NACKs for our video so far: any new one is loss.
     pub fn on_nacks(&mut self, total: u64, now: Instant) {
-        if total > self.nacks {
+        if self.nacks.new_since_last(total) {
             self.on_loss(now);
         }
-        self.nacks = total;
     }
 
     /// Loss delays the player's video now (its downlink's, or its source's uplink's).

@@ -323,7 +323,7 @@ impl Sfu {
             hold: Default::default(),
             audio_rate: Default::default(),
             video_rate: Default::default(),
-            video_nacks_out: 0,
+            video_nacks_out: Default::default(),
             rtp: rtp_mode.then(Default::default),
             simulcast: None,
         };
@@ -1284,12 +1284,9 @@ impl Sfu {
                         if st.video_mid == Some(s.mid) {
                             // A NACK we sent is loss seen before our receiver report's fraction
                             // shows it (that one said 0.0 for C's first 4 s in the netlab).
-                            let nacked = s.rid.is_none() && s.nacks > st.video_nacks_out;
-                            if s.rid.is_none() {
-                                st.video_nacks_out = s.nacks;
-                            }
-                            uplink_lossy =
-                                nacked || s.loss.is_some_and(|l| l >= crate::playout::LOSSY);
+                            let nacked =
+                                s.rid.is_none() && st.video_nacks_out.new_since_last(s.nacks);
+                            uplink_lossy = nacked || s.loss.is_some_and(crate::playout::is_lossy);
                         }
                     }
                 }
