@@ -17,3 +17,6 @@ pub mod scenario;
 pub mod stats;
 pub mod vp8_rtp;
 pub mod ws;
+
+#[cfg(test)]
+mod smoke_huddle;

@@ -1,6 +1,6 @@
 //! Room mix end to end: recordings made with StreamRecorder, mixed by ffmpeg.
 
-mod common;
+use crate::common;
 
 use common::*;
 use huddle_record::{

@@ -1,6 +1,6 @@
 //! StreamRecorder end to end: real encoded input from ffmpeg, checked with ffprobe.
 
-mod common;
+use crate::common;
 
 use common::*;
 use huddle_record::{read_start_unix_ms, Codec, StreamRecorder};
@@ -372,7 +372,7 @@ fn kill9_keeps_flushed_clusters() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "crash_child_writer",
+            "recorder::crash_child_writer",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

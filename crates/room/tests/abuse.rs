@@ -1,7 +1,7 @@
 //! Limits against hostile clients (issue 12): name lengths, the scope of a room-scoped token
 //! outside rooms, and a repeated `connection`.
 
-mod support;
+use crate::support;
 
 use huddle_room::*;
 use support::*;

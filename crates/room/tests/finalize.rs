@@ -1,6 +1,6 @@
 //! Grace period, resume and recording bookkeeping: time is passed in, nothing sleeps.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Join, leave, STATE/JOINED/LEFT ordering, duplicate login, full room, chat.
 
-mod support;
+use crate::support;
 
 use huddle_room::*;
 use support::*;

@@ -1,6 +1,6 @@
 //! Publish, play, stop and media failures.
 
-mod support;
+use crate::support;
 
 use huddle_room::*;
 use support::*;

@@ -1,6 +1,6 @@
 //! Grants, limits, the operator's snapshot and commands (close a room, kick).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,14 +1,11 @@
 //! Abuse of the HTTP edge (issue 12): slowloris and descriptor exhaustion (finding 4), and
 //! recordings behind access control (finding 3).
 
-mod abuse_support;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use abuse_support::*;
+use crate::abuse_support::*;
+use crate::support::*;
 use huddle_service::auth::{issue, Claims};
-use support::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -17,6 +14,7 @@ use tokio::net::TcpStream;
 /// address is served all along, and WebSockets still open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_sockets_are_capped_and_timed_out() {
+    let _shared = shares_the_process().await;
     let server = start(huddle_service::Config {
         http_header_timeout_secs: 1,
         max_connections_per_ip: 16,
@@ -89,6 +87,7 @@ fn token(secret: &str, room: &str, record: bool) -> String {
 /// the record grant; anonymous and room-scoped requests are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_need_credentials_when_access_control_is_on() {
+    let _shared = shares_the_process().await;
     let secret = "abuse-secret";
     let admin = "admin-secret-123";
     let config = huddle_service::Config {

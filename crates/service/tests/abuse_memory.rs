@@ -1,13 +1,11 @@
-//! Memory per connection (issue 12, finding 6): idle WebSockets that said `connection`. One
-//! test in its own binary, so that no other test's allocations skew the process's RSS.
-
-mod abuse_support;
-mod support;
+//! Memory per connection (issue 12, finding 6): idle WebSockets that said `connection`.
+//! Measured alone (`abuse_support::measured_alone`), so that no other test's allocations skew
+//! the process's RSS.
 
 use std::time::Duration;
 
-use abuse_support::*;
-use support::*;
+use crate::abuse_support::*;
+use crate::support::*;
 
 /// Under the default per-IP cap (256), all from 127.0.0.1.
 const SOCKETS: usize = 200;
@@ -24,6 +22,7 @@ async fn small_client(addr: std::net::SocketAddr, name: &str) -> Client<tokio::n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_websockets_cost_little_and_memory_comes_back() {
+    let _alone = measured_alone().await;
     let server = start(test_config("abuse-memory")).await;
     // Warm up (first allocations of the runtime, TLS-free HTTP path, actor).
     let mut warm = ws_connect(server.http_addr(), "/", "warm").await;

@@ -3,15 +3,12 @@
 //! the media plane still reads datagrams, and that the victim-side behaviour is the
 //! documented one.
 
-mod abuse_support;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use abuse_support::*;
+use crate::abuse_support::*;
+use crate::support::*;
 use futures_util::SinkExt;
 use serde_json::json;
-use support::*;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
@@ -20,6 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// is hit; it goes "away" (chat to it fails), and its login can come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_dropped_and_its_login_comes_back() {
+    let _shared = shares_the_process().await;
     let server = start(huddle_service::Config {
         max_queued_bytes: 64 * 1024,
         send_timeout_secs: 1,
@@ -72,6 +70,7 @@ async fn a_client_that_stops_reading_is_dropped_and_its_login_comes_back() {
 /// socket is closed after the missed application pongs, while a normal client stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unfinished_fragmented_message_times_out() {
+    let _shared = shares_the_process().await;
     let server = start(huddle_service::Config {
         ping_interval_secs: 1,
         max_missed_pongs: 2,
@@ -129,6 +128,7 @@ async fn an_unfinished_fragmented_message_times_out() {
 /// Finding 8: a chat text ending in half a surrogate pair gets FAILED with a reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_surrogate_in_a_chat_text_is_answered() {
+    let _shared = shares_the_process().await;
     let server = start(test_config("abuse-surrogate")).await;
     let mut a = ws_connect(server.http_addr(), "/", "a").await;
     let mut b = ws_connect(server.http_addr(), "/", "b").await;
@@ -148,6 +148,7 @@ async fn a_lone_surrogate_in_a_chat_text_is_answered() {
 /// the admission limits; the media plane keeps reading and the server answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_flood_is_refused_with_a_reason() {
+    let _shared = shares_the_process().await;
     let server = start(huddle_service::Config {
         max_commands_per_sec: 1000,
         command_burst: 1000,
@@ -198,6 +199,7 @@ async fn a_publish_flood_is_refused_with_a_reason() {
 /// Findings 2 and 6: over-long names and an oversized `connection` are refused with reasons.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_names_and_connection_messages_are_refused() {
+    let _shared = shares_the_process().await;
     let server = start(test_config("abuse-names")).await;
     let mut a = ws_connect(server.http_addr(), "/", "a").await;
     a.login("a").await;

@@ -1,24 +1,15 @@
 //! Soak: 2000 join / message / leave cycles over 50 WebSocket connections (bounded: < 60 s);
-//! afterwards no room, participant or media peer is left and the RSS is back near the start.
-
-mod support;
+//! afterwards no room, participant or media peer is left and the RSS is back near the start
+//! (measured alone: `abuse_support::measured_alone`).
 
 use std::time::{Duration, Instant};
 
-use support::*;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
+use crate::abuse_support::{measured_alone, rss_kib};
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_join_message_leave() {
+    let _alone = measured_alone().await;
     const CONNECTIONS: usize = 50;
     const CYCLES: usize = 40; // x 50 = 2000
 
@@ -33,7 +24,7 @@ async fn soak_join_message_leave() {
     })
     .await;
     let http = server.http_addr();
-    let rss0 = rss_bytes();
+    let rss0 = rss_kib();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..CONNECTIONS {
@@ -77,16 +68,16 @@ async fn soak_join_message_leave() {
     let elapsed = started.elapsed();
     let s = wait_stats(&server, "empty", |s| s.rooms == 0 && s.participants == 0).await;
     assert_eq!(s.media_peers, 0);
-    let rss1 = rss_bytes();
+    let rss1 = rss_kib();
     eprintln!(
         "soak: {} cycles in {elapsed:?}, rss {} -> {} MiB",
         CONNECTIONS * CYCLES,
-        rss0 >> 20,
-        rss1 >> 20
+        rss0 >> 10,
+        rss1 >> 10
     );
     assert!(
-        rss1 < rss0 + 20 * 1024 * 1024,
-        "RSS grew from {rss0} to {rss1}"
+        rss1 < rss0 + 20 * 1024,
+        "RSS grew from {rss0} to {rss1} KiB"
     );
     server.shutdown().await;
 }

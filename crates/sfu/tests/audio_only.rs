@@ -4,7 +4,7 @@
 //! an audio-only room that feedback was most of what the server received. Deterministic: the
 //! lab's simulated links and time.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

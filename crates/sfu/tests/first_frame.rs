@@ -11,7 +11,7 @@
 //!
 //! Both forwarding modes, the same assertions (frame mode holds frames, RTP mode packets).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

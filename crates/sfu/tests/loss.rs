@@ -8,7 +8,7 @@
 //! delivered video frames longer than max(3 x the mean frame interval, mean + 150 ms); here at
 //! 30 fps, any gap over 200 ms, all of it counted.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! (rate limit with a bounded queue, loss, delay) in simulated time. Each test prints the
 //! figures it measured.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -8,7 +8,7 @@
 //! ~55 ms (computed from str0m's leaky bucket, not run); at 2.5x (HUDDLE_PATCHES.md patch 3)
 //! the whole keyframe leaves in one burst.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! audio: a third of the datagrams of the benchmark's audio:10:30. Deterministic: the lab's
 //! simulated links and time.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

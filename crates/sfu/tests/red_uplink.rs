@@ -5,7 +5,7 @@
 //! str0m's receive path; RTP mode: the same code (vendored str0m patch 18). Audio has no NACK:
 //! without RED a packet lost on the uplink is lost for everyone.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

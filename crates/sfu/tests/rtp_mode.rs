@@ -2,7 +2,7 @@
 //! (str0m packetizes) and play (str0m depacketizes) while the SFU forwards packets; the
 //! frames players and the recorder get must be the frames sent, exactly as in frame mode.
 
-mod common;
+use crate::common;
 
 use common::compare::assert_received;
 use common::world::{Loss, World};

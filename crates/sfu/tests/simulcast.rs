@@ -4,7 +4,7 @@
 //! both forwarding modes (frame, and RTP where players follow a layer packet by packet through
 //! their `Rewriter`), with the same assertions. Prints the figures it measured.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

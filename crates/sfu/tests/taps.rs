@@ -4,7 +4,7 @@
 //! while the wish lasts (a request can be lost, or ignored by the browser), and no more once it
 //! is answered. Sans-IO, both forwarding modes.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! of publish commands during a live call. (The idle cost is measured in `idle.rs`, a process
 //! of its own so that no other test's media thread is running.)
 
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

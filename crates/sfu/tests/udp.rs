@@ -1,7 +1,7 @@
 //! Through `start()` with real UDP sockets on 127.0.0.1: publish, play, garbage on the port,
 //! close, shutdown.
 
-mod common;
+use crate::common;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

@@ -7,6 +7,23 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use huddle_service::Server;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The abuse tests share one binary (tests/abuse.rs). A test that reads the process's resident
+/// memory holds it alone; every other test holds a share while it runs, so that none of its
+/// allocations land in another's figure. (tokio's lock: each test has its own runtime, and the
+/// guard is held across the test's awaits.)
+static PROCESS: RwLock<()> = RwLock::const_new(());
+
+/// For a test that measures the process's memory: no other test runs meanwhile.
+pub async fn measured_alone() -> RwLockWriteGuard<'static, ()> {
+    PROCESS.write().await
+}
+
+/// For every other test of the binary: runs beside the others, never beside a measurement.
+pub async fn shares_the_process() -> RwLockReadGuard<'static, ()> {
+    PROCESS.read().await
+}
 
 /// Resident memory of this process (the in-process server), in KiB.
 pub fn rss_kib() -> u64 {

@@ -1,12 +1,16 @@
 //! Starts Huddle in-process on 127.0.0.1 (ephemeral ports, announcing 127.0.0.1) and runs the
 //! load generator's smoke scenario against it: 1 publisher → 2 subscribers over the Flashphoner
 //! protocol, real str0m WebRTC clients, and the check that media arrives with zero loss.
+//!
+//! A unit-test module, not a file under tests/: that would be a second test binary, which
+//! compiles the load generator's and the server's generic code again (~90 s of CPU; the lib's
+//! tests with it grew by ~60 s; docs/TEAM_RULES.md).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use huddle_bench::media::MediaShape;
-use huddle_bench::scenario::{run_scenario, smoke_check, RunOpts, Scenario, Target};
+use crate::media::MediaShape;
+use crate::scenario::{run_scenario, smoke_check, RunOpts, Scenario, Target};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_against_huddle() {
