@@ -164,13 +164,14 @@ fn summary_line(
     }
     if let Some((kind, floor)) = d.and_then(over_floor) {
         let added = |r: &ScenarioResult| over_floor(r).map(|(_, v)| v - floor);
+        let huddle = added(h);
         let _ = write!(
             s,
             " {kind} p99 added over the no-server floor ({floor:.2} ms): Huddle {} ms, Janus {} ms",
-            f2(added(h)),
+            f2(huddle),
             f2(added(j)),
         );
-        s += match added(h) {
+        s += match huddle {
             Some(a) if latency_judged(scenario) && a <= LATENCY_GOAL_MS => {
                 " (meets the ≤ 1 ms goal)."
             }
