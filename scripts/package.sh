@@ -37,8 +37,8 @@ else
   bash scripts/build-dist.sh -q
 fi
 log "cargo deb -p huddle --profile $profile --no-build"
-# cargo deb packages the binary built above and prints the .deb's path. --strip: the profiles
-# keep line tables for profiling (170 MB); the package ships the stripped binary.
+# cargo deb packages the binary built above and prints the .deb's path. --strip: profile dist
+# keeps line tables for profiling (170 MB); the package ships the stripped binary.
 deb="$(cargo deb -p huddle --profile "$profile" --no-build --strip ${HUDDLE_DEB_FAST:+--fast} | tail -n 1)"
 [[ -f "$deb" ]] || { log "no .deb produced"; exit 1; }
 log "built $deb ($(du -h "$deb" | cut -f1))"
