@@ -11,9 +11,9 @@
 //!
 //! Skipped, with a message, only when `pebble` is not installed.
 
-use crate::support;
+use crate::support::{self, free_port};
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -324,14 +324,6 @@ fn write_directory_certificate(dir: &Path) -> (PathBuf, CertificateDer<'static>)
     let ca_file = dir.join("wfe-ca.pem");
     std::fs::write(&ca_file, ca.pem()).unwrap();
     (ca_file, ca.der().clone())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

@@ -143,8 +143,7 @@ fn ok() -> (u16, Value, Duration) {
 
 /// A port on 127.0.0.1 where nothing listens (bound, then released).
 fn closed_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 // ---- the server ----

@@ -2,8 +2,8 @@
 //! solid colour + Opus tone, fed in real time through taps like the media plane's) are mixed
 //! and pushed to a real RTMP listener (`ffmpeg -listen 1`), whose file is probed and decoded.
 
+use crate::support::free_port;
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -238,14 +238,6 @@ fn stream(name: &str) -> LiveStream {
         has_video: true,
         has_audio: true,
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `ffmpeg -listen 1` taking one RTMP publish and copying it to `out`, once it listens.

@@ -22,6 +22,37 @@ pub const UNICODE: &str = "Привет, 世界 👋 مرحبا";
 /// Longest wait for one expected message.
 pub const STEP: Duration = Duration::from_secs(5);
 
+/// A free TCP port on 127.0.0.1, for a child process or a server a test starts later, taken
+/// outside the kernel's ephemeral range: between this check and the real bind, a concurrent
+/// test's outgoing connection or `bind(0)` can take a released ephemeral port (a fresh-clone CI
+/// run lost the ACME test to it: its HTTPS bind failed with AddrInUse), never one of these.
+pub fn free_port() -> u16 {
+    let range =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = range
+        .split_whitespace()
+        .filter_map(|n| n.parse::<u16>().ok());
+    let (first, last) = (
+        bounds.next().unwrap_or(32768),
+        bounds.next().unwrap_or(60999),
+    );
+    // Below the range (from 10000, clear of well-known services) or above it, whichever is wider.
+    let below = 10_000..first.max(10_000);
+    let above = last.saturating_add(1)..u16::MAX;
+    let pick = if below.len() >= above.len() {
+        below
+    } else {
+        above
+    };
+    for _ in 0..1000 {
+        let port = rand::random_range(pick.clone());
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {pick:?}");
+}
+
 pub fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "huddle-service-test-{tag}-{}-{}",
