@@ -150,5 +150,53 @@ s.labScenario(SCENARIO, 'netlab: simulcast, C has a 300 kbit/s downlink', 180000
   for (const [pair, f] of Object.entries(sinceJoin)) {
     if (f.freezes > 0 && f.frozenS / f.freezes > 0.3) gaps.push(`${pair}: ${f.freezes} freezes, ${f.frozenS} s`);
   }
+  // A's encoder drops its top layer (as Chrome does under CPU or uplink limits; here by
+  // `setParameters`), its other layers going on: B, which decodes A's top layer, moves to the
+  // next one at once (the server takes a layer the others outlive by 150 ms as dropped; it
+  // waited 1 s of silence and its next 500 ms housekeeping before: 1-1.5 s frozen).
+  const beforeDrop = await s.snapshot(clients);
+  const dropped = await dropTopLayer(clients.A);
+  await h.sleep(DROP_WATCH_S * 1000);
+  const afterDrop = await s.snapshot(clients);
+  const was = widthOf(beforeDrop, 'B', 'A');
+  const now = widthOf(afterDrop, 'B', 'A');
+  const a0 = (s.inboundFrom(beforeDrop.B, 'A') || {}).video || {};
+  const a1 = (s.inboundFrom(afterDrop.B, 'A') || {}).video || {};
+  const drop = {
+    dropped, widthBefore: was, widthAfter: now,
+    framesDecoded: (a1.framesDecoded || 0) - (a0.framesDecoded || 0),
+    freezes: (a1.freezeCount || 0) - (a0.freezeCount || 0),
+    frozenS: Number(((a1.totalFreezesDuration || 0) - (a0.totalFreezesDuration || 0)).toFixed(2)),
+  };
+  console.log(`# B <- A after A dropped its top layer: ${JSON.stringify(drop)}`);
+  if (!dropped) problems.push('A could not drop its top layer (setParameters)');
+  else if (was > 480) { // B decoded A's top layer (a loaded machine may have made A stop it already)
+    if (!(now > 0 && now < was)) problems.push(`B <- A: frame width ${now} ${DROP_WATCH_S} s after A dropped its top layer (was ${was}), want a lower layer`);
+    if (!(drop.framesDecoded >= DROP_WATCH_S * 15)) problems.push(`B <- A: ${drop.framesDecoded} frames decoded in the ${DROP_WATCH_S} s after A dropped its top layer`);
+    // Frozen < 0.7 s: the server's move (0.25 s in a quiet run), not the old 1 s of silence and the
+    // housekeeping after it (1.03-1.1 s frozen with the server before; a switch's freeze < 300 ms is a
+    // gap like the others above: the machine's load adds freezes of its own).
+    if (!(drop.frozenS < 0.7)) problems.push(`B <- A: frozen ${drop.frozenS} s after A dropped its top layer, want < 0.7 s`);
+    if (drop.freezes > 0 && drop.frozenS / drop.freezes > 0.3) gaps.push(`B <- A after the drop: ${drop.freezes} freezes, ${drop.frozenS} s`);
+  }
   s.verdict(t, problems, gaps, { starved: s.starvedControl(fig, lab) });
 });
+
+const DROP_WATCH_S = 4;
+
+/** Stops the publisher's top simulcast layer (its `f` encoding) in its browser; false when it
+ * has none to stop. */
+function dropTopLayer(c) {
+  return c.eval(async () => {
+    const pc = window.__pcs.find((p) => p.signalingState !== 'closed' &&
+      p.getSenders().some((x) => x.track && x.track.kind === 'video'));
+    const sender = pc && pc.getSenders().find((x) => x.track && x.track.kind === 'video');
+    if (!sender) return false;
+    const params = sender.getParameters();
+    const top = (params.encodings || []).find((e) => e.rid === 'f');
+    if (!top) return false;
+    top.active = false;
+    await sender.setParameters(params);
+    return true;
+  });
+}

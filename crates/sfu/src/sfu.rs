@@ -869,26 +869,35 @@ impl Sfu {
     /// Simulcast sources: the recorder and taps move to the highest layer being sent (it may
     /// have stopped or come back); the new layer is asked for a keyframe.
     fn rechoose_record_layers(&mut self, now: Instant) {
-        let mut changed = Vec::new();
-        for p in self.peers.values_mut() {
-            if let Role::Publisher(state) = &mut p.role {
-                if let Some(rid) = state
-                    .simulcast
-                    .as_mut()
-                    .and_then(|s| s.choose_record_layer(now))
-                {
-                    changed.push((p.id, rid));
-                }
-            }
+        let simulcast: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| matches!(&p.role, Role::Publisher(s) if s.simulcast.is_some()))
+            .map(|p| p.id)
+            .collect();
+        for id in simulcast {
+            self.rechoose_record_layer(id, now);
         }
-        for (id, rid) in changed {
-            let taps = self
-                .sources
-                .get(&id)
-                .is_some_and(|s| s.recorder.is_some() || !s.taps.is_empty());
-            if taps {
-                self.ask_keyframe(id, KeyframeRequestKind::Pli, false, Some(rid), now);
-            }
+    }
+
+    /// [`Sfu::rechoose_record_layers`] for one source.
+    fn rechoose_record_layer(&mut self, id: PeerId, now: Instant) {
+        let Some(Role::Publisher(state)) = self.peers.get_mut(&id).map(|p| &mut p.role) else {
+            return;
+        };
+        let Some(rid) = state
+            .simulcast
+            .as_mut()
+            .and_then(|s| s.choose_record_layer(now))
+        else {
+            return;
+        };
+        let taps = self
+            .sources
+            .get(&id)
+            .is_some_and(|s| s.recorder.is_some() || !s.taps.is_empty());
+        if taps {
+            self.ask_keyframe(id, KeyframeRequestKind::Pli, false, Some(rid), now);
         }
     }
 
@@ -1434,11 +1443,13 @@ impl Sfu {
         // Of a simulcast publisher: the packet's layer, measured as frame mode measures its
         // frames (a video packet of no negotiated layer is dropped: nobody could follow it).
         let keyframe = p.input.starts_keyframe;
+        let mut layer_dropped = None;
         let layer = match (p.kind, state.simulcast.as_mut(), p.rid) {
             (MediaKind::Video, Some(sim), Some(rid)) => {
                 if !sim.on_packet(rid, p.payload.len(), p.marker, p.keyframe_size(), now) {
                     return;
                 }
+                layer_dropped = sim.take_dropped();
                 Some(rid)
             }
             (MediaKind::Video, Some(_), None) => return,
@@ -1527,6 +1538,9 @@ impl Sfu {
                 Written::Dropped | Written::Skipped => {}
                 Written::Failed(reason) => self.fail(player_id, &reason),
             }
+        }
+        if let Some((rid, quiet)) = layer_dropped {
+            self.on_layer_dropped(id, rid, quiet, now);
         }
     }
 
@@ -1626,6 +1640,7 @@ impl Sfu {
         }
         // Of a simulcast publisher: the frame's layer (a frame of no negotiated layer is
         // dropped: no subscriber could follow it).
+        let mut layer_dropped = None;
         let layer = match (kind, state.simulcast.as_mut(), data.rid) {
             (MediaKind::Video, Some(sim), Some(rid)) => {
                 let size = (frame.keyframe
@@ -1635,6 +1650,7 @@ impl Sfu {
                 if !sim.on_frame(rid, frame.data.len(), size, now) {
                     return;
                 }
+                layer_dropped = sim.take_dropped();
                 Some(rid)
             }
             (MediaKind::Video, Some(_), None) => return,
@@ -1670,6 +1686,26 @@ impl Sfu {
             }
         }
         self.forward(id, &frame, layer, now);
+        if let Some((rid, quiet)) = layer_dropped {
+            self.on_layer_dropped(id, rid, quiet, now);
+        }
+    }
+
+    /// A layer of simulcast source `id` was dropped while its others go on
+    /// (simulcast.rs [`crate::simulcast::LAYER_QUIET`]): its players and its recorder and
+    /// taps choose their layer again now, not at the next housekeeping; a new choice asks
+    /// its layer for a keyframe, the switch happens on it.
+    fn on_layer_dropped(&mut self, id: PeerId, rid: Rid, quiet: Duration, now: Instant) {
+        tracing::info!(
+            "{id}: layer {rid} stopped ({} ms without a frame while the other layers went on); its followers choose again",
+            quiet.as_millis()
+        );
+        let n = self.graph.player_count(id);
+        for i in 0..n {
+            let player = self.graph.players(id)[i];
+            self.adapt_player(player, id, false, now);
+        }
+        self.rechoose_record_layer(id, now);
     }
 
     /// The layer a simulcast source's recorder and taps take (None: not simulcast).

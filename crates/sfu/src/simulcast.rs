@@ -29,6 +29,24 @@ use crate::layers::LayerRate;
 
 /// A layer with no frame for this long is not being sent (the encoder dropped it).
 pub const LAYER_IDLE: Duration = Duration::from_millis(1000);
+/// A layer is taken as dropped sooner when another layer of its publisher kept sending
+/// frames for this long after its last one (Chrome drops its upper layers under CPU or
+/// uplink limits and keeps the others): its followers move at once, before their picture
+/// freezes for long (a browser counts a freeze from ~180 ms at 30 fps; the move costs a
+/// keyframe request's round trip on top). Never the lowest layer (the smallest frames): its
+/// encoder skips frames for hundreds of ms after a keyframe to keep to its few kbit/s, and
+/// its players are those no other layer fits (taking it away sent them a layer their link
+/// could not carry). When every layer stops (the uplink, or the publisher), none outlives
+/// another and [`LAYER_IDLE`] decides, as it does for the lowest.
+pub const LAYER_QUIET: Duration = Duration::from_millis(150);
+/// ... and for at least twice the longest time between two of its frames in the last
+/// [`GAP_WINDOW`]s: a layer sent at a low frame rate, or by an encoder short of CPU (gaps of
+/// 160-430 ms between frames at a mean of 50-100 ms in the browser lab at load 10), is not
+/// taken as dropped between two of its frames.
+const QUIET_GAPS: u32 = 2;
+/// How long a layer's longest gap between frames is remembered (two windows: the current
+/// one and the one before).
+const GAP_WINDOW: Duration = Duration::from_secs(5);
 /// Frame rate assumed for a layer's rate before a whole measuring window has passed.
 const ASSUMED_FPS: f64 = 30.0;
 
@@ -41,6 +59,12 @@ struct LayerIn {
     /// whole window.
     frame_bytes: f64,
     last_frame: Option<Instant>,
+    /// The longest time between two of its frames in the current [`GAP_WINDOW`] and in the
+    /// one before, and when the current one began (for [`QUIET_GAPS`]).
+    gaps: [Duration; 2],
+    gaps_since: Option<Instant>,
+    /// Taken as dropped and said so ([`SimulcastIn::take_dropped`]); cleared by its next frame.
+    dropped: bool,
     /// Picture size from the layer's last VP8 keyframe (for `playStream` width/height caps).
     size: Option<(u32, u32)>,
     /// RTP mode: the bytes of the frame whose packets are arriving (a frame is measured
@@ -52,12 +76,31 @@ impl LayerIn {
     /// A whole frame of `bytes` arrived: the layer's rate and mean frame size.
     fn measure_frame(&mut self, bytes: usize, now: Instant) {
         self.rate.add(bytes, now);
+        // A gap of LAYER_IDLE or more was a stop, not spacing between frames.
+        if let Some(gap) = self.last_frame.map(|t| now.saturating_duration_since(t)) {
+            if gap < LAYER_IDLE {
+                if self
+                    .gaps_since
+                    .is_none_or(|t| now.saturating_duration_since(t) >= GAP_WINDOW)
+                {
+                    self.gaps = [Duration::ZERO, self.gaps[0]];
+                    self.gaps_since = Some(now);
+                }
+                self.gaps[0] = self.gaps[0].max(gap);
+            }
+        }
+        self.dropped = false;
         self.frame_bytes = if self.last_frame.is_none() {
             bytes as f64
         } else {
             self.frame_bytes * 0.9 + bytes as f64 * 0.1
         };
         self.last_frame = Some(now);
+    }
+
+    /// How long the layer may go without a frame while another layer sends.
+    fn quiet_limit(&self) -> Duration {
+        LAYER_QUIET.max(self.gaps[0].max(self.gaps[1]) * QUIET_GAPS)
     }
 }
 
@@ -69,6 +112,9 @@ pub struct SimulcastIn {
     wanted: Vec<Rid>,
     /// The layer the recorder and taps take: the highest one being sent.
     pub record: Follow,
+    /// A layer taken as dropped since [`SimulcastIn::take_dropped`] last said so, and how
+    /// long it had been without a frame then.
+    dropped_seen: Option<(Rid, Duration)>,
 }
 
 impl SimulcastIn {
@@ -83,12 +129,16 @@ impl SimulcastIn {
                     rate: RateMeter::default(),
                     frame_bytes: 0.0,
                     last_frame: None,
+                    gaps: [Duration::ZERO; 2],
+                    gaps_since: None,
+                    dropped: false,
                     size: None,
                     partial: 0,
                 })
                 .collect(),
             wanted: Vec::new(),
             record: Follow::default(),
+            dropped_seen: None,
         }
     }
 
@@ -105,6 +155,7 @@ impl SimulcastIn {
             return false;
         };
         l.measure_frame(bytes, now);
+        self.note_dropped(now);
         true
     }
 
@@ -126,8 +177,59 @@ impl SimulcastIn {
         if frame_end {
             let frame = std::mem::take(&mut l.partial);
             l.measure_frame(frame, now);
+            self.note_dropped(now);
         }
         true
+    }
+
+    /// Whether layer `i` is being sent at `now`: a frame within [`LAYER_IDLE`], and unless
+    /// it is the lowest layer, no other layer sending on for its quiet limit past that frame.
+    fn sending(&self, i: usize, now: Instant) -> bool {
+        let l = &self.layers[i];
+        let Some(last) = l.last_frame else {
+            return false;
+        };
+        if now.saturating_duration_since(last) >= LAYER_IDLE {
+            return false;
+        }
+        // The lowest of the layers not idle (one idle for LAYER_IDLE no longer counts).
+        let lowest = self
+            .layers
+            .iter()
+            .filter(|m| {
+                m.last_frame
+                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
+            })
+            .all(|m| m.frame_bytes >= l.frame_bytes);
+        let limit = l.quiet_limit();
+        lowest
+            || !self.layers.iter().any(|m| {
+                m.last_frame
+                    .is_some_and(|t| t.saturating_duration_since(last) >= limit)
+            })
+    }
+
+    /// After a frame: marks the layers another one has now outlived (see [`LAYER_QUIET`]).
+    fn note_dropped(&mut self, now: Instant) {
+        for i in 0..self.layers.len() {
+            if !self.layers[i].dropped
+                && self.layers[i].last_frame.is_some()
+                && !self.sending(i, now)
+            {
+                self.layers[i].dropped = true;
+                let quiet = self.layers[i]
+                    .last_frame
+                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                self.dropped_seen = Some((self.layers[i].rid, quiet));
+            }
+        }
+    }
+
+    /// A layer taken as dropped while others go on (once; with how long it had been
+    /// without a frame): its followers (players, the recorder and taps) should choose again
+    /// now, not at the next housekeeping.
+    pub fn take_dropped(&mut self) -> Option<(Rid, Duration)> {
+        self.dropped_seen.take()
     }
 
     /// Layer `rid` (None for a rid the SDP did not negotiate), with the picture size of a
@@ -169,14 +271,15 @@ impl SimulcastIn {
     /// The layers being sent now, lowest rate first (a layer's rate is measured over the last
     /// second, or guessed from its frame sizes before that).
     pub fn ranked(&mut self, now: Instant) -> Vec<LayerRate> {
+        let sending: Vec<bool> = (0..self.layers.len())
+            .map(|i| self.sending(i, now))
+            .collect();
         let mut out: Vec<LayerRate> = self
             .layers
             .iter_mut()
-            .filter(|l| {
-                l.last_frame
-                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
-            })
-            .map(|l| {
+            .zip(sending)
+            .filter(|(_, sending)| *sending)
+            .map(|(l, _)| {
                 let measured = l.rate.bps(now);
                 let bps = if measured > 0 {
                     measured
@@ -352,6 +455,105 @@ mod tests {
         assert_eq!(ranked[0].size, Some((480, 240)), "kept from its keyframe");
         assert_eq!(s.choose_record_layer(now), Some(Rid::from("f")));
         assert_eq!(s.choose_record_layer(now), None, "unchanged");
+    }
+
+    /// A layer the others outlive by LAYER_QUIET is dropped at once (and said once); a layer
+    /// at a low frame rate is not dropped between its frames, nor the lowest layer while its
+    /// encoder skips frames; when every layer stops, none is dropped before LAYER_IDLE.
+    #[test]
+    fn a_layer_outlived_by_the_others_is_dropped_soon_but_not_the_lowest() {
+        let t0 = Instant::now();
+        let (q, h, f) = (Rid::from("q"), Rid::from("h"), Rid::from("f"));
+        let mut s = SimulcastIn::new(&[q, h, f]);
+        let mut now = t0;
+        // h at 7.5 fps, q and f at 30 fps, for 2 s.
+        for i in 0..60u32 {
+            now = t0 + 33 * MS * i;
+            s.on_frame(q, 300, None, now);
+            if i % 4 == 0 {
+                s.on_frame(h, 2000, None, now);
+            }
+            s.on_frame(f, 6000, None, now);
+        }
+        assert!(
+            s.take_dropped().is_none(),
+            "h's 133 ms between frames is its rate, not a drop"
+        );
+        assert_eq!(s.ranked(now).len(), 3);
+        // q skips 400 ms of frames (its encoder after a keyframe): still sent.
+        let skip = now;
+        for i in 1..13u32 {
+            now = skip + 33 * MS * i;
+            if i % 4 == 0 {
+                s.on_frame(h, 2000, None, now);
+            }
+            s.on_frame(f, 6000, None, now);
+        }
+        assert!(
+            s.take_dropped().is_none(),
+            "the lowest layer is not dropped while it skips frames"
+        );
+        assert_eq!(s.ranked(now).len(), 3);
+        // f's encoder, short of CPU, leaves 200 ms between two frames: the first such gap
+        // reads as a drop (its gaps were 33 ms), the next ones, up to twice it, do not.
+        for (pause, drop) in [(200, true), (350, false), (390, false)] {
+            let from = now;
+            for i in 1..=(pause / 33) {
+                now = from + 33 * MS * i;
+                s.on_frame(q, 300, None, now);
+            }
+            now = from + pause * MS;
+            s.on_frame(q, 300, None, now);
+            assert_eq!(s.take_dropped().is_some(), drop, "a gap of {pause} ms");
+            s.on_frame(f, 6000, None, now);
+            for _ in 0..30u32 {
+                now += 33 * MS;
+                s.on_frame(q, 300, None, now);
+                s.on_frame(h, 2000, None, now);
+                s.on_frame(f, 6000, None, now);
+            }
+            assert_eq!(s.ranked(now).len(), 3);
+        }
+        // 10 s of regular frames: the long gaps are forgotten.
+        for _ in 0..300u32 {
+            now += 33 * MS;
+            s.on_frame(q, 300, None, now);
+            s.on_frame(h, 2000, None, now);
+            s.on_frame(f, 6000, None, now);
+        }
+        assert!(s.take_dropped().is_none());
+        // f stops; q and h go on.
+        let stop = now;
+        let mut dropped_at = None;
+        for i in 1..30u32 {
+            now = stop + 33 * MS * i;
+            s.on_frame(q, 300, None, now);
+            if i % 4 == 0 {
+                s.on_frame(h, 2000, None, now);
+            }
+            if s.take_dropped().is_some() && dropped_at.is_none() {
+                dropped_at = Some(now - stop);
+            }
+        }
+        let after = dropped_at.expect("f taken as dropped");
+        assert!(
+            after >= LAYER_QUIET && after < LAYER_QUIET + 40 * MS,
+            "{after:?}"
+        );
+        let order: Vec<Rid> = s.ranked(now).iter().map(|l| l.rid).collect();
+        assert_eq!(order, [q, h]);
+        assert_eq!(s.choose_record_layer(now), Some(h));
+        // f comes back: sent again at its first frame.
+        now += 33 * MS;
+        for (rid, bytes) in [(q, 300), (h, 2000), (f, 6000)] {
+            s.on_frame(rid, bytes, None, now);
+        }
+        assert!(s.take_dropped().is_none());
+        assert_eq!(s.ranked(now).len(), 3);
+        // Every layer stops (the uplink): nothing is dropped before LAYER_IDLE.
+        assert_eq!(s.ranked(now + LAYER_IDLE - MS).len(), 3);
+        assert!(s.ranked(now + LAYER_IDLE).is_empty());
+        assert!(s.take_dropped().is_none());
     }
 
     #[test]
