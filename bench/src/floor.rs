@@ -431,7 +431,13 @@ mod tests {
             (200.0..280.0).contains(&per_sub),
             "{per_sub} packets/s per subscription"
         );
-        assert!(r.server_cpu_us_per_pkt.is_some_and(|us| us > 0.0));
+        // Measured as a server's is, from the thread's clock ticks (10 ms): this second of
+        // meeting:3 costs the sender a few ms, so it may read 0 ticks; a figure must be there.
+        assert!(
+            r.server_cpu_us_per_pkt
+                .is_some_and(|us| us.is_finite() && us >= 0.0),
+            "{r:?}"
+        );
         // Its fan-outs were timed: 3 publishers' 30 frames and 50 audio packets a second, some
         // falling due in one turn.
         let fanouts = r.server_fanouts.unwrap();
