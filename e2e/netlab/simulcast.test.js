@@ -6,7 +6,8 @@
 // drop), 50 ms RTT. Acceptance: C receives the low layer of A and of B while A and B receive each
 // other's (and C's) high layer; no freeze on a layer switch. Layers are read from getStats (frameWidth of
 // each inbound video). Freezes are Chrome's (freezeCount, totalFreezesDuration: a gap of more than
-// max(3 frame times, frame time + 150 ms)), counted from C's join.
+// max(3 frame times, frame time + 150 ms)), counted from C's join. Then A stops its top layer (as
+// Chrome does under CPU or uplink limits): B, which decoded it, is moved to a lower one at once.
 const fs = require('node:fs');
 const path = require('node:path');
 const h = require('../lib/harness');
@@ -18,6 +19,8 @@ const CAMERA = { constraints: { audio: true, video: { width: 960, height: 540 } 
 const SCRIPT = fs.readFileSync(path.join(__dirname, '..', '..', 'web', 'client', 'js', 'simulcast.js'), 'utf8');
 const SETTLE_S = 20;
 const WINDOW_S = 15;
+// After the window: how long B's view of A is watched once A has stopped its top layer.
+const DROP_WATCH_S = 4;
 
 /** A participant of the lab with the opt-in script run in its page (before it publishes). */
 async function simulcastParticipant(lab, name) {
@@ -68,6 +71,23 @@ function playTransport(c) {
 function wireKbps(a, b) {
   const dt = (b.t - a.t) / 1000;
   return Math.round(((b.bytes - a.bytes) + (b.packets - a.packets) * 28) * 8 / dt / 1000);
+}
+
+/** Stops the publisher's top simulcast layer (its `f` encoding) in its browser; false when it
+ * has none to stop. */
+function dropTopLayer(c) {
+  return c.eval(async () => {
+    const pc = window.__pcs.find((p) => p.signalingState !== 'closed' &&
+      p.getSenders().some((x) => x.track && x.track.kind === 'video'));
+    const sender = pc && pc.getSenders().find((x) => x.track && x.track.kind === 'video');
+    if (!sender) return false;
+    const params = sender.getParameters();
+    const top = (params.encodings || []).find((e) => e.rid === 'f');
+    if (!top) return false;
+    top.active = false;
+    await sender.setParameters(params);
+    return true;
+  });
 }
 
 /** The frame width `viewer` decodes of `publisher`'s video now (0: none). */
@@ -152,8 +172,9 @@ s.labScenario(SCENARIO, 'netlab: simulcast, C has a 300 kbit/s downlink', 180000
   }
   // A's encoder drops its top layer (as Chrome does under CPU or uplink limits; here by
   // `setParameters`), its other layers going on: B, which decodes A's top layer, moves to the
-  // next one at once (the server takes a layer the others outlive by 150 ms as dropped; it
-  // waited 1 s of silence and its next 500 ms housekeeping before: 1-1.5 s frozen).
+  // next one at once (the server takes a layer the others outlive by 150 ms, and by twice its
+  // own longest recent gap between frames, as dropped; it waited 1 s of silence and its next
+  // 500 ms housekeeping before: 1-1.5 s frozen).
   const beforeDrop = await s.snapshot(clients);
   const dropped = await dropTopLayer(clients.A);
   await h.sleep(DROP_WATCH_S * 1000);
@@ -181,22 +202,3 @@ s.labScenario(SCENARIO, 'netlab: simulcast, C has a 300 kbit/s downlink', 180000
   }
   s.verdict(t, problems, gaps, { starved: s.starvedControl(fig, lab) });
 });
-
-const DROP_WATCH_S = 4;
-
-/** Stops the publisher's top simulcast layer (its `f` encoding) in its browser; false when it
- * has none to stop. */
-function dropTopLayer(c) {
-  return c.eval(async () => {
-    const pc = window.__pcs.find((p) => p.signalingState !== 'closed' &&
-      p.getSenders().some((x) => x.track && x.track.kind === 'video'));
-    const sender = pc && pc.getSenders().find((x) => x.track && x.track.kind === 'video');
-    if (!sender) return false;
-    const params = sender.getParameters();
-    const top = (params.encodings || []).find((e) => e.rid === 'f');
-    if (!top) return false;
-    top.active = false;
-    await sender.setParameters(params);
-    return true;
-  });
-}

@@ -594,15 +594,18 @@ fn a_layer_the_encoder_drops_moves_its_players_without_a_freeze(mode: Forwarding
     assert!(gap_c <= Duration::from_millis(450), "C froze {gap_c:?}");
 
     // The encoder drops B's layer.
-    let drop = lab.now;
+    let dropped_at = lab.now;
     cam.dropped[followed] = true;
     run(&mut lab, &mut cam, Duration::from_secs(3));
-    let v = video_since(&lab.nodes[nb].client, drop - Duration::from_millis(100));
+    let v = video_since(
+        &lab.nodes[nb].client,
+        dropped_at - Duration::from_millis(100),
+    );
     let (gap, step) = longest_gap(&v);
     let moved = v
         .iter()
         .find(|f| f.1 != followed)
-        .map(|f| (f.0 - drop, f.1, f.3));
+        .map(|f| (f.0 - dropped_at, f.1, f.3));
     println!("B: layer {followed} dropped; first frame of another layer {moved:?}, longest gap {gap:?}, largest time step {step}");
     let (_, layer, keyframe) = moved.expect("B left the dropped layer");
     assert!(keyframe, "B's switch to layer {layer} starts on a keyframe");
