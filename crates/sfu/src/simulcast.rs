@@ -98,6 +98,12 @@ impl LayerIn {
         self.last_frame = Some(now);
     }
 
+    /// A frame within [`LAYER_IDLE`] of `now`.
+    fn live(&self, now: Instant) -> bool {
+        self.last_frame
+            .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
+    }
+
     /// How long the layer may go without a frame while another layer sends.
     fn quiet_limit(&self) -> Duration {
         LAYER_QUIET.max(self.gaps[0].max(self.gaps[1]) * QUIET_GAPS)
@@ -186,20 +192,14 @@ impl SimulcastIn {
     /// it is the lowest layer, no other layer sending on for its quiet limit past that frame.
     fn sending(&self, i: usize, now: Instant) -> bool {
         let l = &self.layers[i];
-        let Some(last) = l.last_frame else {
+        let Some(last) = l.last_frame.filter(|_| l.live(now)) else {
             return false;
         };
-        if now.saturating_duration_since(last) >= LAYER_IDLE {
-            return false;
-        }
-        // The lowest of the layers not idle (one idle for LAYER_IDLE no longer counts).
+        // The lowest of the live layers (one idle for LAYER_IDLE no longer counts).
         let lowest = self
             .layers
             .iter()
-            .filter(|m| {
-                m.last_frame
-                    .is_some_and(|t| now.saturating_duration_since(t) < LAYER_IDLE)
-            })
+            .filter(|m| m.live(now))
             .all(|m| m.frame_bytes >= l.frame_bytes);
         let limit = l.quiet_limit();
         lowest
@@ -212,14 +212,12 @@ impl SimulcastIn {
     /// After a frame: marks the layers another one has now outlived (see [`LAYER_QUIET`]).
     fn note_dropped(&mut self, now: Instant) {
         for i in 0..self.layers.len() {
-            if !self.layers[i].dropped
-                && self.layers[i].last_frame.is_some()
-                && !self.sending(i, now)
-            {
+            let Some(last) = self.layers[i].last_frame else {
+                continue;
+            };
+            if !self.layers[i].dropped && !self.sending(i, now) {
                 self.layers[i].dropped = true;
-                let quiet = self.layers[i]
-                    .last_frame
-                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                let quiet = now.saturating_duration_since(last);
                 self.dropped_seen = Some((self.layers[i].rid, quiet));
             }
         }
