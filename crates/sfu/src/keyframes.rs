@@ -15,6 +15,13 @@
 //! up to a second more for its first picture (the netlab high-RTT run: 200 ms RTT to the
 //! publisher, first frames 1.9-2.7 s). It cannot make a storm: it needs a keyframe between two
 //! requests, and each player asks at most once per interval and only while it has no picture.
+//!
+//! Another, for subscribers whose picture stopped because the publisher's encoder dropped the
+//! simulcast layer they followed (simulcast.rs `LAYER_QUIET`): their request goes out
+//! [`FRESH_GAP`] after the previous one, answered or not ([`KeyframeGate::hurry`]). Waiting out
+//! the interval froze them for up to a second more when anyone had asked just before (a player
+//! joining, another switching layers). It cannot make a storm either: a layer is taken as
+//! dropped once per stop, so this is at most one request per layer that stops sending.
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +45,8 @@ pub struct KeyframeGate {
     pending: Option<KeyframeRequestKind>,
     /// The pending request includes one of a player that has had no keyframe yet.
     pending_fresh: bool,
+    /// The pending request includes one of subscribers whose layer was dropped ([`KeyframeGate::hurry`]).
+    pending_urgent: bool,
     /// A keyframe arrived after the last request was sent (that request is answered).
     answered: bool,
     /// Requests asked of the gate / sent to the publisher (for the stats).
@@ -64,10 +73,18 @@ impl KeyframeGate {
         self.pending_fresh = true;
     }
 
+    /// The pending request is for subscribers whose picture stopped (their simulcast layer was
+    /// dropped): it may go out [`FRESH_GAP`] after the previous one, answered or not (see the
+    /// module comment). No effect without a pending request.
+    pub fn hurry(&mut self) {
+        self.pending_urgent = self.pending.is_some();
+    }
+
     /// A keyframe arrived from the publisher: it answers every request made before it.
     pub fn keyframe_arrived(&mut self) {
         self.pending = None;
         self.pending_fresh = false;
+        self.pending_urgent = false;
         self.answered = self.last_sent.is_some();
     }
 
@@ -83,6 +100,7 @@ impl KeyframeGate {
         self.last_sent = Some(now);
         self.sent += 1;
         self.pending_fresh = false;
+        self.pending_urgent = false;
         self.answered = false;
         self.pending.take()
     }
@@ -92,7 +110,7 @@ impl KeyframeGate {
     /// what stays pending always has a `last_sent`.
     pub fn next_due(&self) -> Option<Instant> {
         self.pending?;
-        let gap = if self.pending_fresh && self.answered {
+        let gap = if self.pending_urgent || (self.pending_fresh && self.answered) {
             FRESH_GAP
         } else {
             KEYFRAME_INTERVAL
@@ -187,5 +205,25 @@ mod tests {
             g.due(t0 + KEYFRAME_INTERVAL),
             Some(KeyframeRequestKind::Fir)
         );
+    }
+
+    #[test]
+    fn a_request_for_a_dropped_layer_waits_only_the_fresh_gap_answered_or_not() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut g = KeyframeGate::default();
+        g.hurry();
+        assert_eq!(g.next_due(), None, "nothing pending: nothing to hurry");
+        g.ask(KeyframeRequestKind::Pli);
+        assert!(g.due(t0).is_some(), "someone asked just before");
+        // Not answered yet, and a layer is dropped: its subscribers' request is hurried.
+        g.ask(KeyframeRequestKind::Pli);
+        g.hurry();
+        assert_eq!(g.next_due(), Some(t0 + FRESH_GAP));
+        assert_eq!(g.due(ms(399)), None);
+        assert_eq!(g.due(ms(400)), Some(KeyframeRequestKind::Pli));
+        // The next ordinary request waits the whole interval again.
+        g.ask(KeyframeRequestKind::Pli);
+        assert_eq!(g.next_due(), Some(ms(400) + KEYFRAME_INTERVAL));
     }
 }

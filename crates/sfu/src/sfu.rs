@@ -1694,18 +1694,37 @@ impl Sfu {
     /// A layer of simulcast source `id` was dropped while its others go on
     /// (simulcast.rs [`crate::simulcast::LAYER_QUIET`]): its players and its recorder and
     /// taps choose their layer again now, not at the next housekeeping; a new choice asks
-    /// its layer for a keyframe, the switch happens on it.
+    /// its layer for a keyframe, the switch happens on it. Those that received the dropped
+    /// layer see no picture until then, so their request is hurried past a recent one
+    /// ([`crate::keyframes::KeyframeGate::hurry`]).
     fn on_layer_dropped(&mut self, id: PeerId, rid: Rid, quiet: Duration, now: Instant) {
         tracing::info!(
             "{id}: layer {rid} stopped ({} ms without a frame while the other layers went on); its followers choose again",
             quiet.as_millis()
         );
         let n = self.graph.player_count(id);
+        let mut stranded = false;
         for i in 0..n {
             let player = self.graph.players(id)[i];
+            stranded |= matches!(self.peers.get(&player).map(|p| &p.role),
+                Some(Role::Player(p)) if p.layer.current() == Some(rid));
             self.adapt_player(player, id, false, now);
         }
         self.rechoose_record_layer(id, now);
+        let Some(Role::Publisher(state)) = self.peers.get_mut(&id).map(|p| &mut p.role) else {
+            return;
+        };
+        stranded |= state
+            .simulcast
+            .as_ref()
+            .is_some_and(|s| s.record.current() == Some(rid));
+        if stranded {
+            state.keyframes.hurry();
+            if let Some(due) = state.keyframes.next_due() {
+                self.earliest = self.earliest.min(due);
+            }
+            self.send_due_keyframe_request(id, now);
+        }
     }
 
     /// The layer a simulcast source's recorder and taps take (None: not simulcast).

@@ -33,17 +33,27 @@ pub const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// frames for this long after its last one (Chrome drops its upper layers under CPU or
 /// uplink limits and keeps the others): its followers move at once, before their picture
 /// freezes for long (a browser counts a freeze from ~180 ms at 30 fps; the move costs a
-/// keyframe request's round trip on top). Never the lowest layer (the smallest frames): its
+/// keyframe request's round trip and the keyframe's encoding on top, ~50-100 ms; issue 15
+/// wants a switch to freeze < 300 ms). 100 ms is three frame times at 30 fps: a layer whose
+/// frames come regularly (a camera at 30 fps, gaps up to 50 ms) moves its followers 50 ms
+/// sooner than with the 150 ms before session 28; in the loaded browser lab its own gaps
+/// decide ([`QUIET_GAPS`]: 170-190 ms). Never the lowest layer (the smallest frames): its
 /// encoder skips frames for hundreds of ms after a keyframe to keep to its few kbit/s, and
 /// its players are those no other layer fits (taking it away sent them a layer their link
 /// could not carry). When every layer stops (the uplink, or the publisher), none outlives
 /// another and [`LAYER_IDLE`] decides, as it does for the lowest.
-pub const LAYER_QUIET: Duration = Duration::from_millis(150);
+pub const LAYER_QUIET: Duration = Duration::from_millis(100);
 /// ... and for at least twice the longest time between two of its frames in the last
 /// [`GAP_WINDOW`]s: a layer sent at a low frame rate, or by an encoder short of CPU (gaps of
 /// 160-430 ms between frames at a mean of 50-100 ms in the browser lab at load 10), is not
-/// taken as dropped between two of its frames.
+/// taken as dropped between two of its frames. (1.5 times it, tried in session 28, took
+/// layers for dropped about twice as often in the loaded lab, 8 times a run, for 30-60 ms
+/// less freeze on a real drop: each such call costs its followers a keyframe and a few
+/// seconds on a lower layer.)
 const QUIET_GAPS: u32 = 2;
+/// The quiet limit of a layer whose spacing is not known yet (fewer than two frames): a layer
+/// at 7.5 fps must not be taken as dropped before its second frame.
+const LAYER_QUIET_UNMEASURED: Duration = Duration::from_millis(150);
 /// How long a layer's longest gap between frames is remembered (two windows: the current
 /// one and the one before).
 const GAP_WINDOW: Duration = Duration::from_secs(5);
@@ -106,7 +116,11 @@ impl LayerIn {
 
     /// How long the layer may go without a frame while another layer sends.
     fn quiet_limit(&self) -> Duration {
-        LAYER_QUIET.max(self.gaps[0].max(self.gaps[1]) * QUIET_GAPS)
+        let longest = self.gaps[0].max(self.gaps[1]);
+        if longest.is_zero() {
+            return LAYER_QUIET_UNMEASURED;
+        }
+        LAYER_QUIET.max(longest * QUIET_GAPS)
     }
 }
 
@@ -218,7 +232,11 @@ impl SimulcastIn {
             if !self.layers[i].dropped && !self.sending(i, now) {
                 self.layers[i].dropped = true;
                 let quiet = now.saturating_duration_since(last);
-                self.dropped_seen = Some((self.layers[i].rid, quiet));
+                let rid = self.layers[i].rid;
+                self.dropped_seen = Some((rid, quiet));
+                // Its keyframe will not come: a request waiting for it would be sent again
+                // every interval, and the publisher's gate never see its requests answered.
+                self.wanted.retain(|r| *r != rid);
             }
         }
     }
@@ -482,7 +500,8 @@ mod tests {
         let skip = now;
         for i in 1..13u32 {
             now = skip + 33 * MS * i;
-            if i % 4 == 0 {
+            // h keeps its 7.5 fps (frame 59 was the last above).
+            if (59 + i) % 4 == 0 {
                 s.on_frame(h, 2000, None, now);
             }
             s.on_frame(f, 6000, None, now);

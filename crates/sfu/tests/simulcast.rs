@@ -622,6 +622,33 @@ fn a_layer_the_encoder_drops_moves_its_players_without_a_freeze(mode: Forwarding
         end.len()
     );
     assert!(end.iter().all(|&l| l != followed), "B's layers: {end:?}");
+
+    // C's decoder asks for a keyframe, and 300 ms later the encoder drops B's new layer too:
+    // B's request may not wait out the publisher's whole keyframe interval behind C's (it
+    // froze ~750 ms then), only the short gap Chrome needs between two requests.
+    let now_on = *end.last().unwrap();
+    assert_ne!(now_on, 0, "B is above the low layer");
+    let keyframes_before = cam.keyframes;
+    lab.nodes[nc].client.request_keyframe(lab.now);
+    run(&mut lab, &mut cam, Duration::from_millis(300));
+    assert!(
+        cam.keyframes[0] > keyframes_before[0],
+        "C's request reached the publisher: {keyframes_before:?} -> {:?}",
+        cam.keyframes
+    );
+    let dropped_at = lab.now;
+    cam.dropped[now_on] = true;
+    run(&mut lab, &mut cam, Duration::from_secs(2));
+    let v = video_since(
+        &lab.nodes[nb].client,
+        dropped_at - Duration::from_millis(100),
+    );
+    let (gap, _) = longest_gap(&v);
+    let moved = v.iter().find(|f| f.1 == 0).map(|f| (f.0 - dropped_at, f.3));
+    println!("B: layer {now_on} dropped 300 ms after C's keyframe request; on the low layer {moved:?}, longest gap {gap:?}");
+    let (_, keyframe) = moved.expect("B moved to the low layer");
+    assert!(keyframe, "B's switch to the low layer starts on a keyframe");
+    assert!(gap <= Duration::from_millis(300), "B froze {gap:?}");
     println!(
         "publisher keyframes per layer (q, h, f): {:?}",
         cam.keyframes
