@@ -80,6 +80,15 @@ impl KeyframeGate {
         self.pending_urgent = self.pending.is_some();
     }
 
+    /// The pending request is no longer wanted (it was only for a simulcast layer that has
+    /// stopped, whose keyframe will not come): nothing is sent for it. What was sent before
+    /// stays unanswered.
+    pub fn withdraw(&mut self) {
+        self.pending = None;
+        self.pending_fresh = false;
+        self.pending_urgent = false;
+    }
+
     /// A keyframe arrived from the publisher: it answers every request made before it.
     pub fn keyframe_arrived(&mut self) {
         self.pending = None;
@@ -225,5 +234,18 @@ mod tests {
         // The next ordinary request waits the whole interval again.
         g.ask(KeyframeRequestKind::Pli);
         assert_eq!(g.next_due(), Some(ms(400) + KEYFRAME_INTERVAL));
+    }
+
+    #[test]
+    fn a_withdrawn_request_is_not_sent() {
+        let t0 = Instant::now();
+        let mut g = KeyframeGate::default();
+        g.ask(KeyframeRequestKind::Pli);
+        assert!(g.due(t0).is_some());
+        g.ask(KeyframeRequestKind::Pli);
+        g.withdraw();
+        assert_eq!(g.next_due(), None);
+        assert_eq!(g.due(t0 + KEYFRAME_INTERVAL), None);
+        assert_eq!((g.asked, g.sent), (2, 1));
     }
 }

@@ -1714,10 +1714,15 @@ impl Sfu {
         let Some(Role::Publisher(state)) = self.peers.get_mut(&id).map(|p| &mut p.role) else {
             return;
         };
-        stranded |= state
-            .simulcast
-            .as_ref()
-            .is_some_and(|s| s.record.current() == Some(rid));
+        let Some(sim) = state.simulcast.as_ref() else {
+            return;
+        };
+        stranded |= sim.record.current() == Some(rid);
+        if !sim.waits_for_keyframe() {
+            // What was pending was only for the stopped layer (simulcast.rs `note_dropped`):
+            // sent now, it would go to every layer.
+            state.keyframes.withdraw();
+        }
         if stranded {
             state.keyframes.hurry();
             if let Some(due) = state.keyframes.next_due() {

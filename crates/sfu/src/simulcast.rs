@@ -348,6 +348,11 @@ impl SimulcastIn {
         }
     }
 
+    /// Whether a layer waits for a keyframe asked of it.
+    pub fn waits_for_keyframe(&self) -> bool {
+        !self.wanted.is_empty()
+    }
+
     /// A keyframe of `rid` arrived. True when no layer waits for one any more (the
     /// publisher's keyframe gate may then count every request as answered).
     pub fn keyframe_arrived(&mut self, rid: Rid) -> bool {
@@ -607,6 +612,34 @@ mod tests {
         assert!(s.keyframe_arrived(Rid::from("q")));
         s.want_keyframe(None);
         assert_eq!(s.request_targets(), rids);
+    }
+
+    /// A layer taken as dropped is no longer waited for: its keyframe will not come.
+    #[test]
+    fn a_dropped_layer_waits_for_no_keyframe() {
+        let t0 = Instant::now();
+        let (q, h, f) = (Rid::from("q"), Rid::from("h"), Rid::from("f"));
+        let mut s = SimulcastIn::new(&[q, h, f]);
+        let mut now = t0;
+        for i in 0..30u32 {
+            now = t0 + 33 * MS * i;
+            for (rid, bytes) in [(q, 300), (h, 2000), (f, 6000)] {
+                s.on_frame(rid, bytes, None, now);
+            }
+        }
+        s.want_keyframe(Some(f));
+        assert!(s.waits_for_keyframe());
+        // f stops; q and h go on until f is taken as dropped.
+        let stop = now;
+        while s.take_dropped().is_none() {
+            now += 33 * MS;
+            assert!(now - stop < LAYER_IDLE, "f never taken as dropped");
+            s.on_frame(q, 300, None, now);
+            s.on_frame(h, 2000, None, now);
+        }
+        assert!(!s.waits_for_keyframe(), "{:?}", s.request_targets());
+        s.want_keyframe(Some(h));
+        assert_eq!(s.request_targets(), [h]);
     }
 
     #[test]
