@@ -37,10 +37,10 @@ pub const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// wants a switch to freeze < 300 ms). 100 ms is three frame times at 30 fps: a layer whose
 /// frames come regularly (a camera at 30 fps, gaps up to 50 ms) moves its followers 50 ms
 /// sooner than with the 150 ms before session 28; in the loaded browser lab its own gaps
-/// decide ([`QUIET_GAPS`]: 170-190 ms). Never the lowest layer (the smallest frames): its
-/// encoder skips frames for hundreds of ms after a keyframe to keep to its few kbit/s, and
-/// its players are those no other layer fits (taking it away sent them a layer their link
-/// could not carry). When every layer stops (the uplink, or the publisher), none outlives
+/// decide ([`QUIET_GAPS`]: 145-290 ms in session 28's runs). Never the lowest layer (the
+/// smallest frames): its encoder skips frames for hundreds of ms after a keyframe to keep to
+/// its few kbit/s, and its players are those no other layer fits (taking it away sent them a
+/// layer their link could not carry). When every layer stops (the uplink, or the publisher), none outlives
 /// another and [`LAYER_IDLE`] decides, as it does for the lowest.
 pub const LAYER_QUIET: Duration = Duration::from_millis(100);
 /// ... and for at least twice the longest time between two of its frames in the last
