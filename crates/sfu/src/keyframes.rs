@@ -91,9 +91,7 @@ impl KeyframeGate {
 
     /// A keyframe arrived from the publisher: it answers every request made before it.
     pub fn keyframe_arrived(&mut self) {
-        self.pending = None;
-        self.pending_fresh = false;
-        self.pending_urgent = false;
+        self.withdraw();
         self.answered = self.last_sent.is_some();
     }
 
@@ -106,12 +104,12 @@ impl KeyframeGate {
                 return None;
             }
         }
+        let kind = self.pending;
+        self.withdraw();
         self.last_sent = Some(now);
         self.sent += 1;
-        self.pending_fresh = false;
-        self.pending_urgent = false;
         self.answered = false;
-        self.pending.take()
+        kind
     }
 
     /// When a pending request can go out (for the caller's timer). A request with nothing

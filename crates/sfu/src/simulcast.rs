@@ -40,8 +40,8 @@ pub const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// decide ([`QUIET_GAPS`]: 145-290 ms in session 28's runs). Never the lowest layer (the
 /// smallest frames): its encoder skips frames for hundreds of ms after a keyframe to keep to
 /// its few kbit/s, and its players are those no other layer fits (taking it away sent them a
-/// layer their link could not carry). When every layer stops (the uplink, or the publisher), none outlives
-/// another and [`LAYER_IDLE`] decides, as it does for the lowest.
+/// layer their link could not carry). When every layer stops (the uplink, or the publisher),
+/// none outlives another and [`LAYER_IDLE`] decides, as it does for the lowest.
 pub const LAYER_QUIET: Duration = Duration::from_millis(100);
 /// ... and for at least twice the longest time between two of its frames in the last
 /// [`GAP_WINDOW`]s: a layer sent at a low frame rate, or by an encoder short of CPU (gaps of

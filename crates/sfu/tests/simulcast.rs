@@ -131,6 +131,25 @@ fn longest_gap(video: &[(Instant, usize, u64, bool)]) -> (Duration, i64) {
     (gap, step)
 }
 
+/// The encoder drops `layer` (its other layers go on) and the lab runs for `watch`: when it
+/// dropped, and node `n`'s video frames from 100 ms before.
+fn drop_layer(
+    lab: &mut Lab,
+    cam: &mut Camera,
+    layer: usize,
+    n: usize,
+    watch: Duration,
+) -> (Instant, Vec<(Instant, usize, u64, bool)>) {
+    let dropped_at = lab.now;
+    cam.dropped[layer] = true;
+    run(lab, cam, watch);
+    let v = video_since(
+        &lab.nodes[n].client,
+        dropped_at - Duration::from_millis(100),
+    );
+    (dropped_at, v)
+}
+
 /// Publishes `peer` with the three layers and runs its camera until connected.
 fn publish(lab: &mut Lab, peer: PeerId, record: Option<RecordRequest>) -> Camera {
     let rids: Vec<&str> = LAYERS.iter().map(|(r, _)| *r).collect();
@@ -594,13 +613,7 @@ fn a_layer_the_encoder_drops_moves_its_players_without_a_freeze(mode: Forwarding
     assert!(gap_c <= Duration::from_millis(450), "C froze {gap_c:?}");
 
     // The encoder drops B's layer.
-    let dropped_at = lab.now;
-    cam.dropped[followed] = true;
-    run(&mut lab, &mut cam, Duration::from_secs(3));
-    let v = video_since(
-        &lab.nodes[nb].client,
-        dropped_at - Duration::from_millis(100),
-    );
+    let (dropped_at, v) = drop_layer(&mut lab, &mut cam, followed, nb, Duration::from_secs(3));
     let (gap, step) = longest_gap(&v);
     let moved = v
         .iter()
@@ -636,13 +649,7 @@ fn a_layer_the_encoder_drops_moves_its_players_without_a_freeze(mode: Forwarding
         "C's request reached the publisher: {keyframes_before:?} -> {:?}",
         cam.keyframes
     );
-    let dropped_at = lab.now;
-    cam.dropped[now_on] = true;
-    run(&mut lab, &mut cam, Duration::from_secs(2));
-    let v = video_since(
-        &lab.nodes[nb].client,
-        dropped_at - Duration::from_millis(100),
-    );
+    let (dropped_at, v) = drop_layer(&mut lab, &mut cam, now_on, nb, Duration::from_secs(2));
     let (gap, _) = longest_gap(&v);
     let moved = v.iter().find(|f| f.1 == 0).map(|f| (f.0 - dropped_at, f.3));
     println!("B: layer {now_on} dropped 300 ms after C's keyframe request; on the low layer {moved:?}, longest gap {gap:?}");
