@@ -272,6 +272,38 @@ fn per_core(r: &ScenarioResult) -> String {
     }
 }
 
+/// The servers' resident memory before any peer, as each scenario's freshly started server had
+/// it: the base that "memory per subscription" is measured from, stated on its own (issue 15
+/// asks for the idle RSS beside the per-subscription figure).
+fn idle_rss_line(all: &[ScenarioResult]) -> Option<String> {
+    let mut parts = Vec::new();
+    for server in ["huddle", HUDDLE_RTP, "janus", "mediasoup"] {
+        let kib: Vec<u64> = all
+            .iter()
+            .filter(|r| r.server == server)
+            .filter_map(|r| r.server_rss_before_kib)
+            .collect();
+        let (Some(lo), Some(hi)) = (kib.iter().min(), kib.iter().max()) else {
+            continue;
+        };
+        let mib = |k: u64| k as f64 / 1024.0;
+        let range = if lo == hi {
+            format!("{:.1} MiB", mib(*lo))
+        } else {
+            format!("{:.1}–{:.1} MiB", mib(*lo), mib(*hi))
+        };
+        parts.push(format!("{server} {range}"));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Idle server RSS (each scenario's freshly started server before its first peer, lowest–highest \
+over the scenarios): {}.",
+        parts.join(", ")
+    ))
+}
+
 pub fn write_report(files: &[PathBuf], out: &Path, notes: &str) -> Result<(), BoxError> {
     let mut all = Vec::new();
     for f in files {
@@ -370,6 +402,9 @@ forwarded packet, zero loss, ≤ 100 KiB of server memory per video subscription
 floor ≤ 1 ms at fanout:10 and meeting:8. The side-by-side table below compares both forwarding modes with every \
 server.\n"
     );
+    if let Some(line) = idle_rss_line(&all) {
+        let _ = writeln!(md, "{line}\n");
+    }
     for sc in &order {
         let mut line = summary_line(
             sc,
@@ -525,6 +560,30 @@ mod tests {
             !s.contains("goal met") && !s.contains("goal missed") && !s.contains("KiB goal"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn the_idle_rss_is_stated_per_server_as_its_range_over_the_scenarios() {
+        let idle = |server: &str, kib: Option<u64>| ScenarioResult {
+            server: server.into(),
+            server_rss_before_kib: kib,
+            ..Default::default()
+        };
+        let rows = [
+            idle(HUDDLE_RTP, Some(10_240)),
+            idle(HUDDLE_RTP, Some(11_264)),
+            idle("janus", Some(20_480)),
+            idle("janus", Some(20_480)),
+            idle("direct", None),
+        ];
+        assert_eq!(
+            idle_rss_line(&rows).as_deref(),
+            Some(
+                "Idle server RSS (each scenario's freshly started server before its first peer, \
+lowest–highest over the scenarios): huddle-rtp 10.0–11.0 MiB, janus 20.0 MiB."
+            )
+        );
+        assert_eq!(idle_rss_line(&[idle("direct", None)]), None);
     }
 
     fn latency(server: &str, scenario: &str, video: Option<f64>, audio: f64) -> ScenarioResult {
