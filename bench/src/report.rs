@@ -319,7 +319,7 @@ fn per_core(r: &ScenarioResult) -> String {
 /// asks for the idle RSS beside the per-subscription figure).
 fn idle_rss_line(all: &[ScenarioResult]) -> Option<String> {
     let mut parts = Vec::new();
-    for server in ["huddle", HUDDLE_RTP, "janus", "mediasoup"] {
+    for server in crate::report_side::SERVERS {
         let kib: Vec<u64> = all
             .iter()
             .filter(|r| r.server == server)
